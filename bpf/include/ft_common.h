@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Conventions every fleettrace collector inherits:
+ *  - program names start with "ft_" (the kernel keeps 15 characters) so that
+ *    leftovers are findable with `bpftool prog`;
+ *  - filters by pid, uid, comm and cgroup are read-only data set before load,
+ *    so a filter costs nothing when unset (the verifier prunes the branch);
+ *  - timestamps are the boot-time clock; user space adds the REALTIME - BOOTTIME
+ *    offset it measures, giving UTC Unix nanoseconds;
+ *  - "cgroup" is the task's cgroup v2 id when it sits in a non-root v2 cgroup,
+ *    otherwise its v1 memory-controller cgroup id tagged with FT_CGROUP_V1;
+ *  - log2 histograms use ft_log2l(): clang 14 cannot compile __builtin_clz* for BPF.
+ */
+#ifndef FT_COMMON_H
+#define FT_COMMON_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+#include "ft_event.h"
+
+#ifndef E2BIG
+#define E2BIG 7
+#endif
+#ifndef EEXIST
+#define EEXIST 17
+#endif
+
+/* Deepest cgroup nesting the cgroup filter walks (the walk must be bounded). */
+#define FT_CGROUP_MAX_DEPTH 16
+
+/* Filters. Zero / empty means "no filter". */
+const volatile __u32 ft_filter_pid = 0;        /* thread-group id */
+const volatile __u32 ft_filter_uid = 0;        /* valid when ft_filter_uid_set */
+const volatile __u8 ft_filter_uid_set = 0;
+const volatile char ft_filter_comm[FT_COMM_LEN] = {};
+const volatile __u64 ft_filter_cgroup = 0;     /* kernfs id of the cgroup directory */
+const volatile __u8 ft_filter_cgroup_v1 = 0;   /* 1: id is in the v1 memory hierarchy */
+
+/* log2 of a 32-bit value, rounded down; ft_log2(0) == 0. */
+static __always_inline __u32 ft_log2(__u32 v)
+{
+	__u32 r, shift;
+
+	r = (v > 0xFFFF) << 4;
+	v >>= r;
+	shift = (v > 0xFF) << 3;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xF) << 2;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0x3) << 1;
+	v >>= shift;
+	r |= shift;
+	r |= (v >> 1);
+	return r;
+}
+
+static __always_inline __u32 ft_log2l(__u64 v)
+{
+	__u32 hi = v >> 32;
+
+	return hi ? ft_log2(hi) + 32 : ft_log2(v);
+}
+
+/* Histogram slot for a value: slot s holds [2^s, 2^(s+1)), the last slot everything above. */
+static __always_inline __u32 ft_hist_slot(__u64 v, __u32 nslots)
+{
+	__u32 s = ft_log2l(v);
+
+	return s < nslots ? s : nslots - 1;
+}
+
+static __always_inline struct cgroup_subsys_state *ft_memory_css(struct task_struct *task)
+{
+	int id = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+
+	if (id < 0 || id >= 16)
+		return NULL;
+	return BPF_CORE_READ(task, cgroups, subsys[id]);
+}
+
+/*
+ * The task's cgroup in the DESIGN.md sense. On hybrid hosts every task sits at
+ * the v2 root, so the v2 id alone is constant there and the v1 memory cgroup
+ * is what tells customers apart.
+ */
+static __always_inline __u64 ft_task_cgroup(struct task_struct *task)
+{
+	struct cgroup *dfl = BPF_CORE_READ(task, cgroups, dfl_cgrp);
+	struct cgroup_subsys_state *mem;
+
+	if (dfl && BPF_CORE_READ(dfl, level) > 0)
+		return BPF_CORE_READ(dfl, kn, id);
+	mem = ft_memory_css(task);
+	if (!mem)
+		return 0;
+	return BPF_CORE_READ(mem, cgroup, kn, id) | FT_CGROUP_V1;
+}
+
+/* True when css or one of its ancestors is the cgroup with kernfs id `want`. */
+static __always_inline bool ft_css_under(struct cgroup_subsys_state *css, __u64 want)
+{
+	for (int i = 0; i < FT_CGROUP_MAX_DEPTH && css; i++) {
+		if (BPF_CORE_READ(css, cgroup, kn, id) == want)
+			return true;
+		css = BPF_CORE_READ(css, parent);
+	}
+	return false;
+}
+
+static __always_inline bool ft_comm_matches(void)
+{
+	char comm[FT_COMM_LEN];
+
+	bpf_get_current_comm(comm, sizeof(comm));
+	for (int i = 0; i < FT_COMM_LEN; i++) {
+		if (comm[i] != ft_filter_comm[i])
+			return false;
+		if (comm[i] == 0)
+			break;
+	}
+	return true;
+}
+
+/*
+ * Whether the current task passes the load-time filters. Cheapest checks
+ * first; every branch disappears when its filter is unset.
+ */
+static __always_inline bool ft_filter_current(__u64 pid_tgid, __u32 uid)
+{
+	if (ft_filter_pid && (__u32)(pid_tgid >> 32) != ft_filter_pid)
+		return false;
+	if (ft_filter_uid_set && uid != ft_filter_uid)
+		return false;
+	if (ft_filter_comm[0] && !ft_comm_matches())
+		return false;
+	if (ft_filter_cgroup) {
+		struct task_struct *task = bpf_get_current_task_btf();
+		struct cgroup_subsys_state *css;
+
+		if (ft_filter_cgroup_v1)
+			css = ft_memory_css(task);
+		else
+			css = (struct cgroup_subsys_state *)BPF_CORE_READ(task, cgroups, dfl_cgrp);
+		if (!ft_css_under(css, ft_filter_cgroup))
+			return false;
+	}
+	return true;
+}
+
+/* Fills the common event header from the current task. */
+static __always_inline void ft_fill_header(struct ft_event_header *h, __u32 kind)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	h->ts_ns = bpf_ktime_get_boot_ns();
+	h->cgroup = ft_task_cgroup(bpf_get_current_task_btf());
+	h->pid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+	h->uid = (__u32)bpf_get_current_uid_gid();
+	h->kind = kind;
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+/* Adds one to a per-CPU loss counter map with a single u64 slot. */
+#define FT_COUNT_LOST(map)                                          \
+	do {                                                        \
+		__u32 __zero = 0;                                   \
+		__u64 *__lost = bpf_map_lookup_elem(&(map), &__zero); \
+		if (__lost)                                         \
+			(*__lost)++;                                \
+	} while (0)
+
+#define FT_LOST_MAP(name)                            \
+	struct {                                     \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); \
+		__uint(max_entries, 1);                  \
+		__type(key, __u32);                      \
+		__type(value, __u64);                    \
+	} name SEC(".maps")
+
+#endif /* FT_COMMON_H */

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Map keys and values of the `syscalls` collector, shared with user space through BTF. */
+#ifndef FT_SYSCALLS_H
+#define FT_SYSCALLS_H
+
+#define SC_HIST_SLOTS 36 /* log2 ns: the last slot holds everything >= 2^35 ns (~34 s) */
+
+struct sc_key {
+	__u32 pid;
+	__u32 uid;
+	__u32 nr;
+	__u32 pad;
+};
+
+/* One per-CPU slot; comm and cgroup are filled when the slot first counts. */
+struct sc_value {
+	__u64 count;
+	__u64 total_ns;
+	__u64 cgroup;
+	char comm[16];
+	__u32 hist[SC_HIST_SLOTS];
+};
+
+struct sc_err_key {
+	__u32 pid;
+	__u32 uid;
+	__u32 nr;
+	__u32 err; /* positive errno */
+};
+
+#endif /* FT_SYSCALLS_H */

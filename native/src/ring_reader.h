@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: Apache-2.0
+// RingReader: drains one BPF ring buffer on a native thread and hands batches
+// of records to JavaScript through a bounded thread-safe function.
+//
+// Back-pressure: when the thread-safe function's queue is full the reader
+// thread waits instead of consuming, so the kernel ring fills and the BPF
+// program's bpf_ringbuf_reserve() fails. Loss is therefore counted in exactly
+// one place, by the BPF program, and nothing is dropped silently here; the only
+// exception is destroy(), which counts what it discards in `dropped`.
+#pragma once
+
+#include <napi.h>
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+struct ring_buffer;
+
+namespace ft {
+
+// Records framed as [u32 length][bytes] back to back.
+struct RingBatch {
+  std::vector<uint8_t> bytes;
+  uint32_t count = 0;
+  bool end = false;  // the final call after stop(): no records
+};
+
+class RingReader;
+void RingCallJs(Napi::Env env, Napi::Function callback, RingReader* context, RingBatch* batch);
+using RingTsfn = Napi::TypedThreadSafeFunction<RingReader, RingBatch, RingCallJs>;
+
+class RingReader : public Napi::ObjectWrap<RingReader> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+
+  // JS: new RingReader(mapFd, onBatch(buffer|null, count), {maxBatchRecords, maxQueuedBatches}).
+  // Main thread. Starts the reader thread.
+  explicit RingReader(const Napi::CallbackInfo& info);
+  ~RingReader() override;
+
+ private:
+  friend void RingCallJs(Napi::Env env, Napi::Function callback, RingReader* context, RingBatch* batch);
+
+  Napi::Value Stop(const Napi::CallbackInfo& info);     // main thread
+  Napi::Value Join(const Napi::CallbackInfo& info);     // main thread
+  Napi::Value Destroy(const Napi::CallbackInfo& info);  // main thread
+  Napi::Value Stats(const Napi::CallbackInfo& info);    // main thread
+
+  void Run();                                                  // reader thread
+  static int OnSample(void* ctx, void* data, size_t size);     // reader thread
+  void Flush();                                                // reader thread
+  bool Deliver(RingBatch* batch);                   // reader thread
+  void Wake();                                                 // any thread
+  void JoinAndRelease(bool abort);                             // main thread
+
+  struct ring_buffer* rb_ = nullptr;
+  int wake_fd_ = -1;
+  std::thread thread_;
+  RingTsfn tsfn_;
+  bool released_ = false;
+  uint32_t max_batch_records_ = 4096;
+  RingBatch* current_ = nullptr;  // owned by the reader thread
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> aborting_{false};
+  std::atomic<int> error_{0};
+  std::atomic<uint64_t> records_{0};    // consumed from the ring
+  std::atomic<uint64_t> delivered_{0};  // handed to JavaScript
+  std::atomic<uint64_t> batches_{0};
+  std::atomic<uint64_t> bytes_{0};
+  std::atomic<uint64_t> waits_{0};      // times the reader waited on a full queue
+  std::atomic<uint64_t> queued_{0};     // records in the queue, not yet delivered
+  uint64_t dropped_ = 0;                // discarded by destroy(); main thread
+};
+
+}  // namespace ft
