@@ -132,6 +132,7 @@ interface NativeModule {
   closeFd(fd: number): void;
   numPossibleCpus(): number;
   libbpfVersion(): string;
+  bootTimeOffsetNs(): bigint;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- a compiled addon has no ES module form
@@ -410,3 +411,6 @@ export class RunTimeStats {
 
 export const numPossibleCpus = (): number => native.numPossibleCpus();
 export const libbpfVersion = (): string => native.libbpfVersion();
+
+/** CLOCK_REALTIME - CLOCK_BOOTTIME: add to a BPF boot-time stamp to get UTC Unix ns. */
+export const bootTimeOffsetNs = (): bigint => native.bootTimeOffsetNs();

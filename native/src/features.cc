@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+#include <ctime>
 #include <string>
 
 #include "errors.h"
@@ -128,6 +130,27 @@ Napi::Value LibbpfVersion(const Napi::CallbackInfo& info) {
                            std::to_string(libbpf_major_version()) + "." + std::to_string(libbpf_minor_version()));
 }
 
+// bootTimeOffsetNs(): CLOCK_REALTIME - CLOCK_BOOTTIME in ns as a BigInt, taken
+// from the tightest of several REALTIME/BOOTTIME/REALTIME brackets. BPF stamps
+// events with bpf_ktime_get_boot_ns(); adding this gives UTC Unix ns. The
+// offset moves with NTP steps and slews, so callers re-measure it.
+Napi::Value BootTimeOffsetNs(const Napi::CallbackInfo& info) {
+  auto ns = [](clockid_t id) {
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  };
+  int64_t best_window = INT64_MAX, offset = 0;
+  for (int i = 0; i < 7; i++) {
+    int64_t r1 = ns(CLOCK_REALTIME), b = ns(CLOCK_BOOTTIME), r2 = ns(CLOCK_REALTIME);
+    if (r2 - r1 < best_window) {
+      best_window = r2 - r1;
+      offset = r1 + (r2 - r1) / 2 - b;
+    }
+  }
+  return Napi::BigInt::New(info.Env(), offset);
+}
+
 }  // namespace
 
 void InitFeatures(Napi::Env env, Napi::Object exports) {
@@ -140,6 +163,7 @@ void InitFeatures(Napi::Env env, Napi::Object exports) {
   exports.Set("closeFd", Napi::Function::New<CloseFd>(env));
   exports.Set("numPossibleCpus", Napi::Function::New<NumPossibleCpus>(env));
   exports.Set("libbpfVersion", Napi::Function::New<LibbpfVersion>(env));
+  exports.Set("bootTimeOffsetNs", Napi::Function::New<BootTimeOffsetNs>(env));
 }
 
 }  // namespace ft

@@ -7,7 +7,8 @@
 namespace ft {
 
 // Adds probeProgramTypes, probeMapTypes, kernelHelpers, probeHelper,
-// probePerfEvent, enableRunTimeStats, closeFd, numPossibleCpus, libbpfVersion.
+// probePerfEvent, enableRunTimeStats, closeFd, numPossibleCpus, libbpfVersion,
+// bootTimeOffsetNs.
 void InitFeatures(Napi::Env env, Napi::Object exports);
 
 }  // namespace ft

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: Apache-2.0
+import { parseArgs } from 'node:util';
+import { parseDuration, parseInteger, renderTable, formatNs, ValidationError } from '@fleettrace/common';
+import { collectors, requireCollector, runLocal, type Filters } from '@fleettrace/collectors';
+import { toJson, UsageError } from '../cli-error';
+
+export const TRACE_HELP = `usage: fleettrace trace <collector> [options]
+
+Runs one collector on this host, with no controller, and prints what it saw.
+
+options:
+  --duration D        how long to trace (default 10s; e.g. 500ms, 30s, 2m)
+  --interval D        how often the kernel aggregates are drained (default 1s)
+  --pid N             only this process (thread-group id)
+  --uid N             only this user id
+  --comm NAME         only processes with this command name (at most 15 bytes)
+  --cgroup PATH       only processes in this cgroup or below it: a path under a
+                      cgroup mount, or a hierarchy path such as /site1 (v2 first,
+                      then the v1 memory controller)
+  --param K=V         collector parameter (repeatable), e.g. --param max_entries=4096
+  --per-process       one line per process and kind instead of per kind
+  --sort KEY          syscalls: calls (default), time or errors
+  --top N             lines to print (default 25)
+  --json              print one JSON document instead of a table
+  -h, --help          this help
+
+collectors: ${'%COLLECTORS%'}
+
+Lost events or increments (a full kernel map, a full ring buffer) are always
+counted and printed; 0 means nothing was lost.`;
+
+export function traceHelp(): string {
+  return TRACE_HELP.replace('%COLLECTORS%', [...collectors().keys()].join(', '));
+}
+
+export async function traceCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      duration: { type: 'string', default: '10s' },
+      interval: { type: 'string', default: '1s' },
+      pid: { type: 'string' },
+      uid: { type: 'string' },
+      comm: { type: 'string' },
+      cgroup: { type: 'string' },
+      param: { type: 'string', multiple: true },
+      'per-process': { type: 'boolean', default: false },
+      sort: { type: 'string', default: 'calls' },
+      top: { type: 'string', default: '25' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(traceHelp() + '\n');
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UsageError(`trace needs exactly one collector\n\n${traceHelp()}`);
+  const def = requireCollector(positionals[0] as string, 'collector');
+  const durationMs = parseDuration('--duration', values.duration, { minMs: 1, maxMs: 7 * 24 * 3_600_000 });
+  const intervalMs = parseDuration('--interval', values.interval, { minMs: 10, maxMs: 3_600_000 });
+  const top = parseInteger('--top', values.top, 1, 1_000_000);
+  if (!['calls', 'time', 'errors'].includes(values.sort)) throw new ValidationError('--sort', 'must be calls, time or errors');
+  const filters: Filters = {};
+  if (values.pid !== undefined) filters.pid = parseInteger('--pid', values.pid, 1, 4_194_304);
+  if (values.uid !== undefined) filters.uid = parseInteger('--uid', values.uid, 0, 4_294_967_294);
+  if (values.comm !== undefined) filters.comm = values.comm;
+  if (values.cgroup !== undefined) filters.cgroup = values.cgroup;
+  const params: Record<string, unknown> = {};
+  for (const p of values.param ?? []) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) throw new ValidationError('--param', `must be KEY=VALUE, got ${JSON.stringify(p)}`);
+    params[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const progress = process.stderr.isTTY && !values.json;
+  let rowsSeen = 0;
+  let lostSeen = 0;
+  try {
+    const result = await runLocal({
+      collector: def.name,
+      params,
+      filters,
+      durationMs,
+      intervalMs,
+      signal: abort.signal,
+      onInterval(r, elapsed) {
+        rowsSeen += r.rows.length;
+        lostSeen += r.lost;
+        if (progress) {
+          process.stderr.write(
+            `\r${def.name}: ${(elapsed / 1000).toFixed(1)}s / ${(durationMs / 1000).toFixed(1)}s, ${rowsSeen} rows, lost ${lostSeen}   `,
+          );
+        }
+      },
+    });
+    if (progress) process.stderr.write('\r\x1b[K');
+    const footer = {
+      lost: result.lost,
+      intervals: result.intervals,
+      elapsed_ms: result.elapsedMs,
+      bpf_run_time_ns: result.bpfRunTimeNs,
+      bpf_run_count: result.bpfRunCount,
+    };
+    if (values.json) {
+      process.stdout.write(toJson({ collector: def.name, filters, params, ...footer, rows: result.rows }) + '\n');
+      return 0;
+    }
+    if (!def.summarize) {
+      process.stdout.write(toJson(result.rows) + '\n');
+    } else {
+      const table = def.summarize(result.rows, { perProcess: values['per-process'], top, sort: values.sort });
+      process.stdout.write(renderTable(table.headers, table.rows) + '\n');
+      if (table.omitted > 0) process.stdout.write(`(${table.omitted} more lines; --top to show them)\n`);
+    }
+    const perRun = result.bpfRunCount ? result.bpfRunTimeNs / result.bpfRunCount : 0;
+    process.stdout.write(
+      `\nlost: ${result.lost}   traced ${(result.elapsedMs / 1000).toFixed(1)}s in ${result.intervals} intervals   ` +
+        `kernel-side cost: ${formatNs(result.bpfRunTimeNs)} over ${result.bpfRunCount} program runs (${formatNs(perRun)} each)\n`,
+    );
+    return 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The contract between a collector and whatever runs it (the local `trace`
+ * command today, the agent's job runner later). A collector lives in one
+ * folder, src/<name>/collector.ts, with its kernel side in bpf/<name>/; the
+ * registry finds it there, so adding one edits no list.
+ */
+import type { CgroupPaths, UserNames } from '@fleettrace/common';
+import type { ProgramStats } from '@fleettrace/native';
+import type { KernelFeature } from './kernel-features';
+
+/** In-kernel filters, applied before load. Unset fields do not filter. */
+export interface Filters {
+  /** thread-group id */
+  pid?: number;
+  uid?: number;
+  /** command name as the kernel keeps it (at most 15 bytes) */
+  comm?: string;
+  /** a cgroup path: absolute under a cgroup mount, or a hierarchy path such as /site1 */
+  cgroup?: string;
+}
+
+/** Host facilities a collector uses to enrich its rows. */
+export interface HostContext {
+  users: UserNames;
+  cgroups: CgroupPaths;
+  /** path of bpf/build/<name>.bpf.o */
+  bpfObjectPath(name: string): string;
+}
+
+export interface StartOptions<Params> {
+  params: Params;
+  filters: Filters;
+  host: HostContext;
+  /** Overrides of map sizes (max_entries) by map name; tests use it to force loss. */
+  mapEntries?: Record<string, number>;
+}
+
+export interface DrainResult<Row> {
+  rows: Row[];
+  /** events or increments lost since the previous drain, counted by the kernel side */
+  lost: number;
+}
+
+export interface CollectorSession<Row> {
+  /**
+   * Returns what was collected since the previous drain. Must not lose an
+   * increment that happens while it runs. Callers never overlap drains.
+   */
+  drain(): Promise<DrainResult<Row>>;
+  /** Cumulative run time of the kernel programs (needs a RunTimeStats handle open). */
+  programStats(): ProgramStats[];
+  /** Detaches and frees the kernel side. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface CollectorDefinition<Params = unknown, Row = unknown> {
+  readonly name: string;
+  readonly description: string;
+  /** kernel features without which the collector cannot run */
+  readonly requires: readonly KernelFeature[];
+  /** Validates raw parameters; errors name the field as `${field}.<param>`. */
+  parseParams(raw: Record<string, unknown>, field: string): Params;
+  start(opts: StartOptions<Params>): Promise<CollectorSession<Row>>;
+  /** A terminal table of rows from one or more drains, for `fleettrace trace`. */
+  summarize?(rows: Row[], opts: SummaryOptions): SummaryTable;
+}
+
+export interface SummaryOptions {
+  /** one line per process instead of one per kind */
+  perProcess: boolean;
+  /** lines to show */
+  top: number;
+  /** column to sort by, collector-specific (syscalls: calls, time, errors) */
+  sort: string;
+}
+
+export interface SummaryTable {
+  headers: string[];
+  rows: Array<Array<string | number>>;
+  /** lines cut by `top` */
+  omitted: number;
+}

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Runs one collector on this host for a while, draining it every interval:
+ * what `fleettrace trace <collector>` does with no controller.
+ */
+import { RunTimeStats } from '@fleettrace/native';
+import { ValidationError } from '@fleettrace/common';
+import type { CollectorDefinition, DrainResult, Filters, HostContext } from './definition';
+import { validateFilters } from './filters';
+import { bpfObjectPath, localHost } from './host';
+import { missingFeatures, probeKernelFeatures, type KernelFeatureReport } from './kernel-features';
+import { collector as findCollector, collectors } from './registry';
+
+export interface LocalRunOptions {
+  collector: string;
+  params?: Record<string, unknown>;
+  filters?: Filters;
+  durationMs: number;
+  intervalMs: number;
+  /** stops the run early (Ctrl-C); what was collected is still returned */
+  signal?: AbortSignal;
+  onInterval?(result: DrainResult<unknown>, elapsedMs: number): void;
+  host?: HostContext;
+  mapEntries?: Record<string, number>;
+  /** a report from an earlier probe, to skip probing again */
+  features?: KernelFeatureReport;
+}
+
+export interface LocalRunResult {
+  definition: CollectorDefinition;
+  rows: unknown[];
+  intervals: number;
+  lost: number;
+  elapsedMs: number;
+  /** kernel time spent in the collector's programs during the run */
+  bpfRunTimeNs: number;
+  bpfRunCount: number;
+}
+
+/** Resolves a collector name or throws a ValidationError listing the known ones. */
+export function requireCollector(name: string, field = 'collector'): CollectorDefinition {
+  const def = findCollector(name);
+  if (!def) {
+    throw new ValidationError(field, `unknown collector ${JSON.stringify(name)}; known: ${[...collectors().keys()].join(', ')}`);
+  }
+  return def;
+}
+
+export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
+  const def = requireCollector(opts.collector);
+  const params = def.parseParams(opts.params ?? {}, 'params');
+  const filters = validateFilters(opts.filters ?? {});
+  const report = opts.features ?? (await probeKernelFeatures(bpfObjectPath('features')));
+  const missing = missingFeatures(report, def.requires);
+  if (missing.length > 0) {
+    const why = missing.map((f) => `${f} (${report.features[f].reason ?? 'absent'})`).join(', ');
+    throw new Error(`collector ${def.name} cannot run on kernel ${report.kernel}: missing ${why}`);
+  }
+  const stats = new RunTimeStats();
+  const host = opts.host ?? localHost();
+  const started = Date.now();
+  const session = await def.start({ params, filters, host, mapEntries: opts.mapEntries });
+  const rows: unknown[] = [];
+  let lost = 0;
+  let intervals = 0;
+  try {
+    const deadline = started + opts.durationMs;
+    while (!opts.signal?.aborted) {
+      const wait = Math.min(opts.intervalMs, deadline - Date.now());
+      if (wait > 0) await sleep(wait, opts.signal);
+      const result = await session.drain();
+      intervals++;
+      rows.push(...result.rows);
+      lost += result.lost;
+      opts.onInterval?.(result, Date.now() - started);
+      if (Date.now() >= deadline) break;
+    }
+    if (opts.signal?.aborted) {
+      const result = await session.drain();
+      rows.push(...result.rows);
+      lost += result.lost;
+    }
+    const programStats = session.programStats();
+    return {
+      definition: def,
+      rows,
+      intervals,
+      lost,
+      elapsedMs: Date.now() - started,
+      bpfRunTimeNs: programStats.reduce((a, p) => a + p.runTimeNs, 0),
+      bpfRunCount: programStats.reduce((a, p) => a + p.runCount, 0),
+    };
+  } finally {
+    await session.close();
+    stats.close();
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

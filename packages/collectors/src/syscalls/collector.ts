@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * syscalls: per (pid, uid, syscall) calls, total time and a log2 latency
+ * histogram, and per errno error counts, aggregated in the kernel
+ * (bpf/syscalls/syscalls.bpf.c).
+ *
+ * Drain protocol (no increment lost): the programs reach the live maps through
+ * one-slot map-in-map slots. drain() points each slot at the idle map; the
+ * kernel completes that update only after every program that could still hold
+ * the old map has finished (an RCU grace period), so the old map is then read
+ * and cleared with nobody writing to it. Stats and errors are swapped one after
+ * the other, so an error can be reported one interval after its call.
+ */
+import { errnoName, formatNs, parseInteger, quantile, syscallName, ValidationError } from '@fleettrace/common';
+import { BpfObject, constant, perCpuSlots } from '@fleettrace/native';
+import type { CollectorDefinition, CollectorSession, DrainResult, HostContext, SummaryTable } from '../runtime/definition';
+import { applyFilters } from '../runtime/filters';
+import { addU32Array, readChars, readU32, readU64, readU64Number } from '../runtime/layout';
+import { layouts } from './layout.gen';
+
+export interface SyscallsParams {
+  /** max_entries of the (pid, uid, syscall) maps */
+  maxEntries: number;
+}
+
+export interface SyscallRow {
+  /** end of the interval, UTC Unix ns */
+  ts_ns: bigint;
+  pid: number;
+  uid: number;
+  user: string;
+  comm: string;
+  cgroup: string;
+  nr: number;
+  syscall: string;
+  count: number;
+  total_ns: number;
+  /** log2 ns slots: slot s counts latencies in [2^s, 2^(s+1)) */
+  hist: number[];
+  errors: number;
+  /** errno name -> count */
+  errnos: Record<string, number>;
+}
+
+const STATS = ['ft_sc_stats_a', 'ft_sc_stats_b'] as const;
+const ERRS = ['ft_sc_errs_a', 'ft_sc_errs_b'] as const;
+const K = layouts.sc_key.fields;
+const V = layouts.sc_value.fields;
+const EK = layouts.sc_err_key.fields;
+
+class SyscallsSession implements CollectorSession<SyscallRow> {
+  private active: 0 | 1 = 0;
+  private lostSeen = 0n;
+
+  constructor(
+    private readonly obj: BpfObject,
+    private readonly host: HostContext,
+  ) {}
+
+  async drain(): Promise<DrainResult<SyscallRow>> {
+    const idle = this.active === 0 ? 1 : 0;
+    const zero = constant.u32(0);
+    // Each update returns after an RCU grace period: no program writes the old map afterwards.
+    this.obj.update('ft_sc_stats', zero, constant.u32(this.obj.mapFd(STATS[idle])));
+    this.obj.update('ft_sc_errs', zero, constant.u32(this.obj.mapFd(ERRS[idle])));
+    const old = this.active;
+    this.active = idle;
+    const stats = this.obj.dump(STATS[old], { delete: true });
+    const errs = this.obj.dump(ERRS[old], { delete: true });
+    const lostTotal = this.obj.sumPerCpuCounter('ft_sc_lost');
+    const lost = Number(lostTotal - this.lostSeen);
+    this.lostSeen = lostTotal;
+
+    const ts = BigInt(Date.now()) * 1_000_000n;
+    const rows = new Map<string, SyscallRow>();
+    const row = (pid: number, uid: number, nr: number): SyscallRow => {
+      const id = `${pid}/${uid}/${nr}`;
+      let r = rows.get(id);
+      if (!r) {
+        r = {
+          ts_ns: ts,
+          pid,
+          uid,
+          user: this.host.users.name(uid),
+          comm: '',
+          cgroup: '',
+          nr,
+          syscall: syscallName(nr),
+          count: 0,
+          total_ns: 0,
+          hist: new Array<number>(V.hist.count).fill(0),
+          errors: 0,
+          errnos: {},
+        };
+        rows.set(id, r);
+      }
+      return r;
+    };
+
+    for (let i = 0; i < stats.count; i++) {
+      const key = stats.keys.subarray(i * stats.keySize, (i + 1) * stats.keySize);
+      const r = row(readU32(key, K.pid), readU32(key, K.uid), readU32(key, K.nr));
+      const value = stats.values.subarray(i * stats.valueSize, (i + 1) * stats.valueSize);
+      for (const slot of perCpuSlots(value, layouts.sc_value.size)) {
+        const count = readU64Number(slot, V.count);
+        if (count === 0) continue;
+        r.count += count;
+        r.total_ns += readU64Number(slot, V.total_ns);
+        addU32Array(r.hist, slot, V.hist);
+        if (!r.comm) r.comm = readChars(slot, V.comm);
+        if (!r.cgroup) {
+          const cg = readU64(slot, V.cgroup);
+          if (cg !== 0n) r.cgroup = this.host.cgroups.path(cg);
+        }
+      }
+    }
+    for (let i = 0; i < errs.count; i++) {
+      const key = errs.keys.subarray(i * errs.keySize, (i + 1) * errs.keySize);
+      const r = row(readU32(key, EK.pid), readU32(key, EK.uid), readU32(key, EK.nr));
+      const value = errs.values.subarray(i * errs.valueSize, (i + 1) * errs.valueSize);
+      let n = 0;
+      for (const slot of perCpuSlots(value, 8)) n += Number(slot.readBigUInt64LE(0));
+      const name = errnoName(readU32(key, EK.err));
+      r.errors += n;
+      r.errnos[name] = (r.errnos[name] ?? 0) + n;
+    }
+    return { rows: [...rows.values()], lost };
+  }
+
+  programStats() {
+    return this.obj.programs().map((p) => this.obj.programStats(p.name));
+  }
+
+  async close(): Promise<void> {
+    await this.obj.close();
+  }
+}
+
+/** Sums rows of several intervals, per syscall or per (process, syscall). */
+export function mergeSyscallRows(rows: SyscallRow[], perProcess: boolean): SyscallRow[] {
+  const merged = new Map<string, SyscallRow>();
+  for (const r of rows) {
+    const id = perProcess ? `${r.pid}/${r.uid}/${r.nr}` : String(r.nr);
+    const m = merged.get(id);
+    if (!m) {
+      merged.set(id, { ...r, hist: [...r.hist], errnos: { ...r.errnos } });
+      continue;
+    }
+    m.count += r.count;
+    m.total_ns += r.total_ns;
+    m.errors += r.errors;
+    r.hist.forEach((n, i) => (m.hist[i] = (m.hist[i] ?? 0) + n));
+    for (const [e, n] of Object.entries(r.errnos)) m.errnos[e] = (m.errnos[e] ?? 0) + n;
+    if (m.ts_ns < r.ts_ns) m.ts_ns = r.ts_ns;
+    if (!m.comm) m.comm = r.comm;
+    if (!m.cgroup) m.cgroup = r.cgroup;
+  }
+  return [...merged.values()];
+}
+
+function commonestErrno(errnos: Record<string, number>): string {
+  let best = '';
+  let bestN = 0;
+  for (const [e, n] of Object.entries(errnos)) if (n > bestN) [best, bestN] = [e, n];
+  return best;
+}
+
+function summarize(rows: SyscallRow[], opts: { perProcess: boolean; top: number; sort: string }): SummaryTable {
+  const merged = mergeSyscallRows(rows, opts.perProcess);
+  const key: Record<string, (r: SyscallRow) => number> = {
+    calls: (r) => r.count,
+    time: (r) => r.total_ns,
+    errors: (r) => r.errors,
+  };
+  const by = key[opts.sort] ?? key.calls!;
+  merged.sort((a, b) => by(b) - by(a) || a.syscall.localeCompare(b.syscall));
+  const shown = merged.slice(0, opts.top);
+  const headers = [
+    ...(opts.perProcess ? ['PID', 'COMM', 'USER'] : []),
+    'SYSCALL',
+    'CALLS',
+    'ERRORS',
+    'ERRNO',
+    'TOTAL',
+    'AVG',
+    'P50',
+    'P99',
+  ];
+  return {
+    headers,
+    rows: shown.map((r) => [
+      ...(opts.perProcess ? [r.pid, r.comm, r.user] : []),
+      r.syscall,
+      r.count,
+      r.errors,
+      r.errors ? commonestErrno(r.errnos) : '',
+      formatNs(r.total_ns),
+      formatNs(r.count ? r.total_ns / r.count : 0),
+      formatNs(quantile(r.hist, 0.5)),
+      formatNs(quantile(r.hist, 0.99)),
+    ]),
+    omitted: merged.length - shown.length,
+  };
+}
+
+export const collector: CollectorDefinition<SyscallsParams, SyscallRow> = {
+  name: 'syscalls',
+  description: 'calls, errors and latency histograms per process, user and syscall (like strace -c / syscount)',
+  requires: ['btf', 'raw_tracepoint', 'task_storage', 'map_in_map', 'percpu_hash'],
+
+  parseParams(raw, field) {
+    const known = new Set(['max_entries']);
+    for (const k of Object.keys(raw)) if (!known.has(k)) throw new ValidationError(`${field}.${k}`, 'unknown parameter of syscalls');
+    return {
+      maxEntries: raw.max_entries === undefined ? 10240 : parseInteger(`${field}.max_entries`, raw.max_entries, 1, 1 << 20),
+    };
+  },
+
+  summarize,
+
+  async start({ params, filters, host, mapEntries }) {
+    const obj = BpfObject.fromFile(host.bpfObjectPath('syscalls'), 'syscalls');
+    try {
+      applyFilters(obj, filters);
+      const sizes: Record<string, number> = {
+        ft_sc_stats_a: params.maxEntries,
+        ft_sc_stats_b: params.maxEntries,
+        ft_sc_errs_a: Math.max(1, Math.ceil(params.maxEntries / 2)),
+        ft_sc_errs_b: Math.max(1, Math.ceil(params.maxEntries / 2)),
+        ...mapEntries,
+      };
+      for (const [map, n] of Object.entries(sizes)) obj.setMaxEntries(map, n);
+      await obj.load();
+      obj.attachAll();
+      return new SyscallsSession(obj, host);
+    } catch (err) {
+      obj.closeNow();
+      throw err;
+    }
+  },
+};

@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The syscalls collector against the real kernel, as root, with C workloads
+ * whose own syscall counts are exact.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { cgroupMounts } from '@fleettrace/common';
+import { renamedCopy, TestCgroup, workload, Workload } from '@fleettrace/testing';
+import { localHost } from '../src/runtime/host';
+import type { CollectorSession, Filters } from '../src/runtime/definition';
+import { collector, mergeSyscallRows, type SyscallRow } from '../src/syscalls/collector';
+
+const NR_GETPPID = 110;
+const NR_OPENAT = 257;
+
+async function start(filters: Filters, mapEntries?: Record<string, number>): Promise<CollectorSession<SyscallRow>> {
+  return collector.start({ params: collector.parseParams({}, 'params'), filters, host: localHost(), mapEntries });
+}
+
+function only(rows: SyscallRow[], pid: number, nr: number): SyscallRow | undefined {
+  return mergeSyscallRows(
+    rows.filter((r) => r.pid === pid && r.nr === nr),
+    true,
+  )[0];
+}
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+describe('syscalls collector (real kernel)', () => {
+  let bin: string;
+  before(() => {
+    bin = workload('syscall_workload');
+  });
+
+  test('exact counts: 10,000 getppid and 100 ENOENT openat, histograms sum to counts', async () => {
+    const w = await Workload.start(bin, ['getppid', '10000', 'openat_missing', '100']);
+    const session = await start({ pid: w.pid });
+    try {
+      await w.run();
+      const { rows, lost } = await session.drain();
+      assert.equal(lost, 0);
+      const getppid = only(rows, w.pid, NR_GETPPID);
+      const openat = only(rows, w.pid, NR_OPENAT);
+      assert.ok(getppid && openat, 'rows for getppid and openat');
+      assert.equal(getppid.count, 10_000);
+      assert.equal(getppid.errors, 0);
+      assert.equal(openat.count, 100);
+      assert.equal(openat.errors, 100);
+      assert.deepEqual(openat.errnos, { ENOENT: 100 });
+      assert.equal(getppid.syscall, 'getppid');
+      assert.equal(openat.syscall, 'openat');
+      assert.equal(getppid.comm, 'syscall_workloa');
+      assert.equal(getppid.uid, 0);
+      assert.equal(getppid.user, 'root');
+      for (const r of rows) {
+        assert.equal(r.pid, w.pid, 'the pid filter keeps other processes out');
+        assert.equal(sum(r.hist), r.count, `${r.syscall}: histogram buckets sum to the call count`);
+        assert.ok(r.total_ns > 0 || r.count === 0);
+      }
+    } finally {
+      await session.close();
+      await w.stop();
+    }
+  });
+
+  test('five consecutive intervals sum exactly to the workload count', async () => {
+    // 40 rounds of 500 getppid, 25 ms apart: about a second of steady work.
+    const w = await Workload.start(bin, ['-r', '40', '-s', '25', 'getppid', '500']);
+    const session = await start({ pid: w.pid });
+    const perInterval: number[] = [];
+    try {
+      const running = w.run();
+      let finished = false;
+      void running.then(() => (finished = true));
+      while (!finished) {
+        await new Promise((r) => setTimeout(r, 150));
+        const { rows, lost } = await session.drain();
+        assert.equal(lost, 0);
+        perInterval.push(only(rows, w.pid, NR_GETPPID)?.count ?? 0);
+      }
+      await running;
+      const { rows } = await session.drain();
+      perInterval.push(only(rows, w.pid, NR_GETPPID)?.count ?? 0);
+      assert.ok(perInterval.filter((n) => n > 0).length >= 5, `at least 5 busy intervals: ${perInterval.join(',')}`);
+      assert.equal(sum(perInterval), 40 * 500);
+    } finally {
+      await session.close();
+      await w.stop();
+    }
+  });
+
+  // Each filter must select its process and exclude a busier other one.
+  async function filterCase(
+    filters: (target: Workload) => Filters,
+    target: Workload,
+    other: Workload,
+  ): Promise<void> {
+    const session = await start(filters(target));
+    try {
+      await Promise.all([target.run(), other.run()]);
+      const { rows, lost } = await session.drain();
+      assert.equal(lost, 0);
+      assert.equal(only(rows, target.pid, NR_GETPPID)?.count, 1000, 'the selected process is counted exactly');
+      assert.equal(
+        rows.filter((r) => r.pid === other.pid).length,
+        0,
+        'the other process is excluded',
+      );
+    } finally {
+      await session.close();
+      await target.stop();
+      await other.stop();
+    }
+  }
+
+  test('pid filter', async () => {
+    const target = await Workload.start(bin, ['getppid', '1000']);
+    const other = await Workload.start(bin, ['getppid', '20000']);
+    await filterCase((t) => ({ pid: t.pid }), target, other);
+  });
+
+  test('uid filter', async () => {
+    const target = await Workload.start(bin, ['getppid', '1000'], { uid: 65534, gid: 65534 });
+    const other = await Workload.start(bin, ['getppid', '20000']);
+    await filterCase(() => ({ uid: 65534 }), target, other);
+  });
+
+  test('comm filter', async () => {
+    const named = renamedCopy(bin, 'ft_comm_target');
+    const target = await Workload.start(named, ['getppid', '1000']);
+    const other = await Workload.start(bin, ['getppid', '20000']);
+    await filterCase(() => ({ comm: 'ft_comm_target' }), target, other);
+  });
+
+  for (const [label, hierarchy] of [
+    ['v1 memory', 'memory'],
+    ['v2', 'v2'],
+  ] as const) {
+    test(`cgroup filter, ${label} cgroup`, async (t) => {
+      const mounts = cgroupMounts();
+      const mount = mounts[hierarchy];
+      if (!mount) {
+        t.skip(`no ${label} hierarchy mounted on this host`);
+        return;
+      }
+      const cg = TestCgroup.create(mount, `ft-test-${process.pid}-${hierarchy}`);
+      const target = await Workload.start(bin, ['getppid', '1000']);
+      const other = await Workload.start(bin, ['getppid', '20000']);
+      try {
+        cg.add(target.pid);
+        await filterCase(() => ({ cgroup: cg.dir }), target, other);
+      } finally {
+        cg.remove();
+      }
+    });
+  }
+
+  test('rows carry the cgroup path of a v1 memory cgroup', async () => {
+    const mount = cgroupMounts().memory;
+    assert.ok(mount, 'the development hosts have a v1 memory hierarchy');
+    const name = `ft-test-${process.pid}-path`;
+    const cg = TestCgroup.create(mount, name);
+    const w = await Workload.start(bin, ['getppid', '10']);
+    cg.add(w.pid);
+    const session = await start({ pid: w.pid });
+    try {
+      await w.run();
+      const { rows } = await session.drain();
+      assert.equal(only(rows, w.pid, NR_GETPPID)?.cgroup, `/${name}`);
+    } finally {
+      await session.close();
+      await w.stop();
+      cg.remove();
+    }
+  });
+
+  test('a full map is counted as lost, not dropped silently', async () => {
+    const w = await Workload.start(bin, ['getppid', '300', 'openat_missing', '200']);
+    // One entry per buffer: the first (pid, uid, syscall) takes it, the rest cannot be recorded.
+    const session = await start({ pid: w.pid }, { ft_sc_stats_a: 1, ft_sc_stats_b: 1 });
+    try {
+      await w.run();
+      const { rows, lost } = await session.drain();
+      const counted = sum(rows.map((r) => r.count));
+      assert.equal(rows.filter((r) => r.count > 0).length, 1, 'only one key fits');
+      assert.ok(lost >= 200, `lost ${lost} >= 200 (the syscalls that did not fit)`);
+      assert.ok(counted > 0);
+    } finally {
+      await session.close();
+      await w.stop();
+    }
+  });
+
+  after(() => undefined);
+});
+
+describe('syscalls parameters', () => {
+  test('unknown and out-of-range parameters name the field', () => {
+    assert.throws(() => collector.parseParams({ nope: 1 }, 'collectors[0].params'), /collectors\[0\]\.params\.nope: unknown parameter/);
+    assert.throws(
+      () => collector.parseParams({ max_entries: 0 }, 'collectors[0].params'),
+      /collectors\[0\]\.params\.max_entries: must be between 1 and 1048576/,
+    );
+  });
+});

@@ -1,0 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
+export * from './validation';
+export * from './names';
+export * from './users';
+export * from './cgroups';
+export * from './format';
+export * from './histogram';

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Test and benchmark support. Workloads are small C programs built with the
+ * system compiler on first use into a cache directory readable by every uid
+ * (tests run some of them as other users).
+ */
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { once } from 'node:events';
+
+const WORKLOADS = resolve(__dirname, '../../workloads');
+const CACHE = process.env.FLEETTRACE_TEST_CACHE ?? '/tmp/fleettrace-test-bin';
+
+/** Compiles workloads/<name>.c (cached by mtime) and returns the binary's path. */
+export function workload(name: string, extraFlags: string[] = []): string {
+  mkdirSync(CACHE, { recursive: true, mode: 0o755 });
+  chmodSync(CACHE, 0o755);
+  const src = join(WORKLOADS, `${name}.c`);
+  const out = join(CACHE, name + (extraFlags.length ? '-' + extraFlags.join('').replace(/[^a-z0-9]/gi, '') : ''));
+  if (!existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs) {
+    execFileSync('cc', ['-O2', '-Wall', ...extraFlags, '-o', out, src], { stdio: 'inherit' });
+    chmodSync(out, 0o755);
+  }
+  return out;
+}
+
+/** A copy of a binary under another name, so its comm differs. */
+export function renamedCopy(binary: string, comm: string): string {
+  const out = join(CACHE, comm);
+  copyFileSync(binary, out);
+  chmodSync(out, 0o755);
+  return out;
+}
+
+/** A started syscall_workload waiting for `go()`. */
+export class Workload {
+  readonly pid: number;
+  private output = '';
+
+  private constructor(
+    readonly child: ChildProcessWithoutNullStreams,
+    pid: number,
+  ) {
+    this.pid = pid;
+  }
+
+  static async start(binary: string, args: string[], opts: { uid?: number; gid?: number } = {}): Promise<Workload> {
+    const child = spawn(binary, args, { stdio: 'pipe', uid: opts.uid, gid: opts.gid });
+    let buf = '';
+    child.stdout.setEncoding('utf8');
+    const pid = await new Promise<number>((res, rej) => {
+      const onData = (d: string) => {
+        buf += d;
+        const m = buf.match(/ready (\d+)\n/);
+        if (m) {
+          child.stdout.off('data', onData);
+          res(Number(m[1]));
+        }
+      };
+      child.stdout.on('data', onData);
+      child.once('exit', (code) => rej(new Error(`${binary} exited with ${code} before it was ready`)));
+      child.once('error', rej);
+    });
+    const w = new Workload(child, pid);
+    child.stdout.on('data', (d: string) => (w.output += d));
+    return w;
+  }
+
+  /** Starts the work and resolves when the workload printed "done". */
+  async run(): Promise<void> {
+    const done = new Promise<void>((res, rej) => {
+      const check = () => {
+        if (this.output.includes('done\n')) {
+          this.child.stdout.off('data', check);
+          res();
+        }
+      };
+      this.child.stdout.on('data', check);
+      this.child.once('exit', (code) => rej(new Error(`workload exited with ${code} before done`)));
+      check();
+    });
+    this.child.stdin.write('g');
+    await done;
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = once(this.child, 'exit');
+    this.child.stdin.end();
+    await exited;
+  }
+}
+
+/** A cgroup created for a test, v1 memory or v2, removed by `remove()`. */
+export class TestCgroup {
+  constructor(readonly dir: string) {}
+
+  static create(mount: string, name: string): TestCgroup {
+    const dir = join(mount, name);
+    mkdirSync(dir, { recursive: true });
+    return new TestCgroup(dir);
+  }
+
+  add(pid: number): void {
+    writeFileSync(join(this.dir, 'cgroup.procs'), `${pid}\n`);
+  }
+
+  /** The cgroup must be empty (its processes exited). */
+  remove(): void {
+    for (let i = 0; i < 50; i++) {
+      try {
+        rmdirSync(this.dir);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        execFileSync('sleep', ['0.05']);
+      }
+    }
+  }
+}
+
+/** Names of loaded BPF programs that start with ft_ (bpftool prog). */
+export function loadedFtPrograms(): string[] {
+  const out = execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' });
+  return (JSON.parse(out) as Array<{ name?: string }>).map((p) => p.name ?? '').filter((n) => n.startsWith('ft_'));
+}
