@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: Apache-2.0
+/** `fleettrace` as a user runs it: a subprocess, real kernel, real output. */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { describe, test } from 'node:test';
+import { workload, Workload } from '@fleettrace/testing';
+
+const CLI = resolve(__dirname, '../../../bin/fleettrace');
+
+function run(args: string[]) {
+  return spawnSync(CLI, args, { encoding: 'utf8', timeout: 60_000 });
+}
+
+describe('fleettrace CLI', () => {
+  test('--help on every command', () => {
+    for (const args of [['--help'], ['trace', '--help'], ['features', '--help'], ['collectors', '--help']]) {
+      const r = run(args);
+      assert.equal(r.status, 0, args.join(' '));
+      assert.match(r.stdout, /usage: fleettrace/);
+    }
+  });
+
+  test('bad flags fail with exit 2 and name the flag', () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['trace', 'syscalls', '--pid', 'abc'], /--pid: must be an integer/],
+      [['trace', 'syscalls', '--duration', '10'], /--duration: must be a duration/],
+      [['trace', 'syscalls', '--comm', 'a-very-long-command-name'], /filters\.comm: must be at most 15 bytes/],
+      [['trace', 'syscalls', '--cgroup', '/no/such/cgroup'], /filters\.cgroup: no such cgroup/],
+      [['trace', 'nope'], /collector: unknown collector "nope"; known: .*syscalls/],
+      [['trace', 'syscalls', '--bogus'], /Unknown option '--bogus'/],
+      [['trace', 'syscalls', '--param', 'max_entries=0'], /params\.max_entries: must be between/],
+      [['frobnicate'], /unknown command "frobnicate"/],
+    ];
+    for (const [args, message] of cases) {
+      const r = run(args);
+      assert.equal(r.status, 2, `${args.join(' ')} exits 2 (stderr: ${r.stderr})`);
+      assert.match(r.stderr, message);
+    }
+  });
+
+  test('trace syscalls --pid --json reports the workload exactly', async () => {
+    const w = await Workload.start(workload('syscall_workload'), ['getppid', '2500', 'openat_missing', '40']);
+    try {
+      const child = spawn(CLI, ['trace', 'syscalls', '--pid', String(w.pid), '--duration', '3s', '--interval', '500ms', '--json'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (err += d));
+      // The CLI loads its filters within the first second; the workload starts after that.
+      await new Promise((r) => setTimeout(r, 1500));
+      await w.run();
+      const code = await new Promise((r) => child.on('exit', r));
+      assert.equal(code, 0, err);
+      const doc = JSON.parse(out);
+      assert.equal(doc.collector, 'syscalls');
+      assert.equal(doc.lost, 0);
+      const rows = doc.rows.filter((r: { pid: number }) => r.pid === w.pid);
+      const total = (nr: number) => rows.filter((r: { nr: number }) => r.nr === nr).reduce((a: number, r: { count: number }) => a + r.count, 0);
+      assert.equal(total(110), 2500);
+      assert.equal(total(257), 40);
+      assert.ok(rows.every((r: { pid: number }) => r.pid === w.pid));
+    } finally {
+      await w.stop();
+    }
+  });
+
+  test('the table reads like strace -c, with errno, p50, p99 and the lost count', () => {
+    const r = run(['trace', 'syscalls', '--duration', '1s']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^SYSCALL\s+CALLS\s+ERRORS\s+ERRNO\s+TOTAL\s+AVG\s+P50\s+P99/m);
+    assert.match(r.stdout, /^lost: 0 /m);
+  });
+});
