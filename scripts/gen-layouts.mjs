@@ -14,7 +14,8 @@ const bpfDir = join(root, 'bpf');
 function structNames(dir) {
   const names = new Set();
   for (const f of readdirSync(dir).filter((f) => f.endsWith('.h'))) {
-    for (const m of readFileSync(join(dir, f), 'utf8').matchAll(/^struct (\w+) \{/gm)) names.add(m[1]);
+    for (const m of readFileSync(join(dir, f), 'utf8').matchAll(/^struct (\w+) \{/gm))
+      names.add(m[1]);
   }
   return names;
 }
@@ -23,7 +24,8 @@ function layoutOf(types, struct) {
   const byId = new Map(types.map((t) => [t.id, t]));
   const resolve = (id) => {
     let t = byId.get(id);
-    while (t && ['TYPEDEF', 'VOLATILE', 'CONST', 'RESTRICT'].includes(t.kind)) t = byId.get(t.type_id);
+    while (t && ['TYPEDEF', 'VOLATILE', 'CONST', 'RESTRICT'].includes(t.kind))
+      t = byId.get(t.type_id);
     return t;
   };
   const scalar = (t) => {
@@ -35,7 +37,8 @@ function layoutOf(types, struct) {
   };
   const fields = {};
   for (const m of struct.members) {
-    if (m.bits_offset % 8 !== 0 || m.bitfield_size) throw new Error(`${struct.name}.${m.name}: bit fields are not supported`);
+    if (m.bits_offset % 8 !== 0 || m.bitfield_size)
+      throw new Error(`${struct.name}.${m.name}: bit fields are not supported`);
     const t = resolve(m.type_id);
     const offset = m.bits_offset / 8;
     if (t.kind === 'ARRAY') {
@@ -56,12 +59,15 @@ for (const name of readdirSync(bpfDir)) {
   const obj = join(bpfDir, 'build', `${name}.bpf.o`);
   const tsDir = join(root, 'packages/collectors/src', name);
   if (!existsSync(obj) || !existsSync(tsDir)) continue;
-  const { types } = JSON.parse(execFileSync('bpftool', ['-j', 'btf', 'dump', 'file', obj], { maxBuffer: 64 << 20 }));
+  const { types } = JSON.parse(
+    execFileSync('bpftool', ['-j', 'btf', 'dump', 'file', obj], { maxBuffer: 64 << 20 }),
+  );
   const wanted = structNames(join(bpfDir, name));
   wanted.add('ft_event_header');
   const layouts = {};
   for (const t of types) {
-    if (t.kind === 'STRUCT' && wanted.has(t.name) && !layouts[t.name]) layouts[t.name] = layoutOf(types, t);
+    if (t.kind === 'STRUCT' && wanted.has(t.name) && !layouts[t.name])
+      layouts[t.name] = layoutOf(types, t);
   }
   const body = Object.entries(layouts)
     .map(([n, l]) => `  ${n}: ${JSON.stringify(l)},`)

@@ -32,7 +32,9 @@ if (files.length === 0) {
   console.error('no compiled tests found: run `pnpm build` first');
   process.exit(1);
 }
-console.log(`running ${files.length} test files:\n  ${files.map((f) => relative(root, f)).join('\n  ')}\n`);
+console.log(
+  `running ${files.length} test files:\n  ${files.map((f) => relative(root, f)).join('\n  ')}\n`,
+);
 
 const tap = join(root, '.test-results.tap');
 rmSync(tap, { force: true });

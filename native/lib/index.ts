@@ -136,7 +136,9 @@ interface NativeModule {
 }
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- a compiled addon has no ES module form
-const native = require(join(__dirname, '..', '..', 'build', 'Release', 'fleettrace_native.node')) as NativeModule;
+const native = require(
+  join(__dirname, '..', '..', 'build', 'Release', 'fleettrace_native.node'),
+) as NativeModule;
 
 export const BPF_ANY = 0;
 export const BPF_NOEXIST = 1;

@@ -42,8 +42,14 @@ describe('BpfObject', () => {
   test('bad arguments throw TypeErrors naming what is wrong', async () => {
     const obj = BpfObject.fromFile(objectPath('syscalls'));
     try {
-      assert.throws(() => obj.setConstant('ft_filter_pid', Buffer.alloc(8)), /ft_filter_pid is 4 bytes, got 8/);
-      assert.throws(() => obj.setConstant('no_such_constant', Buffer.alloc(4)), /no constant named no_such_constant/);
+      assert.throws(
+        () => obj.setConstant('ft_filter_pid', Buffer.alloc(8)),
+        /ft_filter_pid is 4 bytes, got 8/,
+      );
+      assert.throws(
+        () => obj.setConstant('no_such_constant', Buffer.alloc(4)),
+        /no constant named no_such_constant/,
+      );
       assert.throws(() => obj.setMaxEntries('no_such_map', 1), /no map named no_such_map/);
       assert.throws(() => obj.attach('ft_sc_enter'), /not loaded/);
     } finally {
@@ -59,7 +65,8 @@ describe('BpfObject', () => {
       assert.equal(errs.perCpu, true);
       const key = (i: number) => Buffer.from(new Uint32Array([1, 2, 3, i]).buffer);
       const value = Buffer.alloc(errs.userValueSize);
-      for (const [cpu, slot] of perCpuSlots(value, 8).entries()) slot.writeBigUInt64LE(BigInt(cpu + 1));
+      for (const [cpu, slot] of perCpuSlots(value, 8).entries())
+        slot.writeBigUInt64LE(BigInt(cpu + 1));
       for (let i = 0; i < 100; i++) obj.update('ft_sc_errs_b', key(i), value);
       const one = obj.lookup('ft_sc_errs_b', key(7));
       assert.ok(one);
@@ -172,7 +179,8 @@ describe('RingBufferReader', () => {
     assert.equal(r.stats.delivered, 20_000);
     assert.equal(r.stats.dropped, 0);
     assert.ok(r.stats.batches < 20_000, 'records arrive in batches');
-    for (let i = 1; i < r.seqs.length; i++) assert.ok((r.seqs[i] as bigint) > (r.seqs[i - 1] as bigint));
+    for (let i = 1; i < r.seqs.length; i++)
+      assert.ok((r.seqs[i] as bigint) > (r.seqs[i - 1] as bigint));
   });
 
   test('when JavaScript stalls, the reader stops consuming and the kernel side counts the loss', async () => {

@@ -14,7 +14,12 @@ function run(args: string[]) {
 
 describe('fleettrace CLI', () => {
   test('--help on every command', () => {
-    for (const args of [['--help'], ['trace', '--help'], ['features', '--help'], ['collectors', '--help']]) {
+    for (const args of [
+      ['--help'],
+      ['trace', '--help'],
+      ['features', '--help'],
+      ['collectors', '--help'],
+    ]) {
       const r = run(args);
       assert.equal(r.status, 0, args.join(' '));
       assert.match(r.stdout, /usage: fleettrace/);
@@ -25,7 +30,10 @@ describe('fleettrace CLI', () => {
     const cases: Array<[string[], RegExp]> = [
       [['trace', 'syscalls', '--pid', 'abc'], /--pid: must be an integer/],
       [['trace', 'syscalls', '--duration', '10'], /--duration: must be a duration/],
-      [['trace', 'syscalls', '--comm', 'a-very-long-command-name'], /filters\.comm: must be at most 15 bytes/],
+      [
+        ['trace', 'syscalls', '--comm', 'a-very-long-command-name'],
+        /filters\.comm: must be at most 15 bytes/,
+      ],
       [['trace', 'syscalls', '--cgroup', '/no/such/cgroup'], /filters\.cgroup: no such cgroup/],
       [['trace', 'nope'], /collector: unknown collector "nope"; known: .*syscalls/],
       [['trace', 'syscalls', '--bogus'], /Unknown option '--bogus'/],
@@ -40,11 +48,30 @@ describe('fleettrace CLI', () => {
   });
 
   test('trace syscalls --pid --json reports the workload exactly', async () => {
-    const w = await Workload.start(workload('syscall_workload'), ['getppid', '2500', 'openat_missing', '40']);
+    const w = await Workload.start(workload('syscall_workload'), [
+      'getppid',
+      '2500',
+      'openat_missing',
+      '40',
+    ]);
     try {
-      const child = spawn(CLI, ['trace', 'syscalls', '--pid', String(w.pid), '--duration', '3s', '--interval', '500ms', '--json'], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = spawn(
+        CLI,
+        [
+          'trace',
+          'syscalls',
+          '--pid',
+          String(w.pid),
+          '--duration',
+          '3s',
+          '--interval',
+          '500ms',
+          '--json',
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       let out = '';
       let err = '';
       child.stdout.on('data', (d) => (out += d));
@@ -58,7 +85,10 @@ describe('fleettrace CLI', () => {
       assert.equal(doc.collector, 'syscalls');
       assert.equal(doc.lost, 0);
       const rows = doc.rows.filter((r: { pid: number }) => r.pid === w.pid);
-      const total = (nr: number) => rows.filter((r: { nr: number }) => r.nr === nr).reduce((a: number, r: { count: number }) => a + r.count, 0);
+      const total = (nr: number) =>
+        rows
+          .filter((r: { nr: number }) => r.nr === nr)
+          .reduce((a: number, r: { count: number }) => a + r.count, 0);
       assert.equal(total(110), 2500);
       assert.equal(total(257), 40);
       assert.ok(rows.every((r: { pid: number }) => r.pid === w.pid));

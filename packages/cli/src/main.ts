@@ -50,7 +50,11 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     const e = err as Error & { code?: string };
-    if (err instanceof UsageError || err instanceof ValidationError || e.code?.startsWith('ERR_PARSE_ARGS')) {
+    if (
+      err instanceof UsageError ||
+      err instanceof ValidationError ||
+      e.code?.startsWith('ERR_PARSE_ARGS')
+    ) {
       process.stderr.write(`fleettrace: ${e.message}\n`);
       process.exitCode = 2;
       return;

@@ -7,7 +7,11 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { bpfObjectPath } from '../src/runtime/host';
-import { KERNEL_FEATURES, missingFeatures, probeKernelFeatures } from '../src/runtime/kernel-features';
+import {
+  KERNEL_FEATURES,
+  missingFeatures,
+  probeKernelFeatures,
+} from '../src/runtime/kernel-features';
 
 const PMU = '/sys/bus/event_source/devices';
 
@@ -29,7 +33,11 @@ test('feature probe matches what sysfs says this kernel has', async () => {
   assert.equal(report.features.kprobe.present, hasKprobes, 'kprobe');
   const hasHardwarePmu = existsSync(`${PMU}/cpu`) || existsSync(`${PMU}/cpu_core`);
   assert.equal(report.features.perf_event_hardware.present, hasHardwarePmu, 'hardware PMU');
-  assert.equal(report.features.perf_event_software.present, existsSync(`${PMU}/software`), 'software perf events');
+  assert.equal(
+    report.features.perf_event_software.present,
+    existsSync(`${PMU}/software`),
+    'software perf events',
+  );
   assert.equal(report.features.uprobe.present, existsSync(`${PMU}/uprobe`), 'uprobe');
   assert.equal(report.features.btf.present, existsSync('/sys/kernel/btf/vmlinux'), 'btf');
   // fentry needs ftrace's direct calls: without any traceable function it cannot attach.
@@ -39,7 +47,11 @@ test('feature probe matches what sysfs says this kernel has', async () => {
   // BTF tracepoints and raw tracepoints need only BTF and the BPF core.
   assert.equal(report.features.tp_btf.present, report.features.btf.present, 'tp_btf');
   assert.equal(report.features.raw_tracepoint.present, true);
-  assert.equal(report.features.tracepoint.present, true, 'tracepoints (tracefs is mounted if missing)');
+  assert.equal(
+    report.features.tracepoint.present,
+    true,
+    'tracepoints (tracefs is mounted if missing)',
+  );
   assert.equal(report.programTypes.kprobe !== undefined, true, 'program types listed');
   assert.deepEqual(missingFeatures(report, ['kprobe']), hasKprobes ? [] : ['kprobe']);
 });

@@ -14,8 +14,16 @@ import { collector, mergeSyscallRows, type SyscallRow } from '../src/syscalls/co
 const NR_GETPPID = 110;
 const NR_OPENAT = 257;
 
-async function start(filters: Filters, mapEntries?: Record<string, number>): Promise<CollectorSession<SyscallRow>> {
-  return collector.start({ params: collector.parseParams({}, 'params'), filters, host: localHost(), mapEntries });
+async function start(
+  filters: Filters,
+  mapEntries?: Record<string, number>,
+): Promise<CollectorSession<SyscallRow>> {
+  return collector.start({
+    params: collector.parseParams({}, 'params'),
+    filters,
+    host: localHost(),
+    mapEntries,
+  });
 }
 
 function only(rows: SyscallRow[], pid: number, nr: number): SyscallRow | undefined {
@@ -82,7 +90,10 @@ describe('syscalls collector (real kernel)', () => {
       await running;
       const { rows } = await session.drain();
       perInterval.push(only(rows, w.pid, NR_GETPPID)?.count ?? 0);
-      assert.ok(perInterval.filter((n) => n > 0).length >= 5, `at least 5 busy intervals: ${perInterval.join(',')}`);
+      assert.ok(
+        perInterval.filter((n) => n > 0).length >= 5,
+        `at least 5 busy intervals: ${perInterval.join(',')}`,
+      );
       assert.equal(sum(perInterval), 40 * 500);
     } finally {
       await session.close();
@@ -101,7 +112,11 @@ describe('syscalls collector (real kernel)', () => {
       await Promise.all([target.run(), other.run()]);
       const { rows, lost } = await session.drain();
       assert.equal(lost, 0);
-      assert.equal(only(rows, target.pid, NR_GETPPID)?.count, 1000, 'the selected process is counted exactly');
+      assert.equal(
+        only(rows, target.pid, NR_GETPPID)?.count,
+        1000,
+        'the selected process is counted exactly',
+      );
       assert.equal(
         rows.filter((r) => r.pid === other.pid).length,
         0,
@@ -197,7 +212,10 @@ describe('syscalls collector (real kernel)', () => {
 
 describe('syscalls parameters', () => {
   test('unknown and out-of-range parameters name the field', () => {
-    assert.throws(() => collector.parseParams({ nope: 1 }, 'collectors[0].params'), /collectors\[0\]\.params\.nope: unknown parameter/);
+    assert.throws(
+      () => collector.parseParams({ nope: 1 }, 'collectors[0].params'),
+      /collectors\[0\]\.params\.nope: unknown parameter/,
+    );
     assert.throws(
       () => collector.parseParams({ max_entries: 0 }, 'collectors[0].params'),
       /collectors\[0\]\.params\.max_entries: must be between 1 and 1048576/,

@@ -44,15 +44,24 @@ export interface CgroupFilter {
  * mount (/sys/fs/cgroup/memory/site1, /sys/fs/cgroup/unified/site1), or a
  * hierarchy path such as /site1, looked up in v2 first, then in v1 memory.
  */
-export function resolveCgroupFilter(field: string, path: string, mounts = cgroupMounts()): CgroupFilter {
-  if (!path.startsWith('/')) throw new ValidationError(field, `must be an absolute cgroup path, got ${JSON.stringify(path)}`);
+export function resolveCgroupFilter(
+  field: string,
+  path: string,
+  mounts = cgroupMounts(),
+): CgroupFilter {
+  if (!path.startsWith('/'))
+    throw new ValidationError(
+      field,
+      `must be an absolute cgroup path, got ${JSON.stringify(path)}`,
+    );
   const candidates: Array<[string, boolean, string]> = [];
   for (const [mount, v1] of [
     [mounts.v2, false],
     [mounts.memory, true],
   ] as const) {
     if (!mount) continue;
-    if (path === mount || path.startsWith(mount + '/')) candidates.push([path, v1, path.slice(mount.length) || '/']);
+    if (path === mount || path.startsWith(mount + '/'))
+      candidates.push([path, v1, path.slice(mount.length) || '/']);
   }
   if (candidates.length === 0) {
     if (mounts.v2) candidates.push([join(mounts.v2, path), false, path]);

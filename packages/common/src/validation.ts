@@ -15,16 +15,30 @@ export class ValidationError extends Error {
 /** A non-negative integer no larger than `max`, or a ValidationError naming `field`. */
 export function parseInteger(field: string, raw: unknown, min: number, max: number): number {
   const n = typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
-  if (typeof n !== 'number' || !Number.isInteger(n)) throw new ValidationError(field, `must be an integer, got ${JSON.stringify(raw)}`);
-  if (n < min || n > max) throw new ValidationError(field, `must be between ${min} and ${max}, got ${n}`);
+  if (typeof n !== 'number' || !Number.isInteger(n))
+    throw new ValidationError(field, `must be an integer, got ${JSON.stringify(raw)}`);
+  if (n < min || n > max)
+    throw new ValidationError(field, `must be between ${min} and ${max}, got ${n}`);
   return n;
 }
 
-const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNITS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
 
 /** Parses "10s", "500ms", "2m", "1h30m" into milliseconds. */
-export function parseDuration(field: string, raw: unknown, opts: { minMs?: number; maxMs?: number } = {}): number {
-  if (typeof raw !== 'string' || raw.trim() === '') throw new ValidationError(field, 'must be a duration such as 10s, 500ms or 2m');
+export function parseDuration(
+  field: string,
+  raw: unknown,
+  opts: { minMs?: number; maxMs?: number } = {},
+): number {
+  if (typeof raw !== 'string' || raw.trim() === '')
+    throw new ValidationError(field, 'must be a duration such as 10s, 500ms or 2m');
   const text = raw.trim();
   let total = 0;
   let consumed = 0;
@@ -34,10 +48,14 @@ export function parseDuration(field: string, raw: unknown, opts: { minMs?: numbe
     consumed += m[0].length;
   }
   if (consumed === 0 || consumed !== text.length) {
-    throw new ValidationError(field, `must be a duration such as 10s, 500ms or 2m, got ${JSON.stringify(raw)}`);
+    throw new ValidationError(
+      field,
+      `must be a duration such as 10s, 500ms or 2m, got ${JSON.stringify(raw)}`,
+    );
   }
   const min = opts.minMs ?? 0;
   const max = opts.maxMs ?? Number.MAX_SAFE_INTEGER;
-  if (total < min || total > max) throw new ValidationError(field, `must be between ${min}ms and ${max}ms, got ${total}ms`);
+  if (total < min || total > max)
+    throw new ValidationError(field, `must be between ${min}ms and ${max}ms, got ${total}ms`);
   return total;
 }

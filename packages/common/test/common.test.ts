@@ -25,7 +25,10 @@ test('durations parse with units and name the field when wrong', () => {
   assert.equal(parseDuration('d', '250ms'), 250);
   assert.throws(() => parseDuration('--duration', '10'), /--duration: must be a duration/);
   assert.throws(() => parseDuration('--duration', '-5s'), ValidationError);
-  assert.throws(() => parseDuration('--duration', '0s', { minMs: 1 }), /--duration: must be between/);
+  assert.throws(
+    () => parseDuration('--duration', '0s', { minMs: 1 }),
+    /--duration: must be between/,
+  );
 });
 
 test('integers are checked against their range', () => {

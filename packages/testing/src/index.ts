@@ -5,7 +5,15 @@
  * (tests run some of them as other users).
  */
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  rmdirSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { once } from 'node:events';
 
@@ -17,7 +25,10 @@ export function workload(name: string, extraFlags: string[] = []): string {
   mkdirSync(CACHE, { recursive: true, mode: 0o755 });
   chmodSync(CACHE, 0o755);
   const src = join(WORKLOADS, `${name}.c`);
-  const out = join(CACHE, name + (extraFlags.length ? '-' + extraFlags.join('').replace(/[^a-z0-9]/gi, '') : ''));
+  const out = join(
+    CACHE,
+    name + (extraFlags.length ? '-' + extraFlags.join('').replace(/[^a-z0-9]/gi, '') : ''),
+  );
   if (!existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs) {
     execFileSync('cc', ['-O2', '-Wall', ...extraFlags, '-o', out, src], { stdio: 'inherit' });
     chmodSync(out, 0o755);
@@ -45,7 +56,11 @@ export class Workload {
     this.pid = pid;
   }
 
-  static async start(binary: string, args: string[], opts: { uid?: number; gid?: number } = {}): Promise<Workload> {
+  static async start(
+    binary: string,
+    args: string[],
+    opts: { uid?: number; gid?: number } = {},
+  ): Promise<Workload> {
     const child = spawn(binary, args, { stdio: 'pipe', uid: opts.uid, gid: opts.gid });
     let buf = '';
     child.stdout.setEncoding('utf8');
@@ -59,7 +74,9 @@ export class Workload {
         }
       };
       child.stdout.on('data', onData);
-      child.once('exit', (code) => rej(new Error(`${binary} exited with ${code} before it was ready`)));
+      child.once('exit', (code) =>
+        rej(new Error(`${binary} exited with ${code} before it was ready`)),
+      );
       child.once('error', rej);
     });
     const w = new Workload(child, pid);
@@ -123,5 +140,7 @@ export class TestCgroup {
 /** Names of loaded BPF programs that start with ft_ (bpftool prog). */
 export function loadedFtPrograms(): string[] {
   const out = execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' });
-  return (JSON.parse(out) as Array<{ name?: string }>).map((p) => p.name ?? '').filter((n) => n.startsWith('ft_'));
+  return (JSON.parse(out) as Array<{ name?: string }>)
+    .map((p) => p.name ?? '')
+    .filter((n) => n.startsWith('ft_'));
 }

@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import { parseArgs } from 'node:util';
 import { renderTable } from '@fleettrace/common';
-import { bpfObjectPath, collectors, missingFeatures, probeKernelFeatures } from '@fleettrace/collectors';
+import {
+  bpfObjectPath,
+  collectors,
+  missingFeatures,
+  probeKernelFeatures,
+} from '@fleettrace/collectors';
 import { toJson } from '../cli-error';
 
 export const FEATURES_HELP = `usage: fleettrace features [--json]
@@ -13,7 +18,10 @@ export async function featuresCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     strict: true,
-    options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+    options: {
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
   });
   if (values.help) {
     process.stdout.write(FEATURES_HELP + '\n');
@@ -31,15 +39,26 @@ export async function featuresCommand(argv: string[]): Promise<number> {
   process.stdout.write(
     renderTable(
       ['FEATURE', 'PRESENT', 'REASON'],
-      Object.entries(report.features).map(([f, s]) => [f, s.present ? 'yes' : 'no', s.reason ?? '']),
+      Object.entries(report.features).map(([f, s]) => [
+        f,
+        s.present ? 'yes' : 'no',
+        s.reason ?? '',
+      ]),
     ) + '\n\n',
   );
-  const absentHelpers = Object.entries(report.helpers).filter(([, ok]) => !ok).map(([h]) => h);
-  process.stdout.write(`helpers absent: ${absentHelpers.length ? absentHelpers.join(', ') : 'none'}\n\n`);
+  const absentHelpers = Object.entries(report.helpers)
+    .filter(([, ok]) => !ok)
+    .map(([h]) => h);
+  process.stdout.write(
+    `helpers absent: ${absentHelpers.length ? absentHelpers.join(', ') : 'none'}\n\n`,
+  );
   process.stdout.write(
     renderTable(
       ['COLLECTOR', 'RUNS HERE'],
-      Object.entries(runnable).map(([c, missing]) => [c, missing.length ? `no: needs ${missing.join(', ')}` : 'yes']),
+      Object.entries(runnable).map(([c, missing]) => [
+        c,
+        missing.length ? `no: needs ${missing.join(', ')}` : 'yes',
+      ]),
     ) + '\n',
   );
   return 0;

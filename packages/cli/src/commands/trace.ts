@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import { parseArgs } from 'node:util';
-import { parseDuration, parseInteger, renderTable, formatNs, ValidationError } from '@fleettrace/common';
+import {
+  parseDuration,
+  parseInteger,
+  renderTable,
+  formatNs,
+  ValidationError,
+} from '@fleettrace/common';
 import { collectors, requireCollector, runLocal, type Filters } from '@fleettrace/collectors';
 import { toJson, UsageError } from '../cli-error';
 
@@ -57,12 +63,17 @@ export async function traceCommand(argv: string[]): Promise<number> {
     process.stdout.write(traceHelp() + '\n');
     return 0;
   }
-  if (positionals.length !== 1) throw new UsageError(`trace needs exactly one collector\n\n${traceHelp()}`);
+  if (positionals.length !== 1)
+    throw new UsageError(`trace needs exactly one collector\n\n${traceHelp()}`);
   const def = requireCollector(positionals[0] as string, 'collector');
-  const durationMs = parseDuration('--duration', values.duration, { minMs: 1, maxMs: 7 * 24 * 3_600_000 });
+  const durationMs = parseDuration('--duration', values.duration, {
+    minMs: 1,
+    maxMs: 7 * 24 * 3_600_000,
+  });
   const intervalMs = parseDuration('--interval', values.interval, { minMs: 10, maxMs: 3_600_000 });
   const top = parseInteger('--top', values.top, 1, 1_000_000);
-  if (!['calls', 'time', 'errors'].includes(values.sort)) throw new ValidationError('--sort', 'must be calls, time or errors');
+  if (!['calls', 'time', 'errors'].includes(values.sort))
+    throw new ValidationError('--sort', 'must be calls, time or errors');
   const filters: Filters = {};
   if (values.pid !== undefined) filters.pid = parseInteger('--pid', values.pid, 1, 4_194_304);
   if (values.uid !== undefined) filters.uid = parseInteger('--uid', values.uid, 0, 4_294_967_294);
@@ -71,7 +82,8 @@ export async function traceCommand(argv: string[]): Promise<number> {
   const params: Record<string, unknown> = {};
   for (const p of values.param ?? []) {
     const eq = p.indexOf('=');
-    if (eq <= 0) throw new ValidationError('--param', `must be KEY=VALUE, got ${JSON.stringify(p)}`);
+    if (eq <= 0)
+      throw new ValidationError('--param', `must be KEY=VALUE, got ${JSON.stringify(p)}`);
     params[p.slice(0, eq)] = p.slice(eq + 1);
   }
 
@@ -109,15 +121,22 @@ export async function traceCommand(argv: string[]): Promise<number> {
       bpf_run_count: result.bpfRunCount,
     };
     if (values.json) {
-      process.stdout.write(toJson({ collector: def.name, filters, params, ...footer, rows: result.rows }) + '\n');
+      process.stdout.write(
+        toJson({ collector: def.name, filters, params, ...footer, rows: result.rows }) + '\n',
+      );
       return 0;
     }
     if (!def.summarize) {
       process.stdout.write(toJson(result.rows) + '\n');
     } else {
-      const table = def.summarize(result.rows, { perProcess: values['per-process'], top, sort: values.sort });
+      const table = def.summarize(result.rows, {
+        perProcess: values['per-process'],
+        top,
+        sort: values.sort,
+      });
       process.stdout.write(renderTable(table.headers, table.rows) + '\n');
-      if (table.omitted > 0) process.stdout.write(`(${table.omitted} more lines; --top to show them)\n`);
+      if (table.omitted > 0)
+        process.stdout.write(`(${table.omitted} more lines; --top to show them)\n`);
     }
     const perRun = result.bpfRunCount ? result.bpfRunTimeNs / result.bpfRunCount : 0;
     process.stdout.write(

@@ -10,11 +10,16 @@ export const COMM_MAX_BYTES = 15;
 export function validateFilters(filters: Filters, field = 'filters'): Filters {
   const out: Filters = {};
   if (filters.pid !== undefined) out.pid = parseInteger(`${field}.pid`, filters.pid, 1, 4_194_304);
-  if (filters.uid !== undefined) out.uid = parseInteger(`${field}.uid`, filters.uid, 0, 4_294_967_294);
+  if (filters.uid !== undefined)
+    out.uid = parseInteger(`${field}.uid`, filters.uid, 0, 4_294_967_294);
   if (filters.comm !== undefined) {
-    if (typeof filters.comm !== 'string' || filters.comm === '') throw new ValidationError(`${field}.comm`, 'must be a non-empty string');
+    if (typeof filters.comm !== 'string' || filters.comm === '')
+      throw new ValidationError(`${field}.comm`, 'must be a non-empty string');
     if (Buffer.byteLength(filters.comm) > COMM_MAX_BYTES) {
-      throw new ValidationError(`${field}.comm`, `must be at most ${COMM_MAX_BYTES} bytes: the kernel keeps only that much of a command name`);
+      throw new ValidationError(
+        `${field}.comm`,
+        `must be at most ${COMM_MAX_BYTES} bytes: the kernel keeps only that much of a command name`,
+      );
     }
     out.comm = filters.comm;
   }
@@ -32,7 +37,8 @@ export function applyFilters(obj: BpfObject, filters: Filters): void {
     obj.setConstant('ft_filter_uid', constant.u32(filters.uid));
     obj.setConstant('ft_filter_uid_set', constant.u8(1));
   }
-  if (filters.comm !== undefined) obj.setConstant('ft_filter_comm', constant.chars(filters.comm, COMM_MAX_BYTES + 1));
+  if (filters.comm !== undefined)
+    obj.setConstant('ft_filter_comm', constant.chars(filters.comm, COMM_MAX_BYTES + 1));
   if (filters.cgroup !== undefined) {
     const cg = resolveCgroupFilter('filters.cgroup', filters.cgroup);
     obj.setConstant('ft_filter_cgroup', constant.u64(cg.id));

@@ -14,7 +14,10 @@ export function bpfBuildDir(): string {
 
 export function bpfObjectPath(name: string): string {
   const path = join(bpfBuildDir(), `${name}.bpf.o`);
-  if (!existsSync(path)) throw new Error(`BPF object ${path} is missing: run \`pnpm build\` (or set FLEETTRACE_BPF_DIR)`);
+  if (!existsSync(path))
+    throw new Error(
+      `BPF object ${path} is missing: run \`pnpm build\` (or set FLEETTRACE_BPF_DIR)`,
+    );
   return path;
 }
 

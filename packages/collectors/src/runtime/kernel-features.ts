@@ -89,13 +89,21 @@ function libcPath(): string | undefined {
   return undefined;
 }
 
-async function probeAttach(objectPath: string, program: string, feature: KernelFeature): Promise<FeatureState> {
+async function probeAttach(
+  objectPath: string,
+  program: string,
+  feature: KernelFeature,
+): Promise<FeatureState> {
   const obj = BpfObject.fromFile(objectPath, 'ft_features');
   try {
     for (const p of obj.programs()) obj.setAutoload(p.name, p.name === program);
     await obj.load();
     if (feature === 'perf_event_software') {
-      obj.attachPerfEvent(program, { type: PERF_TYPE_SOFTWARE, config: PERF_COUNT_SW_CPU_CLOCK, frequency: 1 });
+      obj.attachPerfEvent(program, {
+        type: PERF_TYPE_SOFTWARE,
+        config: PERF_COUNT_SW_CPU_CLOCK,
+        frequency: 1,
+      });
     } else if (feature === 'uprobe') {
       const libc = libcPath();
       if (!libc) return { present: false, reason: 'no libc mapped to probe' };
@@ -128,28 +136,45 @@ export function ensureTracefs(): string | undefined {
   }
 }
 
-export async function probeKernelFeatures(featuresObjectPath: string): Promise<KernelFeatureReport> {
+export async function probeKernelFeatures(
+  featuresObjectPath: string,
+): Promise<KernelFeatureReport> {
   const tracefsProblem = ensureTracefs();
   const programTypes = features.programTypes();
   const mapTypes = features.mapTypes();
   const ids = features.kernelHelpers();
   const helpers: Record<string, boolean> = {};
-  for (const h of HELPERS_USED) helpers[h] = ids[h] !== undefined && features.helper('raw_tracepoint', ids[h] as number);
+  for (const h of HELPERS_USED)
+    helpers[h] = ids[h] !== undefined && features.helper('raw_tracepoint', ids[h] as number);
 
   const state = {} as Record<KernelFeature, FeatureState>;
-  state.btf = existsSync('/sys/kernel/btf/vmlinux') ? { present: true } : { present: false, reason: 'no /sys/kernel/btf/vmlinux' };
-  for (const [feature, program] of ATTACH_PROBES) state[feature] = await probeAttach(featuresObjectPath, program, feature);
+  state.btf = existsSync('/sys/kernel/btf/vmlinux')
+    ? { present: true }
+    : { present: false, reason: 'no /sys/kernel/btf/vmlinux' };
+  for (const [feature, program] of ATTACH_PROBES)
+    state[feature] = await probeAttach(featuresObjectPath, program, feature);
   if (tracefsProblem && !state.tracepoint.present) state.tracepoint.reason = tracefsProblem;
   const hw = features.perfEvent(PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES);
-  state.perf_event_hardware = hw === 0 ? { present: true } : { present: false, reason: `perf_event_open(cpu-cycles): errno ${hw} (no hardware PMU)` };
-  const mapFeature = (type: string): FeatureState => (mapTypes[type] ? { present: true } : { present: false, reason: `map type ${type} refused` });
+  state.perf_event_hardware =
+    hw === 0
+      ? { present: true }
+      : { present: false, reason: `perf_event_open(cpu-cycles): errno ${hw} (no hardware PMU)` };
+  const mapFeature = (type: string): FeatureState =>
+    mapTypes[type] ? { present: true } : { present: false, reason: `map type ${type} refused` };
   state.ringbuf = mapFeature('ringbuf');
   state.task_storage = mapFeature('task_storage');
   state.map_in_map = mapFeature('array_of_maps');
   state.stack_trace = mapFeature('stack_trace');
   state.percpu_hash = mapFeature('percpu_hash');
   state.bpf_stats_fd = probeStatsFd();
-  return { kernel: release(), libbpf: libbpfVersion(), features: state, programTypes, mapTypes, helpers };
+  return {
+    kernel: release(),
+    libbpf: libbpfVersion(),
+    features: state,
+    programTypes,
+    mapTypes,
+    helpers,
+  };
 }
 
 function probeStatsFd(): FeatureState {
@@ -162,6 +187,9 @@ function probeStatsFd(): FeatureState {
 }
 
 /** Features a collector needs that the report says are absent. */
-export function missingFeatures(report: KernelFeatureReport, needed: readonly KernelFeature[]): KernelFeature[] {
+export function missingFeatures(
+  report: KernelFeatureReport,
+  needed: readonly KernelFeature[],
+): KernelFeature[] {
   return needed.filter((f) => !report.features[f].present);
 }

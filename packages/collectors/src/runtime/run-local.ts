@@ -41,7 +41,10 @@ export interface LocalRunResult {
 export function requireCollector(name: string, field = 'collector'): CollectorDefinition {
   const def = findCollector(name);
   if (!def) {
-    throw new ValidationError(field, `unknown collector ${JSON.stringify(name)}; known: ${[...collectors().keys()].join(', ')}`);
+    throw new ValidationError(
+      field,
+      `unknown collector ${JSON.stringify(name)}; known: ${[...collectors().keys()].join(', ')}`,
+    );
   }
   return def;
 }

@@ -11,9 +11,22 @@
  * and cleared with nobody writing to it. Stats and errors are swapped one after
  * the other, so an error can be reported one interval after its call.
  */
-import { errnoName, formatNs, parseInteger, quantile, syscallName, ValidationError } from '@fleettrace/common';
+import {
+  errnoName,
+  formatNs,
+  parseInteger,
+  quantile,
+  syscallName,
+  ValidationError,
+} from '@fleettrace/common';
 import { BpfObject, constant, perCpuSlots } from '@fleettrace/native';
-import type { CollectorDefinition, CollectorSession, DrainResult, HostContext, SummaryTable } from '../runtime/definition';
+import type {
+  CollectorDefinition,
+  CollectorSession,
+  DrainResult,
+  HostContext,
+  SummaryTable,
+} from '../runtime/definition';
 import { applyFilters } from '../runtime/filters';
 import { addU32Array, readChars, readU32, readU64, readU64Number } from '../runtime/layout';
 import { layouts } from './layout.gen';
@@ -165,7 +178,10 @@ function commonestErrno(errnos: Record<string, number>): string {
   return best;
 }
 
-function summarize(rows: SyscallRow[], opts: { perProcess: boolean; top: number; sort: string }): SummaryTable {
+function summarize(
+  rows: SyscallRow[],
+  opts: { perProcess: boolean; top: number; sort: string },
+): SummaryTable {
   const merged = mergeSyscallRows(rows, opts.perProcess);
   const key: Record<string, (r: SyscallRow) => number> = {
     calls: (r) => r.count,
@@ -205,14 +221,20 @@ function summarize(rows: SyscallRow[], opts: { perProcess: boolean; top: number;
 
 export const collector: CollectorDefinition<SyscallsParams, SyscallRow> = {
   name: 'syscalls',
-  description: 'calls, errors and latency histograms per process, user and syscall (like strace -c / syscount)',
+  description:
+    'calls, errors and latency histograms per process, user and syscall (like strace -c / syscount)',
   requires: ['btf', 'raw_tracepoint', 'task_storage', 'map_in_map', 'percpu_hash'],
 
   parseParams(raw, field) {
     const known = new Set(['max_entries']);
-    for (const k of Object.keys(raw)) if (!known.has(k)) throw new ValidationError(`${field}.${k}`, 'unknown parameter of syscalls');
+    for (const k of Object.keys(raw))
+      if (!known.has(k))
+        throw new ValidationError(`${field}.${k}`, 'unknown parameter of syscalls');
     return {
-      maxEntries: raw.max_entries === undefined ? 10240 : parseInteger(`${field}.max_entries`, raw.max_entries, 1, 1 << 20),
+      maxEntries:
+        raw.max_entries === undefined
+          ? 10240
+          : parseInteger(`${field}.max_entries`, raw.max_entries, 1, 1 << 20),
     };
   },
 
