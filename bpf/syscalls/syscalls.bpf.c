@@ -77,13 +77,12 @@ FT_LOST_MAP(ft_sc_lost);
 SEC("raw_tp/sys_enter")
 int ft_sc_enter(struct bpf_raw_tracepoint_args *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct sc_start *s;
 
-	if (!ft_filter_current(pid_tgid, (__u32)bpf_get_current_uid_gid()))
+	if (!ft_filter_task(task))
 		return 0;
-	s = bpf_task_storage_get(&ft_sc_start, bpf_get_current_task_btf(), 0,
-				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	s = bpf_task_storage_get(&ft_sc_start, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!s) {
 		FT_COUNT_LOST(ft_sc_lost);
 		return 0;
@@ -139,8 +138,8 @@ int ft_sc_exit(struct bpf_raw_tracepoint_args *ctx)
 	key.nr = s->nr;
 	if (key.nr >= SC_NR_MAX)
 		return 0;
-	key.pid = bpf_get_current_pid_tgid() >> 32;
-	key.uid = (__u32)bpf_get_current_uid_gid();
+	key.pid = task->tgid;
+	key.uid = ft_task_uid(task);
 	ret = (long)ctx->args[1];
 
 	stats = bpf_map_lookup_elem(&ft_sc_stats, &zero);

@@ -27,12 +27,11 @@ __u64 ft_rb_seq = 0;
 SEC("raw_tp/sys_enter")
 int ft_rb_enter(struct bpf_raw_tracepoint_args *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct rb_test_event *e;
 
 	if (ctx->args[1] != NR_GETPPID)
 		return 0;
-	if (!ft_filter_pid || !ft_filter_current(pid_tgid, (__u32)bpf_get_current_uid_gid()))
+	if (!ft_filter_pid || !ft_filter_task(bpf_get_current_task_btf()))
 		return 0;
 	e = bpf_ringbuf_reserve(&ft_rb_events, sizeof(*e), 0);
 	if (!e) {

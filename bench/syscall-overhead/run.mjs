@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: Apache-2.0
+// bench/syscall-overhead: what tracing adds to a getppid() tight loop, per call.
+//
+// Interleaved rounds (order shuffled each round) of: nothing attached; our
+// `syscalls` collector; the bpftrace one-liner that gathers the same data;
+// `strace -c -f`; `perf trace -s`. The loop times itself (so attach and
+// teardown are outside the measurement) and prints ns per call. Prints the
+// median added ns per call of each and our ratio to bpftrace, and records the
+// run in bench/RESULTS.md.
+//
+// usage: node bench/syscall-overhead/run.mjs [--rounds 5] [--calls 2000000]
+import { createRequire } from 'node:module';
+import { parseArgs } from 'node:util';
+import { machine, median, recordSection, run, shuffle, startTracer, stopTracer } from '../lib.mjs';
+
+const require = createRequire(import.meta.url);
+const { workload } = require('@fleettrace/testing');
+const { collector } = require('@fleettrace/collectors/dist/src/syscalls/collector.js');
+const { localHost } = require('@fleettrace/collectors');
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '5' },
+    calls: { type: 'string', default: '2000000' },
+  },
+});
+const rounds = Number(values.rounds);
+const calls = Number(values.calls);
+// ptrace-based strace costs ~100 us per call: fewer calls keep a round short.
+const straceCalls = Math.max(10_000, Math.round(calls / 100));
+const perfCalls = Math.max(50_000, Math.round(calls / 10));
+const loop = workload('getppid_loop');
+
+const BPFTRACE = `tracepoint:raw_syscalls:sys_enter { @s[tid] = nsecs; }
+tracepoint:raw_syscalls:sys_exit /@s[tid]/ { @lat[pid, args->id] = hist(nsecs - @s[tid]); delete(@s[tid]); }`;
+
+const nsPerCall = async (n, wrapper = []) => {
+  const out = wrapper.length
+    ? await run(wrapper[0], [...wrapper.slice(1), loop, String(n)])
+    : await run(loop, [String(n)]);
+  return Number(out.trim().split('\n').pop());
+};
+
+const modes = {
+  baseline: () => nsPerCall(calls),
+  fleettrace: async () => {
+    const session = await collector.start({
+      params: collector.parseParams({}, 'params'),
+      filters: {},
+      host: localHost(),
+    });
+    try {
+      return await nsPerCall(calls);
+    } finally {
+      await session.drain();
+      await session.close();
+    }
+  },
+  bpftrace: async () => {
+    const bt = await startTracer('bpftrace', ['-e', BPFTRACE], /Attaching \d+ probes/);
+    try {
+      return await nsPerCall(calls);
+    } finally {
+      await stopTracer(bt);
+    }
+  },
+  'strace -c -f': () => nsPerCall(straceCalls, ['strace', '-c', '-f', '-o', '/dev/null']),
+  'perf trace -s': () => nsPerCall(perfCalls, ['perf', 'trace', '-s', '-o', '/dev/null', '--']),
+};
+
+const samples = Object.fromEntries(Object.keys(modes).map((m) => [m, []]));
+const failures = {};
+for (let r = 1; r <= rounds; r++) {
+  for (const mode of shuffle(Object.keys(modes))) {
+    if (failures[mode]) continue;
+    try {
+      const ns = await modes[mode]();
+      samples[mode].push(ns);
+      process.stderr.write(`round ${r}/${rounds} ${mode}: ${ns.toFixed(1)} ns/call\n`);
+    } catch (err) {
+      failures[mode] = err.message.split('\n')[0];
+      process.stderr.write(`${mode}: unavailable: ${failures[mode]}\n`);
+    }
+  }
+}
+
+const base = median(samples.baseline);
+const rows = Object.keys(modes).map((mode) => {
+  if (failures[mode]) return { mode, ns: NaN, added: NaN, note: `unavailable: ${failures[mode]}` };
+  const ns = median(samples[mode]);
+  return {
+    mode,
+    ns,
+    added: ns - base,
+    note: `${samples[mode].length} rounds, ${samples[mode].map((x) => x.toFixed(0)).join(' / ')}`,
+  };
+});
+const added = Object.fromEntries(rows.map((r) => [r.mode, r.added]));
+const ratio = added.fleettrace / added.bpftrace;
+
+const table = [
+  '| mode | ns per call (median) | added ns per call | × fleettrace | samples |',
+  '|---|---:|---:|---:|---|',
+  ...rows.map(
+    (r) =>
+      `| ${r.mode} | ${r.ns.toFixed(1)} | ${r.mode === 'baseline' ? '—' : r.added.toFixed(1)} | ${
+        r.mode === 'baseline' || r.mode === 'fleettrace'
+          ? '—'
+          : (r.added / added.fleettrace).toFixed(1)
+      } | ${r.note} |`,
+  ),
+].join('\n');
+const verdict = `fleettrace / bpftrace added cost: **${ratio.toFixed(2)}×** (goal ≤ 0.35×)`;
+console.log(table + '\n\n' + verdict);
+recordSection(
+  'syscall-overhead',
+  `Command: \`node bench/syscall-overhead/run.mjs --rounds ${rounds} --calls ${calls}\` (as root, after \`pnpm build\`)\n\n` +
+    `Machine: ${machine()}. Date: ${new Date().toISOString()}.\n\n` +
+    `A C loop of getppid() times itself (${calls} calls; ${straceCalls} under strace, ${perfCalls} under perf trace); ` +
+    `modes are interleaved in shuffled order over ${rounds} rounds. Tracing is system-wide in both fleettrace ` +
+    `(\`syscalls\` collector, no filter) and bpftrace (the one-liner of issue 2).\n\n${table}\n\n${verdict}\n`,
+);
