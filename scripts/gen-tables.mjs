@@ -46,4 +46,19 @@ writeFileSync(
       .join('\n') +
     '\n};\n',
 );
-console.log(`gen-tables: ${syscalls.length} syscalls, ${byValue.size} errnos`);
+const signals = defines('/usr/include/x86_64-linux-gnu/asm/signal.h', '').filter(
+  (d) => /^SIG[A-Z0-9]+$/.test(d.name) && d.value > 0 && d.value < 32,
+);
+const bySignal = new Map();
+for (const d of signals) if (!bySignal.has(d.value)) bySignal.set(d.value, d.name);
+writeFileSync(
+  join(out, 'signal-table.gen.ts'),
+  header('asm/signal.h (x86_64)') +
+    `/** signal number -> name; the first name wins where aliases share a number. */\n` +
+    `export const SIGNAL_NAMES: Readonly<Record<number, string>> = {\n` +
+    [...bySignal.entries()].map(([v, n]) => `  ${v}: '${n}',`).join('\n') +
+    '\n};\n',
+);
+console.log(
+  `gen-tables: ${syscalls.length} syscalls, ${byValue.size} errnos, ${bySignal.size} signals`,
+);

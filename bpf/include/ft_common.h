@@ -112,11 +112,11 @@ static __always_inline bool ft_css_under(struct cgroup_subsys_state *css, __u64 
 	return false;
 }
 
-static __always_inline bool ft_comm_matches(void)
+static __always_inline bool ft_comm_matches(struct task_struct *task)
 {
 	char comm[FT_COMM_LEN];
 
-	bpf_get_current_comm(comm, sizeof(comm));
+	bpf_probe_read_kernel_str(comm, sizeof(comm), task->comm);
 	for (int i = 0; i < FT_COMM_LEN; i++) {
 		if (comm[i] != ft_filter_comm[i])
 			return false;
@@ -137,7 +137,7 @@ static __always_inline __u32 ft_task_uid(struct task_struct *task)
 }
 
 /*
- * Whether `task` (the current task) passes the load-time filters. Cheapest
+ * Whether `task` passes the load-time filters. Cheapest
  * checks first; every branch disappears when its filter is unset, because the
  * verifier knows the frozen .rodata values.
  */
@@ -147,7 +147,7 @@ static __always_inline bool ft_filter_task(struct task_struct *task)
 		return false;
 	if (ft_filter_uid_set && ft_task_uid(task) != ft_filter_uid)
 		return false;
-	if (ft_filter_comm[0] && !ft_comm_matches())
+	if (ft_filter_comm[0] && !ft_comm_matches(task))
 		return false;
 	if (ft_filter_cgroup) {
 		struct cgroup_subsys_state *css;
@@ -162,19 +162,31 @@ static __always_inline bool ft_filter_task(struct task_struct *task)
 	return true;
 }
 
+/* Fills the common event header from `task` (any task, not only the current one). */
+static __always_inline void ft_fill_header_task(struct ft_event_header *h, struct task_struct *task,
+						__u32 kind)
+{
+	h->ts_ns = bpf_ktime_get_boot_ns();
+	h->cgroup = ft_task_cgroup(task);
+	h->pid = task->tgid;
+	h->tid = task->pid;
+	h->uid = ft_task_uid(task);
+	h->kind = kind;
+	bpf_probe_read_kernel_str(h->comm, sizeof(h->comm), task->comm);
+}
+
 /* Fills the common event header from the current task. */
 static __always_inline void ft_fill_header(struct ft_event_header *h, __u32 kind)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-
-	h->ts_ns = bpf_ktime_get_boot_ns();
-	h->cgroup = ft_task_cgroup(bpf_get_current_task_btf());
-	h->pid = pid_tgid >> 32;
-	h->tid = (__u32)pid_tgid;
-	h->uid = (__u32)bpf_get_current_uid_gid();
-	h->kind = kind;
-	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	ft_fill_header_task(h, bpf_get_current_task_btf(), kind);
 }
+
+/*
+ * Keeps a struct in the object's BTF even when only pointers to ring-buffer
+ * memory use it (clang emits BTF only for types that globals, maps and
+ * function signatures reference): user space generates its decoder from it.
+ */
+#define FT_BTF_EXPORT(type, name) type *ft_btf_##name __attribute__((unused))
 
 /* Adds one to a per-CPU loss counter map with a single u64 slot. */
 #define FT_COUNT_LOST(map)                                          \

@@ -83,7 +83,7 @@ export class CgroupPaths {
 
   constructor(
     private readonly mounts = cgroupMounts(),
-    private readonly rescanMs = 1000,
+    private readonly rescanMs = 100,
   ) {}
 
   path(value: bigint): string {

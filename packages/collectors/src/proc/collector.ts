@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * proc: exec, exit, fork, signals and OOM kills (bpf/proc/proc.bpf.c).
+ * Exec arguments are redacted here, in the agent, before any row leaves it.
+ */
+import { formatNs, parseInteger, signalName, ValidationError } from '@fleettrace/common';
+import { BpfObject, constant, type NativeError } from '@fleettrace/native';
+import type { CollectorDefinition, HostContext, SummaryTable } from '../runtime/definition';
+import { decodeHeader, RingSession, type EventIdentity } from '../runtime/events';
+import { applyFilters } from '../runtime/filters';
+import { readChars, readS32, readU32, readU64, readU64Number } from '../runtime/layout';
+import { Redactor } from '../runtime/redaction';
+import { layouts } from './layout.gen';
+
+export interface ProcParams {
+  includeSigchld: boolean;
+  /** extra redaction rules (regular expressions, first group = secret) */
+  redact: string[];
+  ringKb: number;
+}
+
+export type ProcRow =
+  | (EventIdentity & {
+      event: 'exec';
+      ppid: number;
+      filename: string;
+      argv: string[];
+      args_truncated: boolean;
+      /** how many argument values were masked */
+      redacted: number;
+    })
+  | (EventIdentity & {
+      event: 'exit';
+      ppid: number;
+      /** exit status when the process exited normally, else null */
+      exit_code: number | null;
+      /** terminating signal, 0 when it exited normally */
+      signal: number;
+      signal_name: string;
+      core_dumped: boolean;
+      lifetime_ns: number;
+    })
+  | (EventIdentity & { event: 'fork'; child_pid: number })
+  | (EventIdentity & {
+      /** the identity fields are the sender's */
+      event: 'signal';
+      signal: number;
+      signal_name: string;
+      /** TRACE_SIGNAL_* result: 0 delivered, 1 ignored, 2 already pending, 3 overflow, 4 lose info */
+      result: number;
+      target_pid: number;
+      target_tid: number;
+      target_uid: number;
+      target_user: string;
+      target_comm: string;
+      target_cgroup: string;
+    })
+  | (EventIdentity & {
+      /** the identity fields are the victim's */
+      event: 'oom_kill';
+      total_vm_kb: number;
+      anon_rss_kb: number;
+      file_rss_kb: number;
+      shmem_rss_kb: number;
+      trigger_pid: number;
+      trigger_comm: string;
+    });
+
+const KIND = { exec: 1, exit: 2, fork: 3, signal: 4, oom: 5 } as const;
+const H = layouts.ft_event_header;
+const EXEC = layouts.proc_exec_event.fields;
+const EXIT = layouts.proc_exit_event.fields;
+const FORK = layouts.proc_fork_event.fields;
+const SIG = layouts.proc_signal_event.fields;
+const OOM = layouts.proc_oom_event.fields;
+
+function decoder(host: HostContext, redactor: Redactor) {
+  return (r: Buffer, offsetNs: bigint): ProcRow | undefined => {
+    const { kind, ...id } = decodeHeader(H, r, host, offsetNs);
+    switch (kind) {
+      case KIND.exec: {
+        const size = readU32(r, EXEC.args_size);
+        const raw = r.subarray(EXEC.args.offset, EXEC.args.offset + size).toString('utf8');
+        const parts = raw.split('\0');
+        if (parts[parts.length - 1] === '') parts.pop();
+        const { argv, masked } = redactor.redactArgv(parts);
+        return {
+          ...id,
+          event: 'exec',
+          ppid: readU32(r, EXEC.ppid),
+          filename: readChars(r, EXEC.filename),
+          argv,
+          args_truncated: readU32(r, EXEC.args_truncated) !== 0,
+          redacted: masked,
+        };
+      }
+      case KIND.exit: {
+        // task->exit_code: (status << 8) for exit(), the signal (| 0x80 with a core dump) otherwise.
+        const code = readU32(r, EXIT.exit_code);
+        const signal = code & 0x7f;
+        return {
+          ...id,
+          event: 'exit',
+          ppid: readU32(r, EXIT.ppid),
+          exit_code: signal === 0 ? (code >> 8) & 0xff : null,
+          signal,
+          signal_name: signal ? signalName(signal) : '',
+          core_dumped: (code & 0x80) !== 0,
+          lifetime_ns: readU64Number(r, EXIT.lifetime_ns),
+        };
+      }
+      case KIND.fork:
+        return { ...id, event: 'fork', child_pid: readU32(r, FORK.child_pid) };
+      case KIND.signal: {
+        const sig = readU32(r, SIG.sig);
+        const targetUid = readU32(r, SIG.target_uid);
+        return {
+          ...id,
+          event: 'signal',
+          signal: sig,
+          signal_name: signalName(sig),
+          result: readS32(r, SIG.result),
+          target_pid: readU32(r, SIG.target_pid),
+          target_tid: readU32(r, SIG.target_tid),
+          target_uid: targetUid,
+          target_user: host.users.name(targetUid),
+          target_comm: readChars(r, SIG.target_comm),
+          target_cgroup: host.cgroups.path(readU64(r, SIG.target_cgroup)),
+        };
+      }
+      case KIND.oom:
+        return {
+          ...id,
+          event: 'oom_kill',
+          total_vm_kb: readU64Number(r, OOM.total_vm_kb),
+          anon_rss_kb: readU64Number(r, OOM.anon_rss_kb),
+          file_rss_kb: readU64Number(r, OOM.file_rss_kb),
+          shmem_rss_kb: readU64Number(r, OOM.shmem_rss_kb),
+          trigger_pid: readU32(r, OOM.trigger_pid),
+          trigger_comm: readChars(r, OOM.trigger_comm),
+        };
+      default:
+        return undefined;
+    }
+  };
+}
+
+function detail(r: ProcRow): string {
+  switch (r.event) {
+    case 'exec':
+      return `${r.filename} ${JSON.stringify(r.argv)}${r.args_truncated ? ' (args truncated)' : ''} ppid=${r.ppid}`;
+    case 'exit':
+      return r.signal
+        ? `killed by ${r.signal_name}${r.core_dumped ? ' (core dumped)' : ''} after ${formatNs(r.lifetime_ns)}`
+        : `exit ${r.exit_code} after ${formatNs(r.lifetime_ns)}`;
+    case 'fork':
+      return `child ${r.child_pid}`;
+    case 'signal':
+      return `${r.signal_name} -> ${r.target_pid} ${r.target_comm} (uid ${r.target_uid} ${r.target_user})`;
+    case 'oom_kill':
+      return `OOM victim, anon ${r.anon_rss_kb} kB file ${r.file_rss_kb} kB shmem ${r.shmem_rss_kb} kB, cgroup ${r.cgroup || '/'}, triggered by ${r.trigger_pid} ${r.trigger_comm}`;
+  }
+}
+
+function summarize(rows: ProcRow[], opts: { top: number }): SummaryTable {
+  const sorted = [...rows].sort((a, b) => (a.ts_ns < b.ts_ns ? -1 : a.ts_ns > b.ts_ns ? 1 : 0));
+  const shown = sorted.slice(-opts.top);
+  return {
+    headers: ['TIME', 'EVENT', 'PID', 'COMM', 'USER', 'DETAIL'],
+    rows: shown.map((r) => [
+      new Date(Number(r.ts_ns / 1_000_000n)).toISOString().slice(11, 23),
+      r.event,
+      r.pid,
+      r.comm,
+      r.user,
+      detail(r),
+    ]),
+    omitted: sorted.length - shown.length,
+  };
+}
+
+function parseBool(field: string, raw: unknown): boolean {
+  if (raw === true || raw === 'true' || raw === '1') return true;
+  if (raw === false || raw === 'false' || raw === '0') return false;
+  throw new ValidationError(field, `must be true or false, got ${JSON.stringify(raw)}`);
+}
+
+export const collector: CollectorDefinition<ProcParams, ProcRow> = {
+  name: 'proc',
+  description:
+    'process exec (with redacted args), exit (code, signal, core), fork, signals sender -> target, OOM kills',
+  requires: ['btf', 'tp_btf', 'ringbuf'],
+
+  parseParams(raw, field) {
+    const known = new Set(['include_sigchld', 'redact', 'ring_kb']);
+    for (const k of Object.keys(raw))
+      if (!known.has(k)) throw new ValidationError(`${field}.${k}`, 'unknown parameter of proc');
+    const redact =
+      raw.redact === undefined ? [] : Array.isArray(raw.redact) ? raw.redact : [raw.redact];
+    redact.forEach((r, i) => {
+      if (typeof r !== 'string')
+        throw new ValidationError(`${field}.redact[${i}]`, 'must be a string');
+    });
+    try {
+      Redactor.withExtra(redact as string[], `${field}.redact`);
+    } catch (err) {
+      const [where, ...why] = (err as Error).message.split(': ');
+      throw new ValidationError(where as string, why.join(': '));
+    }
+    const ringKb =
+      raw.ring_kb === undefined ? 512 : parseInteger(`${field}.ring_kb`, raw.ring_kb, 4, 1 << 20);
+    if ((ringKb & (ringKb - 1)) !== 0)
+      throw new ValidationError(`${field}.ring_kb`, 'must be a power of two');
+    return {
+      includeSigchld:
+        raw.include_sigchld === undefined
+          ? false
+          : parseBool(`${field}.include_sigchld`, raw.include_sigchld),
+      redact: redact as string[],
+      ringKb,
+    };
+  },
+
+  summarize,
+
+  async start({ params, filters, host, mapEntries }) {
+    const open = (withOom: boolean) => {
+      const obj = BpfObject.fromFile(host.bpfObjectPath('proc'), 'proc');
+      applyFilters(obj, filters);
+      obj.setConstant('proc_include_sigchld', constant.u8(params.includeSigchld ? 1 : 0));
+      obj.setMaxEntries('ft_proc_events', params.ringKb * 1024);
+      for (const [map, n] of Object.entries(mapEntries ?? {})) obj.setMaxEntries(map, n);
+      if (!withOom) obj.setAutoload('ft_proc_oom', false);
+      return obj;
+    };
+    let obj = open(true);
+    try {
+      await obj.load();
+    } catch (err) {
+      // oom:mark_victim passes the victim task only since Linux 6.8: without it, OOM kills are unsupported here.
+      obj.closeNow();
+      if ((err as NativeError).program !== 'ft_proc_oom') throw err;
+      obj = open(false);
+      await obj.load();
+      process.emitWarning(
+        'proc: OOM kill events are unsupported on this kernel (oom:mark_victim has no task argument)',
+      );
+    }
+    try {
+      obj.attachAll();
+      return new RingSession<ProcRow>({
+        obj,
+        ringMap: 'ft_proc_events',
+        lostMaps: ['ft_proc_lost'],
+        decode: decoder(host, Redactor.withExtra(params.redact)),
+      });
+    } catch (err) {
+      obj.closeNow();
+      throw err;
+    }
+  },
+};

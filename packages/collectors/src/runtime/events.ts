@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Event collectors: a ring buffer drained by a native reader thread into a
+ * queue that drain() empties. Loss is what the kernel side counted (failed
+ * reservations, rate limits), read from the collector's per-CPU loss map.
+ */
+import { BpfObject, bootTimeOffsetNs, type RingBufferReader } from '@fleettrace/native';
+import type { CollectorSession, DrainResult, HostContext } from './definition';
+import { readChars, readU32, readU64, type StructLayout } from './layout';
+
+/** The identity every event row carries (DESIGN.md: uid is the customer). */
+export interface EventIdentity {
+  /** UTC Unix ns */
+  ts_ns: bigint;
+  pid: number;
+  tid: number;
+  uid: number;
+  user: string;
+  comm: string;
+  cgroup: string;
+}
+
+/**
+ * Decodes the ft_event_header at `base` of a record. `offsetNs` turns the
+ * kernel's boot-time stamp into UTC (see native bootTimeOffsetNs).
+ */
+export function decodeHeader(
+  header: StructLayout,
+  record: Buffer,
+  host: HostContext,
+  offsetNs: bigint,
+  base = 0,
+): EventIdentity & { kind: number } {
+  const f = header.fields as Record<string, NonNullable<StructLayout['fields'][string]>>;
+  const uid = readU32(record, f.uid!, base);
+  return {
+    ts_ns: readU64(record, f.ts_ns!, base) + offsetNs,
+    pid: readU32(record, f.pid!, base),
+    tid: readU32(record, f.tid!, base),
+    uid,
+    user: host.users.name(uid),
+    comm: readChars(record, f.comm!, base),
+    cgroup: host.cgroups.path(readU64(record, f.cgroup!, base)),
+    kind: readU32(record, f.kind!, base),
+  };
+}
+
+export interface RingSessionOptions<Row> {
+  obj: BpfObject;
+  ringMap: string;
+  /** per-CPU u64 counter maps whose sum is the loss; several when loss has several causes */
+  lostMaps: string[];
+  /** returns undefined for records to skip */
+  decode(record: Buffer, offsetNs: bigint): Row | undefined;
+  /** queued rows beyond this are discarded and counted as lost (JavaScript-side bound) */
+  maxQueuedRows?: number;
+  /** called with each decoded row as it arrives (before drain), e.g. to record mappings of new pids */
+  onRow?(row: Row): void;
+}
+
+export class RingSession<Row> implements CollectorSession<Row> {
+  private readonly reader: RingBufferReader;
+  private queue: Row[] = [];
+  private lostSeen = 0n;
+  private queueDropped = 0;
+  private offsetNs = bootTimeOffsetNs();
+  private closed = false;
+
+  constructor(private readonly opts: RingSessionOptions<Row>) {
+    const max = opts.maxQueuedRows ?? 1_000_000;
+    this.reader = opts.obj.openRingBuffer(opts.ringMap, (records) => {
+      for (const record of records) {
+        const row = opts.decode(record, this.offsetNs);
+        if (row === undefined) continue;
+        if (this.queue.length >= max) {
+          this.queueDropped++;
+          continue;
+        }
+        opts.onRow?.(row);
+        this.queue.push(row);
+      }
+    });
+  }
+
+  async drain(): Promise<DrainResult<Row>> {
+    // The REALTIME - BOOTTIME offset moves with NTP: re-measure once per interval.
+    this.offsetNs = bootTimeOffsetNs();
+    await new Promise((r) => setImmediate(r));
+    const rows = this.queue;
+    this.queue = [];
+    let total = 0n;
+    for (const m of this.opts.lostMaps) total += this.opts.obj.sumPerCpuCounter(m);
+    const lost = Number(total - this.lostSeen) + this.queueDropped;
+    this.lostSeen = total;
+    this.queueDropped = 0;
+    return { rows, lost };
+  }
+
+  /** Per-cause loss since the start, by map name. */
+  lostByMap(): Record<string, number> {
+    return Object.fromEntries(
+      this.opts.lostMaps.map((m) => [m, Number(this.opts.obj.sumPerCpuCounter(m))]),
+    );
+  }
+
+  readerStats() {
+    return this.reader.stats();
+  }
+
+  programStats() {
+    return this.opts.obj
+      .programs()
+      .filter((p) => p.fd >= 0)
+      .map((p) => this.opts.obj.programStats(p.name));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.opts.obj.close();
+  }
+}
