@@ -182,6 +182,42 @@ static __always_inline void ft_fill_header(struct ft_event_header *h, __u32 kind
 }
 
 /*
+ * Double-buffered aggregation with a control slot. Programs read `active`
+ * once per event and write only the maps of that buffer. User space flips
+ * `active`, then updates the one-slot map-in-map `<name>_sync`, an update the
+ * kernel completes only after an RCU grace period
+ * (kernel/bpf/syscall.c: maybe_wait_bpf_programs), so no program still writes
+ * the old buffer when user space reads and clears it.
+ */
+struct ft_db_ctl {
+	__u32 active;    /* buffer programs write: 0 or 1 */
+	__u32 stream;    /* collector-specific switch, e.g. per-sample events */
+	__u32 stack_gen; /* bumped when a shared stack map is cleared */
+	__u32 pad;
+};
+
+#define FT_DB_CTL(name)                                  \
+	struct ft_db_ctl_map {                           \
+		__uint(type, BPF_MAP_TYPE_ARRAY);        \
+		__uint(max_entries, 1);                  \
+		__type(key, __u32);                      \
+		__type(value, struct ft_db_ctl);         \
+	} name SEC(".maps");                             \
+	struct {                                         \
+		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS); \
+		__uint(max_entries, 1);                  \
+		__type(key, __u32);                      \
+		__array(values, struct ft_db_ctl_map);   \
+	} name##_sync SEC(".maps") = { .values = { [0] = &name } }
+
+static __always_inline struct ft_db_ctl *ft_db_ctl_get(void *map)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(map, &zero);
+}
+
+/*
  * Keeps a struct in the object's BTF even when only pointers to ring-buffer
  * memory use it (clang emits BTF only for types that globals, maps and
  * function signatures reference): user space generates its decoder from it.

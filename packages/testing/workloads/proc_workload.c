@@ -5,7 +5,8 @@
  *   proc_workload [--wait] exit N      exit with status N
  *   proc_workload [--wait] segv        dereference NULL
  *   proc_workload [--wait] alloc MB    allocate and touch MB MiB, 1 MiB at a time
- *   proc_workload [--wait] sleep MS    sleep MS milliseconds in 1 ms steps... once
+ *   proc_workload [--wait] sleep MS    sleep MS milliseconds once
+ *   proc_workload [--wait] sleeploop N MS   sleep MS milliseconds N times
  *
  * With --wait it prints "ready <pid>" and waits for one byte on stdin first,
  * so a test can move it into a cgroup before it starts.
@@ -50,6 +51,15 @@ int main(int argc, char **argv)
 		long ms = atol(argv[i + 1]);
 		struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 		nanosleep(&ts, NULL);
+		return 0;
+	}
+	if (strcmp(argv[i], "sleeploop") == 0 && i + 2 < argc) {
+		long n = atol(argv[i + 1]), ms = atol(argv[i + 2]);
+		struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+		for (long k = 0; k < n; k++)
+			nanosleep(&ts, NULL);
+		printf("done\n");
+		fflush(stdout);
 		return 0;
 	}
 	return 2;

@@ -5,7 +5,8 @@
  *   syscall_workload [-r ROUNDS] [-s SLEEP_MS] OP COUNT [OP COUNT ...]
  *
  * OPs: getppid, openat_missing (openat of a path that does not exist), write100
- * (100 bytes to /dev/null). Prints "ready <pid>" and waits for one byte on
+ * (100 bytes to /dev/null), read_zero / readv_zero (64 KiB from /dev/zero with
+ * read() / readv(): the kernel serves them through different functions). Prints "ready <pid>" and waits for one byte on
  * stdin before starting, so a tracer can load its filters for this pid first;
  * then runs ROUNDS rounds of every OP (sleeping SLEEP_MS between rounds),
  * prints "done", and exits when stdin closes.
@@ -15,16 +16,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 static void run(const char *op, long count)
 {
 	static char buf[100];
-	int devnull = -1;
+	static char big[65536];
+	int devnull = -1, zero = -1;
 
 	if (strcmp(op, "write100") == 0)
 		devnull = open("/dev/null", O_WRONLY);
+	if (strncmp(op, "read", 4) == 0)
+		zero = open("/dev/zero", O_RDONLY);
 	for (long i = 0; i < count; i++) {
 		if (strcmp(op, "getppid") == 0) {
 			syscall(SYS_getppid);
@@ -32,6 +37,11 @@ static void run(const char *op, long count)
 			syscall(SYS_openat, AT_FDCWD, "/nonexistent/fleettrace-test", O_RDONLY);
 		} else if (strcmp(op, "write100") == 0) {
 			syscall(SYS_write, devnull, buf, sizeof(buf));
+		} else if (strcmp(op, "read_zero") == 0) {
+			syscall(SYS_read, zero, big, sizeof(big));
+		} else if (strcmp(op, "readv_zero") == 0) {
+			struct iovec iov = { big, sizeof(big) };
+			syscall(SYS_readv, zero, &iov, 1);
 		} else {
 			fprintf(stderr, "unknown op %s\n", op);
 			exit(2);
@@ -39,6 +49,8 @@ static void run(const char *op, long count)
 	}
 	if (devnull >= 0)
 		close(devnull);
+	if (zero >= 0)
+		close(zero);
 }
 
 int main(int argc, char **argv)

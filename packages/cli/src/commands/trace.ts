@@ -28,6 +28,8 @@ options:
   --sort KEY          syscalls: calls (default), time or errors
   --top N             lines to print (default 25)
   --json              print one JSON document instead of a table
+  --folded            print folded stacks (flamegraph.pl, speedscope) for
+                      collectors with stacks (cpu_profile, offcpu)
   -h, --help          this help
 
 collectors: ${'%COLLECTORS%'}
@@ -56,6 +58,7 @@ export async function traceCommand(argv: string[]): Promise<number> {
       sort: { type: 'string', default: 'calls' },
       top: { type: 'string', default: '25' },
       json: { type: 'boolean', default: false },
+      folded: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -66,6 +69,10 @@ export async function traceCommand(argv: string[]): Promise<number> {
   if (positionals.length !== 1)
     throw new UsageError(`trace needs exactly one collector\n\n${traceHelp()}`);
   const def = requireCollector(positionals[0] as string, 'collector');
+  if (values.folded && !def.folded)
+    throw new ValidationError('--folded', `collector ${def.name} has no stacks`);
+  if (values.folded && values.json)
+    throw new ValidationError('--folded', 'choose one of --folded and --json');
   const durationMs = parseDuration('--duration', values.duration, {
     minMs: 1,
     maxMs: 7 * 24 * 3_600_000,
@@ -91,7 +98,7 @@ export async function traceCommand(argv: string[]): Promise<number> {
   const onSignal = () => abort.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const progress = process.stderr.isTTY && !values.json;
+  const progress = process.stderr.isTTY && !values.json && !values.folded;
   let rowsSeen = 0;
   let lostSeen = 0;
   try {
@@ -115,6 +122,7 @@ export async function traceCommand(argv: string[]): Promise<number> {
     if (progress) process.stderr.write('\r\x1b[K');
     const footer = {
       lost: result.lost,
+      lost_detail: result.lostDetail,
       intervals: result.intervals,
       elapsed_ms: result.elapsedMs,
       bpf_run_time_ns: result.bpfRunTimeNs,
@@ -124,6 +132,17 @@ export async function traceCommand(argv: string[]): Promise<number> {
       process.stdout.write(
         toJson({ collector: def.name, filters, params, ...footer, rows: result.rows }) + '\n',
       );
+      return 0;
+    }
+    if (values.folded && def.folded) {
+      const weights = new Map<string, number>();
+      for (const line of def.folded(result.rows)) {
+        const at = line.lastIndexOf(' ');
+        const stack = line.slice(0, at);
+        weights.set(stack, (weights.get(stack) ?? 0) + Number(line.slice(at + 1)));
+      }
+      for (const [stack, weight] of weights) process.stdout.write(`${stack} ${weight}\n`);
+      process.stderr.write(`lost: ${result.lost}\n`);
       return 0;
     }
     if (!def.summarize) {
@@ -139,8 +158,11 @@ export async function traceCommand(argv: string[]): Promise<number> {
         process.stdout.write(`(${table.omitted} more lines; --top to show them)\n`);
     }
     const perRun = result.bpfRunCount ? result.bpfRunTimeNs / result.bpfRunCount : 0;
+    const causes = Object.entries(result.lostDetail)
+      .map(([cause, n]) => `${cause}: ${n}`)
+      .join(', ');
     process.stdout.write(
-      `\nlost: ${result.lost}   traced ${(result.elapsedMs / 1000).toFixed(1)}s in ${result.intervals} intervals   ` +
+      `\nlost: ${result.lost}${causes ? ` (${causes})` : ''}   traced ${(result.elapsedMs / 1000).toFixed(1)}s in ${result.intervals} intervals   ` +
         `kernel-side cost: ${formatNs(result.bpfRunTimeNs)} over ${result.bpfRunCount} program runs (${formatNs(perRun)} each)\n`,
     );
     return 0;

@@ -251,7 +251,7 @@ export const collector: CollectorDefinition<ProcParams, ProcRow> = {
       return new RingSession<ProcRow>({
         obj,
         ringMap: 'ft_proc_events',
-        lostMaps: ['ft_proc_lost'],
+        lost: { 'ring buffer full': ['ft_proc_lost', 0] },
         decode: decoder(host, Redactor.withExtra(params.redact)),
       });
     } catch (err) {

@@ -40,6 +40,8 @@ export interface DrainResult<Row> {
   rows: Row[];
   /** events or increments lost since the previous drain, counted by the kernel side */
   lost: number;
+  /** the same loss by cause ("ring buffer full", "rate limit", ...), when there are several */
+  lostDetail?: Record<string, number>;
 }
 
 export interface CollectorSession<Row> {
@@ -64,6 +66,8 @@ export interface CollectorDefinition<Params = unknown, Row = unknown> {
   start(opts: StartOptions<Params>): Promise<CollectorSession<Row>>;
   /** A terminal table of rows from one or more drains, for `fleettrace trace`. */
   summarize?(rows: Row[], opts: SummaryOptions): SummaryTable;
+  /** Folded-stack lines (`frame;frame;... weight`) for collectors with stacks. */
+  folded?(rows: Row[]): string[];
 }
 
 export interface SummaryOptions {

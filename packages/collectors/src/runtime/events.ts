@@ -4,7 +4,13 @@
  * queue that drain() empties. Loss is what the kernel side counted (failed
  * reservations, rate limits), read from the collector's per-CPU loss map.
  */
-import { BpfObject, bootTimeOffsetNs, type RingBufferReader } from '@fleettrace/native';
+import {
+  BpfObject,
+  bootTimeOffsetNs,
+  constant,
+  perCpuSlots,
+  type RingBufferReader,
+} from '@fleettrace/native';
 import type { CollectorSession, DrainResult, HostContext } from './definition';
 import { readChars, readU32, readU64, type StructLayout } from './layout';
 
@@ -48,8 +54,8 @@ export function decodeHeader(
 export interface RingSessionOptions<Row> {
   obj: BpfObject;
   ringMap: string;
-  /** per-CPU u64 counter maps whose sum is the loss; several when loss has several causes */
-  lostMaps: string[];
+  /** loss causes: cause name -> [per-CPU u64 array map, slot]; their sum is the loss */
+  lost: Record<string, [map: string, slot: number]>;
   /** returns undefined for records to skip */
   decode(record: Buffer, offsetNs: bigint): Row | undefined;
   /** queued rows beyond this are discarded and counted as lost (JavaScript-side bound) */
@@ -61,7 +67,7 @@ export interface RingSessionOptions<Row> {
 export class RingSession<Row> implements CollectorSession<Row> {
   private readonly reader: RingBufferReader;
   private queue: Row[] = [];
-  private lostSeen = 0n;
+  private lostSeen: Record<string, number> = {};
   private queueDropped = 0;
   private offsetNs = bootTimeOffsetNs();
   private closed = false;
@@ -88,19 +94,29 @@ export class RingSession<Row> implements CollectorSession<Row> {
     await new Promise((r) => setImmediate(r));
     const rows = this.queue;
     this.queue = [];
-    let total = 0n;
-    for (const m of this.opts.lostMaps) total += this.opts.obj.sumPerCpuCounter(m);
-    const lost = Number(total - this.lostSeen) + this.queueDropped;
-    this.lostSeen = total;
+    const now = this.lostByCause();
+    const lostDetail: Record<string, number> = {};
+    let lost = this.queueDropped;
+    for (const [cause, n] of Object.entries(now)) {
+      lostDetail[cause] = n - (this.lostSeen[cause] ?? 0);
+      lost += lostDetail[cause];
+    }
+    if (this.queueDropped) lostDetail['agent queue full'] = this.queueDropped;
+    this.lostSeen = now;
     this.queueDropped = 0;
-    return { rows, lost };
+    return { rows, lost, lostDetail };
   }
 
-  /** Per-cause loss since the start, by map name. */
-  lostByMap(): Record<string, number> {
-    return Object.fromEntries(
-      this.opts.lostMaps.map((m) => [m, Number(this.opts.obj.sumPerCpuCounter(m))]),
-    );
+  /** Loss per cause since the start, as counted by the kernel side. */
+  lostByCause(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [cause, [map, slot]] of Object.entries(this.opts.lost)) {
+      const value = this.opts.obj.lookup(map, constant.u32(slot));
+      out[cause] = value
+        ? perCpuSlots(value, 8).reduce((a, s) => a + Number(s.readBigUInt64LE(0)), 0)
+        : 0;
+    }
+    return out;
   }
 
   readerStats() {

@@ -31,6 +31,8 @@ export interface LocalRunResult {
   rows: unknown[];
   intervals: number;
   lost: number;
+  /** loss by cause, for collectors that report causes */
+  lostDetail: Record<string, number>;
   elapsedMs: number;
   /** kernel time spent in the collector's programs during the run */
   bpfRunTimeNs: number;
@@ -66,6 +68,13 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
   const rows: unknown[] = [];
   let lost = 0;
   let intervals = 0;
+  const lostDetail: Record<string, number> = {};
+  const take = (result: DrainResult<unknown>) => {
+    rows.push(...result.rows);
+    lost += result.lost;
+    for (const [cause, n] of Object.entries(result.lostDetail ?? {}))
+      lostDetail[cause] = (lostDetail[cause] ?? 0) + n;
+  };
   try {
     const deadline = started + opts.durationMs;
     while (!opts.signal?.aborted) {
@@ -73,22 +82,18 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
       if (wait > 0) await sleep(wait, opts.signal);
       const result = await session.drain();
       intervals++;
-      rows.push(...result.rows);
-      lost += result.lost;
+      take(result);
       opts.onInterval?.(result, Date.now() - started);
       if (Date.now() >= deadline) break;
     }
-    if (opts.signal?.aborted) {
-      const result = await session.drain();
-      rows.push(...result.rows);
-      lost += result.lost;
-    }
+    if (opts.signal?.aborted) take(await session.drain());
     const programStats = session.programStats();
     return {
       definition: def,
       rows,
       intervals,
       lost,
+      lostDetail,
       elapsedMs: Date.now() - started,
       bpfRunTimeNs: programStats.reduce((a, p) => a + p.runTimeNs, 0),
       bpfRunCount: programStats.reduce((a, p) => a + p.runCount, 0),

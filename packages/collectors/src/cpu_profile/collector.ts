@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * cpu_profile: sampled on-CPU stacks per (pid, uid, cgroup, stack), from
+ * perf_event cpu-clock sampling on every CPU (bpf/cpu_profile/cpu_profile.bpf.c).
+ *
+ * Symbolization runs here, on the host: kernel frames from /proc/kallsyms,
+ * user frames from the ELF symbol tables of the mapped files. A process's
+ * mappings are recorded when its first sample arrives, so processes that exit
+ * before the drain are still symbolized. Interpreter and JIT frames (PHP,
+ * Python, Node.js) show as their native frames or as [anon]: they are not
+ * resolved to script functions.
+ */
+import { parseInteger, ValidationError } from '@fleettrace/common';
+import {
+  BpfObject,
+  PERF_COUNT_SW_CPU_CLOCK,
+  PERF_TYPE_SOFTWARE,
+  bootTimeOffsetNs,
+  type RingBufferReader,
+} from '@fleettrace/native';
+import { Symbolizer } from '@fleettrace/symbols';
+import type {
+  CollectorDefinition,
+  CollectorSession,
+  DrainResult,
+  HostContext,
+  SummaryTable,
+} from '../runtime/definition';
+import { DoubleBufferControl, perCpuArraySums } from '../runtime/double-buffer';
+import { decodeHeader, type EventIdentity } from '../runtime/events';
+import { applyFilters } from '../runtime/filters';
+import { readChars, readS32, readU32, readU64, readU64Number } from '../runtime/layout';
+import { foldedLine, readStackMap, StackResolver, type ResolvedStack } from '../runtime/stacks';
+import { layouts } from './layout.gen';
+
+export interface CpuProfileParams {
+  /** samples per second per CPU */
+  hz: number;
+  /** also emit every sample with its stacks (the flight recorder's stream) */
+  stream: boolean;
+}
+
+export interface CpuProfileRow extends ResolvedStack {
+  /** end of the interval, UTC Unix ns */
+  ts_ns: bigint;
+  pid: number;
+  uid: number;
+  user: string;
+  comm: string;
+  cgroup: string;
+  samples: number;
+  /** samples * 1e9 / hz: the CPU time the samples stand for */
+  cpu_ns: number;
+}
+
+/** One sample of the per-sample stream (params.stream). */
+export interface CpuSample extends EventIdentity {
+  cpu: number;
+  kernel_ips: bigint[];
+  user_ips: bigint[];
+}
+
+const KEY = layouts.cp_key.fields;
+const VALUE = layouts.cp_value.fields;
+const EVENT = layouts.cp_event.fields;
+const KIND_NEW_ADDRESS_SPACE = 1;
+const KIND_SAMPLE = 2;
+
+export class CpuProfileSession implements CollectorSession<CpuProfileRow> {
+  private readonly control: DoubleBufferControl;
+  private readonly reader: RingBufferReader;
+  private readonly symbolizer = new Symbolizer();
+  private samples: CpuSample[] = [];
+  private lostSeen = 0;
+  private offsetNs = bootTimeOffsetNs();
+  /** stacks whose user part was cut short by missing frame pointers, since the start */
+  truncatedStacks = 0;
+
+  constructor(
+    private readonly obj: BpfObject,
+    private readonly host: HostContext,
+    private readonly params: CpuProfileParams,
+  ) {
+    this.control = new DoubleBufferControl(obj, 'ft_cp_ctl');
+    this.reader = obj.openRingBuffer('ft_cp_events', (records) => {
+      for (const r of records) {
+        const header = decodeHeader(layouts.ft_event_header, r, host, this.offsetNs);
+        if (header.kind === KIND_NEW_ADDRESS_SPACE) {
+          // A new (pid, mm): a new process, a reused pid or an exec. Read its mappings afresh.
+          this.symbolizer.refreshPid(header.pid);
+        } else if (header.kind === KIND_SAMPLE) {
+          this.samples.push({
+            ...header,
+            cpu: readU32(r, EVENT.cpu),
+            kernel_ips: ips(r, EVENT.kernel_ips.offset, readU32(r, EVENT.kernel_frames)),
+            user_ips: ips(r, EVENT.user_ips.offset, readU32(r, EVENT.user_frames)),
+          });
+        }
+      }
+    });
+    if (params.stream) this.control.setStream(true);
+  }
+
+  /** Stream samples received since the last call (empty unless params.stream). */
+  takeSamples(): CpuSample[] {
+    const out = this.samples;
+    this.samples = [];
+    return out;
+  }
+
+  async drain(): Promise<DrainResult<CpuProfileRow>> {
+    this.offsetNs = bootTimeOffsetNs();
+    // Let the ring reader deliver pending "new address space" events first.
+    await new Promise((r) => setImmediate(r));
+    const old = this.control.flip();
+    const suffix = old === 0 ? 'a' : 'b';
+    const counts = this.obj.dump(`ft_cp_counts_${suffix}`, { delete: true });
+    const stacks = readStackMap(this.obj, `ft_cp_stacks_${suffix}`, { delete: true });
+    const resolver = new StackResolver(this.symbolizer, stacks);
+    const ts = BigInt(Date.now()) * 1_000_000n;
+    const rows: CpuProfileRow[] = [];
+    for (let i = 0; i < counts.count; i++) {
+      const key = counts.keys.subarray(i * counts.keySize, (i + 1) * counts.keySize);
+      const value = counts.values.subarray(i * counts.valueSize, (i + 1) * counts.valueSize);
+      const pid = readU32(key, KEY.pid);
+      const uid = readU32(key, KEY.uid);
+      const stack = resolver.resolve(
+        pid,
+        readS32(key, KEY.kernel_stack),
+        readS32(key, KEY.user_stack),
+      );
+      const samples = readU64Number(value, VALUE.samples);
+      if (stack.truncated) this.truncatedStacks++;
+      rows.push({
+        ts_ns: ts,
+        pid,
+        uid,
+        user: this.host.users.name(uid),
+        comm: readChars(value, VALUE.comm),
+        cgroup: this.host.cgroups.path(readU64(key, KEY.cgroup)),
+        samples,
+        cpu_ns: Math.round((samples * 1e9) / this.params.hz),
+        ...stack,
+      });
+    }
+    const lost = perCpuArraySums(this.obj, 'ft_cp_lost', 3);
+    // Samples not counted (full map) and stream events not emitted are lost events;
+    // stacks not captured still count their sample, under a "lost" stack.
+    const total = (lost[0] ?? 0) + (lost[1] ?? 0);
+    const delta = total - this.lostSeen;
+    this.lostSeen = total;
+    return { rows, lost: delta };
+  }
+
+  programStats() {
+    return this.obj.programs().map((p) => this.obj.programStats(p.name));
+  }
+
+  async close(): Promise<void> {
+    await this.obj.close();
+  }
+}
+
+function ips(record: Buffer, offset: number, count: number): bigint[] {
+  const out: bigint[] = [];
+  for (let i = 0; i < count && offset + i * 8 + 8 <= record.length; i++)
+    out.push(record.readBigUInt64LE(offset + i * 8));
+  return out;
+}
+
+function leaf(r: CpuProfileRow): string {
+  return r.kernel_frames[0] ?? r.user_frames[0] ?? (r.missing || '[no frames]');
+}
+
+function summarize(
+  rows: CpuProfileRow[],
+  opts: { top: number; perProcess: boolean },
+): SummaryTable {
+  const merged = new Map<string, CpuProfileRow>();
+  for (const r of rows) {
+    const key = opts.perProcess ? `${r.pid}` : `${r.pid}/${r.stack_id}`;
+    const m = merged.get(key);
+    if (m) m.samples += r.samples;
+    else merged.set(key, { ...r });
+  }
+  const total = rows.reduce((a, r) => a + r.samples, 0) || 1;
+  const sorted = [...merged.values()].sort((a, b) => b.samples - a.samples);
+  const shown = sorted.slice(0, opts.top);
+  return {
+    headers: opts.perProcess
+      ? ['SAMPLES', '%', 'PID', 'COMM', 'USER']
+      : ['SAMPLES', '%', 'PID', 'COMM', 'USER', 'LEAF FRAME', 'DEPTH'],
+    rows: shown.map((r) => [
+      r.samples,
+      ((100 * r.samples) / total).toFixed(1),
+      r.pid,
+      r.comm,
+      r.user,
+      ...(opts.perProcess
+        ? []
+        : [
+            leaf(r),
+            `${r.kernel_frames.length}k+${r.user_depth}u${r.truncated ? ' truncated' : ''}`,
+          ]),
+    ]),
+    omitted: sorted.length - shown.length,
+  };
+}
+
+export const collector: CollectorDefinition<CpuProfileParams, CpuProfileRow> = {
+  name: 'cpu_profile',
+  description:
+    'sampled on-CPU kernel and user stacks per process and user (perf_event cpu-clock), symbolized on the host',
+  requires: ['btf', 'perf_event_software', 'stack_trace', 'ringbuf', 'map_in_map'],
+
+  parseParams(raw, field) {
+    const known = new Set(['hz', 'stream']);
+    for (const k of Object.keys(raw))
+      if (!known.has(k))
+        throw new ValidationError(`${field}.${k}`, 'unknown parameter of cpu_profile');
+    const stream = raw.stream === undefined ? false : raw.stream === true || raw.stream === 'true';
+    if (raw.stream !== undefined && ![true, false, 'true', 'false'].includes(raw.stream as never)) {
+      throw new ValidationError(`${field}.stream`, 'must be true or false');
+    }
+    return { hz: raw.hz === undefined ? 49 : parseInteger(`${field}.hz`, raw.hz, 1, 1000), stream };
+  },
+
+  summarize,
+
+  folded(rows) {
+    return rows.map((r) => foldedLine(r.comm, r, r.samples));
+  },
+
+  async start({ params, filters, host, mapEntries }) {
+    const obj = BpfObject.fromFile(host.bpfObjectPath('cpu_profile'), 'cpu_profile');
+    try {
+      applyFilters(obj, filters);
+      for (const [map, n] of Object.entries(mapEntries ?? {})) obj.setMaxEntries(map, n);
+      await obj.load();
+      const session = new CpuProfileSession(obj, host, params);
+      // A fixed period (not perf's frequency mode) keeps samples proportional to CPU time.
+      obj.attachPerfEvent('ft_cp_sample', {
+        type: PERF_TYPE_SOFTWARE,
+        config: PERF_COUNT_SW_CPU_CLOCK,
+        period: Math.round(1e9 / params.hz),
+      });
+      return session;
+    } catch (err) {
+      obj.closeNow();
+      throw err;
+    }
+  },
+};

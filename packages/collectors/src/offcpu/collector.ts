@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * offcpu: time blocked off-CPU per (pid, uid, blocked state, stacks), with the
+ * stacks at the moment of blocking (bpf/offcpu/offcpu.bpf.c).
+ */
+import { formatNs, parseDuration, ValidationError } from '@fleettrace/common';
+import { BpfObject, constant } from '@fleettrace/native';
+import { Symbolizer } from '@fleettrace/symbols';
+import type {
+  CollectorDefinition,
+  CollectorSession,
+  DrainResult,
+  HostContext,
+  SummaryTable,
+} from '../runtime/definition';
+import { DoubleBufferControl, perCpuArraySums } from '../runtime/double-buffer';
+import { applyFilters } from '../runtime/filters';
+import { readChars, readS32, readU32, readU64, readU64Number } from '../runtime/layout';
+import { foldedLine, StackResolver, type ResolvedStack } from '../runtime/stacks';
+import { layouts } from './layout.gen';
+
+export const STATES = { interruptible: 1, uninterruptible: 2, idle: 3, other: 4 } as const;
+export type BlockedState = keyof typeof STATES;
+
+export interface OffcpuParams {
+  minBlockNs: number;
+  states: BlockedState[];
+  /** clear the stack map every this many drains (it is also cleared when it fills) */
+  stackResetDrains: number;
+}
+
+export interface OffcpuRow extends ResolvedStack {
+  ts_ns: bigint;
+  pid: number;
+  uid: number;
+  user: string;
+  comm: string;
+  cgroup: string;
+  state: BlockedState;
+  blocks: number;
+  total_ns: number;
+  max_ns: number;
+}
+
+const KEY = layouts.oc_key.fields;
+const VALUE = layouts.oc_value.fields;
+const STATE_NAMES = Object.fromEntries(Object.entries(STATES).map(([k, v]) => [v, k])) as Record<
+  number,
+  BlockedState
+>;
+
+class OffcpuSession implements CollectorSession<OffcpuRow> {
+  private readonly control: DoubleBufferControl;
+  private readonly symbolizer = new Symbolizer();
+  private lostSeen = 0;
+  private stackLostSeen = 0;
+  private drains = 0;
+
+  constructor(
+    private readonly obj: BpfObject,
+    private readonly host: HostContext,
+    private readonly params: OffcpuParams,
+  ) {
+    this.control = new DoubleBufferControl(obj, 'ft_oc_ctl');
+  }
+
+  async drain(): Promise<DrainResult<OffcpuRow>> {
+    const old = this.control.flip();
+    const counts = this.obj.dump(`ft_oc_counts_${old === 0 ? 'a' : 'b'}`, { delete: true });
+    const ids = new Set<number>();
+    const pids = new Set<number>();
+    for (let i = 0; i < counts.count; i++) {
+      const key = counts.keys.subarray(i * counts.keySize, (i + 1) * counts.keySize);
+      ids.add(readS32(key, KEY.kernel_stack)).add(readS32(key, KEY.user_stack));
+      pids.add(readU32(key, KEY.pid));
+    }
+    // Blocked processes are usually alive: record their mappings before symbolizing.
+    for (const pid of pids) this.symbolizer.notePid(pid);
+    const stacks = new Map<number, bigint[]>();
+    for (const id of ids) {
+      if (id < 0) continue;
+      const value = this.obj.lookup('ft_oc_stacks', constant.u32(id));
+      if (!value) continue;
+      const ips: bigint[] = [];
+      for (let at = 0; at + 8 <= value.length; at += 8) {
+        const ip = value.readBigUInt64LE(at);
+        if (ip === 0n) break;
+        ips.push(ip);
+      }
+      stacks.set(id, ips);
+    }
+    const resolver = new StackResolver(this.symbolizer, stacks);
+    const ts = BigInt(Date.now()) * 1_000_000n;
+    const rows: OffcpuRow[] = [];
+    for (let i = 0; i < counts.count; i++) {
+      const key = counts.keys.subarray(i * counts.keySize, (i + 1) * counts.keySize);
+      const value = counts.values.subarray(i * counts.valueSize, (i + 1) * counts.valueSize);
+      const pid = readU32(key, KEY.pid);
+      const uid = readU32(key, KEY.uid);
+      rows.push({
+        ts_ns: ts,
+        pid,
+        uid,
+        user: this.host.users.name(uid),
+        comm: readChars(value, VALUE.comm),
+        cgroup: this.host.cgroups.path(readU64(value, VALUE.cgroup)),
+        state: STATE_NAMES[readU32(key, KEY.state)] ?? 'other',
+        blocks: readU64Number(value, VALUE.blocks),
+        total_ns: readU64Number(value, VALUE.total_ns),
+        max_ns: readU64Number(value, VALUE.max_ns),
+        ...resolver.resolve(pid, readS32(key, KEY.kernel_stack), readS32(key, KEY.user_stack)),
+      });
+    }
+    const [lostBlocks = 0, lostStacks = 0] = perCpuArraySums(this.obj, 'ft_oc_lost', 2);
+    const lost = lostBlocks - this.lostSeen;
+    this.lostSeen = lostBlocks;
+    // The single stack map is cleared when stacks could not be stored, and periodically.
+    this.drains++;
+    if (lostStacks > this.stackLostSeen || this.drains % this.params.stackResetDrains === 0) {
+      this.control.bumpStackGeneration();
+      this.obj.dump('ft_oc_stacks', { delete: true });
+    }
+    this.stackLostSeen = lostStacks;
+    return { rows, lost };
+  }
+
+  programStats() {
+    return this.obj.programs().map((p) => this.obj.programStats(p.name));
+  }
+
+  async close(): Promise<void> {
+    await this.obj.close();
+  }
+}
+
+function summarize(rows: OffcpuRow[], opts: { top: number; perProcess: boolean }): SummaryTable {
+  const merged = new Map<string, OffcpuRow>();
+  for (const r of rows) {
+    const key = opts.perProcess ? `${r.pid}/${r.state}` : `${r.pid}/${r.state}/${r.stack_id}`;
+    const m = merged.get(key);
+    if (m) {
+      m.total_ns += r.total_ns;
+      m.blocks += r.blocks;
+      m.max_ns = Math.max(m.max_ns, r.max_ns);
+    } else merged.set(key, { ...r });
+  }
+  const sorted = [...merged.values()].sort((a, b) => b.total_ns - a.total_ns);
+  const shown = sorted.slice(0, opts.top);
+  return {
+    headers: [
+      'BLOCKED',
+      'BLOCKS',
+      'MAX',
+      'STATE',
+      'PID',
+      'COMM',
+      'USER',
+      ...(opts.perProcess ? [] : ['WHERE']),
+    ],
+    rows: shown.map((r) => [
+      formatNs(r.total_ns),
+      r.blocks,
+      formatNs(r.max_ns),
+      r.state,
+      r.pid,
+      r.comm,
+      r.user,
+      ...(opts.perProcess ? [] : [r.kernel_frames[0] ?? r.user_frames[0] ?? (r.missing || '')]),
+    ]),
+    omitted: sorted.length - shown.length,
+  };
+}
+
+export const collector: CollectorDefinition<OffcpuParams, OffcpuRow> = {
+  name: 'offcpu',
+  description: 'time blocked off-CPU per process, user, state (S/D) and stack',
+  requires: ['btf', 'tp_btf', 'task_storage', 'stack_trace', 'map_in_map'],
+
+  parseParams(raw, field) {
+    const known = new Set(['min_block', 'states', 'stack_reset_drains']);
+    for (const k of Object.keys(raw))
+      if (!known.has(k)) throw new ValidationError(`${field}.${k}`, 'unknown parameter of offcpu');
+    const minBlockMs =
+      raw.min_block === undefined
+        ? 1
+        : parseDuration(`${field}.min_block`, raw.min_block, { maxMs: 60_000 });
+    const statesRaw =
+      raw.states === undefined
+        ? ['interruptible', 'uninterruptible']
+        : String(raw.states).split(',');
+    const states = statesRaw.map((s, i) => {
+      if (!(s in STATES))
+        throw new ValidationError(
+          `${field}.states[${i}]`,
+          `must be one of ${Object.keys(STATES).join(', ')}`,
+        );
+      return s as BlockedState;
+    });
+    const reset = raw.stack_reset_drains === undefined ? 60 : Number(raw.stack_reset_drains);
+    if (!Number.isInteger(reset) || reset < 1)
+      throw new ValidationError(`${field}.stack_reset_drains`, 'must be an integer >= 1');
+    return { minBlockNs: Math.round(minBlockMs * 1e6), states, stackResetDrains: reset };
+  },
+
+  summarize,
+
+  folded(rows) {
+    return rows.map((r) => foldedLine(r.comm, r, Math.round(r.total_ns / 1000)));
+  },
+
+  async start({ params, filters, host, mapEntries }) {
+    const obj = BpfObject.fromFile(host.bpfObjectPath('offcpu'), 'offcpu');
+    try {
+      applyFilters(obj, filters);
+      obj.setConstant('oc_min_block_ns', constant.u64(params.minBlockNs));
+      obj.setConstant(
+        'oc_states',
+        constant.u32(params.states.reduce((m, s) => m | (1 << STATES[s]), 0)),
+      );
+      for (const [map, n] of Object.entries(mapEntries ?? {})) obj.setMaxEntries(map, n);
+      await obj.load();
+      obj.attachAll();
+      return new OffcpuSession(obj, host, params);
+    } catch (err) {
+      obj.closeNow();
+      throw err;
+    }
+  },
+};

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * From stack-map ids to symbolized, hashed stacks. Stack-map ids are per map
+ * and reused, so they never leave this module: rows carry the hash of the
+ * rendered frames (stackHash) and the frames themselves.
+ */
+import { BpfObject } from '@fleettrace/native';
+import { isTruncatedUserStack, stackHash, type Frame, type Symbolizer } from '@fleettrace/symbols';
+
+export const MAX_FRAMES = 127;
+
+/** Frames of every id in a stack map, read (and optionally cleared) in one pass. */
+export function readStackMap(
+  obj: BpfObject,
+  map: string,
+  opts: { delete?: boolean } = {},
+): Map<number, bigint[]> {
+  const dump = obj.dump(map, opts);
+  const stacks = new Map<number, bigint[]>();
+  for (let i = 0; i < dump.count; i++) {
+    const id = dump.keys.readUInt32LE(i * dump.keySize);
+    const ips: bigint[] = [];
+    const base = i * dump.valueSize;
+    for (let f = 0; f < dump.valueSize / 8; f++) {
+      const ip = dump.values.readBigUInt64LE(base + f * 8);
+      if (ip === 0n) break;
+      ips.push(ip);
+    }
+    stacks.set(id, ips);
+  }
+  return stacks;
+}
+
+export interface ResolvedStack {
+  /** hash of the rendered frames: the only stack id that leaves the host */
+  stack_id: string;
+  /** leaf first */
+  kernel_frames: string[];
+  user_frames: string[];
+  user_depth: number;
+  /** frame-pointer unwinding stopped before the thread's first frame (e.g. through Debian's libc) */
+  truncated: boolean;
+  /** why a stack is missing: "lost" (map full / cleared), or empty */
+  missing: string;
+}
+
+const ERRNO_FAULT = -14;
+
+/** Resolves (kernel id, user id) pairs of one pid; memoized per drain by the caller's instance. */
+export class StackResolver {
+  private readonly memo = new Map<string, ResolvedStack>();
+
+  constructor(
+    private readonly symbolizer: Symbolizer,
+    private readonly stacks: Map<number, bigint[]>,
+  ) {}
+
+  resolve(pid: number, kernelId: number, userId: number): ResolvedStack {
+    const memoKey = `${pid}/${kernelId}/${userId}`;
+    const hit = this.memo.get(memoKey);
+    if (hit) return hit;
+    const missing: string[] = [];
+    const ips = (id: number, what: string): bigint[] => {
+      if (id === ERRNO_FAULT) return []; // no stack of this kind (kernel thread, or no kernel part)
+      if (id < 0) {
+        missing.push(`${what} stack lost (${id})`);
+        return [];
+      }
+      const found = this.stacks.get(id);
+      if (!found) missing.push(`${what} stack lost (id ${id} not in map)`);
+      return found ?? [];
+    };
+    const kernel: Frame[] = this.symbolizer.symbolizeKernel(ips(kernelId, 'kernel'));
+    const user: Frame[] = pid === 0 ? [] : this.symbolizer.symbolizeUser(pid, ips(userId, 'user'));
+    const resolved: ResolvedStack = {
+      stack_id: stackHash(kernel, user),
+      kernel_frames: kernel.map((f) => f.text),
+      user_frames: user.map((f) => f.text),
+      user_depth: user.length,
+      truncated: isTruncatedUserStack(user, MAX_FRAMES),
+      missing: missing.join('; '),
+    };
+    this.memo.set(memoKey, resolved);
+    return resolved;
+  }
+}
+
+/** Folded-stack line (flamegraph.pl / speedscope input): root first, `;`-separated. */
+export function foldedLine(comm: string, stack: ResolvedStack, weight: number): string {
+  // Offsets split one function into many flame-graph boxes: keep "function (module)".
+  const frames = [...[...stack.user_frames].reverse(), ...[...stack.kernel_frames].reverse()].map(
+    (f) => f.replace(/\+0x[0-9a-f]+ \(/, ' (').replace(/;/g, ':'),
+  );
+  const root = stack.truncated ? ';[truncated]' : '';
+  return `${comm.replace(/;/g, ':')}${root}${frames.length ? ';' + frames.join(';') : ''} ${weight}`;
+}
