@@ -156,6 +156,7 @@ export async function traceCommand(argv: string[]): Promise<number> {
       process.stdout.write(renderTable(table.headers, table.rows) + '\n');
       if (table.omitted > 0)
         process.stdout.write(`(${table.omitted} more lines; --top to show them)\n`);
+      for (const note of table.notes ?? []) process.stdout.write(`note: ${note}\n`);
     }
     const perRun = result.bpfRunCount ? result.bpfRunTimeNs / result.bpfRunCount : 0;
     const causes = Object.entries(result.lostDetail)

@@ -30,7 +30,13 @@ import { DoubleBufferControl, perCpuArraySums } from '../runtime/double-buffer';
 import { decodeHeader, type EventIdentity } from '../runtime/events';
 import { applyFilters } from '../runtime/filters';
 import { readChars, readS32, readU32, readU64, readU64Number } from '../runtime/layout';
-import { foldedLine, readStackMap, StackResolver, type ResolvedStack } from '../runtime/stacks';
+import {
+  foldedLine,
+  stackNotes,
+  readStackMap,
+  StackResolver,
+  type ResolvedStack,
+} from '../runtime/stacks';
 import { layouts } from './layout.gen';
 
 export interface CpuProfileParams {
@@ -204,6 +210,7 @@ function summarize(
           ]),
     ]),
     omitted: sorted.length - shown.length,
+    notes: stackNotes(rows, (r) => (r as CpuProfileRow).samples),
   };
 }
 

@@ -16,7 +16,7 @@ import type {
 import { DoubleBufferControl, perCpuArraySums } from '../runtime/double-buffer';
 import { applyFilters } from '../runtime/filters';
 import { readChars, readS32, readU32, readU64, readU64Number } from '../runtime/layout';
-import { foldedLine, StackResolver, type ResolvedStack } from '../runtime/stacks';
+import { foldedLine, stackNotes, StackResolver, type ResolvedStack } from '../runtime/stacks';
 import { layouts } from './layout.gen';
 
 export const STATES = { interruptible: 1, uninterruptible: 2, idle: 3, other: 4 } as const;
@@ -168,6 +168,7 @@ function summarize(rows: OffcpuRow[], opts: { top: number; perProcess: boolean }
       ...(opts.perProcess ? [] : [r.kernel_frames[0] ?? r.user_frames[0] ?? (r.missing || '')]),
     ]),
     omitted: sorted.length - shown.length,
+    notes: stackNotes(rows, (r) => (r as OffcpuRow).total_ns),
   };
 }
 

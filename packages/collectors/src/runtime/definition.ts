@@ -84,4 +84,6 @@ export interface SummaryTable {
   rows: Array<Array<string | number>>;
   /** lines cut by `top` */
   omitted: number;
+  /** footnotes: what the data cannot show, with how much of it is affected */
+  notes?: string[];
 }

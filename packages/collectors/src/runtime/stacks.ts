@@ -42,9 +42,31 @@ export interface ResolvedStack {
   truncated: boolean;
   /** why a stack is missing: "lost" (map full / cleared), or empty */
   missing: string;
+  /** frames in JIT or interpreter-generated code, shown as [anon]+0x...: not resolved to script functions */
+  jit_frames: number;
 }
 
 const ERRNO_FAULT = -14;
+
+/*
+ * Frames of the tracing machinery itself at the top of a kernel stack taken
+ * inside a tracepoint (the BPF program, its trampoline, the tracepoint
+ * iterator): they say nothing about the traced task.
+ */
+const TRACING_FRAME =
+  /^(bpf_prog_[0-9a-f]+_|__bpf_trace_|__traceiter_|bpf_trace_run\d|__bpf_prog_run)/;
+
+/** Kernel frames without the leading tracing frames. */
+export function withoutTracingFrames(frames: Frame[]): Frame[] {
+  let i = 0;
+  while (i < frames.length && TRACING_FRAME.test(frames[i]?.symbol ?? frames[i]?.text ?? '')) i++;
+  return i === 0 ? frames : frames.slice(i);
+}
+
+/** Frames of code without an ELF file behind it: JIT-compiled code and interpreters' generated code. */
+export function isJitFrame(text: string): boolean {
+  return text.startsWith('[anon') || text.startsWith('[heap]') || text.startsWith('[stack]');
+}
 
 /** Resolves (kernel id, user id) pairs of one pid; memoized per drain by the caller's instance. */
 export class StackResolver {
@@ -70,7 +92,9 @@ export class StackResolver {
       if (!found) missing.push(`${what} stack lost (id ${id} not in map)`);
       return found ?? [];
     };
-    const kernel: Frame[] = this.symbolizer.symbolizeKernel(ips(kernelId, 'kernel'));
+    const kernel: Frame[] = withoutTracingFrames(
+      this.symbolizer.symbolizeKernel(ips(kernelId, 'kernel')),
+    );
     const user: Frame[] = pid === 0 ? [] : this.symbolizer.symbolizeUser(pid, ips(userId, 'user'));
     const resolved: ResolvedStack = {
       stack_id: stackHash(kernel, user),
@@ -79,6 +103,7 @@ export class StackResolver {
       user_depth: user.length,
       truncated: isTruncatedUserStack(user, MAX_FRAMES),
       missing: missing.join('; '),
+      jit_frames: user.filter((f) => isJitFrame(f.text)).length,
     };
     this.memo.set(memoKey, resolved);
     return resolved;
@@ -93,4 +118,37 @@ export function foldedLine(comm: string, stack: ResolvedStack, weight: number): 
   );
   const root = stack.truncated ? ';[truncated]' : '';
   return `${comm.replace(/;/g, ':')}${root}${frames.length ? ';' + frames.join(';') : ''} ${weight}`;
+}
+
+/** Footnotes every stack summary prints: what the stacks cannot show, counted. */
+export function stackNotes(
+  rows: Array<ResolvedStack & { pid: number }>,
+  weight: (r: ResolvedStack) => number,
+): string[] {
+  const total = rows.reduce((a, r) => a + weight(r), 0);
+  if (total === 0) return [];
+  const part = (pred: (r: ResolvedStack) => boolean) =>
+    rows.filter(pred).reduce((a, r) => a + weight(r), 0);
+  const pct = (n: number) => `${((100 * n) / total).toFixed(1)}%`;
+  const notes: string[] = [];
+  const truncated = part((r) => r.truncated);
+  if (truncated) {
+    notes.push(
+      `${pct(truncated)} of the weight has truncated user stacks: code built without frame pointers ` +
+        '(distribution libc, PHP, Python) stops the unwinder early; marked "truncated"',
+    );
+  }
+  const jit = part((r) => r.jit_frames > 0);
+  if (jit) {
+    notes.push(
+      `${pct(jit)} of the weight runs through JIT or interpreter code ([anon]+0x... frames): ` +
+        'script-level frames (PHP, Python, Node.js) are not resolved by this collector',
+    );
+  }
+  const missing = part((r) => r.missing !== '');
+  if (missing)
+    notes.push(
+      `${pct(missing)} of the weight has stacks that could not be captured (map full or cleared)`,
+    );
+  return notes;
 }
