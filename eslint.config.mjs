@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/build/**', '**/node_modules/**', '**/*.gen.ts', 'bpf/**'] },
+  { ignores: ['**/dist/**', '**/build/**', '**/node_modules/**', '**/*.gen.ts', 'bpf/**', 'proto/gen/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
