@@ -3,8 +3,8 @@
  * Conventions every fleettrace collector inherits:
  *  - program names start with "ft_" (the kernel keeps 15 characters) so that
  *    leftovers are findable with `bpftool prog`;
- *  - filters by pid, uid, comm and cgroup are read-only data set before load,
- *    so a filter costs nothing when unset (the verifier prunes the branch);
+ *  - filters by pid, uid, comm and cgroup live in ft_filter* maps, set before
+ *    attach and changeable while attached (jobs share kernel instances);
  *  - timestamps are the boot-time clock; user space adds the REALTIME - BOOTTIME
  *    offset it measures, giving UTC Unix nanoseconds;
  *  - "cgroup" is the task's cgroup v2 id when it sits in a non-root v2 cgroup,
@@ -31,13 +31,64 @@
 /* Deepest cgroup nesting the cgroup filter walks (the walk must be bounded). */
 #define FT_CGROUP_MAX_DEPTH 16
 
-/* Filters. Zero / empty means "no filter". */
-const volatile __u32 ft_filter_pid = 0;        /* thread-group id */
-const volatile __u32 ft_filter_uid = 0;        /* valid when ft_filter_uid_set */
-const volatile __u8 ft_filter_uid_set = 0;
-const volatile char ft_filter_comm[FT_COMM_LEN] = {};
-const volatile __u64 ft_filter_cgroup = 0;     /* kernfs id of the cgroup directory */
-const volatile __u8 ft_filter_cgroup_v1 = 0;   /* 1: id is in the v1 memory hierarchy */
+/*
+ * Filters live in maps, not in read-only data, so that the jobs sharing one
+ * kernel instance of a collector can change them while it runs: user space
+ * writes the union of its subscribers' filters (per dimension, when every
+ * subscriber constrains that dimension) and splits rows per job itself.
+ * ft_filter[0].flags says which dimensions are active; an unset dimension
+ * costs one load and a branch.
+ */
+#define FT_FILTER_PID (1U << 0)
+#define FT_FILTER_UID (1U << 1)
+#define FT_FILTER_COMM (1U << 2)
+#define FT_FILTER_CGROUP (1U << 3)
+
+struct ft_filter_cfg {
+	__u32 flags;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ft_filter_cfg);
+} ft_filter SEC(".maps");
+
+/* thread-group ids */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} ft_filter_pids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} ft_filter_uids SEC(".maps");
+
+struct ft_comm {
+	char name[FT_COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct ft_comm);
+	__type(value, __u8);
+} ft_filter_comms SEC(".maps");
+
+/* kernfs ids of cgroup directories; v1 memory ids carry FT_CGROUP_V1 */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u64);
+	__type(value, __u8);
+} ft_filter_cgroups SEC(".maps");
 
 /* log2 of a 32-bit value, rounded down; ft_log2(0) == 0. */
 static __always_inline __u32 ft_log2(__u32 v)
@@ -101,29 +152,17 @@ static __always_inline __u64 ft_task_cgroup(struct task_struct *task)
 	return BPF_CORE_READ(mem, cgroup, kn, id) | FT_CGROUP_V1;
 }
 
-/* True when css or one of its ancestors is the cgroup with kernfs id `want`. */
-static __always_inline bool ft_css_under(struct cgroup_subsys_state *css, __u64 want)
+/* True when css or one of its ancestors is in ft_filter_cgroups (ids tagged with `tag`). */
+static __always_inline bool ft_css_listed(struct cgroup_subsys_state *css, __u64 tag)
 {
 	for (int i = 0; i < FT_CGROUP_MAX_DEPTH && css; i++) {
-		if (BPF_CORE_READ(css, cgroup, kn, id) == want)
+		__u64 id = BPF_CORE_READ(css, cgroup, kn, id) | tag;
+
+		if (bpf_map_lookup_elem(&ft_filter_cgroups, &id))
 			return true;
 		css = BPF_CORE_READ(css, parent);
 	}
 	return false;
-}
-
-static __always_inline bool ft_comm_matches(struct task_struct *task)
-{
-	char comm[FT_COMM_LEN];
-
-	bpf_probe_read_kernel_str(comm, sizeof(comm), task->comm);
-	for (int i = 0; i < FT_COMM_LEN; i++) {
-		if (comm[i] != ft_filter_comm[i])
-			return false;
-		if (comm[i] == 0)
-			break;
-	}
-	return true;
 }
 
 /*
@@ -137,26 +176,39 @@ static __always_inline __u32 ft_task_uid(struct task_struct *task)
 }
 
 /*
- * Whether `task` passes the load-time filters. Cheapest
- * checks first; every branch disappears when its filter is unset, because the
- * verifier knows the frozen .rodata values.
+ * Whether `task` passes the active filters. Cheapest checks first; with no
+ * filter active this is one array lookup and a branch.
  */
 static __always_inline bool ft_filter_task(struct task_struct *task)
 {
-	if (ft_filter_pid && task->tgid != ft_filter_pid)
-		return false;
-	if (ft_filter_uid_set && ft_task_uid(task) != ft_filter_uid)
-		return false;
-	if (ft_filter_comm[0] && !ft_comm_matches(task))
-		return false;
-	if (ft_filter_cgroup) {
-		struct cgroup_subsys_state *css;
+	__u32 zero = 0, key;
+	struct ft_filter_cfg *cfg = bpf_map_lookup_elem(&ft_filter, &zero);
+	__u32 flags = cfg ? cfg->flags : 0;
 
-		if (ft_filter_cgroup_v1)
-			css = ft_memory_css(task);
-		else
-			css = (struct cgroup_subsys_state *)BPF_CORE_READ(task, cgroups, dfl_cgrp);
-		if (!ft_css_under(css, ft_filter_cgroup))
+	if (!flags)
+		return true;
+	if (flags & FT_FILTER_PID) {
+		key = task->tgid;
+		if (!bpf_map_lookup_elem(&ft_filter_pids, &key))
+			return false;
+	}
+	if (flags & FT_FILTER_UID) {
+		key = ft_task_uid(task);
+		if (!bpf_map_lookup_elem(&ft_filter_uids, &key))
+			return false;
+	}
+	if (flags & FT_FILTER_COMM) {
+		struct ft_comm comm = {};
+
+		bpf_probe_read_kernel_str(comm.name, sizeof(comm.name), task->comm);
+		if (!bpf_map_lookup_elem(&ft_filter_comms, &comm))
+			return false;
+	}
+	if (flags & FT_FILTER_CGROUP) {
+		struct cgroup_subsys_state *v2 =
+			(struct cgroup_subsys_state *)BPF_CORE_READ(task, cgroups, dfl_cgrp);
+
+		if (!ft_css_listed(v2, 0) && !ft_css_listed(ft_memory_css(task), FT_CGROUP_V1))
 			return false;
 	}
 	return true;

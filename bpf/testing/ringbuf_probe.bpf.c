@@ -27,11 +27,17 @@ __u64 ft_rb_seq = 0;
 SEC("raw_tp/sys_enter")
 int ft_rb_enter(struct bpf_raw_tracepoint_args *ctx)
 {
+	struct ft_filter_cfg *cfg;
 	struct rb_test_event *e;
+	__u32 zero = 0;
 
 	if (ctx->args[1] != NR_GETPPID)
 		return 0;
-	if (!ft_filter_pid || !ft_filter_task(bpf_get_current_task_btf()))
+	/* only ever for the test's own workload: a pid filter is required */
+	cfg = bpf_map_lookup_elem(&ft_filter, &zero);
+	if (!cfg || !(cfg->flags & FT_FILTER_PID))
+		return 0;
+	if (!ft_filter_task(bpf_get_current_task_btf()))
 		return 0;
 	e = bpf_ringbuf_reserve(&ft_rb_events, sizeof(*e), 0);
 	if (!e) {

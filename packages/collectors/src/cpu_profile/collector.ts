@@ -28,7 +28,7 @@ import type {
 } from '../runtime/definition';
 import { DoubleBufferControl, perCpuArraySums } from '../runtime/double-buffer';
 import { decodeHeader, type EventIdentity } from '../runtime/events';
-import { applyFilters } from '../runtime/filters';
+import { applyKernelFilter, kernelFilterFor, type KernelFilter } from '../runtime/filters';
 import { readChars, readS32, readU32, readU64, readU64Number } from '../runtime/layout';
 import {
   foldedLine,
@@ -162,6 +162,10 @@ export class CpuProfileSession implements CollectorSession<CpuProfileRow> {
     return this.obj.programs().map((p) => this.obj.programStats(p.name));
   }
 
+  setKernelFilter(filter: KernelFilter): void {
+    applyKernelFilter(this.obj, filter);
+  }
+
   async close(): Promise<void> {
     await this.obj.close();
   }
@@ -241,9 +245,9 @@ export const collector: CollectorDefinition<CpuProfileParams, CpuProfileRow> = {
   async start({ params, filters, host, mapEntries }) {
     const obj = BpfObject.fromFile(host.bpfObjectPath('cpu_profile'), 'cpu_profile');
     try {
-      applyFilters(obj, filters);
       for (const [map, n] of Object.entries(mapEntries ?? {})) obj.setMaxEntries(map, n);
       await obj.load();
+      applyKernelFilter(obj, kernelFilterFor([filters]));
       const session = new CpuProfileSession(obj, host, params);
       // A fixed period (not perf's frequency mode) keeps samples proportional to CPU time.
       obj.attachPerfEvent('ft_cp_sample', {

@@ -14,7 +14,7 @@ import type {
   SummaryTable,
 } from '../runtime/definition';
 import { DoubleBufferControl, perCpuArraySums } from '../runtime/double-buffer';
-import { applyFilters } from '../runtime/filters';
+import { applyKernelFilter, kernelFilterFor, type KernelFilter } from '../runtime/filters';
 import { readChars, readS32, readU32, readU64, readU64Number } from '../runtime/layout';
 import { foldedLine, stackNotes, StackResolver, type ResolvedStack } from '../runtime/stacks';
 import { layouts } from './layout.gen';
@@ -128,6 +128,10 @@ class OffcpuSession implements CollectorSession<OffcpuRow> {
     return this.obj.programs().map((p) => this.obj.programStats(p.name));
   }
 
+  setKernelFilter(filter: KernelFilter): void {
+    applyKernelFilter(this.obj, filter);
+  }
+
   async close(): Promise<void> {
     await this.obj.close();
   }
@@ -212,7 +216,6 @@ export const collector: CollectorDefinition<OffcpuParams, OffcpuRow> = {
   async start({ params, filters, host, mapEntries }) {
     const obj = BpfObject.fromFile(host.bpfObjectPath('offcpu'), 'offcpu');
     try {
-      applyFilters(obj, filters);
       obj.setConstant('oc_min_block_ns', constant.u64(params.minBlockNs));
       obj.setConstant(
         'oc_states',
@@ -220,6 +223,7 @@ export const collector: CollectorDefinition<OffcpuParams, OffcpuRow> = {
       );
       for (const [map, n] of Object.entries(mapEntries ?? {})) obj.setMaxEntries(map, n);
       await obj.load();
+      applyKernelFilter(obj, kernelFilterFor([filters]));
       obj.attachAll();
       return new OffcpuSession(obj, host, params);
     } catch (err) {

@@ -7,7 +7,7 @@ import { formatNs, parseInteger, signalName, ValidationError } from '@fleettrace
 import { BpfObject, constant, type NativeError } from '@fleettrace/native';
 import type { CollectorDefinition, HostContext, SummaryTable } from '../runtime/definition';
 import { decodeHeader, RingSession, type EventIdentity } from '../runtime/events';
-import { applyFilters } from '../runtime/filters';
+import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { readChars, readS32, readU32, readU64, readU64Number } from '../runtime/layout';
 import { Redactor } from '../runtime/redaction';
 import { layouts } from './layout.gen';
@@ -226,7 +226,6 @@ export const collector: CollectorDefinition<ProcParams, ProcRow> = {
   async start({ params, filters, host, mapEntries }) {
     const open = (withOom: boolean) => {
       const obj = BpfObject.fromFile(host.bpfObjectPath('proc'), 'proc');
-      applyFilters(obj, filters);
       obj.setConstant('proc_include_sigchld', constant.u8(params.includeSigchld ? 1 : 0));
       obj.setMaxEntries('ft_proc_events', params.ringKb * 1024);
       for (const [map, n] of Object.entries(mapEntries ?? {})) obj.setMaxEntries(map, n);
@@ -247,6 +246,7 @@ export const collector: CollectorDefinition<ProcParams, ProcRow> = {
       );
     }
     try {
+      applyKernelFilter(obj, kernelFilterFor([filters]));
       obj.attachAll();
       return new RingSession<ProcRow>({
         obj,

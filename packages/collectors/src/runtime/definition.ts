@@ -7,6 +7,7 @@
  */
 import type { CgroupPaths, UserNames } from '@fleettrace/common';
 import type { ProgramStats } from '@fleettrace/native';
+import type { KernelFilter } from './filters';
 import type { KernelFeature } from './kernel-features';
 
 /** In-kernel filters, applied before load. Unset fields do not filter. */
@@ -52,6 +53,14 @@ export interface CollectorSession<Row> {
   drain(): Promise<DrainResult<Row>>;
   /** Cumulative run time of the kernel programs (needs a RunTimeStats handle open). */
   programStats(): ProgramStats[];
+  /** Replaces the kernel-side filter while attached (shared instances). */
+  setKernelFilter(filter: KernelFilter): void;
+  /**
+   * Lowers the collector's cost when it is over an overhead budget (a lower
+   * sampling rate, a tighter event rate). Returns a description of what it
+   * did, or undefined when it cannot lower its cost any further.
+   */
+  degrade?(): string | undefined;
   /** Detaches and frees the kernel side. Idempotent. */
   close(): Promise<void>;
 }

@@ -12,6 +12,7 @@ import {
   type RingBufferReader,
 } from '@fleettrace/native';
 import type { CollectorSession, DrainResult, HostContext } from './definition';
+import { applyKernelFilter, type KernelFilter } from './filters';
 import { readChars, readU32, readU64, type StructLayout } from './layout';
 
 /** The identity every event row carries (DESIGN.md: uid is the customer). */
@@ -128,6 +129,10 @@ export class RingSession<Row> implements CollectorSession<Row> {
       .programs()
       .filter((p) => p.fd >= 0)
       .map((p) => this.opts.obj.programStats(p.name));
+  }
+
+  setKernelFilter(filter: KernelFilter): void {
+    applyKernelFilter(this.opts.obj, filter);
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
-import { parseInteger, resolveCgroupFilter, ValidationError } from '@fleettrace/common';
+/**
+ * Filters: validated job filters, the kernel-side filter a shared collector
+ * instance runs with, and the exact per-job match in user space.
+ *
+ * One kernel instance of a collector serves every job that uses it, each with
+ * its own filters. The kernel filter is a superset: per dimension, the union
+ * of the subscribers' values when every subscriber constrains that dimension,
+ * else no constraint. Rows are then matched exactly per job here.
+ */
+import {
+  CGROUP_V1_BIT,
+  parseInteger,
+  resolveCgroupFilter,
+  ValidationError,
+} from '@fleettrace/common';
 import { BpfObject, constant } from '@fleettrace/native';
 import type { Filters } from './definition';
 
@@ -13,8 +27,9 @@ export function validateFilters(filters: Filters, field = 'filters'): Filters {
   if (filters.uid !== undefined)
     out.uid = parseInteger(`${field}.uid`, filters.uid, 0, 4_294_967_294);
   if (filters.comm !== undefined) {
-    if (typeof filters.comm !== 'string' || filters.comm === '')
+    if (typeof filters.comm !== 'string' || filters.comm === '') {
       throw new ValidationError(`${field}.comm`, 'must be a non-empty string');
+    }
     if (Buffer.byteLength(filters.comm) > COMM_MAX_BYTES) {
       throw new ValidationError(
         `${field}.comm`,
@@ -24,24 +39,136 @@ export function validateFilters(filters: Filters, field = 'filters'): Filters {
     out.comm = filters.comm;
   }
   if (filters.cgroup !== undefined) {
+    if (typeof filters.cgroup !== 'string')
+      throw new ValidationError(`${field}.cgroup`, 'must be a string');
     resolveCgroupFilter(`${field}.cgroup`, filters.cgroup);
     out.cgroup = filters.cgroup;
   }
   return out;
 }
 
-/** Writes filters into the ft_filter_* constants of bpf/include/ft_common.h. Before load. */
-export function applyFilters(obj: BpfObject, filters: Filters): void {
-  if (filters.pid !== undefined) obj.setConstant('ft_filter_pid', constant.u32(filters.pid));
-  if (filters.uid !== undefined) {
-    obj.setConstant('ft_filter_uid', constant.u32(filters.uid));
-    obj.setConstant('ft_filter_uid_set', constant.u8(1));
+/** What the kernel side filters on; an absent dimension does not constrain. */
+export interface KernelFilter {
+  pids?: number[];
+  uids?: number[];
+  comms?: string[];
+  /** kernfs ids, v1 memory ids tagged with bit 63 */
+  cgroups?: bigint[];
+}
+
+/** The smallest kernel filter that lets through everything any of `list` wants. */
+export function kernelFilterFor(list: Filters[]): KernelFilter {
+  if (list.length === 0) return {};
+  const out: KernelFilter = {};
+  if (list.every((f) => f.pid !== undefined))
+    out.pids = [...new Set(list.map((f) => f.pid as number))];
+  if (list.every((f) => f.uid !== undefined))
+    out.uids = [...new Set(list.map((f) => f.uid as number))];
+  if (list.every((f) => f.comm !== undefined))
+    out.comms = [...new Set(list.map((f) => f.comm as string))];
+  if (list.every((f) => f.cgroup !== undefined)) {
+    out.cgroups = [
+      ...new Set(
+        list.map((f) => {
+          const cg = resolveCgroupFilter('filters.cgroup', f.cgroup as string);
+          return cg.v1 ? cg.id | CGROUP_V1_BIT : cg.id;
+        }),
+      ),
+    ];
   }
-  if (filters.comm !== undefined)
-    obj.setConstant('ft_filter_comm', constant.chars(filters.comm, COMM_MAX_BYTES + 1));
+  return out;
+}
+
+const FLAG = { pids: 1, uids: 2, comms: 4, cgroups: 8 } as const;
+const ONE = Buffer.from([1]);
+
+function refill(obj: BpfObject, map: string, keys: Buffer[]): void {
+  obj.dump(map, { delete: true });
+  for (const k of keys) obj.update(map, k, ONE);
+}
+
+/**
+ * Writes a kernel filter into the ft_filter* maps of a loaded object (see
+ * bpf/include/ft_common.h). Call it before attaching; calling it again while
+ * attached changes the filter in place. During a change the filter is briefly
+ * wider, never narrower, so no subscriber misses an event.
+ */
+export function applyKernelFilter(obj: BpfObject, filter: KernelFilter): void {
+  const capacity = (map: string, n: number) => {
+    const max = obj.map(map).maxEntries;
+    if (n > max)
+      throw new ValidationError(
+        'filters',
+        `${n} values exceed the kernel filter's capacity of ${max}`,
+      );
+  };
+  const setFlags = (flags: number) => {
+    const v = Buffer.alloc(8);
+    v.writeUInt32LE(flags, 0);
+    obj.update('ft_filter', constant.u32(0), v);
+  };
+  setFlags(0);
+  let flags = 0;
+  if (filter.pids) {
+    capacity('ft_filter_pids', filter.pids.length);
+    refill(
+      obj,
+      'ft_filter_pids',
+      filter.pids.map((p) => constant.u32(p)),
+    );
+    flags |= FLAG.pids;
+  }
+  if (filter.uids) {
+    capacity('ft_filter_uids', filter.uids.length);
+    refill(
+      obj,
+      'ft_filter_uids',
+      filter.uids.map((u) => constant.u32(u)),
+    );
+    flags |= FLAG.uids;
+  }
+  if (filter.comms) {
+    capacity('ft_filter_comms', filter.comms.length);
+    refill(
+      obj,
+      'ft_filter_comms',
+      filter.comms.map((c) => constant.chars(c, COMM_MAX_BYTES + 1)),
+    );
+    flags |= FLAG.comms;
+  }
+  if (filter.cgroups) {
+    capacity('ft_filter_cgroups', filter.cgroups.length);
+    refill(
+      obj,
+      'ft_filter_cgroups',
+      filter.cgroups.map((c) => constant.u64(c)),
+    );
+    flags |= FLAG.cgroups;
+  }
+  setFlags(flags);
+}
+
+/** Identity fields a row carries for per-job matching. */
+export interface RowIdentity {
+  pid?: number;
+  uid?: number;
+  comm?: string;
+  /** hierarchy path, as CgroupPaths reports it */
+  cgroup?: string;
+}
+
+/**
+ * Exact user-space match of a row against one job's filters. A cgroup filter
+ * matches the cgroup and everything below it, as the kernel side does.
+ */
+export function rowMatches(row: RowIdentity, filters: Filters): boolean {
+  if (filters.pid !== undefined && row.pid !== filters.pid) return false;
+  if (filters.uid !== undefined && row.uid !== filters.uid) return false;
+  if (filters.comm !== undefined && row.comm !== filters.comm) return false;
   if (filters.cgroup !== undefined) {
-    const cg = resolveCgroupFilter('filters.cgroup', filters.cgroup);
-    obj.setConstant('ft_filter_cgroup', constant.u64(cg.id));
-    obj.setConstant('ft_filter_cgroup_v1', constant.u8(cg.v1 ? 1 : 0));
+    const want = resolveCgroupFilter('filters.cgroup', filters.cgroup).path;
+    const have = row.cgroup ?? '';
+    if (want !== '/' && have !== want && !have.startsWith(want + '/')) return false;
   }
+  return true;
 }

@@ -10,7 +10,7 @@ import { parseInteger, ValidationError } from '@fleettrace/common';
 import { BpfObject, constant, numPossibleCpus } from '@fleettrace/native';
 import type { CollectorDefinition, HostContext, SummaryTable } from '../runtime/definition';
 import { decodeHeader, RingSession } from '../runtime/events';
-import { applyFilters } from '../runtime/filters';
+import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { readU32, readU64Number } from '../runtime/layout';
 import { layouts } from './layout.gen';
 import { pathArgumentIndex, type SyscallEvent } from './syscall-args';
@@ -106,7 +106,6 @@ export const collector: CollectorDefinition<SyscallTraceParams, SyscallTraceRow>
     }
     const obj = BpfObject.fromFile(host.bpfObjectPath('syscall_trace'), 'syscall_trace');
     try {
-      applyFilters(obj, filters);
       obj.setConstant('st_path_arg', pathArgumentTable());
       const atEntry = Buffer.alloc(NR_MAX);
       atEntry[NR_EXECVE] = 1;
@@ -119,6 +118,7 @@ export const collector: CollectorDefinition<SyscallTraceParams, SyscallTraceRow>
       obj.setMaxEntries('ft_st_events', params.ringKb * 1024);
       for (const [map, n] of Object.entries(mapEntries ?? {})) obj.setMaxEntries(map, n);
       await obj.load();
+      applyKernelFilter(obj, kernelFilterFor([filters]));
       obj.attachAll();
       return new RingSession<SyscallTraceRow>({
         obj,

@@ -27,7 +27,7 @@ import type {
   HostContext,
   SummaryTable,
 } from '../runtime/definition';
-import { applyFilters } from '../runtime/filters';
+import { applyKernelFilter, kernelFilterFor, type KernelFilter } from '../runtime/filters';
 import { addU32Array, readChars, readU32, readU64, readU64Number } from '../runtime/layout';
 import { layouts } from './layout.gen';
 
@@ -144,6 +144,10 @@ class SyscallsSession implements CollectorSession<SyscallRow> {
     return this.obj.programs().map((p) => this.obj.programStats(p.name));
   }
 
+  setKernelFilter(filter: KernelFilter): void {
+    applyKernelFilter(this.obj, filter);
+  }
+
   async close(): Promise<void> {
     await this.obj.close();
   }
@@ -243,7 +247,6 @@ export const collector: CollectorDefinition<SyscallsParams, SyscallRow> = {
   async start({ params, filters, host, mapEntries }) {
     const obj = BpfObject.fromFile(host.bpfObjectPath('syscalls'), 'syscalls');
     try {
-      applyFilters(obj, filters);
       const sizes: Record<string, number> = {
         ft_sc_stats_a: params.maxEntries,
         ft_sc_stats_b: params.maxEntries,
@@ -253,6 +256,7 @@ export const collector: CollectorDefinition<SyscallsParams, SyscallRow> = {
       };
       for (const [map, n] of Object.entries(sizes)) obj.setMaxEntries(map, n);
       await obj.load();
+      applyKernelFilter(obj, kernelFilterFor([filters]));
       obj.attachAll();
       return new SyscallsSession(obj, host);
     } catch (err) {
