@@ -21,8 +21,14 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __s8 st_path_arg[ST_NR_MAX] = {};
 /* 1 for syscalls whose path must be read at entry (execve, execveat). */
 const volatile __u8 st_path_at_entry[ST_NR_MAX] = {};
-/* Events per second per CPU; 0 disables the limit. */
-const volatile __u64 st_rate_per_cpu = 0;
+/* Events per second per CPU in slot 0; 0 disables the limit. A map, so that
+ * the agent can tighten it while attached when a job exceeds its budget. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} ft_st_rate SEC(".maps");
 
 struct st_start {
 	__u64 ts;
@@ -80,8 +86,10 @@ static __always_inline bool st_admit(void)
 {
 	__u32 zero = 0;
 	struct st_bucket *b;
-	__u64 now, burst, elapsed;
+	__u64 now, burst, elapsed, *rate_slot, st_rate_per_cpu;
 
+	rate_slot = bpf_map_lookup_elem(&ft_st_rate, &zero);
+	st_rate_per_cpu = rate_slot ? *rate_slot : 0;
 	if (!st_rate_per_cpu)
 		return true;
 	b = bpf_map_lookup_elem(&ft_st_bucket, &zero);

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
-import { loadedFtPrograms, workload, Workload } from '@fleettrace/testing';
+import { loadedFtPrograms, waitForNoFtPrograms, workload, Workload } from '@fleettrace/testing';
 import {
   BpfObject,
   bootTimeOffsetNs,
@@ -205,16 +205,6 @@ describe('RingBufferReader', () => {
     assert.equal(r.delivered + r.lost, 50_000, 'every event is either delivered or counted lost');
   });
 });
-
-async function waitForNoFtPrograms(ms: number): Promise<string[]> {
-  const deadline = Date.now() + ms;
-  let left = loadedFtPrograms();
-  while (left.length > 0 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 50));
-    left = loadedFtPrograms();
-  }
-  return left;
-}
 
 describe('process death', () => {
   test('a process killed with SIGKILL leaves no ft_ program loaded', async () => {

@@ -144,3 +144,17 @@ export function loadedFtPrograms(): string[] {
     .map((p) => p.name ?? '')
     .filter((n) => n.startsWith('ft_'));
 }
+
+/**
+ * Waits until no ft_ program is loaded (a closed program is freed after an RCU
+ * grace period, not at once); returns what is still loaded after `ms`.
+ */
+export async function waitForNoFtPrograms(ms = 2000): Promise<string[]> {
+  const deadline = Date.now() + ms;
+  let left = loadedFtPrograms();
+  while (left.length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    left = loadedFtPrograms();
+  }
+  return left;
+}

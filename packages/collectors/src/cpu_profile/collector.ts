@@ -81,11 +81,12 @@ export class CpuProfileSession implements CollectorSession<CpuProfileRow> {
   private offsetNs = bootTimeOffsetNs();
   /** stacks whose user part was cut short by missing frame pointers, since the start */
   truncatedStacks = 0;
+  private links: number[] = [];
 
   constructor(
     private readonly obj: BpfObject,
     private readonly host: HostContext,
-    private readonly params: CpuProfileParams,
+    private params: CpuProfileParams,
   ) {
     this.control = new DoubleBufferControl(obj, 'ft_cp_ctl');
     this.reader = obj.openRingBuffer('ft_cp_events', (records) => {
@@ -105,6 +106,29 @@ export class CpuProfileSession implements CollectorSession<CpuProfileRow> {
       }
     });
     if (params.stream) this.control.setStream(true);
+  }
+
+  /** Attaches the sampler on every CPU at the current rate; a fixed period (not perf's frequency mode) keeps samples proportional to CPU time. */
+  attachSampler(): void {
+    for (const link of this.links) this.obj.detach(link);
+    this.links = this.obj.attachPerfEvent('ft_cp_sample', {
+      type: PERF_TYPE_SOFTWARE,
+      config: PERF_COUNT_SW_CPU_CLOCK,
+      period: Math.round(1e9 / this.params.hz),
+    });
+  }
+
+  /**
+   * Halves the sampling rate (down to 1 Hz). Rows drained afterwards report
+   * cpu_ns at the new rate; samples of the current interval taken at the old
+   * rate are weighted at the new one, an error bounded by one interval.
+   */
+  degrade(): string | undefined {
+    if (this.params.hz <= 1) return undefined;
+    const before = this.params.hz;
+    this.params = { ...this.params, hz: Math.max(1, Math.floor(before / 2)) };
+    this.attachSampler();
+    return `cpu_profile: sampling lowered from ${before} Hz to ${this.params.hz} Hz`;
   }
 
   /** Stream samples received since the last call (empty unless params.stream). */
@@ -249,12 +273,7 @@ export const collector: CollectorDefinition<CpuProfileParams, CpuProfileRow> = {
       await obj.load();
       applyKernelFilter(obj, kernelFilterFor([filters]));
       const session = new CpuProfileSession(obj, host, params);
-      // A fixed period (not perf's frequency mode) keeps samples proportional to CPU time.
-      obj.attachPerfEvent('ft_cp_sample', {
-        type: PERF_TYPE_SOFTWARE,
-        config: PERF_COUNT_SW_CPU_CLOCK,
-        period: Math.round(1e9 / params.hz),
-      });
+      session.attachSampler();
       return session;
     } catch (err) {
       obj.closeNow();

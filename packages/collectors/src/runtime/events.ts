@@ -63,6 +63,8 @@ export interface RingSessionOptions<Row> {
   maxQueuedRows?: number;
   /** called with each decoded row as it arrives (before drain), e.g. to record mappings of new pids */
   onRow?(row: Row): void;
+  /** lowers the cost when over budget; see CollectorSession.degrade */
+  degrade?(): string | undefined;
 }
 
 export class RingSession<Row> implements CollectorSession<Row> {
@@ -129,6 +131,10 @@ export class RingSession<Row> implements CollectorSession<Row> {
       .programs()
       .filter((p) => p.fd >= 0)
       .map((p) => this.opts.obj.programStats(p.name));
+  }
+
+  degrade(): string | undefined {
+    return this.opts.degrade?.();
   }
 
   setKernelFilter(filter: KernelFilter): void {

@@ -29,6 +29,15 @@ const NR_EXECVE = 59;
 const NR_EXECVEAT = 322;
 const E = layouts.st_event.fields;
 
+/** The kernel side's per-CPU token bucket rate, from a host-wide events-per-second figure. */
+function setRate(obj: BpfObject, perSecond: number): void {
+  obj.update(
+    'ft_st_rate',
+    constant.u32(0),
+    constant.u64(Math.max(1, Math.ceil(perSecond / numPossibleCpus()))),
+  );
+}
+
 /** Path-argument table for the kernel side, from the single TypeScript source. */
 export function pathArgumentTable(): Buffer {
   const table = Buffer.alloc(NR_MAX);
@@ -111,20 +120,25 @@ export const collector: CollectorDefinition<SyscallTraceParams, SyscallTraceRow>
       atEntry[NR_EXECVE] = 1;
       atEntry[NR_EXECVEAT] = 1;
       obj.setConstant('st_path_at_entry', atEntry);
-      obj.setConstant(
-        'st_rate_per_cpu',
-        constant.u64(Math.max(1, Math.ceil(params.rate / numPossibleCpus()))),
-      );
       obj.setMaxEntries('ft_st_events', params.ringKb * 1024);
       for (const [map, n] of Object.entries(mapEntries ?? {})) obj.setMaxEntries(map, n);
       await obj.load();
       applyKernelFilter(obj, kernelFilterFor([filters]));
+      setRate(obj, params.rate);
       obj.attachAll();
+      let rate = params.rate;
       return new RingSession<SyscallTraceRow>({
         obj,
         ringMap: 'ft_st_events',
         lost: { 'ring buffer full': ['ft_st_lost', 0], 'rate limit': ['ft_st_lost', 1] },
         decode: decoder(host),
+        degrade() {
+          if (rate <= 10) return undefined;
+          const before = rate;
+          rate = Math.max(10, Math.floor(rate / 10));
+          setRate(obj, rate);
+          return `syscall_trace: event rate limit lowered from ${before}/s to ${rate}/s`;
+        },
       });
     } catch (err) {
       obj.closeNow();

@@ -1,0 +1,368 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Runs assigned jobs on this host through the collectors: validates them
+ * against this kernel, subscribes to the shared collector instances for the
+ * job's window, reports state and counts, and keeps each job within its
+ * overhead budget.
+ *
+ * Overhead of a run = kernel run time of the programs of the collector
+ * instances it uses (BPF_ENABLE_STATS, sampled every budget check) + their
+ * program runs x the per-hook fixed cost calibrated at start + the agent's own
+ * CPU time, as a share of the host's CPU over the check interval. A shared
+ * instance counts fully toward every job using it. Over budget, a run first
+ * lowers its collectors' rates; if it is still over at the next check it is
+ * stopped and reported THROTTLED with the measured figure.
+ */
+import { cpus } from 'node:os';
+import {
+  bpfObjectPath,
+  collectors as registry,
+  localHost,
+  missingFeatures,
+  probeKernelFeatures,
+  validateFilters,
+  type CollectorDefinition,
+  type DrainResult,
+  type Filters,
+  type HostContext,
+  type KernelFeatureReport,
+} from '@fleettrace/collectors';
+import { RunTimeStats } from '@fleettrace/native';
+import { RunState, type JobAssignment, type JobStatus } from '@fleettrace/proto';
+import { CollectorHost, type InstanceCost, type SubscriptionHandle } from './collector-host';
+import type { JobExecutor, JobExecutorEvents } from './job-executor';
+import { calibrateHookCost } from './hook-cost';
+
+export interface JobRunnerOptions {
+  /** a feature report from an earlier probe; probed on first use otherwise */
+  features?: KernelFeatureReport;
+  host?: HostContext;
+  /** how often budgets are checked and statuses refreshed (default 1 s) */
+  checkIntervalMs?: number;
+  /** per-hook fixed cost in ns; calibrated on first use otherwise */
+  hookCostNs?: number;
+  /** how long ended runs stay in runs() (default 10 min) */
+  keepEndedMs?: number;
+}
+
+interface Run {
+  assignment: JobAssignment;
+  status: JobStatus;
+  filters: Filters;
+  collectors: Array<{ def: CollectorDefinition; params: unknown }>;
+  handles: SubscriptionHandle[];
+  startTimer?: NodeJS.Timeout;
+  endTimer?: NodeJS.Timeout;
+  degraded: boolean;
+  lastCost?: { at: number; cost: InstanceCost; agentCpuUs: number };
+  ending: boolean;
+}
+
+const ENDED = new Set([
+  RunState.RUN_STATE_FINISHED,
+  RunState.RUN_STATE_FAILED,
+  RunState.RUN_STATE_THROTTLED,
+  RunState.RUN_STATE_CANCELLED,
+]);
+
+export class JobRunner implements JobExecutor {
+  private readonly runs_ = new Map<string, Run>();
+  private readonly collectorHost: CollectorHost;
+  private readonly stats = new RunTimeStats();
+  private readonly ncpus = cpus().length;
+  private readonly checkTimer: NodeJS.Timeout;
+  private features: Promise<KernelFeatureReport>;
+  private hookCost: Promise<number>;
+  private agentCpuSeen = process.cpuUsage();
+  private overheadSeen = { at: Date.now(), cost: 0 };
+  private closed = false;
+
+  constructor(
+    private readonly events: JobExecutorEvents,
+    private readonly opts: JobRunnerOptions = {},
+  ) {
+    this.collectorHost = new CollectorHost(opts.host ?? localHost());
+    this.features = opts.features
+      ? Promise.resolve(opts.features)
+      : probeKernelFeatures(bpfObjectPath('features'));
+    this.hookCost =
+      opts.hookCostNs !== undefined
+        ? Promise.resolve(opts.hookCostNs)
+        : calibrateHookCost(bpfObjectPath('features'));
+    this.checkTimer = setInterval(() => void this.check(), opts.checkIntervalMs ?? 1000);
+  }
+
+  /** The calibrated per-hook fixed cost, ns. */
+  hookCostNs(): Promise<number> {
+    return this.hookCost;
+  }
+
+  /** Collectors with a kernel instance loaded now (one per collector, shared by jobs). */
+  activeCollectors(): string[] {
+    return this.collectorHost.active();
+  }
+
+  assign(assignment: JobAssignment): void {
+    if (this.closed || this.runs_.has(assignment.runId)) return;
+    const status: JobStatus = {
+      jobId: assignment.jobId,
+      runId: assignment.runId,
+      state: RunState.RUN_STATE_PENDING,
+      reason: '',
+      eventsSent: 0,
+      eventsLost: 0,
+      overheadShare: 0,
+      unixMs: Date.now(),
+    };
+    const run: Run = {
+      assignment,
+      status,
+      filters: {},
+      collectors: [],
+      handles: [],
+      degraded: false,
+      ending: false,
+    };
+    this.runs_.set(assignment.runId, run);
+    this.emit(run);
+    void this.prepare(run);
+  }
+
+  private async prepare(run: Run): Promise<void> {
+    const a = run.assignment;
+    try {
+      const report = await this.features;
+      if (a.collectors.length === 0) throw new Error('collectors: the job names no collector');
+      run.collectors = a.collectors.map((spec, i) => {
+        const def = registry().get(spec.name);
+        if (!def)
+          throw new Error(
+            `collectors[${i}].name: unknown collector ${JSON.stringify(spec.name)} on this agent`,
+          );
+        const missing = missingFeatures(report, def.requires);
+        if (missing.length) {
+          const why = missing
+            .map((f) => `${f} (${report.features[f].reason ?? 'absent'})`)
+            .join(', ');
+          throw new Error(
+            `collector ${def.name} cannot run on kernel ${report.kernel}: missing ${why}`,
+          );
+        }
+        return { def, params: def.parseParams({ ...spec.params }, `collectors[${i}].params`) };
+      });
+      const f = a.filters ?? {};
+      run.filters = validateFilters(
+        { pid: f.pid, uid: f.uid, comm: f.comm || undefined, cgroup: f.cgroup || undefined },
+        'filters',
+      );
+    } catch (err) {
+      this.end(run, RunState.RUN_STATE_FAILED, (err as Error).message);
+      return;
+    }
+    const now = Date.now();
+    if (a.endUnixMs && a.endUnixMs <= now) {
+      this.end(
+        run,
+        RunState.RUN_STATE_FINISHED,
+        'the job window had closed before the run could start',
+      );
+      return;
+    }
+    const delay = Math.max(0, (a.startUnixMs || now) - now);
+    run.startTimer = setTimeout(() => void this.start(run), delay);
+  }
+
+  private async start(run: Run): Promise<void> {
+    if (run.ending) return;
+    const a = run.assignment;
+    const intervalMs = a.intervalMs || 1000;
+    try {
+      for (const [i, c] of run.collectors.entries()) {
+        const handle = await this.collectorHost.subscribe({
+          collector: c.def,
+          params: c.params,
+          filters: run.filters,
+          intervalMs,
+          onData: (result) => this.onData(run, c.def.name, result),
+          onError: (err) =>
+            this.events.onStatus({
+              ...run.status,
+              reason: `collectors[${i}] (${c.def.name}): ${err.message}`,
+            }),
+        });
+        run.handles.push(handle);
+        if (run.ending) break;
+      }
+    } catch (err) {
+      await this.release(run);
+      this.end(run, RunState.RUN_STATE_FAILED, (err as Error).message);
+      return;
+    }
+    if (run.ending) return;
+    run.lastCost = {
+      at: Date.now(),
+      cost: this.costOf(run),
+      agentCpuUs: cpuUs(process.cpuUsage()),
+    };
+    run.status.state = RunState.RUN_STATE_RUNNING;
+    this.emit(run);
+    const endIn = a.endUnixMs ? a.endUnixMs - Date.now() : undefined;
+    if (endIn !== undefined) {
+      run.endTimer = setTimeout(
+        () => void this.stop(run, RunState.RUN_STATE_FINISHED, ''),
+        Math.max(0, endIn),
+      );
+    }
+  }
+
+  private onData(run: Run, collector: string, result: DrainResult<unknown>): void {
+    run.status.eventsSent += result.rows.length;
+    run.status.eventsLost += result.lost;
+    this.events.onRows?.({
+      jobId: run.assignment.jobId,
+      runId: run.assignment.runId,
+      collector,
+      rows: result.rows,
+      lost: result.lost,
+      weight: run.assignment.weight || 1,
+    });
+  }
+
+  private costOf(run: Run): InstanceCost {
+    const seen = new Set<SubscriptionHandle>();
+    let runTimeNs = 0;
+    let runCount = 0;
+    for (const h of run.handles) {
+      if (seen.has(h)) continue;
+      seen.add(h);
+      const c = h.cost();
+      runTimeNs += c.runTimeNs;
+      runCount += c.runCount;
+    }
+    return { runTimeNs, runCount };
+  }
+
+  /** Measures every running run's overhead and enforces budgets. */
+  private async check(): Promise<void> {
+    const hookNs = await this.hookCost;
+    const now = Date.now();
+    const agentCpuUs = cpuUs(process.cpuUsage());
+    for (const run of this.runs_.values()) {
+      if (run.status.state !== RunState.RUN_STATE_RUNNING || run.ending || !run.lastCost) continue;
+      const cost = this.costOf(run);
+      const wallNs = (now - run.lastCost.at) * 1e6;
+      // Judge over a full interval: a run that started just before this check has too short a window.
+      if (wallNs < 0.9 * (this.opts.checkIntervalMs ?? 1000) * 1e6) continue;
+      // Counters restart when an instance is replaced; a negative delta means "unknown", skip.
+      const bpfNs = cost.runTimeNs - run.lastCost.cost.runTimeNs;
+      const hooks = cost.runCount - run.lastCost.cost.runCount;
+      const agentNs = (agentCpuUs - run.lastCost.agentCpuUs) * 1000;
+      run.lastCost = { at: now, cost, agentCpuUs };
+      if (bpfNs < 0 || hooks < 0) continue;
+      const overheadNs = bpfNs + hooks * hookNs + agentNs;
+      const share = overheadNs / (wallNs * this.ncpus);
+      run.status.overheadShare = share;
+      const budget = run.assignment.limits?.overheadBudget ?? 0;
+      if (budget > 0 && share > budget) {
+        const measured =
+          `overhead ${pct(share)} of host CPU exceeds the budget of ${pct(budget)} ` +
+          `(over ${(wallNs / 1e9).toFixed(1)} s on ${this.ncpus} CPUs: BPF ${ms(bpfNs)}, ` +
+          `${hooks} hook runs x ${hookNs.toFixed(0)} ns, agent ${ms(agentNs)})`;
+        if (!run.degraded) {
+          run.degraded = true;
+          const actions = run.handles
+            .map((h) => h.degrade())
+            .filter((x): x is string => x !== undefined);
+          if (actions.length > 0) {
+            this.events.onStatus({
+              ...run.status,
+              reason: `${measured}; ${actions.join('; ')}`,
+              unixMs: now,
+            });
+            continue;
+          }
+        }
+        await this.stop(run, RunState.RUN_STATE_THROTTLED, measured);
+        continue;
+      }
+      this.emit(run);
+    }
+  }
+
+  cancel(jobId: string, reason: string): void {
+    for (const run of this.runs_.values()) {
+      if (run.assignment.jobId === jobId && !ENDED.has(run.status.state)) {
+        void this.stop(run, RunState.RUN_STATE_CANCELLED, reason || 'cancelled');
+      }
+    }
+  }
+
+  private async stop(run: Run, state: RunState, reason: string): Promise<void> {
+    if (run.ending) return;
+    run.ending = true;
+    if (run.startTimer) clearTimeout(run.startTimer);
+    if (run.endTimer) clearTimeout(run.endTimer);
+    await this.release(run);
+    this.end(run, state, reason);
+  }
+
+  private async release(run: Run): Promise<void> {
+    const handles = run.handles.splice(0);
+    for (const h of handles) {
+      try {
+        await h.unsubscribe();
+      } catch (err) {
+        this.events.onStatus({ ...run.status, reason: `detaching: ${(err as Error).message}` });
+      }
+    }
+  }
+
+  private end(run: Run, state: RunState, reason: string): void {
+    run.ending = true;
+    run.status.state = state;
+    run.status.reason = reason;
+    this.emit(run);
+    setTimeout(
+      () => this.runs_.delete(run.assignment.runId),
+      this.opts.keepEndedMs ?? 600_000,
+    ).unref();
+  }
+
+  private emit(run: Run): void {
+    run.status.unixMs = Date.now();
+    this.events.onStatus({ ...run.status });
+  }
+
+  runs(): JobStatus[] {
+    return [...this.runs_.values()].map((r) => ({ ...r.status }));
+  }
+
+  overheadShare(): number {
+    const now = Date.now();
+    const cpu = process.cpuUsage();
+    const agentNs = (cpuUs(cpu) - cpuUs(this.agentCpuSeen)) * 1000;
+    this.agentCpuSeen = cpu;
+    let bpfNs = 0;
+    for (const run of this.runs_.values()) if (run.lastCost) bpfNs += run.lastCost.cost.runTimeNs;
+    const delta = Math.max(0, bpfNs - this.overheadSeen.cost);
+    const wallNs = (now - this.overheadSeen.at) * 1e6;
+    this.overheadSeen = { at: now, cost: bpfNs };
+    return wallNs > 0 ? (delta + agentNs) / (wallNs * this.ncpus) : 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.checkTimer);
+    for (const run of this.runs_.values()) {
+      if (!ENDED.has(run.status.state))
+        await this.stop(run, RunState.RUN_STATE_CANCELLED, 'agent stopping');
+    }
+    await this.collectorHost.close();
+    this.stats.close();
+  }
+}
+
+const cpuUs = (u: NodeJS.CpuUsage) => u.user + u.system;
+const pct = (x: number) => `${(x * 100).toFixed(x < 0.01 ? 3 : 2)}%`;
+const ms = (ns: number) => `${(ns / 1e6).toFixed(1)} ms`;

@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The agent's job runner against the real kernel: shared kernel instances,
+ * per-job data, refusals for missing kernel features, cancellation, and
+ * budget enforcement measured against the workload's own slowdown.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { cpus } from 'node:os';
+import { describe, test } from 'node:test';
+import {
+  bpfObjectPath,
+  probeKernelFeatures,
+  type KernelFeatureReport,
+} from '@fleettrace/collectors';
+import { RunState, type JobAssignment, type JobStatus } from '@fleettrace/proto';
+import {
+  loadedFtPrograms,
+  renamedCopy,
+  waitForNoFtPrograms,
+  workload,
+  Workload,
+} from '@fleettrace/testing';
+import { JobRunner } from '../src/jobs/job-runner';
+import type { RowBatch } from '../src/jobs/job-executor';
+
+function assignment(
+  over: Partial<JobAssignment> & Pick<JobAssignment, 'jobId' | 'collectors'>,
+): JobAssignment {
+  return {
+    runId: `${over.jobId}-run`,
+    filters: {},
+    startUnixMs: Date.now(),
+    endUnixMs: Date.now() + 60_000,
+    limits: { overheadBudget: 0, maxEventsPerSecond: 0 },
+    weight: 1,
+    intervalMs: 200,
+    ...over,
+  };
+}
+
+class Recorder {
+  statuses: JobStatus[] = [];
+  batches: RowBatch[] = [];
+  onStatus = (s: JobStatus) => this.statuses.push(s);
+  onRows = (b: RowBatch) => this.batches.push(b);
+
+  async until(pred: (s: JobStatus) => boolean, ms = 10_000): Promise<JobStatus> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const hit = this.statuses.find(pred);
+      if (hit) return hit;
+      if (Date.now() > deadline)
+        assert.fail(
+          `no matching status within ${ms} ms: ${JSON.stringify(this.statuses.slice(-3))}`,
+        );
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  rowsOf(jobId: string): Array<{ pid: number; nr: number; count: number }> {
+    return this.batches
+      .filter((b) => b.jobId === jobId)
+      .flatMap((b) => b.rows as Array<{ pid: number; nr: number; count: number }>);
+  }
+}
+
+const NR_GETPPID = 110;
+let features: KernelFeatureReport;
+
+describe('JobRunner (real kernel)', () => {
+  test('two jobs on one collector share one kernel instance and each gets only its own data', async () => {
+    features ??= await probeKernelFeatures(bpfObjectPath('features'));
+    const bin = workload('syscall_workload');
+    const a = await Workload.start(bin, ['getppid', '1000']);
+    const b = await Workload.start(bin, ['getppid', '2000']);
+    const rec = new Recorder();
+    const runner = new JobRunner(rec, { features, hookCostNs: 0 });
+    try {
+      runner.assign(
+        assignment({
+          jobId: 'job-a',
+          collectors: [{ name: 'syscalls', params: {} }],
+          filters: { pid: a.pid },
+        }),
+      );
+      runner.assign(
+        assignment({
+          jobId: 'job-b',
+          collectors: [{ name: 'syscalls', params: {} }],
+          filters: { pid: b.pid },
+        }),
+      );
+      await rec.until((s) => s.jobId === 'job-a' && s.state === RunState.RUN_STATE_RUNNING);
+      await rec.until((s) => s.jobId === 'job-b' && s.state === RunState.RUN_STATE_RUNNING);
+      assert.deepEqual(
+        loadedFtPrograms().sort(),
+        ['ft_sc_enter', 'ft_sc_exit'],
+        'one set of ft_ programs',
+      );
+      assert.deepEqual(runner.activeCollectors(), ['syscalls']);
+      await Promise.all([a.run(), b.run()]);
+      runner.cancel('job-a', 'test over');
+      runner.cancel('job-b', 'test over');
+      await rec.until((s) => s.jobId === 'job-a' && s.state === RunState.RUN_STATE_CANCELLED);
+      await rec.until((s) => s.jobId === 'job-b' && s.state === RunState.RUN_STATE_CANCELLED);
+      const rowsA = rec.rowsOf('job-a');
+      const rowsB = rec.rowsOf('job-b');
+      assert.ok(
+        rowsA.every((r) => r.pid === a.pid),
+        'job a sees only its pid',
+      );
+      assert.ok(
+        rowsB.every((r) => r.pid === b.pid),
+        'job b sees only its pid',
+      );
+      const count = (rows: typeof rowsA) =>
+        rows.filter((r) => r.nr === NR_GETPPID).reduce((x, r) => x + r.count, 0);
+      assert.equal(count(rowsA), 1000);
+      assert.equal(count(rowsB), 2000);
+      assert.deepEqual(
+        runner.activeCollectors(),
+        [],
+        'the last job to leave detached the collector',
+      );
+    } finally {
+      await runner.close();
+      await a.stop();
+      await b.stop();
+    }
+  });
+
+  test('a job whose collector needs a missing kernel feature is refused with the reason', async () => {
+    features ??= await probeKernelFeatures(bpfObjectPath('features'));
+    const without = structuredClone(features);
+    without.features.tp_btf = { present: false, reason: 'test: pretend tp_btf is absent' };
+    const rec = new Recorder();
+    const runner = new JobRunner(rec, { features: without, hookCostNs: 0 });
+    try {
+      runner.assign(
+        assignment({ jobId: 'job-offcpu', collectors: [{ name: 'offcpu', params: {} }] }),
+      );
+      const failed = await rec.until((s) => s.state === RunState.RUN_STATE_FAILED);
+      assert.match(
+        failed.reason,
+        /collector offcpu cannot run on kernel .*: missing tp_btf \(test: pretend tp_btf is absent\)/,
+      );
+      runner.assign(
+        assignment({
+          jobId: 'job-bad',
+          collectors: [{ name: 'cpu_profile', params: { hz: '5000' } }],
+        }),
+      );
+      const bad = await rec.until(
+        (s) => s.jobId === 'job-bad' && s.state === RunState.RUN_STATE_FAILED,
+      );
+      assert.match(bad.reason, /collectors\[0\]\.params\.hz: must be between 1 and 1000/);
+    } finally {
+      await runner.close();
+    }
+  });
+
+  test('cancel stops a running job within 2 s and detaches its programs', async () => {
+    features ??= await probeKernelFeatures(bpfObjectPath('features'));
+    const rec = new Recorder();
+    const runner = new JobRunner(rec, { features, hookCostNs: 0 });
+    try {
+      runner.assign(
+        assignment({
+          jobId: 'job-c',
+          collectors: [
+            { name: 'cpu_profile', params: {} },
+            { name: 'proc', params: {} },
+          ],
+        }),
+      );
+      await rec.until((s) => s.state === RunState.RUN_STATE_RUNNING);
+      const asked = Date.now();
+      runner.cancel('job-c', 'operator asked');
+      const cancelled = await rec.until((s) => s.state === RunState.RUN_STATE_CANCELLED);
+      assert.ok(Date.now() - asked < 2000, `cancelled in ${Date.now() - asked} ms`);
+      assert.equal(cancelled.reason, 'operator asked');
+      assert.deepEqual(await waitForNoFtPrograms(2000), [], 'detached (freed within 2 s)');
+    } finally {
+      await runner.close();
+    }
+  });
+
+  test('a syscall_trace on a syscall storm with a 0.1% budget ends throttled, its figure within x2 of the slowdown', async () => {
+    features ??= await probeKernelFeatures(bpfObjectPath('features'));
+    const storm = renamedCopy(workload('storm'), 'ft_storm');
+    const windows = (out: string) =>
+      out
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ').map(Number) as [number, number]);
+    const runStorm = (ms: number) =>
+      new Promise<Array<[number, number]>>((resolve, reject) => {
+        const child = spawn(storm, [String(ms)]);
+        let out = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.on('exit', (code) =>
+          code === 0 ? resolve(windows(out)) : reject(new Error(`storm exit ${code}`)),
+        );
+      });
+    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1] as number;
+    const baseNs = median((await runStorm(1000)).map(([, ns]) => ns));
+
+    const rec = new Recorder();
+    const runner = new JobRunner(rec, { features });
+    try {
+      const hookNs = await runner.hookCostNs();
+      const stormDone = runStorm(6000);
+      runner.assign(
+        assignment({
+          jobId: 'job-storm',
+          collectors: [{ name: 'syscall_trace', params: {} }],
+          filters: { comm: 'ft_storm' },
+          limits: { overheadBudget: 0.001, maxEventsPerSecond: 0 },
+        }),
+      );
+      const running = await rec.until((s) => s.state === RunState.RUN_STATE_RUNNING);
+      const throttled = await rec.until((s) => s.state === RunState.RUN_STATE_THROTTLED, 15_000);
+      const traced = (await stormDone)
+        .filter(([t]) => t > running.unixMs + 150 && t < throttled.unixMs - 50)
+        .map(([, ns]) => ns);
+      assert.ok(traced.length >= 3, `storm windows while traced: ${traced.length}`);
+      const tracedNs = median(traced);
+      // The storm keeps one CPU busy: the share of it lost to tracing, as a share of the host.
+      const independent = (tracedNs - baseNs) / tracedNs / cpus().length;
+      assert.match(throttled.reason, /exceeds the budget of 0\.100%/);
+      assert.ok(throttled.overheadShare > 0.001, `measured ${throttled.overheadShare}`);
+      const ratio = throttled.overheadShare / independent;
+      assert.ok(
+        ratio >= 0.5 && ratio <= 2,
+        `agent measured ${(throttled.overheadShare * 100).toFixed(2)}% vs the storm's slowdown ${(independent * 100).toFixed(2)}% ` +
+          `(x${ratio.toFixed(2)}; base ${baseNs} ns, traced ${tracedNs} ns per call, hook cost ${hookNs.toFixed(0)} ns)`,
+      );
+      assert.deepEqual(await waitForNoFtPrograms(2000), [], 'the throttled job detached');
+    } finally {
+      await runner.close();
+    }
+  });
+});
