@@ -6,3 +6,5 @@ export * from './runtime/kernel-features';
 export * from './runtime/layout';
 export * from './runtime/registry';
 export * from './runtime/run-local';
+export * from './runtime/pprof';
+export * from './runtime/stacks';

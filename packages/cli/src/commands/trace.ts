@@ -7,7 +7,14 @@ import {
   formatNs,
   ValidationError,
 } from '@fleettrace/common';
-import { collectors, requireCollector, runLocal, type Filters } from '@fleettrace/collectors';
+import { writeFileSync } from 'node:fs';
+import {
+  collectors,
+  encodePprof,
+  requireCollector,
+  runLocal,
+  type Filters,
+} from '@fleettrace/collectors';
 import { toJson, UsageError } from '../cli-error';
 
 export const TRACE_HELP = `usage: fleettrace trace <collector> [options]
@@ -30,6 +37,8 @@ options:
   --json              print one JSON document instead of a table
   --folded            print folded stacks (flamegraph.pl, speedscope) for
                       collectors with stacks (cpu_profile, offcpu)
+  --pprof FILE        also write a gzipped pprof profile (go tool pprof, Parca,
+                      Pyroscope) for collectors with stacks
   -h, --help          this help
 
 collectors: ${'%COLLECTORS%'}
@@ -59,6 +68,7 @@ export async function traceCommand(argv: string[]): Promise<number> {
       top: { type: 'string', default: '25' },
       json: { type: 'boolean', default: false },
       folded: { type: 'boolean', default: false },
+      pprof: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -133,6 +143,13 @@ export async function traceCommand(argv: string[]): Promise<number> {
         toJson({ collector: def.name, filters, params, ...footer, rows: result.rows }) + '\n',
       );
       return 0;
+    }
+    if (values.pprof !== undefined && def.pprof) {
+      const profile = def.pprof(result.rows, { durationNs: result.elapsedMs * 1e6 });
+      writeFileSync(values.pprof, encodePprof(profile));
+      process.stderr.write(
+        `wrote ${values.pprof} (${profile.samples.length} stacks): go tool pprof -top ${values.pprof}\n`,
+      );
     }
     if (values.folded && def.folded) {
       const weights = new Map<string, number>();

@@ -266,6 +266,31 @@ export const collector: CollectorDefinition<CpuProfileParams, CpuProfileRow> = {
     return rows.map((r) => foldedLine(r.comm, r, r.samples));
   },
 
+  pprof(rows, { durationNs }) {
+    const hz =
+      rows.length && rows[0]!.samples ? Math.round((rows[0]!.samples * 1e9) / rows[0]!.cpu_ns) : 49;
+    return {
+      sampleTypes: [
+        ['samples', 'count'],
+        ['cpu', 'nanoseconds'],
+      ],
+      periodType: ['cpu', 'nanoseconds'],
+      period: Math.round(1e9 / hz),
+      durationNanos: durationNs,
+      samples: rows.map((r) => ({
+        frames: [...r.kernel_frames, ...r.user_frames],
+        values: [r.samples, r.cpu_ns],
+        labels: {
+          pid: r.pid,
+          comm: r.comm,
+          user: r.user,
+          uid: r.uid,
+          ...(r.truncated ? { truncated: 'true' } : {}),
+        },
+      })),
+    };
+  },
+
   async start({ params, filters, host, mapEntries }) {
     const obj = BpfObject.fromFile(host.bpfObjectPath('cpu_profile'), 'cpu_profile');
     try {

@@ -213,6 +213,21 @@ export const collector: CollectorDefinition<OffcpuParams, OffcpuRow> = {
     return rows.map((r) => foldedLine(r.comm, r, Math.round(r.total_ns / 1000)));
   },
 
+  pprof(rows, { durationNs }) {
+    return {
+      sampleTypes: [
+        ['blocks', 'count'],
+        ['offcpu', 'nanoseconds'],
+      ],
+      durationNanos: durationNs,
+      samples: rows.map((r) => ({
+        frames: [...r.kernel_frames, ...r.user_frames],
+        values: [r.blocks, r.total_ns],
+        labels: { pid: r.pid, comm: r.comm, user: r.user, uid: r.uid, state: r.state },
+      })),
+    };
+  },
+
   async start({ params, filters, host, mapEntries }) {
     const obj = BpfObject.fromFile(host.bpfObjectPath('offcpu'), 'offcpu');
     try {

@@ -8,6 +8,7 @@
 import type { CgroupPaths, UserNames } from '@fleettrace/common';
 import type { ProgramStats } from '@fleettrace/native';
 import type { KernelFilter } from './filters';
+import type { PprofProfile } from './pprof';
 import type { KernelFeature } from './kernel-features';
 
 /** In-kernel filters, applied before load. Unset fields do not filter. */
@@ -77,6 +78,8 @@ export interface CollectorDefinition<Params = unknown, Row = unknown> {
   summarize?(rows: Row[], opts: SummaryOptions): SummaryTable;
   /** Folded-stack lines (`frame;frame;... weight`) for collectors with stacks. */
   folded?(rows: Row[]): string[];
+  /** A pprof profile of the rows, for collectors with stacks. */
+  pprof?(rows: Row[], opts: { durationNs: number }): PprofProfile;
 }
 
 export interface SummaryOptions {
