@@ -2,7 +2,7 @@
 // Shared helpers of the benchmarks: child processes, statistics, RESULTS.md.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, release } from 'node:os';
+import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 
 export const RESULTS = join(import.meta.dirname, 'RESULTS.md');
@@ -52,6 +52,17 @@ export function stopTracer(child) {
   });
 }
 
+/**
+ * Restricts every thread of process `pid` (default: this one) to the CPUs in `list`
+ * ("0", "1-3"), as `taskset -a -c -p` does. Threads and children started later inherit it.
+ */
+export function pinProcess(list, pid = process.pid) {
+  return run('taskset', ['-a', '-c', '-p', list, String(pid)]);
+}
+
+/** The smallest power of two that is >= n (n >= 1). */
+export const nextPowerOfTwo = (n) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+
 export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -69,6 +80,34 @@ export function shuffle(xs) {
 
 export function machine() {
   return `${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), Linux ${release()}`;
+}
+
+/** Names of the loaded BPF programs that start with ft_, or undefined when bpftool fails. */
+async function fleettracePrograms() {
+  try {
+    return JSON.parse(await run('bpftool', ['-j', 'prog', 'show']))
+      .map((p) => p.name ?? '')
+      .filter((n) => n.startsWith('ft_'));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What else is running, for the record (benchmarks share the machine with tests
+ * and other work): the 1-minute load average and the fleettrace BPF programs
+ * loaded, by name. The kernel frees a closed program's memory from a worker, so a
+ * benchmark's own programs can still be listed for a moment after close: a
+ * non-empty list is read again 2 s later.
+ */
+export async function hostActivity() {
+  let programs = await fleettracePrograms();
+  if (programs?.length) {
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    programs = await fleettracePrograms();
+  }
+  const list = programs === undefined ? 'unknown' : programs.join(', ') || 'none';
+  return `load average ${loadavg()[0].toFixed(2)}, fleettrace BPF programs loaded: ${list}`;
 }
 
 /** Replaces the section headed `## title` in RESULTS.md (or appends it). */

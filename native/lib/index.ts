@@ -86,6 +86,8 @@ export interface RingReaderStats {
   waits: number;
   /** records discarded by an abrupt destroy() */
   dropped: number;
+  /** whether JavaScript paused the reader (its own queue is full) */
+  paused: boolean;
   error: string | null;
 }
 
@@ -111,6 +113,8 @@ interface NativeBpfObject {
 
 interface NativeRingReader {
   stop(): void;
+  pause(): void;
+  resume(): void;
   join(): void;
   destroy(): void;
   stats(): RingReaderStats;
@@ -175,7 +179,8 @@ export const constant = {
 
 /**
  * A reader of one ring-buffer map. `onRecords` receives each record as a
- * Buffer view; views are valid only during the call (copy to keep).
+ * Buffer view into a batch the native reader allocated; a view keeps its
+ * batch alive for as long as it is referenced.
  */
 export class RingBufferReader {
   private readonly reader: NativeRingReader;
@@ -204,6 +209,19 @@ export class RingBufferReader {
 
   stats(): RingReaderStats {
     return this.reader.stats();
+  }
+
+  /**
+   * Stops consuming the kernel ring until resume(): for a caller whose own
+   * queue is full. Events the kernel cannot store meanwhile are counted as
+   * lost by the BPF side, like any full ring.
+   */
+  pause(): void {
+    this.reader.pause();
+  }
+
+  resume(): void {
+    this.reader.resume();
   }
 
   /** Drains what the kernel ring holds, delivers it, then stops the thread. */

@@ -42,6 +42,8 @@ Napi::Function RingReader::Init(Napi::Env env) {
   return DefineClass(env, "RingReader",
                      {
                          InstanceMethod<&RingReader::Stop>("stop"),
+                         InstanceMethod<&RingReader::Pause>("pause"),
+                         InstanceMethod<&RingReader::Resume>("resume"),
                          InstanceMethod<&RingReader::Join>("join"),
                          InstanceMethod<&RingReader::Destroy>("destroy"),
                          InstanceMethod<&RingReader::Stats>("stats"),
@@ -152,7 +154,22 @@ void RingReader::Run() {
   fds[1].fd = wake_fd_;
   fds[1].events = POLLIN;
   while (!stopping_) {
+    if (paused_) {
+      // Only the wake fd: leave the ring alone until resume() or stop().
+      int n = poll(&fds[1], 1, 1000);
+      if (n > 0) {
+        uint64_t ignored;
+        ssize_t r = read(wake_fd_, &ignored, sizeof(ignored));
+        (void)r;
+      }
+      continue;
+    }
     int n = poll(fds, 2, 1000);
+    if (n > 0 && (fds[1].revents & POLLIN)) {
+      uint64_t ignored;
+      ssize_t r = read(wake_fd_, &ignored, sizeof(ignored));
+      (void)r;
+    }
     if (n < 0 && errno != EINTR) {
       error_ = errno;
       break;
@@ -178,6 +195,18 @@ void RingReader::Run() {
 // gets every remaining batch and then one call with a null buffer.
 Napi::Value RingReader::Stop(const Napi::CallbackInfo& info) {
   stopping_ = true;
+  Wake();
+  return info.Env().Undefined();
+}
+
+Napi::Value RingReader::Pause(const Napi::CallbackInfo& info) {
+  paused_ = true;
+  Wake();
+  return info.Env().Undefined();
+}
+
+Napi::Value RingReader::Resume(const Napi::CallbackInfo& info) {
+  paused_ = false;
   Wake();
   return info.Env().Undefined();
 }
@@ -227,6 +256,7 @@ Napi::Value RingReader::Stats(const Napi::CallbackInfo& info) {
   out.Set("batches", static_cast<double>(batches_.load()));
   out.Set("bytes", static_cast<double>(bytes_.load()));
   out.Set("waits", static_cast<double>(waits_.load()));
+  out.Set("paused", paused_.load());
   out.Set("dropped", static_cast<double>(dropped_));
   out.Set("error", error_.load() ? Napi::Value(Napi::String::New(env, ErrnoName(error_.load()))) : env.Null());
   return out;

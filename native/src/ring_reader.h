@@ -7,6 +7,9 @@
 // program's bpf_ringbuf_reserve() fails. Loss is therefore counted in exactly
 // one place, by the BPF program, and nothing is dropped silently here; the only
 // exception is destroy(), which counts what it discards in `dropped`.
+// JavaScript can also pause() the reader when its own queue of undecoded
+// records is full, with the same effect: the kernel ring fills and the BPF
+// side counts what it cannot reserve.
 #pragma once
 
 #include <napi.h>
@@ -44,6 +47,8 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
   friend void RingCallJs(Napi::Env env, Napi::Function callback, RingReader* context, RingBatch* batch);
 
   Napi::Value Stop(const Napi::CallbackInfo& info);     // main thread
+  Napi::Value Pause(const Napi::CallbackInfo& info);    // main thread
+  Napi::Value Resume(const Napi::CallbackInfo& info);   // main thread
   Napi::Value Join(const Napi::CallbackInfo& info);     // main thread
   Napi::Value Destroy(const Napi::CallbackInfo& info);  // main thread
   Napi::Value Stats(const Napi::CallbackInfo& info);    // main thread
@@ -64,6 +69,7 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
   RingBatch* current_ = nullptr;  // owned by the reader thread
   std::atomic<bool> stopping_{false};
   std::atomic<bool> aborting_{false};
+  std::atomic<bool> paused_{false};  // JavaScript's own queue is full: stop consuming
   std::atomic<int> error_{0};
   std::atomic<uint64_t> records_{0};    // consumed from the ring
   std::atomic<uint64_t> delivered_{0};  // handed to JavaScript

@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import { Workload, workload } from '@fleettrace/testing';
 import { localHost } from '../src/runtime/host';
 import { collector, pathArgumentTable } from '../src/syscall_trace/collector';
+import { formatCall } from '../src/syscall_trace/strace-format';
 import type { SyscallTraceRow } from '../src/syscall_trace/collector';
 
 const NR_OPENAT = 257;
@@ -40,7 +41,7 @@ describe('syscall_trace collector (real kernel)', () => {
     assert.ok(missing, 'the openat of the missing path');
     assert.equal(missing.ret, -2n);
     assert.match(
-      missing.line,
+      formatCall(missing),
       /openat\(AT_FDCWD, "\/nonexistent\/fleettrace-test", O_RDONLY\) = -1 ENOENT \(No such file or directory\) <\d+\.\d{6}>$/,
     );
     const devnull = rows.find((r) => r.nr === NR_OPENAT && r.path === '/dev/null');
@@ -48,8 +49,11 @@ describe('syscall_trace collector (real kernel)', () => {
     const write = rows.find((r) => r.nr === NR_WRITE && r.args[0] === devnull.ret);
     assert.ok(write, 'the write to that fd');
     assert.equal(write.ret, 100n);
-    assert.match(write.line, new RegExp(`write\\(${devnull.ret}, <100 bytes>, 100\\) = 100 <`));
-    assert.match(write.line, new RegExp(`^\\[pid +${w.pid}\\] `));
+    assert.match(
+      formatCall(write),
+      new RegExp(`write\\(${devnull.ret}, <100 bytes>, 100\\) = 100 <`),
+    );
+    assert.match(formatCall(write), new RegExp(`^\\[pid +${w.pid}\\] `));
     assert.ok(rows.every((r) => r.duration_ns >= 0 && r.ts_ns > 1_600_000_000_000_000_000n));
   });
 

@@ -27,7 +27,7 @@ import type {
   SummaryTable,
 } from '../runtime/definition';
 import { DoubleBufferControl, perCpuArraySums } from '../runtime/double-buffer';
-import { decodeHeader, type EventIdentity } from '../runtime/events';
+import { decodeHeader, headerKind, type EventIdentity } from '../runtime/events';
 import { applyKernelFilter, kernelFilterFor, type KernelFilter } from '../runtime/filters';
 import { readChars, readS32, readU32, readU64, readU64Number } from '../runtime/layout';
 import {
@@ -91,11 +91,12 @@ export class CpuProfileSession implements CollectorSession<CpuProfileRow> {
     this.control = new DoubleBufferControl(obj, 'ft_cp_ctl');
     this.reader = obj.openRingBuffer('ft_cp_events', (records) => {
       for (const r of records) {
+        const kind = headerKind(layouts.ft_event_header, r);
         const header = decodeHeader(layouts.ft_event_header, r, host, this.offsetNs);
-        if (header.kind === KIND_NEW_ADDRESS_SPACE) {
+        if (kind === KIND_NEW_ADDRESS_SPACE) {
           // A new (pid, mm): a new process, a reused pid or an exec. Read its mappings afresh.
           this.symbolizer.refreshPid(header.pid);
-        } else if (header.kind === KIND_SAMPLE) {
+        } else if (kind === KIND_SAMPLE) {
           this.samples.push({
             ...header,
             cpu: readU32(r, EVENT.cpu),

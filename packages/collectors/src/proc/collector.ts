@@ -6,7 +6,7 @@
 import { formatNs, parseInteger, signalName, ValidationError } from '@fleettrace/common';
 import { BpfObject, constant, type NativeError } from '@fleettrace/native';
 import type { CollectorDefinition, HostContext, SummaryTable } from '../runtime/definition';
-import { decodeHeader, RingSession, type EventIdentity } from '../runtime/events';
+import { decodeHeader, headerKind, RingSession, type EventIdentity } from '../runtime/events';
 import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { readChars, readS32, readU32, readU64, readU64Number } from '../runtime/layout';
 import { Redactor } from '../runtime/redaction';
@@ -76,8 +76,8 @@ const OOM = layouts.proc_oom_event.fields;
 
 function decoder(host: HostContext, redactor: Redactor) {
   return (r: Buffer, offsetNs: bigint): ProcRow | undefined => {
-    const { kind, ...id } = decodeHeader(H, r, host, offsetNs);
-    switch (kind) {
+    const id = decodeHeader(H, r, host, offsetNs);
+    switch (headerKind(H, r)) {
       case KIND.exec: {
         const size = readU32(r, EXEC.args_size);
         const raw = r.subarray(EXEC.args.offset, EXEC.args.offset + size).toString('utf8');

@@ -29,7 +29,8 @@ export interface EventIdentity {
 
 /**
  * Decodes the ft_event_header at `base` of a record. `offsetNs` turns the
- * kernel's boot-time stamp into UTC (see native bootTimeOffsetNs).
+ * kernel's boot-time stamp into UTC (see native bootTimeOffsetNs). Hot path:
+ * one object, no spreads.
  */
 export function decodeHeader(
   header: StructLayout,
@@ -37,7 +38,7 @@ export function decodeHeader(
   host: HostContext,
   offsetNs: bigint,
   base = 0,
-): EventIdentity & { kind: number } {
+): EventIdentity {
   const f = header.fields as Record<string, NonNullable<StructLayout['fields'][string]>>;
   const uid = readU32(record, f.uid!, base);
   return {
@@ -48,8 +49,16 @@ export function decodeHeader(
     user: host.users.name(uid),
     comm: readChars(record, f.comm!, base),
     cgroup: host.cgroups.path(readU64(record, f.cgroup!, base)),
-    kind: readU32(record, f.kind!, base),
   };
+}
+
+/** The collector-specific event kind of a header. */
+export function headerKind(header: StructLayout, record: Buffer, base = 0): number {
+  return readU32(
+    record,
+    (header.fields as Record<string, NonNullable<StructLayout['fields'][string]>>).kind!,
+    base,
+  );
 }
 
 export interface RingSessionOptions<Row> {
@@ -59,54 +68,96 @@ export interface RingSessionOptions<Row> {
   lost: Record<string, [map: string, slot: number]>;
   /** returns undefined for records to skip */
   decode(record: Buffer, offsetNs: bigint): Row | undefined;
-  /** queued rows beyond this are discarded and counted as lost (JavaScript-side bound) */
-  maxQueuedRows?: number;
-  /** called with each decoded row as it arrives (before drain), e.g. to record mappings of new pids */
+  /**
+   * Undecoded records held in JavaScript beyond this pause the native reader
+   * (the kernel ring then fills and its BPF side counts the loss); it resumes
+   * below half of it.
+   */
+  maxQueuedRecords?: number;
+  /** called with each decoded row as it is decoded, e.g. to record mappings of new pids */
   onRow?(row: Row): void;
   /** lowers the cost when over budget; see CollectorSession.degrade */
   degrade?(): string | undefined;
 }
 
+/** Decoding runs in slices of at most this long, so timers (drains, heartbeats) keep running. */
+const DECODE_SLICE_MS = 10;
+
 export class RingSession<Row> implements CollectorSession<Row> {
   private readonly reader: RingBufferReader;
-  private queue: Row[] = [];
+  /** record views as the reader delivered them, not decoded yet */
+  private pending: Buffer[][] = [];
+  private pendingRecords = 0;
+  private rows: Row[] = [];
   private lostSeen: Record<string, number> = {};
-  private queueDropped = 0;
   private offsetNs = bootTimeOffsetNs();
+  private decodeScheduled = false;
+  private paused = false;
   private closed = false;
+  private readonly maxQueued: number;
 
   constructor(private readonly opts: RingSessionOptions<Row>) {
-    const max = opts.maxQueuedRows ?? 1_000_000;
+    this.maxQueued = opts.maxQueuedRecords ?? 200_000;
+    // The reader's callback only queues: a flood of events must not hold the
+    // event loop inside native callbacks.
     this.reader = opts.obj.openRingBuffer(opts.ringMap, (records) => {
-      for (const record of records) {
-        const row = opts.decode(record, this.offsetNs);
-        if (row === undefined) continue;
-        if (this.queue.length >= max) {
-          this.queueDropped++;
-          continue;
-        }
-        opts.onRow?.(row);
-        this.queue.push(row);
+      this.pending.push(records);
+      this.pendingRecords += records.length;
+      if (!this.paused && this.pendingRecords >= this.maxQueued) {
+        this.paused = true;
+        this.reader.pause();
       }
+      this.scheduleDecode();
     });
+  }
+
+  private scheduleDecode(): void {
+    if (this.decodeScheduled) return;
+    this.decodeScheduled = true;
+    setImmediate(() => {
+      this.decodeScheduled = false;
+      this.decode(DECODE_SLICE_MS);
+      if (this.pending.length > 0) this.scheduleDecode();
+    });
+  }
+
+  /** Decodes queued records for up to `budgetMs` (Infinity: all of them). */
+  private decode(budgetMs: number): void {
+    const until = performance.now() + budgetMs;
+    while (this.pending.length > 0) {
+      const records = this.pending.shift() as Buffer[];
+      this.pendingRecords -= records.length;
+      for (const record of records) {
+        const row = this.opts.decode(record, this.offsetNs);
+        if (row === undefined) continue;
+        this.opts.onRow?.(row);
+        this.rows.push(row);
+      }
+      if (performance.now() >= until) break;
+    }
+    if (this.paused && this.pendingRecords < this.maxQueued / 2) {
+      this.paused = false;
+      this.reader.resume();
+    }
   }
 
   async drain(): Promise<DrainResult<Row>> {
     // The REALTIME - BOOTTIME offset moves with NTP: re-measure once per interval.
     this.offsetNs = bootTimeOffsetNs();
+    // Let batches the reader already queued arrive, then decode all of them
+    // (bounded by maxQueuedRecords).
     await new Promise((r) => setImmediate(r));
-    const rows = this.queue;
-    this.queue = [];
+    this.decode(Infinity);
+    const rows = this.rows;
+    this.rows = [];
     const now = this.lostByCause();
     const lostDetail: Record<string, number> = {};
-    let lost = this.queueDropped;
+    let lost = 0;
     for (const [cause, n] of Object.entries(now)) {
       lostDetail[cause] = n - (this.lostSeen[cause] ?? 0);
       lost += lostDetail[cause];
     }
-    if (this.queueDropped) lostDetail['agent queue full'] = this.queueDropped;
     this.lostSeen = now;
-    this.queueDropped = 0;
     return { rows, lost, lostDetail };
   }
 

@@ -11,7 +11,7 @@ import { BpfObject, constant, numPossibleCpus } from '@fleettrace/native';
 import type { CollectorDefinition, HostContext, SummaryTable } from '../runtime/definition';
 import { decodeHeader, RingSession } from '../runtime/events';
 import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
-import { readU32, readU64Number } from '../runtime/layout';
+import { readU64Number } from '../runtime/layout';
 import { layouts } from './layout.gen';
 import { pathArgumentIndex, type SyscallEvent } from './syscall-args';
 import { formatCall } from './strace-format';
@@ -22,7 +22,7 @@ export interface SyscallTraceParams {
   ringKb: number;
 }
 
-export type SyscallTraceRow = SyscallEvent & { line: string };
+export type SyscallTraceRow = SyscallEvent;
 
 const NR_MAX = 512;
 const NR_EXECVE = 59;
@@ -46,30 +46,31 @@ export function pathArgumentTable(): Buffer {
 }
 
 function decoder(host: HostContext) {
+  // Hot path (every traced call): plain reads into one object; rendering
+  // (formatCall) happens only when a row is shown.
   return (r: Buffer, offsetNs: bigint): SyscallTraceRow => {
-    const { kind: _kind, ...id } = decodeHeader(layouts.ft_event_header, r, host, offsetNs);
-    const args: bigint[] = [];
-    for (let i = 0; i < 6; i++) args.push(r.readBigUInt64LE(E.args.offset + i * 8));
-    const pathLen = readU32(r, E.path_len);
-    let path: string | undefined;
-    let truncated = false;
+    const ev = decodeHeader(layouts.ft_event_header, r, host, offsetNs) as SyscallEvent;
+    const argsAt = E.args.offset;
+    ev.args = [
+      r.readBigUInt64LE(argsAt),
+      r.readBigUInt64LE(argsAt + 8),
+      r.readBigUInt64LE(argsAt + 16),
+      r.readBigUInt64LE(argsAt + 24),
+      r.readBigUInt64LE(argsAt + 32),
+      r.readBigUInt64LE(argsAt + 40),
+    ];
+    ev.nr = r.readUInt32LE(E.nr.offset);
+    ev.ret = r.readBigInt64LE(E.ret.offset);
+    ev.duration_ns = readU64Number(r, E.duration_ns);
+    const pathLen = r.readUInt32LE(E.path_len.offset);
     if (pathLen > 0) {
-      const raw = r.subarray(E.path.offset, E.path.offset + Math.min(pathLen, E.path.size));
-      const nul = raw.indexOf(0);
-      path = raw.subarray(0, nul < 0 ? raw.length : nul).toString('utf8');
+      const end = E.path.offset + Math.min(pathLen, E.path.size);
+      const nul = r.indexOf(0, E.path.offset);
+      ev.path = r.toString('utf8', E.path.offset, nul >= 0 && nul < end ? nul : end);
       // bpf_probe_read_user_str filled the whole buffer: the path went on.
-      truncated = pathLen >= E.path.size;
+      ev.path_truncated = pathLen >= E.path.size;
     }
-    const ev: SyscallEvent = {
-      ...id,
-      nr: readU32(r, E.nr),
-      args,
-      ret: r.readBigInt64LE(E.ret.offset),
-      duration_ns: readU64Number(r, E.duration_ns),
-      path,
-      path_truncated: truncated,
-    };
-    return { ...ev, line: formatCall(ev) };
+    return ev;
   };
 }
 
@@ -77,7 +78,7 @@ function summarize(rows: SyscallTraceRow[], opts: { top: number }): SummaryTable
   const shown = rows.slice(-opts.top);
   return {
     headers: ['CALL'],
-    rows: shown.map((r) => [r.line]),
+    rows: shown.map((r) => [formatCall(r)]),
     omitted: rows.length - shown.length,
   };
 }
