@@ -139,10 +139,20 @@ interface NativeModule {
   bootTimeOffsetNs(): bigint;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports -- a compiled addon has no ES module form
-const native = require(
-  join(__dirname, '..', '..', 'build', 'Release', 'fleettrace_native.node'),
-) as NativeModule;
+let loaded: NativeModule | undefined;
+
+/**
+ * The addon, loaded on first use: packages that import this module only for
+ * its types or pure helpers (the controller validating collector parameters)
+ * run on hosts without libbpf.
+ */
+function addon(): NativeModule {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a compiled addon has no ES module form
+  loaded ??= require(
+    join(__dirname, '..', '..', 'build', 'Release', 'fleettrace_native.node'),
+  ) as NativeModule;
+  return loaded;
+}
 
 export const BPF_ANY = 0;
 export const BPF_NOEXIST = 1;
@@ -192,7 +202,7 @@ export class RingBufferReader {
     onRecords: (records: Buffer[]) => void,
     opts: { maxBatchRecords?: number; maxQueuedBatches?: number } = {},
   ) {
-    this.reader = new native.RingReader(
+    this.reader = new (addon().RingReader)(
       mapFd,
       (batch) => {
         if (batch === null) {
@@ -278,7 +288,7 @@ export class BpfObject {
     bytes: Buffer,
     readonly name: string,
   ) {
-    this.obj = new native.BpfObject(bytes, name);
+    this.obj = new (addon().BpfObject)(bytes, name);
   }
 
   static fromFile(path: string, name?: string): BpfObject {
@@ -407,13 +417,13 @@ export class BpfObject {
 }
 
 export const features = {
-  programTypes: (): Record<string, boolean> => native.probeProgramTypes(),
-  mapTypes: (): Record<string, boolean> => native.probeMapTypes(),
-  kernelHelpers: (): Record<string, number> => native.kernelHelpers(),
+  programTypes: (): Record<string, boolean> => addon().probeProgramTypes(),
+  mapTypes: (): Record<string, boolean> => addon().probeMapTypes(),
+  kernelHelpers: (): Record<string, number> => addon().kernelHelpers(),
   helper: (programType: string, helperId: number): boolean =>
-    native.probeHelper(programType, helperId),
+    addon().probeHelper(programType, helperId),
   /** 0 when the event opens, else the errno (ENOENT: no such PMU event here). */
-  perfEvent: (type: number, config: number): number => native.probePerfEvent(type, config),
+  perfEvent: (type: number, config: number): number => addon().probePerfEvent(type, config),
 };
 
 /**
@@ -421,16 +431,16 @@ export const features = {
  * not the global kernel.bpf_stats_enabled sysctl). Close it when done.
  */
 export class RunTimeStats {
-  private fd: number | undefined = native.enableRunTimeStats();
+  private fd: number | undefined = addon().enableRunTimeStats();
 
   close(): void {
-    if (this.fd !== undefined) native.closeFd(this.fd);
+    if (this.fd !== undefined) addon().closeFd(this.fd);
     this.fd = undefined;
   }
 }
 
-export const numPossibleCpus = (): number => native.numPossibleCpus();
-export const libbpfVersion = (): string => native.libbpfVersion();
+export const numPossibleCpus = (): number => addon().numPossibleCpus();
+export const libbpfVersion = (): string => addon().libbpfVersion();
 
 /** CLOCK_REALTIME - CLOCK_BOOTTIME: add to a BPF boot-time stamp to get UTC Unix ns. */
-export const bootTimeOffsetNs = (): bigint => native.bootTimeOffsetNs();
+export const bootTimeOffsetNs = (): bigint => addon().bootTimeOffsetNs();

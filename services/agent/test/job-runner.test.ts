@@ -210,7 +210,7 @@ describe('JobRunner (real kernel)', () => {
     const runner = new JobRunner(rec, { features });
     try {
       const hookNs = await runner.hookCostNs();
-      const stormDone = runStorm(6000);
+      const stormDone = runStorm(9000);
       runner.assign(
         assignment({
           jobId: 'job-storm',
@@ -220,7 +220,7 @@ describe('JobRunner (real kernel)', () => {
         }),
       );
       const running = await rec.until((s) => s.state === RunState.RUN_STATE_RUNNING);
-      const throttled = await rec.until((s) => s.state === RunState.RUN_STATE_THROTTLED, 15_000);
+      const throttled = await rec.until((s) => s.state === RunState.RUN_STATE_THROTTLED, 20_000);
       const traced = (await stormDone)
         .filter(([t]) => t > running.unixMs + 150 && t < throttled.unixMs - 50)
         .map(([, ns]) => ns);

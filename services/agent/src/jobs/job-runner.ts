@@ -55,8 +55,25 @@ interface Run {
   endTimer?: NodeJS.Timeout;
   degraded: boolean;
   lastCost?: { at: number; cost: InstanceCost; agentCpuUs: number };
+  /** the last few measured intervals; budgets are judged over their sum */
+  windows: CostWindow[];
   ending: boolean;
 }
+
+interface CostWindow {
+  wallNs: number;
+  bpfNs: number;
+  hooks: number;
+  agentNs: number;
+}
+
+/**
+ * Budgets are judged over the last BUDGET_WINDOWS checks (at least
+ * MIN_WINDOWS), so a one-off cost such as parsing a large binary's symbols
+ * does not stop a job that is cheap on average.
+ */
+const BUDGET_WINDOWS = 5;
+const MIN_WINDOWS = 2;
 
 const ENDED = new Set([
   RunState.RUN_STATE_FINISHED,
@@ -121,6 +138,7 @@ export class JobRunner implements JobExecutor {
       collectors: [],
       handles: [],
       degraded: false,
+      windows: [],
       ending: false,
     };
     this.runs_.set(assignment.runId, run);
@@ -259,21 +277,34 @@ export class JobRunner implements JobExecutor {
       const agentNs = (agentCpuUs - run.lastCost.agentCpuUs) * 1000;
       run.lastCost = { at: now, cost, agentCpuUs };
       if (bpfNs < 0 || hooks < 0) continue;
-      const overheadNs = bpfNs + hooks * hookNs + agentNs;
-      const share = overheadNs / (wallNs * this.ncpus);
+      run.windows.push({ wallNs, bpfNs, hooks, agentNs });
+      if (run.windows.length > BUDGET_WINDOWS) run.windows.shift();
+      const sum = run.windows.reduce(
+        (a, w) => ({
+          wallNs: a.wallNs + w.wallNs,
+          bpfNs: a.bpfNs + w.bpfNs,
+          hooks: a.hooks + w.hooks,
+          agentNs: a.agentNs + w.agentNs,
+        }),
+        { wallNs: 0, bpfNs: 0, hooks: 0, agentNs: 0 },
+      );
+      const overheadNs = sum.bpfNs + sum.hooks * hookNs + sum.agentNs;
+      const share = overheadNs / (sum.wallNs * this.ncpus);
       run.status.overheadShare = share;
       const budget = run.assignment.limits?.overheadBudget ?? 0;
-      if (budget > 0 && share > budget) {
+      if (budget > 0 && share > budget && run.windows.length >= MIN_WINDOWS) {
         const measured =
           `overhead ${pct(share)} of host CPU exceeds the budget of ${pct(budget)} ` +
-          `(over ${(wallNs / 1e9).toFixed(1)} s on ${this.ncpus} CPUs: BPF ${ms(bpfNs)}, ` +
-          `${hooks} hook runs x ${hookNs.toFixed(0)} ns, agent ${ms(agentNs)})`;
+          `(over ${(sum.wallNs / 1e9).toFixed(1)} s on ${this.ncpus} CPUs: BPF ${ms(sum.bpfNs)}, ` +
+          `${sum.hooks} hook runs x ${hookNs.toFixed(0)} ns, agent ${ms(sum.agentNs)})`;
         if (!run.degraded) {
           run.degraded = true;
           const actions = run.handles
             .map((h) => h.degrade())
             .filter((x): x is string => x !== undefined);
           if (actions.length > 0) {
+            // Judge the lowered rates on their own measurements.
+            run.windows = [];
             this.events.onStatus({
               ...run.status,
               reason: `${measured}; ${actions.join('; ')}`,
