@@ -5,3 +5,4 @@ export * from './users';
 export * from './cgroups';
 export * from './format';
 export * from './histogram';
+export * from './json-logger';

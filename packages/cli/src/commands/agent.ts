@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: Apache-2.0
+import { parseArgs } from 'node:util';
+import { parseInteger } from '@fleettrace/common';
+import { UsageError } from '../cli-error';
+import { parseLabels } from '../job-flags';
+import { untilSignal } from '../signals';
+
+export const AGENT_HELP = `usage: fleettrace agent --controller HOST:PORT [--token TOKEN] [options]
+
+Runs the per-host agent: enrolls with the controller (first start, with a
+bootstrap token), keeps its identity, key and certificate in the state
+directory, holds a mutual-TLS stream to the controller, runs assigned jobs
+through the collectors and reports their state. One agent per host: a second
+one on the same state directory is refused. Logs are JSON lines on stderr.
+Stops on SIGINT or SIGTERM.
+
+options:
+  --controller H:P    the controller's enrollment address (e.g. ctl.example:7781)
+  --token TOKEN       bootstrap token (ftboot....), needed on the first start
+                      (default $FLEETTRACE_BOOTSTRAP_TOKEN)
+  --state DIR         state directory (default /var/lib/fleettrace/agent)
+  --label K=V         a label of this host (repeatable), e.g. --label role=web
+  --hostname NAME     the name to enroll under (default: this host's name);
+                      with --simulate, the prefix of the simulated names
+  --bus local|kafka   publish rows to the local bus of \`fleettrace up\` / an ingest
+                      (--bus-address H:P) or to Kafka (--brokers H:P,...);
+                      without it rows are not published
+  --bus-address H:P   local bus address (default 127.0.0.1:7420)
+  --brokers LIST      Kafka brokers for --bus kafka
+  --simulate N        run N simulated agents in this process, each enrolled with
+                      its own key and mutual-TLS stream, with synthetic collectors
+                      (the token must allow N uses)
+  -h, --help          this help`;
+
+export async function agentCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      controller: { type: 'string' },
+      token: { type: 'string' },
+      state: { type: 'string', default: '/var/lib/fleettrace/agent' },
+      label: { type: 'string', multiple: true },
+      hostname: { type: 'string' },
+      simulate: { type: 'string' },
+      bus: { type: 'string' },
+      'bus-address': { type: 'string', default: '127.0.0.1:7420' },
+      brokers: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(AGENT_HELP + '\n');
+    return 0;
+  }
+  if (positionals.length)
+    throw new UsageError(`agent takes no arguments, got ${positionals.join(' ')}`);
+  if (!values.controller) throw new UsageError(`--controller is required\n\n${AGENT_HELP}`);
+  const token = values.token ?? process.env.FLEETTRACE_BOOTSTRAP_TOKEN;
+  const simulate =
+    values.simulate === undefined
+      ? undefined
+      : parseInteger('--simulate', values.simulate, 1, 100_000);
+  if (values.bus !== undefined && values.bus !== 'local' && values.bus !== 'kafka')
+    throw new UsageError(`--bus: expected local or kafka, got ${JSON.stringify(values.bus)}`);
+  if (values.bus === 'kafka' && !values.brokers)
+    throw new UsageError('--brokers: needed with --bus kafka');
+  if (values.bus && simulate !== undefined)
+    throw new UsageError('--bus: simulated agents publish nothing');
+  // Rows arrive once jobs run; the publisher needs the agent id, known after enrollment.
+  let publisher: import('@fleettrace/agent').EventPublisher | undefined;
+  const early: import('@fleettrace/agent').RowBatch[] = [];
+  const onRows = values.bus
+    ? (batch: import('@fleettrace/agent').RowBatch) =>
+        publisher ? publisher.publish(batch) : early.push(batch)
+    : undefined;
+  const { runAgent } = await import('@fleettrace/agent');
+  const agent = await runAgent({
+    ...(onRows ? { onRows } : {}),
+    controller: values.controller,
+    ...(token ? { token } : {}),
+    stateDir: values.state,
+    labels: parseLabels('--label', values.label),
+    ...(values.hostname ? { hostname: values.hostname } : {}),
+    ...(simulate !== undefined ? { simulate } : {}),
+  });
+  const first = agent.agents[0];
+  if (values.bus && first) {
+    const { EventPublisher } = await import('@fleettrace/agent');
+    const { KafkaBus, LocalBus } = await import('@fleettrace/bus');
+    const bus =
+      values.bus === 'kafka'
+        ? new KafkaBus({
+            brokers: (values.brokers ?? '').split(',').filter(Boolean),
+            clientId: `fleettrace-agent-${first.hostname}`,
+          })
+        : new LocalBus({ address: values['bus-address'] });
+    publisher = new EventPublisher({
+      agentId: first.agentId,
+      host: first.hostname,
+      bus,
+      stateDir: values.state,
+      log: (m) => process.stderr.write(`agent publish: ${m}\n`),
+    });
+    for (const b of early.splice(0)) publisher.publish(b);
+  }
+  process.stdout.write(
+    simulate
+      ? `fleettrace agent: ${agent.agents.length} simulated agents (${first?.hostname} ...) connected to ${values.controller}\n`
+      : `fleettrace agent: ${first?.hostname} is agent ${first?.agentId}, controller ${values.controller}\n`,
+  );
+  const signal = await untilSignal();
+  process.stderr.write(`fleettrace: ${signal}, stopping the agent\n`);
+  await agent.close();
+  await publisher?.close();
+  return 0;
+}

@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: Apache-2.0
+import { parseArgs } from 'node:util';
+import { parseInteger, renderTable } from '@fleettrace/common';
+import { ApiClient, CONNECTION_HELP, CONNECTION_OPTIONS } from '../api-client';
+import { toJson, UsageError } from '../cli-error';
+
+export interface RunView {
+  id: string;
+  host: string;
+  state: string;
+  reason: string;
+  events_sent: number;
+  events_lost: number;
+  overhead_share: number;
+  ack_latency_ms: number | null;
+}
+
+export interface JobView {
+  id: string;
+  state: string;
+  spec: { collectors: Array<{ name: string }>; targets: unknown; duration_ms: number };
+  created_by: string;
+  created: string;
+  end: string;
+  schedule_id: string | null;
+  runs_by_state: Record<string, number>;
+  events_sent: number;
+  events_lost: number;
+  cancel_reason: string | null;
+  runs?: RunView[];
+}
+
+export const JOBS_HELP = `usage: fleettrace jobs [--state running|finished|cancelled] [--limit N] [--json]
+
+Lists jobs, newest first, with their runs by state.
+
+options:
+  --state S           only jobs in this state
+  --limit N           at most N jobs (default 50)
+  --json              print JSON
+${CONNECTION_HELP}`;
+
+export const JOB_HELP = `usage: fleettrace job show ID [--json]
+       fleettrace job cancel ID [--reason TEXT]
+
+\`show\` prints a job and every per-host run (state, reason, events sent and
+lost, overhead). \`cancel\` stops it on every host (operator; admin for jobs
+with sensitive collectors).
+
+options:
+  --reason TEXT       why, for the audit log and the runs' state
+  --json              print JSON
+${CONNECTION_HELP}`;
+
+const pct = (share: number): string => `${(share * 100).toFixed(share < 0.001 ? 4 : 2)}%`;
+
+export function runsByState(j: JobView): string {
+  return (
+    Object.entries(j.runs_by_state)
+      .map(([s, n]) => `${n} ${s}`)
+      .join(', ') || 'no hosts'
+  );
+}
+
+export function runTable(runs: RunView[]): string {
+  return renderTable(
+    ['HOST', 'STATE', 'EVENTS', 'LOST', 'OVERHEAD', 'REASON'],
+    runs.map((r) => [
+      r.host,
+      r.state,
+      r.events_sent,
+      r.events_lost,
+      pct(r.overhead_share),
+      r.reason || '',
+    ]),
+  );
+}
+
+export async function jobsCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      ...CONNECTION_OPTIONS,
+      state: { type: 'string' },
+      limit: { type: 'string', default: '50' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(JOBS_HELP + '\n');
+    return 0;
+  }
+  if (positionals.length)
+    throw new UsageError(`jobs takes no arguments (see \`fleettrace job show ID\`)`);
+  const limit = parseInteger('--limit', values.limit, 1, 10_000);
+  const q = new URLSearchParams({
+    limit: String(limit),
+    ...(values.state ? { state: values.state } : {}),
+  });
+  const { jobs } = await ApiClient.from(values).get<{ jobs: JobView[] }>(`/api/v1/jobs?${q}`);
+  if (values.json) {
+    process.stdout.write(toJson(jobs) + '\n');
+    return 0;
+  }
+  process.stdout.write(
+    renderTable(
+      ['JOB', 'STATE', 'COLLECTORS', 'CREATED', 'BY', 'RUNS', 'EVENTS', 'LOST'],
+      jobs.map((j) => [
+        j.id,
+        j.state,
+        j.spec.collectors.map((c) => c.name).join(','),
+        j.created.replace('T', ' ').slice(0, 19),
+        j.created_by,
+        runsByState(j),
+        j.events_sent,
+        j.events_lost,
+      ]),
+    ) + '\n',
+  );
+  return 0;
+}
+
+export async function jobCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      ...CONNECTION_OPTIONS,
+      reason: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(JOB_HELP + '\n');
+    return 0;
+  }
+  const [sub, id, ...extra] = positionals;
+  if (!sub || !['show', 'cancel'].includes(sub))
+    throw new UsageError(`job needs show or cancel\n\n${JOB_HELP}`);
+  if (!id || extra.length) throw new UsageError(`job ${sub} needs one job id\n\n${JOB_HELP}`);
+  const api = ApiClient.from(values);
+  const path = `/api/v1/jobs/${encodeURIComponent(id)}`;
+  const job =
+    sub === 'show'
+      ? await api.get<JobView>(path)
+      : await api.post<JobView>(`${path}/cancel`, values.reason ? { reason: values.reason } : {});
+  if (values.json) {
+    process.stdout.write(toJson(job) + '\n');
+    return 0;
+  }
+  printJob(job);
+  return 0;
+}
+
+export function printJob(job: JobView): void {
+  process.stdout.write(
+    `job ${job.id}: ${job.state}${job.cancel_reason ? ` (${job.cancel_reason})` : ''}\n` +
+      `  collectors ${job.spec.collectors.map((c) => c.name).join(', ')}; targets ${JSON.stringify(job.spec.targets)}\n` +
+      `  created ${job.created} by ${job.created_by}; ends ${job.end}${job.schedule_id ? `; schedule ${job.schedule_id}` : ''}\n` +
+      `  runs: ${runsByState(job)}; events ${job.events_sent}, lost ${job.events_lost}\n\n`,
+  );
+  if (job.runs?.length) process.stdout.write(runTable(job.runs) + '\n');
+}

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: Apache-2.0
+import { parseArgs } from 'node:util';
+import { ApiClient, CONNECTION_HELP, CONNECTION_OPTIONS } from '../api-client';
+import { toJson, UsageError } from '../cli-error';
+import { JOB_HELP, JOB_OPTIONS, jobSpecFromFlags, parseFraction } from '../job-flags';
+import { printJob, runsByState, type JobView, type RunView } from './jobs';
+
+export const RUN_HELP = `usage: fleettrace run --collect A[,B] (--hosts GLOB | --label K=V) [options]
+
+Creates a job on the controller: the collectors run on every matching host
+(or a sample of them) for the duration, with the filters applied in the
+kernel. With --wait, follows it to the end with per-host progress on stderr
+and prints every host's result; the exit status is 0 when every host
+finished, 1 otherwise. Ctrl-C stops waiting, not the job
+(\`fleettrace job cancel ID\` does that).
+
+options:
+${JOB_HELP}
+  --sample P          run on this share of the matching hosts: 10% or 0.1
+  --duration D        how long (default 30s)
+  --wait              follow the job to its end
+  --json              print JSON
+${CONNECTION_HELP}`;
+
+const TERMINAL = new Set(['finished', 'failed', 'throttled', 'cancelled', 'lost']);
+
+export async function runCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      ...CONNECTION_OPTIONS,
+      ...JOB_OPTIONS,
+      sample: { type: 'string' },
+      duration: { type: 'string' },
+      wait: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(RUN_HELP + '\n');
+    return 0;
+  }
+  if (positionals.length)
+    throw new UsageError(`run takes no arguments, got ${positionals.join(' ')}\n\n${RUN_HELP}`);
+  const spec = jobSpecFromFlags(values);
+  if (values.sample !== undefined)
+    (spec.targets as Record<string, unknown>).sample = parseFraction('--sample', values.sample);
+  if (values.duration !== undefined) spec.duration = values.duration;
+  const api = ApiClient.from(values);
+  const created = await api.post<JobView>('/api/v1/jobs', spec);
+  if (!values.wait) {
+    if (values.json) process.stdout.write(toJson(created) + '\n');
+    else {
+      const hosts = created.runs?.map((r) => r.host) ?? [];
+      process.stdout.write(
+        `job ${created.id} created on ${hosts.length} hosts${hosts.length ? `: ${hosts.slice(0, 10).join(', ')}${hosts.length > 10 ? ', ...' : ''}` : ''}\n` +
+          `follow it with: fleettrace job show ${created.id}\n`,
+      );
+    }
+    return 0;
+  }
+  process.stderr.write(
+    `job ${created.id}: ${created.runs?.length ?? 0} hosts, until ${created.end}\n`,
+  );
+  const job = await follow(api, created);
+  if (values.json) process.stdout.write(toJson(job) + '\n');
+  else printJob(job);
+  const runs = job.runs ?? [];
+  if (runs.length === 0) {
+    process.stderr.write('fleettrace: no host matched the targets\n');
+    return 1;
+  }
+  return runs.every((r) => r.state === 'finished') ? 0 : 1;
+}
+
+/** Polls the job until it is no longer running, printing per-host changes and a summary on stderr. */
+async function follow(api: ApiClient, created: JobView): Promise<JobView> {
+  const tty = process.stderr.isTTY;
+  const seen = new Map<string, string>();
+  let stop = false;
+  const onSigint = () => {
+    stop = true;
+  };
+  process.once('SIGINT', onSigint);
+  let lastSummary = 0;
+  let job = created;
+  try {
+    while (!stop) {
+      job = await api.get<JobView>(`/api/v1/jobs/${created.id}`);
+      const lines: string[] = [];
+      for (const r of job.runs ?? []) {
+        const key = `${r.state}|${r.reason}`;
+        if (seen.get(r.id) !== key) {
+          seen.set(r.id, key);
+          lines.push(describe(r));
+        }
+      }
+      const left = Math.max(0, (Date.parse(job.end) - Date.now()) / 1000);
+      const summary = `${job.id}: ${runsByState(job)}; events ${job.events_sent}, lost ${job.events_lost}; ${job.state === 'running' ? `${left.toFixed(0)}s left` : job.state}`;
+      if (tty) {
+        process.stderr.write('\r\x1b[K' + lines.map((l) => l + '\n').join('') + summary);
+      } else {
+        for (const l of lines) process.stderr.write(l + '\n');
+        if (Date.now() - lastSummary > 5_000 || job.state !== 'running') {
+          process.stderr.write(summary + '\n');
+          lastSummary = Date.now();
+        }
+      }
+      if (job.state !== 'running' && (job.runs ?? []).every((r) => TERMINAL.has(r.state))) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+    if (tty) process.stderr.write('\n');
+  }
+  if (stop)
+    process.stderr.write(
+      `stopped waiting; job ${job.id} goes on (fleettrace job cancel ${job.id} stops it)\n`,
+    );
+  return job;
+}
+
+function describe(r: RunView): string {
+  const counts = r.state === 'pending' ? '' : `, ${r.events_sent} events, ${r.events_lost} lost`;
+  return `  ${r.host}: ${r.state}${r.reason ? ` (${r.reason})` : ''}${counts}`;
+}

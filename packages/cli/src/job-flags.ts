@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Command-line flags to a job spec, shared by `run` and `schedule create`.
+ * Only the shape is checked here; the controller validates every field and
+ * its message names the field.
+ */
+import { parseInteger, ValidationError } from '@fleettrace/common';
+
+export const JOB_OPTIONS = {
+  collect: { type: 'string' },
+  param: { type: 'string', multiple: true },
+  hosts: { type: 'string', multiple: true },
+  label: { type: 'string', multiple: true },
+  pid: { type: 'string' },
+  uid: { type: 'string' },
+  comm: { type: 'string' },
+  cgroup: { type: 'string' },
+  interval: { type: 'string' },
+  budget: { type: 'string' },
+  'max-events-per-second': { type: 'string' },
+} as const;
+
+export const JOB_HELP = `  --collect A,B       collectors to run (see \`fleettrace collectors\`), required
+  --param C.K=V       collector parameter, e.g. cpu_profile.hz=99 (K=V with one collector); repeatable
+  --hosts GLOB        host names or globs such as 'web-*' (repeatable, or comma-separated)
+  --label K=V         hosts carrying this label (repeatable: all must match)
+  --pid N, --uid N, --comm NAME, --cgroup PATH
+                      filters, applied in the kernel
+  --interval D        how often collectors drain (default 1s)
+  --budget P          overhead budget, share of host CPU: 0.5% or 0.005 (default 1%)
+  --max-events-per-second N`;
+
+export interface JobFlagValues {
+  collect?: string;
+  param?: string[];
+  hosts?: string[];
+  label?: string[];
+  pid?: string;
+  uid?: string;
+  comm?: string;
+  cgroup?: string;
+  interval?: string;
+  budget?: string;
+  'max-events-per-second'?: string;
+}
+
+/** "10%" -> 0.1, "0.1" -> 0.1. */
+export function parseFraction(field: string, raw: string): number {
+  const m = /^(\d+(?:\.\d+)?)(%?)$/.exec(raw.trim());
+  if (!m)
+    throw new ValidationError(
+      field,
+      `must be a percentage such as 10% or a fraction such as 0.1, got ${JSON.stringify(raw)}`,
+    );
+  return m[2] ? Number(m[1]) / 100 : Number(m[1]);
+}
+
+export function parseLabels(field: string, list: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const l of list ?? []) {
+    const eq = l.indexOf('=');
+    if (eq <= 0) throw new ValidationError(field, `must be KEY=VALUE, got ${JSON.stringify(l)}`);
+    out[l.slice(0, eq)] = l.slice(eq + 1);
+  }
+  return out;
+}
+
+/** The spec's targets, collectors, filters and limits from flags (duration and sample are the caller's). */
+export function jobSpecFromFlags(v: JobFlagValues): Record<string, unknown> {
+  if (!v.collect)
+    throw new ValidationError('--collect', 'is required, e.g. --collect cpu_profile,syscalls');
+  const names = v.collect
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const collectors = names.map((name) => ({ name, params: {} as Record<string, string> }));
+  for (const p of v.param ?? []) {
+    const m = /^(?:([a-z0-9_]+)\.)?([A-Za-z0-9_]+)=(.*)$/.exec(p);
+    if (!m)
+      throw new ValidationError('--param', `must be COLLECTOR.KEY=VALUE, got ${JSON.stringify(p)}`);
+    const target = m[1] ?? (names.length === 1 ? names[0] : undefined);
+    if (!target)
+      throw new ValidationError(
+        '--param',
+        `name the collector (COLLECTOR.KEY=VALUE) when several run: ${p}`,
+      );
+    const c = collectors.find((x) => x.name === target);
+    if (!c) throw new ValidationError('--param', `${target} is not in --collect`);
+    c.params[m[2] as string] = m[3] as string;
+  }
+  const targets: Record<string, unknown> = {};
+  const hosts = (v.hosts ?? [])
+    .flatMap((h) => h.split(','))
+    .map((h) => h.trim())
+    .filter(Boolean);
+  if (hosts.length) targets.hosts = hosts;
+  const labels = parseLabels('--label', v.label);
+  if (Object.keys(labels).length) targets.labels = labels;
+  if (!hosts.length && !Object.keys(labels).length)
+    throw new ValidationError('--hosts', "or --label is required (--hosts '*' targets every host)");
+  const filters: Record<string, unknown> = {};
+  if (v.pid !== undefined) filters.pid = parseInteger('--pid', v.pid, 1, 4_194_304);
+  if (v.uid !== undefined) filters.uid = parseInteger('--uid', v.uid, 0, 4_294_967_294);
+  if (v.comm !== undefined) filters.comm = v.comm;
+  if (v.cgroup !== undefined) filters.cgroup = v.cgroup;
+  const limits: Record<string, unknown> = {};
+  if (v.budget !== undefined) limits.overhead_budget = parseFraction('--budget', v.budget);
+  if (v['max-events-per-second'] !== undefined)
+    limits.max_events_per_second = parseInteger(
+      '--max-events-per-second',
+      v['max-events-per-second'],
+      0,
+      100_000_000,
+    );
+  return {
+    targets,
+    collectors: collectors.map((c) => (Object.keys(c.params).length ? c : { name: c.name })),
+    ...(Object.keys(filters).length ? { filters } : {}),
+    ...(v.interval !== undefined ? { interval: v.interval } : {}),
+    ...(Object.keys(limits).length ? { limits } : {}),
+  };
+}

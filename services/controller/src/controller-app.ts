@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Starts a controller: the NestJS application (REST API, metrics, health)
+ * and its two gRPC listeners, all on one data directory. Returns where it
+ * listens and a `close` that stops listeners, closes agent streams and
+ * flushes SQLite. Several controllers may run in one process (tests).
+ */
+import 'reflect-metadata';
+import type { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { AppModule } from './app.module.js';
+import {
+  formatHostPort,
+  resolveConfig,
+  type ControllerOptions,
+} from './config/controller-config.js';
+import { InMemoryControlEventPublisher } from './events/control-event-publisher.js';
+import { ApiExceptionFilter } from './http/api-exception.filter.js';
+import { JsonLogger, parseLogLevel } from '@fleettrace/common';
+import { NestLogger } from './logging/nest-logger.js';
+import { httpMetricsMiddleware } from './metrics/http-metrics.middleware.js';
+import { MetricsService } from './metrics/metrics.service.js';
+import { PkiService } from './pki/pki.service.js';
+import { TokensService, FIRST_ADMIN_TOKEN_FILE } from './auth/tokens.service.js';
+import { ControlServerService } from './control/control-server.service.js';
+import { EnrollmentServerService } from './enrollment/enrollment-server.service.js';
+import { join } from 'node:path';
+
+export interface RunningController {
+  /** http://host:port of the REST API */
+  url: string;
+  /** host:port of the Enrollment listener */
+  enrollAddress: string;
+  /** host:port of the AgentControl listener */
+  controlAddress: string;
+  caPem: string;
+  /** sha256-<hex> of the CA certificate, as bootstrap tokens carry it */
+  caHash: string;
+  /** set on the first start only: the admin API token (also in adminTokenFile) */
+  firstAdminToken?: string;
+  adminTokenFile: string;
+  /** the NestJS application (tests list its routes) */
+  nest: INestApplication;
+  close(): Promise<void>;
+}
+
+export async function startController(options: ControllerOptions): Promise<RunningController> {
+  const config = resolveConfig(options);
+  const logger =
+    options.logger ??
+    new JsonLogger(parseLogLevel(process.env.FLEETTRACE_LOG_LEVEL, 'FLEETTRACE_LOG_LEVEL'), {
+      service: 'controller',
+    });
+  const publisher = options.publisher ?? new InMemoryControlEventPublisher();
+  const app = await NestFactory.create<NestExpressApplication>(
+    AppModule.with(config, logger, publisher, options.query),
+    {
+      logger: new NestLogger(logger.child({ component: 'nest' })),
+      abortOnError: false,
+      bodyParser: false,
+    },
+  );
+  app.use(httpMetricsMiddleware(app.get(MetricsService)));
+  // Job specs are small; a megabyte is generous and bounds what one request can make us parse.
+  app.useBodyParser('json', { limit: '1mb' });
+  app.useGlobalFilters(new ApiExceptionFilter(logger.child({ component: 'http' })));
+  await app.listen(config.listen.port, config.listen.host);
+  const server = app.getHttpServer();
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.listen.port;
+  const url = `http://${formatHostPort({ host: config.listen.host === '0.0.0.0' ? '127.0.0.1' : config.listen.host, port })}`;
+  const pki = app.get(PkiService);
+  const tokens = app.get(TokensService);
+  const control = app.get(ControlServerService);
+  const enrollment = app.get(EnrollmentServerService);
+  logger.info('controller ready', {
+    api: url,
+    enroll: enrollment.address,
+    control: control.address,
+    data: config.dataDir,
+    ca_hash: pki.caHash,
+  });
+  if (!['127.0.0.1', '::1', 'localhost'].includes(config.listen.host))
+    logger.warn(
+      'the REST API listens beyond loopback over plain HTTP: API tokens cross the network in clear; put a TLS-terminating proxy in front',
+      { api: url },
+    );
+  let closed = false;
+  return {
+    url,
+    enrollAddress: enrollment.address as string,
+    controlAddress: control.address as string,
+    caPem: pki.caPem,
+    caHash: pki.caHash,
+    ...(tokens.firstAdminToken ? { firstAdminToken: tokens.firstAdminToken } : {}),
+    adminTokenFile: join(config.dataDir, FIRST_ADMIN_TOKEN_FILE),
+    nest: app,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await app.close();
+      await publisher.close();
+      logger.info('controller stopped');
+    },
+  };
+}

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: Apache-2.0
+import {
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  HttpException,
+  Inject,
+  Optional,
+  Post,
+  Query,
+  Req,
+} from '@nestjs/common';
+import { parseDuration, ValidationError } from '@fleettrace/common';
+import { CurrentPrincipal } from '../auth/auth.guard.js';
+import { RequireRole, type Principal } from '../auth/roles.js';
+import { AuditService } from '../audit/audit.service.js';
+import { objectWith, requiredString } from '../http/request-fields.js';
+import { QUERY_OPTIONS, type QueryAnswer, type QueryOptions } from './query-backend.js';
+
+/** Hosts as a comma-separated list; each a plain host name. */
+function hostList(raw: string | undefined): string[] | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const hosts = raw.split(',').map((h) => h.trim());
+  hosts.forEach((h, i) => {
+    if (!/^[A-Za-z0-9._-]{1,253}$/.test(h))
+      throw new ValidationError(`hosts[${i}]`, 'must be a host name');
+  });
+  return hosts;
+}
+
+function sinceSeconds(raw: string | undefined, fallback: string): number {
+  return Math.ceil(
+    parseDuration('since', raw ?? fallback, { minMs: 1000, maxMs: 366 * 86_400_000 }) / 1000,
+  );
+}
+
+/**
+ * SQL over the fleet's history, and the canned questions built on it. Every
+ * query, canned or not, is written to the audit log with who asked.
+ */
+@Controller('api/v1')
+export class QueryController {
+  constructor(
+    private readonly audit: AuditService,
+    @Optional() @Inject(QUERY_OPTIONS) private readonly options?: QueryOptions,
+  ) {}
+
+  private async run(
+    sql: string,
+    p: Principal,
+    source: string,
+    what: unknown,
+  ): Promise<QueryAnswer> {
+    if (!this.options) {
+      throw new HttpException(
+        { error: 'unavailable', message: 'this controller has no event store configured' },
+        503,
+      );
+    }
+    this.audit.record(
+      p,
+      'query',
+      what,
+      { sql: sql.length > 4000 ? `${sql.slice(0, 4000)}…` : sql },
+      source,
+    );
+    try {
+      return await this.options.backend.query(sql, p.role);
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      if (e.code === 'QUERY_REFUSED')
+        throw new HttpException({ error: 'query refused', message: e.message }, 400);
+      if (e.code === 'QUERY_FAILED')
+        throw new HttpException({ error: 'query failed', message: e.message }, 422);
+      throw err;
+    }
+  }
+
+  /** One SELECT / WITH / SHOW / DESCRIBE / EXPLAIN statement. */
+  @Post('query')
+  @RequireRole('viewer')
+  @HttpCode(200)
+  async query(
+    @Body() body: unknown,
+    @CurrentPrincipal() p: Principal,
+    @Req() req: { ip?: string },
+  ): Promise<QueryAnswer> {
+    const b = objectWith(body, '', ['sql']);
+    const sql = requiredString(b.sql, 'sql', { max: 100_000 });
+    return this.run(sql, p, req.ip ?? '', { kind: 'sql' });
+  }
+
+  /** Who used the CPU and the syscalls, by uid, comm or host. */
+  @Get('top')
+  @RequireRole('viewer')
+  async top(
+    @CurrentPrincipal() p: Principal,
+    @Req() req: { ip?: string },
+    @Query('by') by?: string,
+    @Query('since') since?: string,
+    @Query('hosts') hosts?: string,
+  ): Promise<QueryAnswer> {
+    const dim = by ?? 'uid';
+    if (dim !== 'uid' && dim !== 'comm' && dim !== 'host')
+      throw new ValidationError('by', 'must be uid, comm or host');
+    const o = { by: dim, sinceS: sinceSeconds(since, '10m'), hosts: hostList(hosts) } as const;
+    return this.run(this.options?.canned.topSql(o) ?? '', p, req.ip ?? '', { kind: 'top', ...o });
+  }
+
+  /** Exits by signal, OOM kills, and kills with sender and target, newest first. */
+  @Get('crashes')
+  @RequireRole('viewer')
+  async crashes(
+    @CurrentPrincipal() p: Principal,
+    @Req() req: { ip?: string },
+    @Query('since') since?: string,
+    @Query('hosts') hosts?: string,
+  ): Promise<QueryAnswer> {
+    const o = { sinceS: sinceSeconds(since, '1h'), hosts: hostList(hosts) };
+    return this.run(this.options?.canned.crashesSql(o) ?? '', p, req.ip ?? '', {
+      kind: 'crashes',
+      ...o,
+    });
+  }
+}

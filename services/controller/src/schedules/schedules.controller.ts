@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: Apache-2.0
+import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { CurrentPrincipal } from '../auth/auth.guard.js';
+import { RequireRole, type Principal } from '../auth/roles.js';
+import { SchedulesService, type ScheduleView } from './schedules.service.js';
+
+@Controller('api/v1/schedules')
+export class SchedulesController {
+  constructor(private readonly schedules: SchedulesService) {}
+
+  @Post()
+  @RequireRole('operator')
+  create(@Body() body: unknown, @CurrentPrincipal() p: Principal): ScheduleView {
+    return this.schedules.create(body, p);
+  }
+
+  @Get()
+  list(): { schedules: ScheduleView[] } {
+    return { schedules: this.schedules.list() };
+  }
+
+  @Get(':id')
+  get(@Param('id') id: string): ScheduleView {
+    return this.schedules.get(id);
+  }
+
+  @Delete(':id')
+  @RequireRole('operator')
+  @HttpCode(200)
+  delete(@Param('id') id: string, @CurrentPrincipal() p: Principal): ScheduleView {
+    return this.schedules.delete(id, p);
+  }
+}
