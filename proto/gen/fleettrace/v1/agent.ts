@@ -164,10 +164,26 @@ export interface AgentMessage {
 }
 
 export interface ControllerMessage {
-  body?: { $case: "assign"; value: JobAssignment } | { $case: "cancel"; value: JobCancel } | {
-    $case: "heartbeatAck";
-    value: HeartbeatAck;
-  } | undefined;
+  body?:
+    | { $case: "assign"; value: JobAssignment }
+    | { $case: "cancel"; value: JobCancel }
+    | { $case: "heartbeatAck"; value: HeartbeatAck }
+    | { $case: "welcome"; value: Welcome }
+    | undefined;
+}
+
+/**
+ * First message from the controller on every stream, once Hello is accepted:
+ * the settings the agent must follow on this stream.
+ */
+export interface Welcome {
+  agentId: string;
+  /**
+   * How often to send Heartbeat; the controller marks the agent lost after
+   * several are missed.
+   */
+  heartbeatIntervalMs: number;
+  unixMs: number;
 }
 
 /** First message on every stream. */
@@ -1339,6 +1355,9 @@ export const ControllerMessage: MessageFns<ControllerMessage> = {
       case "heartbeatAck":
         HeartbeatAck.encode(message.body.value, writer.uint32(26).fork()).join();
         break;
+      case "welcome":
+        Welcome.encode(message.body.value, writer.uint32(34).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1380,6 +1399,14 @@ export const ControllerMessage: MessageFns<ControllerMessage> = {
             message.body = { $case: "heartbeatAck", value: HeartbeatAck.decode(reader, reader.uint32()) };
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.body = { $case: "welcome", value: Welcome.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1402,6 +1429,8 @@ export const ControllerMessage: MessageFns<ControllerMessage> = {
         ? { $case: "heartbeatAck", value: HeartbeatAck.fromJSON(object.heartbeatAck) }
         : isSet(object.heartbeat_ack)
         ? { $case: "heartbeatAck", value: HeartbeatAck.fromJSON(object.heartbeat_ack) }
+        : isSet(object.welcome)
+        ? { $case: "welcome", value: Welcome.fromJSON(object.welcome) }
         : undefined,
     };
   },
@@ -1414,6 +1443,8 @@ export const ControllerMessage: MessageFns<ControllerMessage> = {
       obj.cancel = JobCancel.toJSON(message.body.value);
     } else if (message.body?.$case === "heartbeatAck") {
       obj.heartbeatAck = HeartbeatAck.toJSON(message.body.value);
+    } else if (message.body?.$case === "welcome") {
+      obj.welcome = Welcome.toJSON(message.body.value);
     }
     return obj;
   },
@@ -1442,7 +1473,126 @@ export const ControllerMessage: MessageFns<ControllerMessage> = {
         }
         break;
       }
+      case "welcome": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "welcome", value: Welcome.fromPartial(object.body.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseWelcome(): Welcome {
+  return { agentId: "", heartbeatIntervalMs: 0, unixMs: 0 };
+}
+
+export const Welcome: MessageFns<Welcome> = {
+  encode(message: Welcome, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.agentId !== "") {
+      writer.uint32(10).string(message.agentId);
+    }
+    if (message.heartbeatIntervalMs !== 0) {
+      writer.uint32(16).uint32(message.heartbeatIntervalMs);
+    }
+    if (message.unixMs !== 0) {
+      writer.uint32(24).int64(message.unixMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Welcome {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWelcome();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.agentId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.heartbeatIntervalMs = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.unixMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Welcome {
+    return {
+      agentId: isSet(object.agentId)
+        ? globalThis.String(object.agentId)
+        : isSet(object.agent_id)
+        ? globalThis.String(object.agent_id)
+        : "",
+      heartbeatIntervalMs: isSet(object.heartbeatIntervalMs)
+        ? globalThis.Number(object.heartbeatIntervalMs)
+        : isSet(object.heartbeat_interval_ms)
+        ? globalThis.Number(object.heartbeat_interval_ms)
+        : 0,
+      unixMs: isSet(object.unixMs)
+        ? globalThis.Number(object.unixMs)
+        : isSet(object.unix_ms)
+        ? globalThis.Number(object.unix_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: Welcome): unknown {
+    const obj: any = {};
+    if (message.agentId !== "") {
+      obj.agentId = message.agentId;
+    }
+    if (message.heartbeatIntervalMs !== 0) {
+      obj.heartbeatIntervalMs = Math.round(message.heartbeatIntervalMs);
+    }
+    if (message.unixMs !== 0) {
+      obj.unixMs = Math.round(message.unixMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Welcome>): Welcome {
+    return Welcome.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Welcome>): Welcome {
+    const message = createBaseWelcome();
+    message.agentId = object.agentId ?? "";
+    message.heartbeatIntervalMs = object.heartbeatIntervalMs ?? 0;
+    message.unixMs = object.unixMs ?? 0;
     return message;
   },
 };

@@ -28,7 +28,11 @@ export interface EventBatch {
   jobId: string;
   collector: string;
   createdUnixMs: number;
-  /** How `rows` is encoded, e.g. "json-lines+gzip". */
+  /**
+   * How `rows` is encoded. "json-lines+gzip": gzip (RFC 1952) of UTF-8 lines,
+   * one JSON object per row, the collector's row type with 64-bit integers
+   * (bigint) as decimal strings.
+   */
   encoding: string;
   rows: Buffer;
   rowCount: number;
@@ -36,6 +40,8 @@ export interface EventBatch {
   lost: number;
   /** 1/p of a scheduled run. */
   weight: number;
+  /** The job run (one per job and host) these rows belong to. */
+  runId: string;
 }
 
 /**
@@ -92,6 +98,7 @@ function createBaseEventBatch(): EventBatch {
     rowCount: 0,
     lost: 0,
     weight: 0,
+    runId: "",
   };
 }
 
@@ -129,6 +136,9 @@ export const EventBatch: MessageFns<EventBatch> = {
     }
     if (message.weight !== 0) {
       writer.uint32(89).double(message.weight);
+    }
+    if (message.runId !== "") {
+      writer.uint32(98).string(message.runId);
     }
     return writer;
   },
@@ -234,6 +244,14 @@ export const EventBatch: MessageFns<EventBatch> = {
             message.weight = reader.double();
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -275,6 +293,11 @@ export const EventBatch: MessageFns<EventBatch> = {
         : 0,
       lost: isSet(object.lost) ? globalThis.Number(object.lost) : 0,
       weight: isSet(object.weight) ? globalThis.Number(object.weight) : 0,
+      runId: isSet(object.runId)
+        ? globalThis.String(object.runId)
+        : isSet(object.run_id)
+        ? globalThis.String(object.run_id)
+        : "",
     };
   },
 
@@ -313,6 +336,9 @@ export const EventBatch: MessageFns<EventBatch> = {
     if (message.weight !== 0) {
       obj.weight = floatToJson(message.weight);
     }
+    if (message.runId !== "") {
+      obj.runId = message.runId;
+    }
     return obj;
   },
 
@@ -332,6 +358,7 @@ export const EventBatch: MessageFns<EventBatch> = {
     message.rowCount = object.rowCount ?? 0;
     message.lost = object.lost ?? 0;
     message.weight = object.weight ?? 0;
+    message.runId = object.runId ?? "";
     return message;
   },
 };

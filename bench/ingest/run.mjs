@@ -1,0 +1,329 @@
+// SPDX-License-Identifier: Apache-2.0
+// bench/ingest: how fast batches become queryable, end to end.
+//
+// Throughput: proc-like rows (exec and exit events with the identity columns)
+// packed as agents pack them (EventBatch envelopes of 10,000 rows), produced
+// to a real Kafka 3.9 broker while `fleettrace ingest` runs as a child
+// process; the clock runs from the first produce until `count()` in the
+// store shows every row. Into the ClickHouse 18.16 server and into chDB.
+//
+// Latency: an EventPublisher (the agent's, with its default 1 s batch window)
+// fed 200 ms intervals of rows stamped with their event time; a poller
+// records when each interval's newest row becomes queryable. Fleet mode:
+// Kafka + server; embedded mode: the local bus + chDB. p50 and p99 of event
+// to queryable, including the agent's batching.
+//
+// usage: node bench/ingest/run.mjs [--rows 2000000] [--latency-seconds 20] [--rate 20000]
+import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { hostActivity, machine, recordSection } from '../lib.mjs';
+
+const require = createRequire(import.meta.url);
+const harness = (m) => require(`../../test/dist/harness/${m}.js`);
+const { KafkaBroker } = harness('kafka-broker');
+const { ClickHouseServer } = harness('clickhouse-server');
+const { IngestProcess } = harness('ingest-process');
+const { freePort } = harness('local-processes');
+const { KafkaBus, LocalBus, TOPICS, packRows, rowLine, ROWS_ENCODING } = require('@fleettrace/bus');
+const { EventBatch } = require('@fleettrace/proto');
+const { ServerStore } = require('@fleettrace/store');
+const { EventPublisher } = require('@fleettrace/agent/dist/src/publish/event-publisher.js');
+
+const { values } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '2000000' },
+    'latency-seconds': { type: 'string', default: '20' },
+    rate: { type: 'string', default: '20000' },
+  },
+});
+const totalRows = Number(values.rows);
+const latencySeconds = Number(values['latency-seconds']);
+const rate = Number(values.rate);
+const BATCH_ROWS = 10_000;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const COMMS = [
+  'php-fpm',
+  'php',
+  'bash',
+  'sh',
+  'cron',
+  'perl',
+  'python3',
+  'curl',
+  'mysqld',
+  'nginx',
+];
+
+/**
+ * A proc row as the collector emits it: each process is a fork, an exec and
+ * an exit, so the three events come in equal shares.
+ */
+function procRow(i, tsNs) {
+  const uid = 10_000 + (i % 500);
+  const base = {
+    ts_ns: tsNs,
+    pid: 100_000 + (i % 30_000),
+    tid: 100_000 + (i % 30_000),
+    uid,
+    user: `u${uid}`,
+    comm: COMMS[i % COMMS.length],
+    cgroup: `/user.slice/user-${uid}.slice`,
+  };
+  switch (i % 3) {
+    case 0:
+      return { ...base, event: 'fork', child_pid: 130_000 + (i % 30_000) };
+    case 1:
+      return {
+        ...base,
+        event: 'exec',
+        ppid: 1000 + (i % 50),
+        filename: `/usr/bin/${base.comm}`,
+        argv: [base.comm, '-f', `/home/u${uid}/public_html/index.php`],
+        args_truncated: false,
+        redacted: 0,
+      };
+    default:
+      return {
+        ...base,
+        event: 'exit',
+        ppid: 1000 + (i % 50),
+        exit_code: 0,
+        signal: 0,
+        signal_name: '',
+        core_dumped: false,
+        lifetime_ns: 1_000_000 + i,
+      };
+  }
+}
+
+async function envelopes(jobId, rows) {
+  const out = [];
+  const t0 = BigInt(Date.now()) * 1_000_000n;
+  for (let seq = 0, i = 0; i < rows; seq++) {
+    const n = Math.min(BATCH_ROWS, rows - i);
+    const lines = [];
+    for (let k = 0; k < n; k++, i++) lines.push(rowLine(procRow(i, t0 + BigInt(i))));
+    out.push(
+      Buffer.from(
+        EventBatch.encode({
+          agentId: `bench-agent-${jobId}`,
+          host: `bench-host-${seq % 20}`,
+          sequence: seq + 1,
+          jobId,
+          runId: `${jobId}-run`,
+          collector: 'proc',
+          createdUnixMs: Date.now(),
+          encoding: ROWS_ENCODING,
+          rows: await packRows(lines),
+          rowCount: n,
+          lost: 0,
+          weight: 1,
+        }).finish(),
+      ),
+    );
+  }
+  return out;
+}
+
+async function waitRows(count, expected, timeoutMs = 600_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const n = await count().catch(() => -1);
+    if (n >= expected) return;
+    if (Date.now() > deadline) throw new Error(`only ${n} of ${expected} rows queryable`);
+    await sleep(100);
+  }
+}
+
+/** Kafka → ingest → store: rows per second from the first produce to the last row queryable. */
+async function throughput(broker, count, label) {
+  const jobId = `bench-${label}-${Date.now()}`;
+  const batches = await envelopes(jobId, totalRows);
+  const bus = new KafkaBus({ brokers: broker.brokers, log: () => undefined });
+  const started = Date.now();
+  for (let i = 0; i < batches.length; i += 20)
+    await bus.publish(
+      TOPICS.events,
+      batches.slice(i, i + 20).map((value) => ({ key: jobId, value })),
+    );
+  const produced = Date.now();
+  await waitRows(() => count(jobId), totalRows);
+  const seconds = (Date.now() - started) / 1000;
+  await bus.close();
+  return {
+    rows: totalRows,
+    seconds,
+    rowsPerSecond: totalRows / seconds,
+    produceSeconds: (produced - started) / 1000,
+  };
+}
+
+/** Event → queryable through the agent's publisher at `rate` rows/s. */
+async function latency(bus, maxTs, label) {
+  const jobId = `latency-${label}-${Date.now()}`;
+  const stateDir = mkdtempSync(join(tmpdir(), 'fleettrace-bench-agent-'));
+  const publisher = new EventPublisher({
+    agentId: `bench-${label}`,
+    host: 'bench-host',
+    bus,
+    stateDir,
+    log: () => undefined,
+  });
+  const sent = []; // [event time ms]
+  const seen = new Map(); // event ms -> first time queryable
+  let polling = true;
+  const poller = (async () => {
+    while (polling) {
+      const m = await maxTs(jobId).catch(() => 0);
+      const now = Date.now();
+      for (const t of sent) if (t <= m && !seen.has(t)) seen.set(t, now);
+      await sleep(50);
+    }
+  })();
+  const perInterval = Math.max(1, Math.round(rate / 5));
+  const end = Date.now() + latencySeconds * 1000;
+  let i = 0;
+  while (Date.now() < end) {
+    const t = Date.now();
+    const rows = [];
+    for (let k = 0; k < perInterval; k++, i++) rows.push(procRow(i, BigInt(t) * 1_000_000n));
+    sent.push(t);
+    publisher.publish({
+      jobId,
+      runId: `${jobId}-run`,
+      collector: 'proc',
+      rows,
+      lost: 0,
+      weight: 1,
+    });
+    await sleep(200 - (Date.now() - t));
+  }
+  const deadline = Date.now() + 60_000;
+  while (seen.size < sent.length && Date.now() < deadline) await sleep(100);
+  polling = false;
+  await poller;
+  await publisher.close();
+  rmSync(stateDir, { recursive: true, force: true });
+  const lat = sent
+    .filter((t) => seen.has(t))
+    .map((t) => seen.get(t) - t)
+    .sort((a, b) => a - b);
+  const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] / 1000;
+  return {
+    intervals: sent.length,
+    measured: lat.length,
+    p50: q(0.5),
+    p99: q(0.99),
+    max: lat[lat.length - 1] / 1000,
+  };
+}
+
+const activityBefore = await hostActivity();
+const broker = await KafkaBroker.start();
+const server = await ClickHouseServer.start();
+const results = {};
+try {
+  // Fleet: Kafka → ingest → ClickHouse 18.16 server.
+  {
+    const ingest = await IngestProcess.start({
+      bus: 'kafka',
+      brokers: broker.brokers,
+      store: 'server',
+      clickhouseUrl: server.url,
+    });
+    const store = new ServerStore({ url: server.url });
+    const count = async (job) =>
+      Number(
+        (await store.select(`SELECT count() AS n FROM fleettrace.proc WHERE job_id = '${job}'`))[0]
+          .n,
+      );
+    const maxTs = async (job) =>
+      Number(
+        BigInt(
+          (
+            await store.select(
+              `SELECT toString(max(ts_ns)) AS t FROM fleettrace.proc WHERE job_id = '${job}'`,
+            )
+          )[0].t,
+        ) / 1_000_000n,
+      );
+    results.serverThroughput = await throughput(broker, count, 'server');
+    console.log('server throughput', results.serverThroughput);
+    const bus = new KafkaBus({ brokers: broker.brokers, log: () => undefined });
+    results.fleetLatency = await latency(bus, maxTs, 'fleet');
+    console.log('fleet latency', results.fleetLatency);
+    await bus.close();
+    await store.close();
+    await ingest.stop();
+  }
+  // Kafka → ingest → chDB.
+  {
+    const dataDir = mkdtempSync(join(tmpdir(), 'fleettrace-bench-chdb-'));
+    const ingest = await IngestProcess.start({
+      bus: 'kafka',
+      brokers: broker.brokers,
+      store: 'embedded',
+      dataDir,
+    });
+    const count = async (job) =>
+      Number(
+        (await ingest.query(`SELECT count() FROM fleettrace.proc WHERE job_id = '${job}'`))
+          .rows[0][0],
+      );
+    // Its consumer group starts where the server's ingest left off: only new batches.
+    results.chdbThroughput = await throughput(broker, count, 'chdb');
+    console.log('chdb throughput', results.chdbThroughput);
+    await ingest.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  // Embedded: local bus → ingest → chDB.
+  {
+    const dataDir = mkdtempSync(join(tmpdir(), 'fleettrace-bench-local-'));
+    const listen = `127.0.0.1:${await freePort()}`;
+    const ingest = await IngestProcess.start({ bus: 'local', listen, store: 'embedded', dataDir });
+    const maxTs = async (job) =>
+      Number(
+        BigInt(
+          (
+            await ingest.query(
+              `SELECT toString(max(ts_ns)) FROM fleettrace.proc WHERE job_id = '${job}'`,
+            )
+          ).rows[0][0],
+        ) / 1_000_000n,
+      );
+    const bus = new LocalBus({ address: listen });
+    results.embeddedLatency = await latency(bus, maxTs, 'embedded');
+    console.log('embedded latency', results.embeddedLatency);
+    await bus.close();
+    await ingest.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+} finally {
+  await server.destroy();
+  await broker.destroy();
+}
+const activityAfter = await hostActivity();
+
+const r = results;
+const fmt = (n) => Math.round(n).toLocaleString('en-US');
+const verdict = (ok) => (ok ? 'met' : '**not met**');
+const body = `
+Command: \`node bench/ingest/run.mjs --rows ${totalRows} --latency-seconds ${latencySeconds} --rate ${rate}\` (as root, after \`pnpm build\`)
+
+Machine: ${machine()}. Date: ${new Date().toISOString()}. Host activity before: ${activityBefore}; after: ${activityAfter}.
+
+Everything on this machine: Kafka 3.9.1 (KRaft, one JVM), the ClickHouse 18.16 server, \`fleettrace ingest\` as a child process, and the producer in the benchmark process. Rows are proc-like (fork, exec and exit in equal shares, as processes make them; 9–14 fields each; exec rows also go to the sensitive table) in envelopes of ${fmt(BATCH_ROWS)} rows packed as agents pack them (\`${ROWS_ENCODING}\`). Throughput runs from the first produce to the moment \`count()\` shows every row (polled every 100 ms): decoding, the derived columns, the sensitive-table split, the inserts and the offset commits included. Latency feeds the agent's EventPublisher (default 1 s batch window) 200 ms intervals of ${fmt(rate)} rows/s stamped with their event time and records when each interval's rows become queryable (polled every 50 ms).
+
+| measurement | result | goal | |
+|---|---:|---:|---|
+| Kafka → ClickHouse 18.16 server, rows/s | ${fmt(r.serverThroughput.rowsPerSecond)} (${fmt(r.serverThroughput.rows)} rows in ${r.serverThroughput.seconds.toFixed(1)} s; producing took ${r.serverThroughput.produceSeconds.toFixed(1)} s) | ≥ 200,000 | ${verdict(r.serverThroughput.rowsPerSecond >= 200_000)} |
+| Kafka → chDB, rows/s | ${fmt(r.chdbThroughput.rowsPerSecond)} (${fmt(r.chdbThroughput.rows)} rows in ${r.chdbThroughput.seconds.toFixed(1)} s; producing took ${r.chdbThroughput.produceSeconds.toFixed(1)} s) | ≥ 500,000 | ${verdict(r.chdbThroughput.rowsPerSecond >= 500_000)} |
+| fleet (Kafka + server) event → queryable p50 / p99 / max | ${r.fleetLatency.p50.toFixed(2)} s / ${r.fleetLatency.p99.toFixed(2)} s / ${r.fleetLatency.max.toFixed(2)} s (${r.fleetLatency.measured} of ${r.fleetLatency.intervals} intervals) | p99 ≤ 5 s | ${verdict(r.fleetLatency.p99 <= 5)} |
+| embedded (local bus + chDB) event → queryable p50 / p99 / max | ${r.embeddedLatency.p50.toFixed(2)} s / ${r.embeddedLatency.p99.toFixed(2)} s / ${r.embeddedLatency.max.toFixed(2)} s (${r.embeddedLatency.measured} of ${r.embeddedLatency.intervals} intervals) | p99 ≤ 2 s | ${verdict(r.embeddedLatency.p99 <= 2)} |
+`;
+recordSection('ingest', body);
+console.log(body);

@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The rows inside an EventBatch envelope (proto/fleettrace/v1/events.proto):
+ * how agents pack them and ingest unpacks them, and the batch id both derive
+ * from (agent id, sequence). One module, so the two sides cannot drift.
+ */
+import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
+import { gunzip, gzip } from 'node:zlib';
+
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
+
+/**
+ * gzip of UTF-8 lines, one JSON object per row (the collector's row type),
+ * 64-bit integers (bigint) as decimal strings. Chosen over a binary encoding
+ * because rows of different collectors share it with no schema exchange and
+ * ClickHouse-bound ingest turns them into columns by name; gzip level 1 keeps
+ * the agent's CPU small and still shrinks repetitive rows 5-10 times.
+ */
+export const ROWS_ENCODING = 'json-lines+gzip';
+
+/**
+ * A row as one JSON line (no newline); bigint values become decimal strings.
+ * Rows are flat objects whose bigints sit at the top level or in arrays
+ * (ts_ns, syscall arguments, stack addresses): those are converted in a
+ * shallow copy, because JSON.stringify with a replacer function costs about
+ * ten times more per row, and this runs on every row the agent sends.
+ */
+export function rowLine(row: unknown): string {
+  if (row === null || typeof row !== 'object' || Array.isArray(row))
+    return JSON.stringify(plain(row));
+  let copy: Record<string, unknown> | undefined;
+  const o = row as Record<string, unknown>;
+  for (const k in o) {
+    const v = o[k];
+    if (
+      typeof v === 'bigint' ||
+      (Array.isArray(v) && v.length > 0 && typeof v[0] === 'bigint') ||
+      (v !== null && typeof v === 'object' && !Array.isArray(v))
+    ) {
+      copy ??= { ...o };
+      copy[k] = plain(v);
+    }
+  }
+  return JSON.stringify(copy ?? o);
+}
+
+function plain(v: unknown): unknown {
+  if (typeof v === 'bigint') return v.toString();
+  if (Array.isArray(v)) return v.map(plain);
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = plain(x);
+    return out;
+  }
+  return v;
+}
+
+/** Packs JSON lines into `rows` bytes; compression runs on the libuv pool, off the event loop. */
+export async function packRows(lines: string[]): Promise<Buffer> {
+  return gzipAsync(Buffer.from(lines.join('\n'), 'utf8'), { level: 1 });
+}
+
+/** Why a batch cannot be unpacked: goes with the batch to the dead-letter topic. */
+export class UndecodableBatchError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UndecodableBatchError';
+  }
+}
+
+/**
+ * Unpacks `rows` bytes into its JSON lines, unparsed (ingest passes most of
+ * them on as they are). Checks the count, not the JSON: the store refuses a
+ * line that is not, and ingest then sets that batch aside.
+ */
+export async function unpackLines(
+  encoding: string,
+  bytes: Uint8Array,
+  expectedRows: number,
+): Promise<string[]> {
+  if (encoding !== ROWS_ENCODING)
+    throw new UndecodableBatchError(`unknown rows encoding ${JSON.stringify(encoding)}`);
+  let text: string;
+  try {
+    text = (await gunzipAsync(bytes)).toString('utf8');
+  } catch (err) {
+    throw new UndecodableBatchError(`rows are not gzip: ${(err as Error).message}`);
+  }
+  const lines = text.length === 0 ? [] : text.split('\n');
+  if (lines.length !== expectedRows)
+    throw new UndecodableBatchError(`${lines.length} rows but row_count is ${expectedRows}`);
+  for (const l of lines)
+    if (l.charCodeAt(0) !== 0x7b || l.charCodeAt(l.length - 1) !== 0x7d)
+      throw new UndecodableBatchError('a row is not a JSON object');
+  return lines;
+}
+
+/** Unpacks `rows` bytes into plain objects (64-bit values stay decimal strings). */
+export async function unpackRows(
+  encoding: string,
+  bytes: Uint8Array,
+  expectedRows: number,
+): Promise<Record<string, unknown>[]> {
+  if (encoding !== ROWS_ENCODING)
+    throw new UndecodableBatchError(`unknown rows encoding ${JSON.stringify(encoding)}`);
+  let text: string;
+  try {
+    text = (await gunzipAsync(bytes)).toString('utf8');
+  } catch (err) {
+    throw new UndecodableBatchError(`rows are not gzip: ${(err as Error).message}`);
+  }
+  if (text.length === 0) {
+    if (expectedRows !== 0)
+      throw new UndecodableBatchError(`no rows but row_count is ${expectedRows}`);
+    return [];
+  }
+  let rows: unknown;
+  try {
+    // One parse of the whole batch is several times faster than one per line.
+    rows = JSON.parse(`[${text.replaceAll('\n', ',')}]`);
+  } catch (err) {
+    throw new UndecodableBatchError(`rows are not JSON lines: ${(err as Error).message}`);
+  }
+  const list = rows as unknown[];
+  if (list.length !== expectedRows)
+    throw new UndecodableBatchError(`${list.length} rows but row_count is ${expectedRows}`);
+  for (const r of list)
+    if (r === null || typeof r !== 'object' || Array.isArray(r))
+      throw new UndecodableBatchError('a row is not a JSON object');
+  return list as Record<string, unknown>[];
+}
+
+/**
+ * The batch id every stored row carries: the first 8 bytes (big-endian) of
+ * SHA-256("<agent id>/<sequence>"). Deterministic, so a batch delivered twice
+ * gets the same id and collapses; 64 bits keep the sorting key small, and a
+ * collision needs ~4e9 batches in the same partition and sort prefix.
+ */
+export function batchIdOf(agentId: string, sequence: number | bigint): bigint {
+  return createHash('sha256')
+    .update(`${agentId}/${sequence.toString()}`)
+    .digest()
+    .readBigUInt64BE(0);
+}

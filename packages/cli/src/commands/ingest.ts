@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: Apache-2.0
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseDuration } from '@fleettrace/common';
+import { startIngestProcess } from '@fleettrace/ingest';
+import { UsageError } from '../cli-error';
+
+const HELP = `usage: fleettrace ingest [--bus kafka|local] [--brokers host:port,...] [--listen ADDR]
+                        [--store server|embedded] [--clickhouse-url URL] [--data DIR]
+                        [--http ADDR] [--retention-days N] [--max-bytes N]
+
+Consumes event batches and controller changes from the bus and writes them to
+the store exactly once; applies the schema migrations first.
+
+  --bus kafka|local        Kafka (default) or the local bus of a single host
+  --brokers LIST           Kafka brokers (default 127.0.0.1:9092)
+  --partitions N           partitions of the topics ingest creates (default 1)
+  --group ID               consumer group (default fleettrace-ingest)
+  --listen ADDR            local bus: where agents post batches (default 127.0.0.1:7420)
+  --store server|embedded  a ClickHouse server (default) or chDB in --data
+  --clickhouse-url URL     default http://127.0.0.1:8123, as --clickhouse-user/--clickhouse-password
+  --data DIR               embedded store and local dead letters (default ~/.local/share/fleettrace)
+  --http ADDR              /metrics, /healthz, /v1/query (default 127.0.0.1:7421; port 0 picks one)
+  --flush-interval D       the longest rows wait for an insert (default 1s on kafka, 250ms on local)
+  --retention-days N       keep N days (default 30; 0 keeps everything)
+  --max-bytes N            embedded store size cap in bytes (default 10 GiB)`;
+
+export async function ingestCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      bus: { type: 'string', default: 'kafka' },
+      brokers: { type: 'string', default: '127.0.0.1:9092' },
+      partitions: { type: 'string', default: '1' },
+      group: { type: 'string', default: 'fleettrace-ingest' },
+      listen: { type: 'string', default: '127.0.0.1:7420' },
+      store: { type: 'string', default: 'server' },
+      'clickhouse-url': { type: 'string', default: 'http://127.0.0.1:8123' },
+      'clickhouse-user': { type: 'string', default: 'default' },
+      'clickhouse-password': { type: 'string', default: '' },
+      data: { type: 'string' },
+      http: { type: 'string', default: '127.0.0.1:7421' },
+      'flush-interval': { type: 'string' },
+      'retention-days': { type: 'string', default: '30' },
+      'max-bytes': { type: 'string', default: String(10 * 1024 ** 3) },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP + '\n');
+    return 0;
+  }
+  if (values.bus !== 'kafka' && values.bus !== 'local')
+    throw new UsageError(`--bus: expected kafka or local, got ${JSON.stringify(values.bus)}`);
+  if (values.store !== 'server' && values.store !== 'embedded')
+    throw new UsageError(
+      `--store: expected server or embedded, got ${JSON.stringify(values.store)}`,
+    );
+  const number = (name: string, v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0)
+      throw new UsageError(`--${name}: expected a number ≥ 0, got ${JSON.stringify(v)}`);
+    return n;
+  };
+  const running = await startIngestProcess({
+    bus: values.bus,
+    brokers: values.brokers
+      .split(',')
+      .map((b) => b.trim())
+      .filter(Boolean),
+    partitions: Math.max(1, number('partitions', values.partitions)),
+    groupId: values.group,
+    localAddress: values.listen,
+    store: values.store,
+    clickhouseUrl: values['clickhouse-url'],
+    clickhouseUser: values['clickhouse-user'],
+    clickhousePassword: values['clickhouse-password'],
+    dataDir:
+      values.data ??
+      join(process.env.XDG_DATA_HOME ?? join(homedir(), '.local/share'), 'fleettrace'),
+    httpAddress: values.http,
+    retentionDays: number('retention-days', values['retention-days']),
+    maxBytes: number('max-bytes', values['max-bytes']),
+    flushIntervalMs:
+      values['flush-interval'] === undefined
+        ? undefined
+        : parseDuration('--flush-interval', values['flush-interval'], { minMs: 10, maxMs: 60_000 }),
+  });
+  await new Promise<void>((resolve) => {
+    const onSignal = () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolve();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+  await running.stop();
+  return 0;
+}

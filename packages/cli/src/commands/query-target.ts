@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Where `fleettrace query`, `top` and `crashes` send their SQL, until they go
+ * through the controller's API: a ClickHouse server (--clickhouse-url, as its
+ * readonly query user), an embedded store's data directory (--data, only
+ * while no ingest holds it: chDB binds a directory to one process), or a
+ * running ingest's /v1/query (--ingest-url). Every path goes through
+ * QueryService, so the same statements are refused everywhere.
+ */
+import { join } from 'node:path';
+import {
+  EmbeddedStore,
+  QueryService,
+  ServerStore,
+  type QueryResult,
+  type Role,
+} from '@fleettrace/store';
+import { UsageError } from '../cli-error';
+import { ApiClient } from '../api-client';
+
+export const TARGET_OPTIONS = {
+  'clickhouse-url': { type: 'string' },
+  'clickhouse-user': { type: 'string' },
+  'clickhouse-password': { type: 'string' },
+  data: { type: 'string' },
+  'ingest-url': { type: 'string' },
+  role: { type: 'string', default: 'viewer' },
+  server: { type: 'string' },
+  token: { type: 'string' },
+} as const;
+
+export const TARGET_HELP = `where to query: by default the controller's API (--server URL and --token, else
+$FLEETTRACE_SERVER and $FLEETTRACE_TOKEN, else the local \`fleettrace up\`), with the
+token's role; or directly one of:
+  --clickhouse-url URL      a ClickHouse server; as --clickhouse-user (default fleettrace_viewer,
+                            or fleettrace_admin with --role admin) and --clickhouse-password
+  --data DIR                an embedded store's data directory (not while ingest runs on it)
+  --ingest-url URL          a running ingest's query endpoint (viewer role)
+  --role viewer|admin       whose rights the query runs with (default viewer)`;
+
+export interface TargetValues {
+  'clickhouse-url'?: string;
+  'clickhouse-user'?: string;
+  'clickhouse-password'?: string;
+  data?: string;
+  'ingest-url'?: string;
+  role?: string;
+  server?: string;
+  token?: string;
+}
+
+export async function runQuery(values: TargetValues, sql: string): Promise<QueryResult> {
+  const role = (values.role ?? 'viewer') as Role;
+  if (!['viewer', 'operator', 'admin'].includes(role))
+    throw new UsageError(`--role: expected viewer or admin, got ${JSON.stringify(values.role)}`);
+  const chosen = ['clickhouse-url', 'data', 'ingest-url'].filter(
+    (k) => values[k as keyof TargetValues],
+  );
+  if (chosen.length === 0) {
+    // The controller validates, applies the token's role and limits, and audits the query.
+    return ApiClient.from(values).request<QueryResult>('POST', '/api/v1/query', { sql });
+  }
+  if (chosen.length !== 1)
+    throw new UsageError(
+      'say where to query: at most one of --clickhouse-url, --data, --ingest-url',
+    );
+  if (values['ingest-url']) {
+    const res = await fetch(new URL('/v1/query', values['ingest-url']), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ sql }),
+    });
+    const body = (await res.json()) as QueryResult & { error?: string };
+    if (!res.ok) throw new Error(body.error ?? `ingest answered ${res.status}`);
+    return body;
+  }
+  if (values.data) {
+    const store = new EmbeddedStore({ dataDir: join(values.data, 'chdb') });
+    try {
+      return await new QueryService(store).query(sql, role);
+    } finally {
+      await store.close();
+    }
+  }
+  const user =
+    values['clickhouse-user'] ?? (role === 'admin' ? 'fleettrace_admin' : 'fleettrace_viewer');
+  const credentials = { username: user, password: values['clickhouse-password'] ?? '' };
+  const store = new ServerStore({
+    url: values['clickhouse-url']!,
+    owner: credentials,
+    viewer: credentials,
+    admin: credentials,
+  });
+  try {
+    return await new QueryService(store).query(sql, role);
+  } finally {
+    await store.close();
+  }
+}
+
+function text(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+function csvField(v: unknown): string {
+  const s = text(v);
+  return /[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+/** The result as a table (aligned columns), JSON (one object per row) or CSV with a header. */
+export function formatResult(r: QueryResult, format: string): string {
+  const names = r.columns.map((c) => c.name);
+  switch (format) {
+    case 'json':
+      return (
+        JSON.stringify(
+          r.rows.map((row) => Object.fromEntries(names.map((n, i) => [n, row[i]]))),
+          null,
+          2,
+        ) + '\n'
+      );
+    case 'csv':
+      return [names, ...r.rows].map((row) => row.map(csvField).join(',')).join('\n') + '\n';
+    case 'table': {
+      const cells = [names.map((n) => n.toUpperCase()), ...r.rows.map((row) => row.map(text))];
+      const widths = names.map((_, i) => Math.max(...cells.map((row) => (row[i] ?? '').length)));
+      const lines = cells.map((row) =>
+        row
+          .map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!)))
+          .join('  ')
+          .trimEnd(),
+      );
+      return lines.join('\n') + `\n(${r.rows.length} row${r.rows.length === 1 ? '' : 's'})\n`;
+    }
+    default:
+      throw new UsageError(`--format: expected table, json or csv, got ${JSON.stringify(format)}`);
+  }
+}

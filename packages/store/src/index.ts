@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: Apache-2.0
+export * from './store';
+export { ServerStore, type ServerStoreOptions, type Credentials } from './server-store';
+export { EmbeddedStore, type EmbeddedStoreOptions, limitSettings } from './embedded-store';
+export {
+  QueryRefusedError,
+  checkLexically,
+  checkAst,
+  tokenize,
+  HARMLESS_TABLE_FUNCTIONS,
+  REFUSED_FUNCTIONS,
+  type StatementKind,
+} from './query-validator';
+export { QueryService, QueryFailedError } from './query-service';
+export { queryUsersXml, type QueryUsersOptions } from './server-users';
+export * as cannedQueries from './canned-queries';

@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The store on a ClickHouse server, over HTTP with @clickhouse/client 1.x.
+ * Three server users, set up by the operator (server-users.ts writes them):
+ * the owner (ingest: DDL and inserts), and one readonly=1 user per query role
+ * whose profile holds the query limits and whose allowed databases decide
+ * whether it sees fleettrace_sensitive. Under readonly=1 a client can change
+ * no setting, so the limits cannot be lifted from a query; that is why user
+ * queries never run as the owner.
+ */
+import { Readable } from 'node:stream';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
+import {
+  clickhouseCodeOf,
+  featuresOf,
+  StoreError,
+  type InsertOptions,
+  type QueryResult,
+  type Role,
+  type Store,
+  type StoreFeatures,
+} from './store';
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+export interface ServerStoreOptions {
+  /** e.g. http://127.0.0.1:8123 */
+  url: string;
+  /** the owner (ingest); default user "default" with no password */
+  owner?: Credentials;
+  /** readonly users per query role; defaults: fleettrace_viewer / fleettrace_admin, no password */
+  viewer?: Credentials;
+  admin?: Credentials;
+  /** per request, default 60 s (a user query is stopped by its profile's max_execution_time first) */
+  requestTimeoutMs?: number;
+}
+
+export class ServerStore implements Store {
+  readonly kind = 'server' as const;
+  private readonly owner: ClickHouseClient;
+  private readonly viewer: ClickHouseClient;
+  private readonly admin: ClickHouseClient;
+  private features_?: Promise<StoreFeatures>;
+
+  constructor(readonly options: ServerStoreOptions) {
+    const client = (c: Credentials) =>
+      createClient({
+        url: options.url,
+        username: c.username,
+        password: c.password,
+        request_timeout: options.requestTimeoutMs ?? 60_000,
+        // The stores' errors reach the caller as exceptions; the client's own
+        // error log would print each one a second time.
+        log: { level: ClickHouseLogLevel.OFF },
+        // 18.16 knows none of the settings newer clients send by default.
+        clickhouse_settings: {},
+      });
+    this.owner = client(options.owner ?? { username: 'default', password: '' });
+    this.viewer = client(options.viewer ?? { username: 'fleettrace_viewer', password: '' });
+    this.admin = client(options.admin ?? { username: 'fleettrace_admin', password: '' });
+  }
+
+  features(): Promise<StoreFeatures> {
+    this.features_ ??= this.select<{ v: string }>('SELECT version() AS v').then(
+      (rows) => featuresOf(rows[0]?.v ?? '0.0'),
+      (err: unknown) => {
+        this.features_ = undefined;
+        throw err;
+      },
+    );
+    return this.features_;
+  }
+
+  async command(sql: string): Promise<void> {
+    try {
+      await this.owner.command({ query: sql });
+    } catch (err) {
+      throw wrap('command', err);
+    }
+  }
+
+  async select<T = Record<string, unknown>>(sql: string): Promise<T[]> {
+    try {
+      const rs = await this.owner.query({ query: sql, format: 'JSONEachRow' });
+      return await rs.json<T>();
+    } catch (err) {
+      throw wrap('select', err);
+    }
+  }
+
+  async insert(table: string, payload: Buffer, options: InsertOptions = {}): Promise<void> {
+    const settings: Record<string, string | number> = { input_format_skip_unknown_fields: 1 };
+    if (options.dedupToken && (await this.features()).insertDeduplicationToken)
+      settings.insert_deduplication_token = options.dedupToken;
+    try {
+      // exec, not insert(): the payload is JSON lines already, which the
+      // client's insert() would want as objects to serialize itself.
+      const r = await this.owner.exec({
+        query: `INSERT INTO ${table} FORMAT JSONEachRow`,
+        values: Readable.from([payload], { objectMode: false }),
+        clickhouse_settings: settings,
+      });
+      r.stream.resume();
+      await new Promise<void>((resolve, reject) => {
+        r.stream.once('end', resolve);
+        r.stream.once('error', reject);
+      });
+    } catch (err) {
+      throw wrap(`insert into ${table}`, err);
+    }
+  }
+
+  async queryAs(role: Role, sql: string): Promise<QueryResult> {
+    const client = role === 'admin' ? this.admin : this.viewer;
+    try {
+      const rs = await client.query({ query: sql, format: 'JSONCompact' });
+      const body = await rs.json<unknown[]>();
+      return {
+        columns: body.meta ?? [],
+        rows: body.data,
+        statistics: body.statistics && {
+          elapsedS: body.statistics.elapsed,
+          rowsRead: body.statistics.rows_read,
+          bytesRead: body.statistics.bytes_read,
+        },
+      };
+    } catch (err) {
+      throw wrap('query', err);
+    }
+  }
+
+  async explainAst(sql: string): Promise<string> {
+    try {
+      const rs = await this.viewer.query({
+        query: `EXPLAIN AST ${sql}`,
+        format: 'TabSeparatedRaw',
+      });
+      return await rs.text();
+    } catch (err) {
+      throw wrap('parse', err);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.owner.close(), this.viewer.close(), this.admin.close()]);
+  }
+}
+
+function wrap(operation: string, err: unknown): StoreError {
+  const e = err as Error & { code?: string };
+  const message = (e.message ?? String(err))
+    .replace(/, e\.what\(\) = DB::Exception\s*$/, '')
+    .trim();
+  return new StoreError(
+    operation,
+    message,
+    clickhouseCodeOf(message) ?? (e.code && /^\d+$/.test(e.code) ? Number(e.code) : undefined),
+    {
+      cause: err,
+    },
+  );
+}

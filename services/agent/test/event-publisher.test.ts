@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The publisher against a real local bus (loopback HTTP) whose consumer comes
+ * and goes: envelopes cut by size and time, spooled while nobody takes them,
+ * replayed in sequence order by the next agent process (a new publisher on
+ * the same state directory), sequences never repeated across restarts, and
+ * the spool's bound dropping the oldest batches and counting them.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { LocalBus, TOPICS, unpackRows, type Subscription } from '@fleettrace/bus';
+import { EventBatch } from '@fleettrace/proto';
+import { EventPublisher } from '../src/publish/event-publisher';
+
+async function freeAddress(): Promise<string> {
+  const s = createServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = (s.address() as { port: number }).port;
+  s.close();
+  return `127.0.0.1:${port}`;
+}
+
+/** A consumer that stores (here: keeps) and commits everything at once. */
+async function consumer(
+  address: string,
+  into: EventBatch[],
+): Promise<{ bus: LocalBus; sub: Subscription }> {
+  const bus = new LocalBus({ address });
+  const sub: Subscription = await bus.subscribe({
+    groupId: 'test',
+    topics: [TOPICS.events],
+    onMessages: async (messages) => {
+      for (const m of messages) into.push(EventBatch.decode(m.value));
+      const last = messages[messages.length - 1]!;
+      await sub.commit([{ topic: last.topic, partition: 0, next: last.offset + 1n }]);
+    },
+  });
+  return { bus, sub };
+}
+
+const rows = (n: number, from = 0) =>
+  Array.from({ length: n }, (_, i) => ({
+    ts_ns: 1_700_000_000_000_000_000n + BigInt(from + i),
+    pid: from + i,
+    comm: 'x',
+  }));
+
+test('cuts, spools while the bus is away, replays in order after a restart', async () => {
+  const address = await freeAddress();
+  const stateDir = mkdtempSync(join(tmpdir(), 'fleettrace-publisher-'));
+  const options = {
+    agentId: 'agent-1',
+    host: 'h1',
+    stateDir,
+    maxBatchBytes: 2000,
+    maxDelayMs: 100,
+    retryMinMs: 50,
+    retryMaxMs: 200,
+    log: () => undefined,
+  };
+  try {
+    // No consumer: everything goes to the spool.
+    const bus1 = new LocalBus({ address, publishTimeoutMs: 2000 });
+    const p1 = new EventPublisher({ ...options, bus: bus1 });
+    p1.publish({ jobId: 'j', runId: 'r', collector: 'proc', rows: rows(100), lost: 3, weight: 1 });
+    await p1.flush();
+    const spooled = p1.spoolState().batches;
+    assert.ok(spooled >= 2, `size cut into several envelopes (${spooled})`);
+    await p1.close();
+    await bus1.close();
+
+    // The next agent process: replays the spool first, then new batches.
+    const got: EventBatch[] = [];
+    const c = await consumer(address, got);
+    const bus2 = new LocalBus({ address, publishTimeoutMs: 2000 });
+    const p2 = new EventPublisher({ ...options, bus: bus2 });
+    p2.publish({
+      jobId: 'j',
+      runId: 'r',
+      collector: 'proc',
+      rows: rows(5, 100),
+      lost: 0,
+      weight: 1,
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    await p2.flush();
+    while (p2.spoolState().batches > 0) await new Promise((r) => setTimeout(r, 20));
+    await p2.close();
+    const sequences = got.map((b) => b.sequence);
+    assert.deepEqual(
+      [...sequences].sort((a, b) => a - b),
+      sequences,
+      'in sequence order',
+    );
+    assert.equal(new Set(sequences).size, sequences.length, 'no sequence twice');
+    const all = (
+      await Promise.all(got.map((b) => unpackRows(b.encoding, b.rows, b.rowCount)))
+    ).flat();
+    assert.deepEqual(
+      all.map((r) => r.pid),
+      Array.from({ length: 105 }, (_, i) => i),
+      'every row once, in order',
+    );
+    assert.equal(all[0]!.ts_ns, '1700000000000000000', 'bigints as decimal strings');
+    assert.equal(
+      got.reduce((s, b) => s + b.lost, 0),
+      3,
+      'collector loss travels in the envelopes',
+    );
+    assert.ok(got.every((b) => b.agentId === 'agent-1' && b.host === 'h1' && b.runId === 'r'));
+    const snapshot = await p2.metrics.snapshot();
+    assert.equal(snapshot['fleettrace_agent_events_published_total'], 105);
+    await c.bus.close();
+    await bus2.close();
+  } finally {
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+});
+
+test('the spool bound drops the oldest batches and counts their rows as lost', async () => {
+  const address = await freeAddress();
+  const stateDir = mkdtempSync(join(tmpdir(), 'fleettrace-publisher-'));
+  try {
+    const bus = new LocalBus({ address, publishTimeoutMs: 1000 });
+    const p = new EventPublisher({
+      agentId: 'agent-2',
+      host: 'h2',
+      bus,
+      stateDir,
+      maxBatchBytes: 1000,
+      maxDelayMs: 50,
+      spoolMaxBytes: 2000,
+      retryMinMs: 50,
+      log: () => undefined,
+    });
+    for (let i = 0; i < 10; i++) {
+      p.publish({
+        jobId: 'j',
+        runId: 'r',
+        collector: 'proc',
+        rows: rows(20, i * 20),
+        lost: 0,
+        weight: 1,
+      });
+      await p.flush();
+    }
+    const s = await p.metrics.snapshot();
+    assert.ok(p.spoolState().bytes <= 2000, `spool within its bound (${p.spoolState().bytes})`);
+    assert.ok(s['fleettrace_agent_spool_dropped_batches_total']! > 0, 'dropped batches counted');
+    assert.ok(
+      s['fleettrace_agent_events_lost_total{stage=spool_full}']! > 0,
+      'their rows counted as lost',
+    );
+    await p.close();
+    await bus.close();
+  } finally {
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Ingest as a process (what `fleettrace ingest` runs): builds the bus and the
+ * store from options, starts the service and its HTTP endpoint, and stops
+ * cleanly on SIGINT/SIGTERM (flush, commit, close).
+ */
+import { join } from 'node:path';
+import { KafkaBus, LocalBus, TOPICS, type Bus } from '@fleettrace/bus';
+import { EmbeddedStore, QueryService, ServerStore, type Store } from '@fleettrace/store';
+import { BusDeadLetters, DirectoryDeadLetters, type DeadLetterSink } from './dead-letters';
+import { Failpoints } from './failpoints';
+import { serveIngestHttp } from './ingest-http';
+import { IngestService } from './ingest-service';
+
+export interface IngestProcessOptions {
+  bus: 'kafka' | 'local';
+  brokers: string[];
+  /** the local bus's listen address (host:port or a socket path) */
+  localAddress: string;
+  store: 'server' | 'embedded';
+  clickhouseUrl: string;
+  clickhouseUser: string;
+  clickhousePassword: string;
+  /** data directory of the embedded store (and of local dead letters) */
+  dataDir: string;
+  /** host:port of /metrics, /healthz and /v1/query */
+  httpAddress: string;
+  groupId: string;
+  retentionDays: number;
+  maxBytes: number;
+  partitions: number;
+  /** the longest rows wait for an insert; default 1000 ms on Kafka, 250 ms on the local bus */
+  flushIntervalMs?: number;
+}
+
+export interface RunningIngest {
+  service: IngestService;
+  store: Store;
+  stop(): Promise<void>;
+  httpPort: number;
+}
+
+export async function startIngestProcess(o: IngestProcessOptions): Promise<RunningIngest> {
+  const log = (m: string) => process.stderr.write(`ingest: ${m}\n`);
+  const failpoints = new Failpoints();
+  if (failpoints.active) log(`failpoints armed: ${process.env.FLEETTRACE_FAILPOINTS}`);
+  let bus: Bus;
+  let deadLetters: DeadLetterSink;
+  if (o.bus === 'kafka') {
+    const kafka = new KafkaBus({
+      brokers: o.brokers,
+      clientId: 'fleettrace-ingest',
+      partitions: o.partitions,
+    });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await kafka.ensureTopics([TOPICS.events, TOPICS.control, TOPICS.deadLetter]);
+        break;
+      } catch (err) {
+        if (attempt % 10 === 0) log(`kafka not ready, retrying: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+    bus = kafka;
+    deadLetters = new BusDeadLetters(kafka);
+  } else {
+    bus = new LocalBus({ address: o.localAddress });
+    deadLetters = new DirectoryDeadLetters(join(o.dataDir, 'dead-letters'));
+  }
+  const store: Store =
+    o.store === 'embedded'
+      ? new EmbeddedStore({ dataDir: join(o.dataDir, 'chdb') })
+      : new ServerStore({
+          url: o.clickhouseUrl,
+          owner: { username: o.clickhouseUser, password: o.clickhousePassword },
+        });
+  const service = new IngestService({
+    bus,
+    store,
+    deadLetters,
+    groupId: o.groupId,
+    // On one host the agent waits for each post to be stored: short waits
+    // keep event-to-queryable low, and an embedded store takes small inserts
+    // well. Fleet ingest makes large inserts for the server's sake.
+    flushIntervalMs: o.flushIntervalMs ?? (o.bus === 'local' ? 250 : 1000),
+    failpoints,
+    log,
+    retention: { days: o.retentionDays, maxBytes: o.store === 'embedded' ? o.maxBytes : 0 },
+  });
+  await service.start();
+  const [host = '127.0.0.1', port = '0'] = splitHostPort(o.httpAddress);
+  const server = await serveIngestHttp(service, new QueryService(store), {
+    host,
+    port: Number(port),
+  });
+  const address = server.address();
+  const httpPort = typeof address === 'object' && address ? address.port : 0;
+  log(`http on ${host}:${httpPort} (/metrics, /healthz, /v1/query)`);
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      server.closeAllConnections();
+      server.close();
+      await service.stop();
+      await bus.close();
+      await store.close();
+    })());
+  return { service, store, stop, httpPort };
+}
+
+function splitHostPort(address: string): [string, string] {
+  const i = address.lastIndexOf(':');
+  return i < 0
+    ? ['127.0.0.1', address]
+    : [address.slice(0, i).replace(/^\[|\]$/g, ''), address.slice(i + 1)];
+}

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: Apache-2.0
+/** Ingest's Prometheus metrics (served on /metrics by ingest-http.ts). */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export class IngestMetrics {
+  readonly registry = new Registry();
+  readonly batches = new Counter({
+    name: 'fleettrace_ingest_batches_total',
+    help: 'Event batches decoded',
+    registers: [this.registry],
+  });
+  readonly rows = new Counter({
+    name: 'fleettrace_ingest_rows_total',
+    help: 'Rows the store acknowledged, by table',
+    labelNames: ['table'],
+    registers: [this.registry],
+  });
+  readonly inserts = new Counter({
+    name: 'fleettrace_ingest_inserts_total',
+    help: 'Inserts the store acknowledged',
+    registers: [this.registry],
+  });
+  readonly insertErrors = new Counter({
+    name: 'fleettrace_ingest_insert_errors_total',
+    help: 'Inserts that failed and were retried',
+    registers: [this.registry],
+  });
+  readonly deadLetters = new Counter({
+    name: 'fleettrace_ingest_dead_letters_total',
+    help: 'Messages that could not be decoded, sent to the dead-letter topic with the reason',
+    registers: [this.registry],
+  });
+  readonly duplicates = new Counter({
+    name: 'fleettrace_ingest_duplicate_batches_total',
+    help: 'Batches delivered again that ingest had stored already (skipped; the store collapses the ones it does not know)',
+    registers: [this.registry],
+  });
+  readonly lag = new Gauge({
+    name: 'fleettrace_ingest_consumer_lag',
+    help: 'Messages on the bus not yet committed by this consumer group',
+    registers: [this.registry],
+  });
+  readonly lost = new Counter({
+    name: 'fleettrace_ingest_collector_lost_total',
+    help: 'Events the agents reported lost (from the batches)',
+    registers: [this.registry],
+  });
+  readonly flushSeconds = new Histogram({
+    name: 'fleettrace_ingest_flush_seconds',
+    help: 'Time from a flush start to its commit',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,461 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Ingest: event batches and controller changes from the bus into the store,
+ * exactly once (DESIGN.md "Storage").
+ *
+ * Messages are decoded as they arrive and their rows encoded into one buffer
+ * per table, whole batches at a time. A flush, when ≥ `flushRows` rows wait
+ * or the oldest waited `flushIntervalMs`, inserts each table's buffer as one
+ * block (cut on batch boundaries, with an insert deduplication token), and
+ * only after the store acknowledged every block commits the bus positions of
+ * the messages in it. A crash anywhere before the commit delivers the same
+ * messages again; their rows carry the same batch_id and row_idx and
+ * collapse (ReplacingMergeTree), so nothing is lost and nothing counts
+ * twice. An insert that fails is retried with back-off for as long as it
+ * takes (the store is down): the bus holds everything meanwhile, and ingest
+ * stops taking messages once `maxPendingRows` wait.
+ *
+ * A message that cannot be decoded goes to the dead-letter sink with the
+ * reason, and its position is committed with the next flush: one bad
+ * message never stalls its partition.
+ */
+import {
+  batchIdOf,
+  TOPICS,
+  unpackLines,
+  UndecodableBatchError,
+  type Bus,
+  type ConsumedMessage,
+  type Position,
+  type Subscription,
+} from '@fleettrace/bus';
+import { ControlEvent, EventBatch } from '@fleettrace/proto';
+import { DATA_ERROR_CODES, StoreError, type Store } from '@fleettrace/store';
+import {
+  applyRetention,
+  migrate,
+  tableColumns,
+  type RetentionOptions,
+} from '../schema/schema-manager';
+import { RowRouter } from '../writer/row-routing';
+import { TableBuffer, type BatchContext, type Block } from '../writer/table-buffer';
+import type { DeadLetterSink } from './dead-letters';
+import { Failpoints } from './failpoints';
+import { IngestMetrics } from './ingest-metrics';
+
+export interface IngestOptions {
+  bus: Bus;
+  store: Store;
+  deadLetters: DeadLetterSink;
+  groupId?: string;
+  /** a flush starts once this many rows wait (default 100,000: inserts of ≥ 10,000 rows, larger when busy) */
+  flushRows?: number;
+  /** ... or once the oldest waited this long (default 1000 ms) */
+  flushIntervalMs?: number;
+  /** no more messages are taken while this many rows wait (default 300,000) */
+  maxPendingRows?: number;
+  retention?: RetentionOptions;
+  failpoints?: Failpoints;
+  log?: (message: string) => void;
+}
+
+export interface IngestHealth {
+  ok: boolean;
+  subscribed: boolean;
+  /** when the store last acknowledged a flush (ms since epoch), 0 before the first */
+  lastFlushOkMs: number;
+  /** the error of the failing flush, while it fails */
+  storeError?: string;
+  pendingRows: number;
+}
+
+/** Recently stored batch ids: a redelivered batch is skipped (and counted). */
+class SeenBatches {
+  private current = new Set<string>();
+  private previous = new Set<string>();
+  has(id: string): boolean {
+    return this.current.has(id) || this.previous.has(id);
+  }
+  add(id: string): void {
+    if (this.current.size >= 100_000) {
+      this.previous = this.current;
+      this.current = new Set();
+    }
+    this.current.add(id);
+  }
+}
+
+export class IngestService {
+  readonly metrics = new IngestMetrics();
+  private readonly buffers = new Map<string, TableBuffer>();
+  private router!: RowRouter;
+  private subscription?: Subscription;
+  private positions = new Map<string, Position>();
+  private pendingRows = 0;
+  private readonly seen = new SeenBatches();
+  private oldestPendingAt = 0;
+  private flushing: Promise<void> = Promise.resolve();
+  private flushRunning = false;
+  private timer?: NodeJS.Timeout;
+  private lagTimer?: NodeJS.Timeout;
+  private retentionTimer?: NodeJS.Timeout;
+  private lastFlushOkMs = 0;
+  private storeError?: string;
+  private stopping = false;
+  private readonly failpoints: Failpoints;
+  private readonly log: (m: string) => void;
+
+  constructor(private readonly options: IngestOptions) {
+    this.failpoints = options.failpoints ?? new Failpoints();
+    this.log = options.log ?? ((m) => process.stderr.write(`ingest: ${m}\n`));
+  }
+
+  /** Migrates the schema (retrying while the store is unreachable), then subscribes. */
+  async start(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await migrate(this.options.store, this.log);
+        break;
+      } catch (err) {
+        if (this.stopping) throw err;
+        if (attempt % 10 === 0) this.log(`store not ready, retrying: ${(err as Error).message}`);
+        await sleep(Math.min(5000, 250 * 2 ** attempt));
+      }
+    }
+    for (const table of (await tableColumns(this.options.store)).keys())
+      this.buffers.set(table, new TableBuffer(table));
+    this.router = new RowRouter({ get: (t) => this.buffers.get(t) });
+    this.subscription = await this.options.bus.subscribe({
+      groupId: this.options.groupId ?? 'fleettrace-ingest',
+      topics: [TOPICS.events, TOPICS.control],
+      onMessages: (messages) => this.onMessages(messages),
+    });
+    const interval = this.options.flushIntervalMs ?? 1000;
+    this.timer = setInterval(
+      () => {
+        if (
+          this.hasPending() &&
+          Date.now() - this.oldestPendingAt >= interval &&
+          !this.flushRunning
+        )
+          void this.flush().catch(() => undefined);
+      },
+      Math.max(20, Math.floor(interval / 5)),
+    );
+    this.lagTimer = setInterval(() => {
+      this.subscription
+        ?.lag()
+        .then((v) => this.metrics.lag.set(v))
+        .catch(() => undefined);
+    }, 5000);
+    if (this.options.retention) {
+      const retention = this.options.retention;
+      const round = () =>
+        applyRetention(this.options.store, retention, this.log).catch((err: Error) =>
+          this.log(`retention: ${err.message}`),
+        );
+      void round();
+      this.retentionTimer = setInterval(() => void round(), 10 * 60_000);
+    }
+    this.log(
+      `consuming ${TOPICS.events} and ${TOPICS.control} from the ${this.options.bus.kind} bus into the ${this.options.store.kind} store`,
+    );
+  }
+
+  health(): IngestHealth {
+    return {
+      ok: this.subscription !== undefined && this.storeError === undefined,
+      subscribed: this.subscription !== undefined,
+      lastFlushOkMs: this.lastFlushOkMs,
+      storeError: this.storeError,
+      pendingRows: this.pendingRows,
+    };
+  }
+
+  /** Flushes what waits, commits, and stops consuming. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    clearInterval(this.timer);
+    clearInterval(this.lagTimer);
+    clearInterval(this.retentionTimer);
+    if (this.subscription && this.storeError === undefined)
+      await this.flush().catch(() => undefined);
+    this.stopping = true;
+    await this.subscription?.close();
+    this.subscription = undefined;
+  }
+
+  private hasPending(): boolean {
+    return this.pendingRows > 0 || this.positions.size > 0;
+  }
+
+  private async onMessages(messages: ConsumedMessage[]): Promise<void> {
+    if (this.stopping) throw new Error('ingest is stopping');
+    // Back-pressure: while the store is slow or down, take nothing more
+    // until the running flush is done.
+    while (this.pendingRows >= (this.options.maxPendingRows ?? 300_000)) {
+      if (!this.flushRunning) void this.flush().catch(() => undefined);
+      await this.flushing;
+    }
+    // Unpacking (gunzip on the thread pool) of all messages at once; routing
+    // in order, waiting whenever too much is pending (see above).
+    const unpacked = messages.map((m) => (m.topic === TOPICS.control ? undefined : this.unpack(m)));
+    for (const p of unpacked) p?.catch(() => undefined);
+    for (let k = 0; k < messages.length; k++) {
+      const m = messages[k]!;
+      while (this.pendingRows >= (this.options.maxPendingRows ?? 300_000)) {
+        if (!this.flushRunning) void this.flush().catch(() => undefined);
+        await this.flushing;
+      }
+      try {
+        if (m.topic === TOPICS.control) this.control(m);
+        else this.event(m, await unpacked[k]!);
+      } catch (err) {
+        const reason =
+          err instanceof UndecodableBatchError ||
+          err instanceof RangeError ||
+          err instanceof SyntaxError
+            ? (err as Error).message
+            : `cannot decode: ${(err as Error).message}`;
+        await this.options.deadLetters.send(m, reason);
+        this.metrics.deadLetters.inc();
+        this.log(`dead letter ${m.topic}/${m.partition}/${m.offset}: ${reason}`);
+      }
+      const key = `${m.topic}\0${m.partition}`;
+      this.positions.set(key, { topic: m.topic, partition: m.partition, next: m.offset + 1n });
+      if (this.oldestPendingAt === 0) this.oldestPendingAt = Date.now();
+      // Flush in the background as soon as enough waits: the next messages
+      // decode while the store takes this block, and rows that arrive
+      // meanwhile make the next block bigger. Too much waiting stops the
+      // intake above.
+      if (this.pendingRows >= (this.options.flushRows ?? 100_000) && !this.flushRunning)
+        void this.flush().catch(() => undefined);
+    }
+  }
+
+  /** Decodes the envelope and unpacks its rows; undefined for a batch already stored. */
+  private async unpack(
+    m: ConsumedMessage,
+  ): Promise<{ batch: EventBatch; batchId: string; lines: string[] } | undefined> {
+    let batch: EventBatch;
+    try {
+      batch = EventBatch.decode(m.value);
+    } catch (err) {
+      throw new UndecodableBatchError(`not a fleettrace.v1.EventBatch: ${(err as Error).message}`);
+    }
+    if (!batch.agentId) throw new UndecodableBatchError('agent_id is empty');
+    const batchId = batchIdOf(batch.agentId, batch.sequence).toString();
+    if (this.seen.has(batchId)) return undefined;
+    return { batch, batchId, lines: await unpackLines(batch.encoding, batch.rows, batch.rowCount) };
+  }
+
+  private event(m: ConsumedMessage, unpacked: Awaited<ReturnType<IngestService['unpack']>>): void {
+    if (!unpacked || this.seen.has(unpacked.batchId)) {
+      this.metrics.duplicates.inc();
+      return;
+    }
+    const { batch, batchId, lines } = unpacked;
+    const ctx: BatchContext = {
+      host: batch.host,
+      jobId: batch.jobId,
+      runId: batch.runId,
+      weight: batch.weight || 1,
+      batchId,
+      source: m,
+    };
+    if (lines.length > 0) this.pendingRows += this.router.route(batch.collector, ctx, lines);
+    this.buffers.get('fleettrace.batches')?.addRows(ctx, [
+      {
+        time: Math.floor(batch.createdUnixMs / 1000),
+        created_unix_ms: batch.createdUnixMs,
+        agent_id: batch.agentId,
+        host: batch.host,
+        sequence: batch.sequence,
+        job_id: batch.jobId,
+        run_id: batch.runId,
+        collector: batch.collector,
+        row_count: batch.rowCount,
+        lost: batch.lost,
+        weight: ctx.weight,
+        batch_id: batchId,
+      },
+    ]);
+    this.pendingRows++;
+    this.seen.add(batchId);
+    this.metrics.batches.inc();
+    if (batch.lost > 0) this.metrics.lost.inc(batch.lost);
+  }
+
+  private control(m: ConsumedMessage): void {
+    let e: ControlEvent;
+    try {
+      e = ControlEvent.decode(m.value);
+    } catch (err) {
+      throw new UndecodableBatchError(
+        `not a fleettrace.v1.ControlEvent: ${(err as Error).message}`,
+      );
+    }
+    const version = Math.max(0, e.unixMs);
+    const updated = Math.floor(version / 1000);
+    const ctx: BatchContext = {
+      host: '',
+      jobId: '',
+      runId: '',
+      weight: 1,
+      batchId: `${m.topic}/${m.partition}/${m.offset}`,
+      source: m,
+    };
+    const body = e.body;
+    if (!body) throw new UndecodableBatchError('ControlEvent without a body');
+    const table = {
+      job: 'fleettrace.jobs',
+      run: 'fleettrace.job_runs',
+      agent: 'fleettrace.agents',
+    }[body.$case];
+    const row: Record<string, unknown> = {
+      ...snakeCase(body.value as unknown as Record<string, unknown>),
+      updated,
+      version,
+    };
+    this.buffers.get(table)!.addRows(ctx, [row]);
+    this.pendingRows++;
+  }
+
+  /** Runs one flush after any running one; resolves when both finished. */
+  private flush(): Promise<void> {
+    this.flushRunning = true;
+    const next = this.flushing.then(() => this.flushOnce());
+    this.flushing = next.catch(() => undefined);
+    return next;
+  }
+
+  private async flushOnce(): Promise<void> {
+    if (!this.hasPending()) {
+      this.flushRunning = false;
+      return;
+    }
+    this.flushRunning = true;
+    const started = Date.now();
+    const blocks = [...this.buffers.values()].map((b) => b.take()).filter((b) => b !== undefined);
+    const positions = [...this.positions.values()];
+    this.positions = new Map();
+    this.pendingRows = 0;
+    this.oldestPendingAt = 0;
+    try {
+      // The tables' blocks in parallel: the server inserts each on a thread of its own.
+      let stored = 0;
+      await Promise.all(
+        blocks.map(async (block) => {
+          await this.insertWithRetry(block);
+          stored++;
+          if (stored === 1 && blocks.length > 1) this.failpoints.reach('during-insert');
+          this.metrics.inserts.inc();
+          this.metrics.rows.inc({ table: block.table }, block.rows);
+        }),
+      );
+      this.router.flushed(true);
+      this.failpoints.reach('after-insert-before-commit');
+      await this.commitWithRetry(positions);
+      this.lastFlushOkMs = Date.now();
+      this.metrics.flushSeconds.observe((Date.now() - started) / 1000);
+    } catch (err) {
+      // Only when stopping: the messages will come again to the next consumer.
+      this.router.flushed(false);
+      throw err;
+    } finally {
+      this.flushRunning = false;
+    }
+  }
+
+  /**
+   * Inserts a block, retrying with back-off while the store is unreachable.
+   * When the store refuses the data itself (a value that does not fit its
+   * column), the block is cut into its batches and each inserted alone: the
+   * batches it refuses go to the dead-letter sink with the reason, the
+   * others are stored. A refused batch may then be stored in some tables and
+   * not others; the dead letter holds all of it.
+   */
+  private async insertWithRetry(block: Block): Promise<void> {
+    const refused = await this.insertOnce(block.table, block.payload, block.dedupToken);
+    if (!refused) return;
+    this.log(
+      `${block.table} refused a block of ${block.rows} rows (${refused}): inserting its batches one by one`,
+    );
+    for (const slice of block.slices()) {
+      const reason = await this.insertOnce(
+        block.table,
+        slice.payload,
+        `${block.dedupToken}/${slice.batch.batchId}`,
+      );
+      if (!reason) continue;
+      const source = slice.batch.source;
+      if (source)
+        await this.options.deadLetters.send(source, `${block.table} refused the rows: ${reason}`);
+      this.metrics.deadLetters.inc();
+      this.log(`dead letter: batch ${slice.batch.batchId} refused by ${block.table}: ${reason}`);
+    }
+  }
+
+  /** Inserts until the store acknowledges (returns undefined) or refuses the data (returns why). */
+  private async insertOnce(
+    table: string,
+    payload: Buffer,
+    dedupToken: string,
+  ): Promise<string | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.options.store.insert(table, payload, { dedupToken });
+        if (this.storeError !== undefined) this.log('store is back: inserts succeed again');
+        this.storeError = undefined;
+        return undefined;
+      } catch (err) {
+        this.metrics.insertErrors.inc();
+        const message = (err as Error).message;
+        if (
+          err instanceof StoreError &&
+          err.clickhouseCode !== undefined &&
+          DATA_ERROR_CODES.has(err.clickhouseCode)
+        )
+          return message;
+        if (this.storeError === undefined)
+          this.log(`insert into ${table} failed, retrying with back-off: ${message}`);
+        this.storeError = message;
+        if (this.stopping) throw err;
+        await sleep(Math.min(10_000, 200 * 2 ** Math.min(attempt, 6)));
+      }
+    }
+  }
+
+  private async commitWithRetry(positions: Position[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.subscription?.commit(positions);
+        return;
+      } catch (err) {
+        // Not committed means delivered again later, which is harmless; but
+        // keep trying a while so a short broker outage does not redo work.
+        if (attempt >= 5 || this.stopping) {
+          this.log(`commit failed, retrying with the next flush: ${(err as Error).message}`);
+          for (const p of positions) {
+            const key = `${p.topic}\0${p.partition}`;
+            if (!this.positions.has(key)) this.positions.set(key, p);
+          }
+          if (this.oldestPendingAt === 0) this.oldestPendingAt = Date.now();
+          return;
+        }
+        await sleep(500 * (attempt + 1));
+      }
+    }
+  }
+}
+
+function snakeCase(o: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o))
+    out[k.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())] = v;
+  return out;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

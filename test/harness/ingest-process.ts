@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * `fleettrace ingest` as a child process (the built CLI), so tests can kill
+ * it (failpoints, SIGKILL) and start another in its place. `query` goes
+ * through its /v1/query endpoint, the only way into an embedded store that
+ * the process holds.
+ */
+import { resolve } from 'node:path';
+import type { QueryResult } from '@fleettrace/store';
+import { LocalProcess } from './local-processes';
+
+const CLI = resolve(__dirname, '../../../packages/cli/dist/src/main.js');
+
+export interface IngestArgs {
+  bus: 'kafka' | 'local';
+  brokers?: string[];
+  listen?: string;
+  store: 'server' | 'embedded';
+  clickhouseUrl?: string;
+  dataDir?: string;
+  failpoints?: string;
+}
+
+export class IngestProcess {
+  private constructor(
+    readonly process: LocalProcess,
+    readonly httpPort: number,
+  ) {}
+
+  static async start(a: IngestArgs): Promise<IngestProcess> {
+    const args = ['ingest', '--bus', a.bus, '--store', a.store, '--http', '127.0.0.1:0'];
+    if (a.brokers) args.push('--brokers', a.brokers.join(','));
+    if (a.listen) args.push('--listen', a.listen);
+    if (a.clickhouseUrl) args.push('--clickhouse-url', a.clickhouseUrl);
+    if (a.dataDir) args.push('--data', a.dataDir);
+    const env = { ...process.env, FLEETTRACE_FAILPOINTS: a.failpoints ?? '' };
+    const p = LocalProcess.start(
+      `ingest${a.failpoints ? `[${a.failpoints}]` : ''}`,
+      process.execPath,
+      [CLI, ...args],
+      { env },
+    );
+    const m = await p.waitForOutput(/http on [\d.]+:(\d+)/, 90_000);
+    return new IngestProcess(p, Number(m[1]));
+  }
+
+  get running(): boolean {
+    return this.process.running;
+  }
+
+  /** A validated viewer query through the endpoint. */
+  async query(sql: string): Promise<QueryResult> {
+    const res = await fetch(`http://127.0.0.1:${this.httpPort}/v1/query`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ sql }),
+    });
+    const body = (await res.json()) as QueryResult & { error?: string };
+    if (!res.ok) throw new Error(`ingest query: ${res.status} ${body.error}`);
+    return body;
+  }
+
+  async metrics(): Promise<string> {
+    return (await fetch(`http://127.0.0.1:${this.httpPort}/metrics`)).text();
+  }
+
+  async stop(): Promise<void> {
+    await this.process.stop('SIGTERM');
+  }
+}
