@@ -2,28 +2,78 @@
 // SPDX-License-Identifier: Apache-2.0
 import { ValidationError } from '@fleettrace/common';
 import { UsageError } from './cli-error';
-import { collectorsCommand } from './commands/collectors';
-import { featuresCommand } from './commands/features';
-import { traceCommand } from './commands/trace';
+import { ApiError } from './api-client';
+import { warningsAsJsonLines } from './signals';
+
+type Command = (argv: string[]) => Promise<number>;
+
+/*
+ * Commands load their modules only when run: the pipeline commands pull in an
+ * embedded ClickHouse and the controller NestJS, which `trace` and `hosts` do
+ * not need.
+ */
+/* eslint-disable @typescript-eslint/no-require-imports */
+const COMMANDS: Record<string, () => Command> = {
+  up: () => require('./commands/up').upCommand,
+  trace: () => require('./commands/trace').traceCommand,
+  features: () => require('./commands/features').featuresCommand,
+  collectors: () => require('./commands/collectors').collectorsCommand,
+  ingest: () => require('./commands/ingest').ingestCommand,
+  query: () => require('./commands/query').queryCommand,
+  top: () => require('./commands/top').topCommand,
+  crashes: () => require('./commands/crashes').crashesCommand,
+  controller: () => {
+    warningsAsJsonLines('controller');
+    return require('./commands/controller').controllerCommand;
+  },
+  agent: () => {
+    warningsAsJsonLines('agent');
+    return require('./commands/agent').agentCommand;
+  },
+  hosts: () => require('./commands/hosts').hostsCommand,
+  run: () => require('./commands/run').runCommand,
+  jobs: () => require('./commands/jobs').jobsCommand,
+  job: () => require('./commands/jobs').jobCommand,
+  schedule: () => require('./commands/schedule').scheduleCommand,
+  token: () => require('./commands/token').tokenCommand,
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 const HELP = `usage: fleettrace <command> [options]
+
+  up                  run everything on this machine (controller, ingest with an
+                      embedded ClickHouse, the local agent, an always-on job)
 
 commands:
   trace <collector>   trace this host with one collector and print a summary
   features            what this kernel supports, and which collectors run here
   collectors          list the collectors
 
+pipeline:
+  ingest              consume event batches from the bus into ClickHouse (server or embedded)
+  query "SQL"         one read-only SQL statement over the traces (docs/schema.md)
+  top                 who used the CPU and the syscalls (--by uid|comm|host, --since 10m)
+  crashes             processes killed by signals, OOM kills, fatal signals (--since 1h)
+
+fleet:
+  controller          run the control plane (REST API, agent enrollment and streams)
+  agent               run the per-host agent (or --simulate N agents)
+  hosts               list the agents the controller knows; hosts revoke ID
+  run                 run collectors on matching hosts (--wait follows it)
+  jobs                list jobs
+  job show|cancel ID  one job's per-host runs; cancel it
+  schedule create|list|delete
+                      continuous profiling on a sample of hosts
+  token create|list|revoke
+                      API tokens (roles) and bootstrap tokens for agents
+
 Every command takes --help; commands that print data take --json.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  const load = command !== undefined ? COMMANDS[command] : undefined;
+  if (load) return load()(rest);
   switch (command) {
-    case 'trace':
-      return traceCommand(rest);
-    case 'features':
-      return featuresCommand(rest);
-    case 'collectors':
-      return collectorsCommand(rest);
     case undefined:
     case '-h':
     case '--help':
@@ -50,6 +100,12 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     const e = err as Error & { code?: string };
+    if (err instanceof ApiError) {
+      // A 4xx is a request the controller refused (its message names the field): a usage error.
+      process.stderr.write(`fleettrace: ${e.message}\n`);
+      process.exitCode = err.status >= 400 && err.status < 500 ? 2 : 1;
+      return;
+    }
     if (
       err instanceof UsageError ||
       err instanceof ValidationError ||

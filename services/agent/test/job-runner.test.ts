@@ -207,7 +207,7 @@ describe('JobRunner (real kernel)', () => {
     const baseNs = median((await runStorm(1000)).map(([, ns]) => ns));
 
     const rec = new Recorder();
-    const runner = new JobRunner(rec, { features });
+    const runner = new JobRunner(rec, { features, warmupMs: 0 });
     try {
       const hookNs = await runner.hookCostNs();
       const stormDone = runStorm(9000);

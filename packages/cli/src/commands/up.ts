@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * `fleettrace up`: the whole product on one machine with no external
+ * service. This process runs the controller and ingest (local bus, embedded
+ * chDB store) and starts the local agent as its own child process, so the
+ * agent's overhead accounting covers tracing only, not the store's or the
+ * controller's work. A default always-on job traces this host.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname as osHostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ValidationError } from '@fleettrace/common';
+import { ApiClient } from '../api-client';
+import { UsageError } from '../cli-error';
+import { defaultDataDir, writeLocalConfig } from '../local-config';
+
+export const UP_HELP = `usage: fleettrace up [--data DIR] [options]
+
+Runs fleettrace on this machine with no external service: the controller,
+ingest with an embedded ClickHouse (chDB) in the data directory, and the local
+agent as a child process, with a default always-on job on this host (proc,
+syscalls, cpu_profile at 19 Hz, offcpu for uninterruptible waits >= 1 ms,
+runqlat) within an overhead budget. Ctrl-C stops everything cleanly; data
+survives a restart. Every fleettrace command on this machine then works
+against it with no flags (address and admin token in ~/.config/fleettrace).
+
+options:
+  --data DIR            data directory (default $XDG_DATA_HOME/fleettrace or
+                        ~/.local/share/fleettrace)
+  --listen H:P          REST API, /metrics (default 127.0.0.1:7780)
+  --enroll-listen H:P   agent enrollment (default 127.0.0.1:7781)
+  --control-listen H:P  agent mutual-TLS stream (default 127.0.0.1:7782)
+  --bus-listen H:P      local bus the agent publishes to (default 127.0.0.1:7420)
+  --budget PCT          overhead budget of the default job (default 2%)
+  --no-default-job      start without the always-on job
+  -h, --help            this help`;
+
+const DEFAULT_JOB_DURATION = '168h'; // the controller's longest job: renewed before it ends
+/** Renew the always-on job when less than this is left of it. */
+const RENEW_BEFORE_MS = 24 * 3_600_000;
+
+function parseBudget(raw: string): number {
+  const m = /^(\d+(?:\.\d+)?)%$/.exec(raw.trim());
+  const share = m ? Number(m[1]) / 100 : NaN;
+  if (!(share > 0 && share <= 1))
+    throw new ValidationError(
+      '--budget',
+      `must be a percentage such as 2%, got ${JSON.stringify(raw)}`,
+    );
+  return share;
+}
+
+interface UpState {
+  defaultJobId?: string;
+}
+
+export async function upCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      data: { type: 'string' },
+      listen: { type: 'string', default: '127.0.0.1:7780' },
+      'enroll-listen': { type: 'string', default: '127.0.0.1:7781' },
+      'control-listen': { type: 'string', default: '127.0.0.1:7782' },
+      'bus-listen': { type: 'string', default: '127.0.0.1:7420' },
+      budget: { type: 'string', default: '2%' },
+      'no-default-job': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(UP_HELP + '\n');
+    return 0;
+  }
+  if (positionals.length)
+    throw new UsageError(`up takes no arguments, got ${positionals.join(' ')}`);
+  const budget = parseBudget(values.budget);
+  const data = resolve(values.data ?? defaultDataDir());
+  mkdirSync(data, { recursive: true, mode: 0o700 });
+  const host = osHostname();
+  const say = (m: string) => process.stderr.write(`fleettrace up: ${m}\n`);
+
+  say(`data in ${data}`);
+  const { startIngestProcess } = await import('@fleettrace/ingest');
+  const ingest = await startIngestProcess({
+    bus: 'local',
+    brokers: [],
+    localAddress: values['bus-listen'],
+    store: 'embedded',
+    clickhouseUrl: '',
+    clickhouseUser: '',
+    clickhousePassword: '',
+    dataDir: join(data, 'ingest'),
+    httpAddress: '127.0.0.1:0',
+    groupId: 'fleettrace-up',
+    retentionDays: 30,
+    maxBytes: 10 * 1024 ** 3,
+    partitions: 1,
+  });
+  const { QueryService, cannedQueries } = await import('@fleettrace/store');
+  const { LocalBus, ControlEventSender } = await import('@fleettrace/bus');
+  const controlBus = new LocalBus({ address: values['bus-listen'] });
+  const controlSender = new ControlEventSender(controlBus);
+  const { startController } = await import('@fleettrace/controller');
+  const controller = await startController({
+    dataDir: join(data, 'controller'),
+    listen: values.listen,
+    enrollListen: values['enroll-listen'],
+    controlListen: values['control-listen'],
+    query: { backend: new QueryService(ingest.store), canned: cannedQueries },
+    bus: {
+      kind: 'local',
+      brokers: [],
+      topic: '',
+      tls: false,
+      saslMechanism: '',
+      saslUsername: '',
+      saslPassword: '',
+      localAddress: values['bus-listen'],
+    },
+    publisher: {
+      publish: (event) => controlSender.send(event),
+      close: () => controlSender.close(),
+    },
+  });
+  const adminToken =
+    controller.firstAdminToken ?? readFileSync(controller.adminTokenFile, 'utf8').trim();
+  const configPath = writeLocalConfig({
+    server: controller.url,
+    token: adminToken,
+    data,
+    pid: process.pid,
+  });
+  const api = new ApiClient(controller.url, adminToken);
+
+  // The local agent: enrolled once (its identity stays in data/agent), restarted if it dies.
+  const agentState = join(data, 'agent');
+  const enrolled = existsSync(join(agentState, 'identity.json'));
+  let bootstrap: string | undefined;
+  if (!enrolled) {
+    const created = await api.request<{ token: string }>('POST', '/api/v1/tokens', {
+      kind: 'bootstrap',
+      name: `fleettrace up on ${host}`,
+      ttl: '1h',
+    });
+    bootstrap = created.token;
+  }
+  const agentLog = join(data, 'agent.log');
+  let agent: ChildProcess | undefined;
+  let stopping = false;
+  const startAgent = () => {
+    const args = [
+      process.argv[1] as string,
+      'agent',
+      '--controller',
+      controller.enrollAddress,
+      '--state',
+      agentState,
+      '--hostname',
+      host,
+      '--bus',
+      'local',
+      '--bus-address',
+      values['bus-listen'],
+    ];
+    const env = { ...process.env, ...(bootstrap ? { FLEETTRACE_BOOTSTRAP_TOKEN: bootstrap } : {}) };
+    const log = openSync(agentLog, 'a');
+    agent = spawn(process.execPath, args, { stdio: ['ignore', log, log], env });
+    agent.on('exit', (code, signal) => {
+      if (stopping) return;
+      say(`the agent exited (${signal ?? code}); restarting it in 2 s (log: ${agentLog})`);
+      setTimeout(() => !stopping && startAgent(), 2000);
+    });
+  };
+  startAgent();
+
+  const shutdown = async () => {
+    stopping = true;
+    if (agent && agent.exitCode === null && agent.signalCode === null) {
+      const exited = new Promise((r) => agent?.once('exit', r));
+      agent.kill('SIGTERM');
+      const timer = setTimeout(() => agent?.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await controller.close();
+    await controlSender.close();
+    await controlBus.close();
+    await ingest.stop();
+    writeLocalConfig({ server: controller.url, token: adminToken, data, pid: 0 });
+  };
+
+  try {
+    return await serve();
+  } catch (err) {
+    say(`failed: ${(err as Error).message}; stopping`);
+    await shutdown();
+    throw err;
+  }
+
+  async function serve(): Promise<number> {
+    // The always-on job: kept across restarts, renewed before it ends.
+    const statePath = join(data, 'up-state.json');
+    const state: UpState = existsSync(statePath)
+      ? (JSON.parse(readFileSync(statePath, 'utf8')) as UpState)
+      : {};
+    const ensureDefaultJob = async () => {
+      if (values['no-default-job']) return;
+      if (state.defaultJobId) {
+        try {
+          const job = await api.request<{ state: string; end: string }>(
+            'GET',
+            `/api/v1/jobs/${state.defaultJobId}`,
+          );
+          if (job.state === 'running' && Date.parse(job.end) - Date.now() > RENEW_BEFORE_MS) return;
+        } catch {
+          // gone: create a new one
+        }
+      }
+      const job = await api.request<{ id: string }>('POST', '/api/v1/jobs', {
+        targets: { hosts: [host] },
+        collectors: [
+          { name: 'proc', params: {} },
+          { name: 'syscalls', params: {} },
+          { name: 'cpu_profile', params: { hz: 19 } },
+          { name: 'offcpu', params: { states: 'uninterruptible', min_block: '1ms' } },
+          { name: 'runqlat', params: {} },
+        ],
+        duration: DEFAULT_JOB_DURATION,
+        interval: '1s',
+        limits: { overhead_budget: budget },
+      });
+      state.defaultJobId = job.id;
+      writeFileSync(statePath, JSON.stringify(state, null, 2) + '\n');
+      say(
+        `always-on job ${job.id} on ${host} (proc, syscalls, cpu_profile 19 Hz, offcpu D >= 1 ms, runqlat; budget ${values.budget})`,
+      );
+    };
+    await ensureDefaultJob();
+    const renew = setInterval(
+      () => void ensureDefaultJob().catch((e: Error) => say(`renewing the job: ${e.message}`)),
+      3_600_000,
+    );
+
+    process.stdout.write(
+      [
+        `fleettrace is up on ${host}`,
+        `  API and metrics  ${controller.url}/api/v1  ${controller.url}/metrics  (OpenAPI: ${controller.url}/api/v1/openapi.json)`,
+        `  ask              fleettrace top | fleettrace crashes | fleettrace query "SELECT ..."`,
+        `  data             ${data}  (agent log: ${agentLog})`,
+        `  local access     ${configPath}`,
+        `  stop             Ctrl-C`,
+        '',
+      ].join('\n'),
+    );
+
+    const status = async () => {
+      try {
+        const job = state.defaultJobId
+          ? await api.request<{
+              runs?: Array<{
+                state: string;
+                events_sent?: number;
+                events_lost?: number;
+                overhead_share?: number;
+              }>;
+            }>('GET', `/api/v1/jobs/${state.defaultJobId}`)
+          : undefined;
+        const run = job?.runs?.[0];
+        const h = ingest.service.health();
+        const line =
+          `agent ${agent?.exitCode === null ? 'running' : 'down'} | job ${run?.state ?? 'none'}` +
+          (run
+            ? ` | sent ${run.events_sent ?? 0} lost ${run.events_lost ?? 0} | overhead ${((run.overhead_share ?? 0) * 100).toFixed(2)}%`
+            : '') +
+          ` | store ${h.ok ? 'ok' : `error: ${h.storeError ?? 'not subscribed'}`}`;
+        if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${line}`);
+      } catch {
+        // the status line is best effort
+      }
+    };
+    const statusTimer = setInterval(() => void status(), 2000);
+
+    await new Promise<void>((done) => {
+      const onSignal = () => {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        done();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+    });
+    if (process.stderr.isTTY) process.stderr.write('\n');
+    say('stopping: agent, controller, ingest');
+    clearInterval(renew);
+    clearInterval(statusTimer);
+    await shutdown();
+    say('stopped');
+    return 0;
+  }
+}

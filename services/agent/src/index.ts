@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: Apache-2.0
+export {
+  runAgent,
+  type AgentOptions,
+  type AgentInstance,
+  type RunningAgent,
+  type ConnectionTuning,
+} from './agent';
+export { AgentConnection, type ConnectionOptions } from './connection';
+export { enroll, fetchVerifiedCa, EnrollError } from './enroll';
+export { parseBootstrapToken, caHashOf } from './bootstrap-token';
+export { newKeyAndRequest } from './client-key';
+export { StateDir, StateDirError, type AgentIdentity } from './state-dir';
+export { SyntheticExecutor } from './synthetic-executor';
+export { AGENT_VERSION } from './host-facts';
+export type { JobExecutor, JobExecutorEvents, RowBatch } from './jobs/job-executor';
+export { EventPublisher, type EventPublisherOptions, PublisherMetrics } from './publish';
