@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Embedded end to end: `fleettrace up` in a temporary data directory, a
+ * workload that crashes, then `fleettrace query`, `top` and `crashes` (with no
+ * flags: they find the local `up`) show it; a restart keeps the data; Ctrl-C
+ * leaves no program attached.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, test } from 'node:test';
+import { waitForNoFtPrograms } from '@fleettrace/testing';
+import { freePort } from '../control-plane/harness';
+
+const CLI = resolve(__dirname, '../../../bin/fleettrace');
+const UID = 61000 + (process.pid % 4000);
+
+describe('fleettrace up (embedded)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fleettrace-up-'));
+  // No server or token in the environment: the commands must find the local `up` themselves.
+  const env: NodeJS.ProcessEnv = { ...process.env, XDG_CONFIG_HOME: join(dir, 'config') };
+  delete env.FLEETTRACE_SERVER;
+  delete env.FLEETTRACE_TOKEN;
+  let ports: number[] = [];
+
+  async function up(): Promise<ChildProcess> {
+    if (ports.length === 0)
+      ports = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const [api, enroll, control, bus] = ports;
+    const child = spawn(
+      CLI,
+      [
+        'up',
+        '--data',
+        join(dir, 'data'),
+        '--listen',
+        `127.0.0.1:${api}`,
+        '--enroll-listen',
+        `127.0.0.1:${enroll}`,
+        '--control-listen',
+        `127.0.0.1:${control}`,
+        '--bus-listen',
+        `127.0.0.1:${bus}`,
+      ],
+      { env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (err += d));
+    await new Promise<void>((res, rej) => {
+      const timer = setTimeout(
+        () => rej(new Error(`up did not start in 90 s: ${err.slice(-2000)}`)),
+        90_000,
+      );
+      child.stdout!.on('data', () => {
+        if (out.includes('fleettrace is up')) {
+          clearTimeout(timer);
+          res();
+        }
+      });
+      child.once('exit', (code) => rej(new Error(`up exited ${code}: ${err.slice(-2000)}`)));
+    });
+    return child;
+  }
+
+  async function down(child: ChildProcess): Promise<void> {
+    const exited = once(child, 'exit');
+    child.kill('SIGINT');
+    const [code] = (await exited) as [number | null];
+    assert.equal(code, 0, 'Ctrl-C stops cleanly');
+  }
+
+  const cli = (...args: string[]) =>
+    spawnSync(CLI, args, { env, encoding: 'utf8', timeout: 60_000 });
+
+  async function until<T>(what: string, probe: () => T | undefined, ms = 60_000): Promise<T> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const v = probe();
+      if (v !== undefined) return v;
+      if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
+  const crashCount = () => {
+    const r = cli(
+      'query',
+      '--format',
+      'json',
+      `SELECT count() AS n FROM fleettrace.proc FINAL WHERE event = 'exit' AND signal = 11 AND uid = ${UID}`,
+    );
+    if (r.status !== 0) return undefined;
+    const doc = JSON.parse(r.stdout) as Array<{ n: number | string }>;
+    return Number(doc[0]?.n ?? 0);
+  };
+
+  test(
+    'up, a crashing workload, then query / top / crashes show it; a restart keeps the data',
+    { timeout: 400_000 },
+    async () => {
+      let child = await up();
+      try {
+        // Give the always-on job a moment to attach, then crash three processes as a known uid.
+        await until('the default job running', () => {
+          const r = cli('jobs', '--json');
+          return r.status === 0 && /"running"/.test(r.stdout) ? true : undefined;
+        });
+        await new Promise((r) => setTimeout(r, 3000));
+        for (let i = 0; i < 3; i++) {
+          const c = spawn('/bin/sh', ['-c', 'kill -SEGV $$'], {
+            uid: UID,
+            gid: UID,
+            stdio: 'ignore',
+          });
+          await once(c, 'exit');
+        }
+        const n = await until('three SIGSEGV exits queryable', () => {
+          const c = crashCount();
+          return c !== undefined && c >= 3 ? c : undefined;
+        });
+        assert.equal(n, 3);
+        const crashes = cli('crashes', '--since', '10m', '--format', 'json');
+        assert.equal(crashes.status, 0, crashes.stderr);
+        const rows = JSON.parse(crashes.stdout) as Array<{
+          uid: number | string;
+          signal: number | string;
+        }>;
+        assert.ok(
+          rows.filter((r) => Number(r.uid) === UID && Number(r.signal) === 11).length >= 3,
+          `crashes lists the three: ${crashes.stdout.slice(0, 500)}`,
+        );
+        const top = cli('top', '--by', 'uid', '--since', '10m');
+        assert.equal(top.status, 0, top.stderr);
+        assert.match(top.stdout, /^UID\s+USER\s+CPU_S/m);
+        assert.match(top.stdout, /^0\s+root\s/m, 'root used CPU and syscalls');
+      } finally {
+        await down(child);
+      }
+      assert.deepEqual(await waitForNoFtPrograms(5000), [], 'nothing stays attached after Ctrl-C');
+
+      child = await up();
+      try {
+        assert.equal(crashCount(), 3, 'the data survived the restart');
+      } finally {
+        await down(child);
+      }
+    },
+  );
+});
