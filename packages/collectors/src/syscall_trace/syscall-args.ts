@@ -9,8 +9,12 @@
  * syscall; pathArgumentIndex() is derived from it, so the user path the kernel
  * side reads and the argument printed as that path cannot disagree.
  */
-import { errnoName, syscallName } from '@fleettrace/common';
-import { ERRNO_NAMES } from '@fleettrace/common/dist/src/errno-table.gen';
+import {
+  errnoDescription,
+  errnoName,
+  signalName as commonSignalName,
+  syscallName,
+} from '@fleettrace/common';
 
 /** One syscall as the collector hands it over (entry and exit already joined). */
 export interface SyscallEvent {
@@ -257,43 +261,6 @@ const MREMAP_FLAGS: FlagTable = [
   [4, 'MREMAP_DONTUNMAP'],
 ];
 
-// asm/signal.h (x86). 32..64 are real-time signals counted from the
-// kernel's SIGRTMIN (32), not glibc's, which reserves the first two.
-const SIGNALS: EnumTable = {
-  1: 'SIGHUP',
-  2: 'SIGINT',
-  3: 'SIGQUIT',
-  4: 'SIGILL',
-  5: 'SIGTRAP',
-  6: 'SIGABRT',
-  7: 'SIGBUS',
-  8: 'SIGFPE',
-  9: 'SIGKILL',
-  10: 'SIGUSR1',
-  11: 'SIGSEGV',
-  12: 'SIGUSR2',
-  13: 'SIGPIPE',
-  14: 'SIGALRM',
-  15: 'SIGTERM',
-  16: 'SIGSTKFLT',
-  17: 'SIGCHLD',
-  18: 'SIGCONT',
-  19: 'SIGSTOP',
-  20: 'SIGTSTP',
-  21: 'SIGTTIN',
-  22: 'SIGTTOU',
-  23: 'SIGURG',
-  24: 'SIGXCPU',
-  25: 'SIGXFSZ',
-  26: 'SIGVTALRM',
-  27: 'SIGPROF',
-  28: 'SIGWINCH',
-  29: 'SIGIO',
-  30: 'SIGPWR',
-  31: 'SIGSYS',
-};
-const SIGRTMIN = 32;
-const SIGRTMAX = 64;
 // asm-generic/signal-defs.h
 const SIGPROCMASK_HOW: EnumTable = { 0: 'SIG_BLOCK', 1: 'SIG_UNBLOCK', 2: 'SIG_SETMASK' };
 
@@ -548,11 +515,10 @@ const enumOf =
   (raw) =>
     table[int32(raw)] ?? int32(raw);
 
+/** The signal's name (generated from asm/signal.h), or its number when it has none, as strace prints it. */
 function signalName(sig: number): string | number {
-  if (sig >= SIGRTMIN && sig <= SIGRTMAX) {
-    return sig === SIGRTMIN ? 'SIGRTMIN' : `SIGRTMIN+${sig - SIGRTMIN}`;
-  }
-  return SIGNALS[sig] ?? sig;
+  const name = commonSignalName(sig);
+  return /^SIG\d+$/.test(name) ? sig : name;
 }
 const signal: Decoder = (raw) => signalName(int32(raw));
 
@@ -1033,7 +999,7 @@ export function formatReturn(ev: SyscallEvent): string {
     const err = Number(-ret);
     const restart = KERNEL_RESTART_ERRNOS[err];
     if (restart) return `? ${restart[0]} (${restart[1]})`;
-    const description = ERRNO_NAMES[err]?.[1];
+    const description = errnoDescription(err);
     return `-1 ${errnoName(err)}${description ? ` (${description})` : ''}`;
   }
   if (ADDRESS_RETURN.has(name)) return hex(BigInt.asUintN(64, ret));
