@@ -21,14 +21,13 @@ import {
 import { Symbolizer } from '@fleettrace/symbols';
 import type {
   CollectorDefinition,
-  CollectorSession,
   DrainResult,
   HostContext,
   SummaryTable,
 } from '../runtime/definition';
 import { DoubleBufferControl, perCpuArraySums } from '../runtime/double-buffer';
 import { decodeHeader, headerKind, type EventIdentity } from '../runtime/events';
-import { applyKernelFilter, kernelFilterFor, type KernelFilter } from '../runtime/filters';
+import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { readChars, readS32, readU32, readU64, readU64Number } from '../runtime/layout';
 import {
   foldedLine,
@@ -37,6 +36,7 @@ import {
   StackResolver,
   type ResolvedStack,
 } from '../runtime/stacks';
+import { BpfSession } from '../runtime/bpf-session';
 import { layouts } from './layout.gen';
 
 export interface CpuProfileParams {
@@ -72,7 +72,7 @@ const EVENT = layouts.cp_event.fields;
 const KIND_NEW_ADDRESS_SPACE = 1;
 const KIND_SAMPLE = 2;
 
-export class CpuProfileSession implements CollectorSession<CpuProfileRow> {
+export class CpuProfileSession extends BpfSession<CpuProfileRow> {
   private readonly control: DoubleBufferControl;
   private readonly reader: RingBufferReader;
   private readonly symbolizer = new Symbolizer();
@@ -84,10 +84,11 @@ export class CpuProfileSession implements CollectorSession<CpuProfileRow> {
   private links: number[] = [];
 
   constructor(
-    private readonly obj: BpfObject,
+    obj: BpfObject,
     private readonly host: HostContext,
     private params: CpuProfileParams,
   ) {
+    super(obj);
     this.control = new DoubleBufferControl(obj, 'ft_cp_ctl');
     this.reader = obj.openRingBuffer('ft_cp_events', (records) => {
       for (const r of records) {
@@ -181,18 +182,6 @@ export class CpuProfileSession implements CollectorSession<CpuProfileRow> {
     const delta = total - this.lostSeen;
     this.lostSeen = total;
     return { rows, lost: delta };
-  }
-
-  programStats() {
-    return this.obj.programs().map((p) => this.obj.programStats(p.name));
-  }
-
-  setKernelFilter(filter: KernelFilter): void {
-    applyKernelFilter(this.obj, filter);
-  }
-
-  async close(): Promise<void> {
-    await this.obj.close();
   }
 }
 

@@ -8,15 +8,15 @@ import { BpfObject, constant } from '@fleettrace/native';
 import { Symbolizer } from '@fleettrace/symbols';
 import type {
   CollectorDefinition,
-  CollectorSession,
   DrainResult,
   HostContext,
   SummaryTable,
 } from '../runtime/definition';
 import { DoubleBufferControl, perCpuArraySums } from '../runtime/double-buffer';
-import { applyKernelFilter, kernelFilterFor, type KernelFilter } from '../runtime/filters';
+import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { readChars, readS32, readU32, readU64, readU64Number } from '../runtime/layout';
 import { foldedLine, stackNotes, StackResolver, type ResolvedStack } from '../runtime/stacks';
+import { BpfSession } from '../runtime/bpf-session';
 import { layouts } from './layout.gen';
 
 export const STATES = { interruptible: 1, uninterruptible: 2, idle: 3, other: 4 } as const;
@@ -49,7 +49,7 @@ const STATE_NAMES = Object.fromEntries(Object.entries(STATES).map(([k, v]) => [v
   BlockedState
 >;
 
-class OffcpuSession implements CollectorSession<OffcpuRow> {
+class OffcpuSession extends BpfSession<OffcpuRow> {
   private readonly control: DoubleBufferControl;
   private readonly symbolizer = new Symbolizer();
   private lostSeen = 0;
@@ -57,10 +57,11 @@ class OffcpuSession implements CollectorSession<OffcpuRow> {
   private drains = 0;
 
   constructor(
-    private readonly obj: BpfObject,
+    obj: BpfObject,
     private readonly host: HostContext,
     private readonly params: OffcpuParams,
   ) {
+    super(obj);
     this.control = new DoubleBufferControl(obj, 'ft_oc_ctl');
   }
 
@@ -122,18 +123,6 @@ class OffcpuSession implements CollectorSession<OffcpuRow> {
     }
     this.stackLostSeen = lostStacks;
     return { rows, lost };
-  }
-
-  programStats() {
-    return this.obj.programs().map((p) => this.obj.programStats(p.name));
-  }
-
-  setKernelFilter(filter: KernelFilter): void {
-    applyKernelFilter(this.obj, filter);
-  }
-
-  async close(): Promise<void> {
-    await this.obj.close();
   }
 }
 

@@ -8,14 +8,14 @@ import { formatNs, quantile, ValidationError } from '@fleettrace/common';
 import { BpfObject, perCpuSlots } from '@fleettrace/native';
 import type {
   CollectorDefinition,
-  CollectorSession,
   DrainResult,
   HostContext,
   SummaryTable,
 } from '../runtime/definition';
 import { DoubleBufferControl } from '../runtime/double-buffer';
-import { applyKernelFilter, kernelFilterFor, type KernelFilter } from '../runtime/filters';
+import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { addU32Array, readU32, readU64, readU64Number } from '../runtime/layout';
+import { BpfSession } from '../runtime/bpf-session';
 import { layouts } from './layout.gen';
 
 export interface RunqlatRow {
@@ -35,14 +35,15 @@ export interface RunqlatRow {
 const KEY = layouts.rq_key.fields;
 const VALUE = layouts.rq_value.fields;
 
-class RunqlatSession implements CollectorSession<RunqlatRow> {
+class RunqlatSession extends BpfSession<RunqlatRow> {
   private readonly control: DoubleBufferControl;
   private lostSeen = 0n;
 
   constructor(
-    private readonly obj: BpfObject,
+    obj: BpfObject,
     private readonly host: HostContext,
   ) {
+    super(obj);
     this.control = new DoubleBufferControl(obj, 'ft_rq_ctl');
   }
 
@@ -77,18 +78,6 @@ class RunqlatSession implements CollectorSession<RunqlatRow> {
     const lost = Number(lostTotal - this.lostSeen);
     this.lostSeen = lostTotal;
     return { rows, lost };
-  }
-
-  programStats() {
-    return this.obj.programs().map((p) => this.obj.programStats(p.name));
-  }
-
-  setKernelFilter(filter: KernelFilter): void {
-    applyKernelFilter(this.obj, filter);
-  }
-
-  async close(): Promise<void> {
-    await this.obj.close();
   }
 }
 

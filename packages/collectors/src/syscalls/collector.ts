@@ -22,13 +22,13 @@ import {
 import { BpfObject, constant, perCpuSlots } from '@fleettrace/native';
 import type {
   CollectorDefinition,
-  CollectorSession,
   DrainResult,
   HostContext,
   SummaryTable,
 } from '../runtime/definition';
-import { applyKernelFilter, kernelFilterFor, type KernelFilter } from '../runtime/filters';
+import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { addU32Array, readChars, readU32, readU64, readU64Number } from '../runtime/layout';
+import { BpfSession } from '../runtime/bpf-session';
 import { layouts } from './layout.gen';
 
 export interface SyscallsParams {
@@ -61,14 +61,16 @@ const K = layouts.sc_key.fields;
 const V = layouts.sc_value.fields;
 const EK = layouts.sc_err_key.fields;
 
-class SyscallsSession implements CollectorSession<SyscallRow> {
+class SyscallsSession extends BpfSession<SyscallRow> {
   private active: 0 | 1 = 0;
   private lostSeen = 0n;
 
   constructor(
-    private readonly obj: BpfObject,
+    obj: BpfObject,
     private readonly host: HostContext,
-  ) {}
+  ) {
+    super(obj);
+  }
 
   async drain(): Promise<DrainResult<SyscallRow>> {
     const idle = this.active === 0 ? 1 : 0;
@@ -138,18 +140,6 @@ class SyscallsSession implements CollectorSession<SyscallRow> {
       r.errnos[name] = (r.errnos[name] ?? 0) + n;
     }
     return { rows: [...rows.values()], lost };
-  }
-
-  programStats() {
-    return this.obj.programs().map((p) => this.obj.programStats(p.name));
-  }
-
-  setKernelFilter(filter: KernelFilter): void {
-    applyKernelFilter(this.obj, filter);
-  }
-
-  async close(): Promise<void> {
-    await this.obj.close();
   }
 }
 
