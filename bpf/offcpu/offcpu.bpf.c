@@ -97,12 +97,18 @@ static __always_inline __u32 oc_classify(__u32 state)
 	return OC_OTHER;
 }
 
-static __always_inline void oc_switch_out(void *ctx, struct task_struct *prev, struct ft_db_ctl *ctl)
+static __always_inline void oc_switch_out(void *ctx, bool preempt, struct task_struct *prev,
+					  struct ft_db_ctl *ctl)
 {
 	__u32 raw = oc_task_state(prev), state;
 	struct oc_start *s;
 
-	if (raw == TASK_RUNNING) /* preempted, not blocked */
+	/*
+	 * A preempted task stays runnable even when it had already set a sleeping
+	 * state (kernel/sched/core.c: __schedule deactivates only when !preempt):
+	 * it is waiting for a CPU, not blocked.
+	 */
+	if (preempt || raw == TASK_RUNNING)
 		return;
 	state = oc_classify(raw);
 	if (!(oc_states & (1 << state)) || prev->tgid == 0)
@@ -167,7 +173,7 @@ int BPF_PROG(ft_oc_switch, bool preempt, struct task_struct *prev, struct task_s
 
 	if (!ctl)
 		return 0;
-	oc_switch_out(ctx, prev, ctl);
+	oc_switch_out(ctx, preempt, prev, ctl);
 
 	s = bpf_task_storage_get(&ft_oc_start, next, 0, 0);
 	if (!s || !s->ts)

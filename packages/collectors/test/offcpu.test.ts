@@ -26,7 +26,13 @@ describe('offcpu collector (real kernel)', () => {
       const blocked = mine.reduce((a, r) => a + r.total_ns, 0);
       assert.ok(Math.abs(blocked - 1e9) <= 0.25e9, `blocked ${blocked / 1e6} ms vs 1000 ms`);
       const sleeping = mine.filter((r) => r.state === 'interruptible');
-      assert.ok(sleeping.reduce((a, r) => a + r.blocks, 0) >= 5, 'five blocks');
+      const seen = mine
+        .map((r) => `${r.state} ${r.blocks} blocks ${(r.total_ns / 1e6).toFixed(0)} ms`)
+        .join('; ');
+      assert.ok(
+        sleeping.reduce((a, r) => a + r.blocks, 0) >= 5,
+        `five interruptible blocks: ${seen}`,
+      );
       assert.ok(
         sleeping.some((r) => r.kernel_frames.some((f) => /nanosleep|schedule/.test(f))),
         `kernel stack through nanosleep: ${JSON.stringify(sleeping.map((r) => r.kernel_frames.slice(0, 6)))}`,
