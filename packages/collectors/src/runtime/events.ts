@@ -11,8 +11,8 @@ import {
   perCpuSlots,
   type RingBufferReader,
 } from '@fleettrace/native';
-import type { CollectorSession, DrainResult, HostContext } from './definition';
-import { applyKernelFilter, type KernelFilter } from './filters';
+import { BpfSession } from './bpf-session';
+import type { DrainResult, HostContext } from './definition';
 import { readChars, readU32, readU64, type StructLayout } from './layout';
 
 /** The identity every event row carries (DESIGN.md: uid is the customer). */
@@ -83,7 +83,7 @@ export interface RingSessionOptions<Row> {
 /** Decoding runs in slices of at most this long, so timers (drains, heartbeats) keep running. */
 const DECODE_SLICE_MS = 10;
 
-export class RingSession<Row> implements CollectorSession<Row> {
+export class RingSession<Row> extends BpfSession<Row> {
   private readonly reader: RingBufferReader;
   /** record views as the reader delivered them, not decoded yet */
   private pending: Buffer[][] = [];
@@ -93,10 +93,10 @@ export class RingSession<Row> implements CollectorSession<Row> {
   private offsetNs = bootTimeOffsetNs();
   private decodeScheduled = false;
   private paused = false;
-  private closed = false;
   private readonly maxQueued: number;
 
   constructor(private readonly opts: RingSessionOptions<Row>) {
+    super(opts.obj);
     this.maxQueued = opts.maxQueuedRecords ?? 200_000;
     // The reader's callback only queues: a flood of events must not hold the
     // event loop inside native callbacks.
@@ -165,7 +165,7 @@ export class RingSession<Row> implements CollectorSession<Row> {
   lostByCause(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const [cause, [map, slot]] of Object.entries(this.opts.lost)) {
-      const value = this.opts.obj.lookup(map, constant.u32(slot));
+      const value = this.obj.lookup(map, constant.u32(slot));
       out[cause] = value
         ? perCpuSlots(value, 8).reduce((a, s) => a + Number(s.readBigUInt64LE(0)), 0)
         : 0;
@@ -177,24 +177,7 @@ export class RingSession<Row> implements CollectorSession<Row> {
     return this.reader.stats();
   }
 
-  programStats() {
-    return this.opts.obj
-      .programs()
-      .filter((p) => p.fd >= 0)
-      .map((p) => this.opts.obj.programStats(p.name));
-  }
-
   degrade(): string | undefined {
     return this.opts.degrade?.();
-  }
-
-  setKernelFilter(filter: KernelFilter): void {
-    applyKernelFilter(this.opts.obj, filter);
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.opts.obj.close();
   }
 }
