@@ -152,6 +152,18 @@ static __always_inline __u64 ft_task_cgroup(struct task_struct *task)
 	return BPF_CORE_READ(mem, cgroup, kn, id) | FT_CGROUP_V1;
 }
 
+struct task_struct___pre514 {
+	long state;
+};
+
+/* The task's scheduler state: __state since 5.14, state before (CO-RE picks). */
+static __always_inline __u32 ft_task_state(struct task_struct *t)
+{
+	if (bpf_core_field_exists(t->__state))
+		return BPF_CORE_READ(t, __state);
+	return BPF_CORE_READ((struct task_struct___pre514 *)t, state);
+}
+
 /* True when css or one of its ancestors is in ft_filter_cgroups (ids tagged with `tag`). */
 static __always_inline bool ft_css_listed(struct cgroup_subsys_state *css, __u64 tag)
 {

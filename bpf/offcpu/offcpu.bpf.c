@@ -67,23 +67,12 @@ struct {
 	__type(value, __u64);
 } ft_oc_lost SEC(".maps");
 
-struct task_struct___pre514 {
-	long state;
-};
-
 static __always_inline void oc_lost(__u32 slot)
 {
 	__u64 *n = bpf_map_lookup_elem(&ft_oc_lost, &slot);
 
 	if (n)
 		(*n)++;
-}
-
-static __always_inline __u32 oc_task_state(struct task_struct *t)
-{
-	if (bpf_core_field_exists(t->__state))
-		return BPF_CORE_READ(t, __state);
-	return BPF_CORE_READ((struct task_struct___pre514 *)t, state);
 }
 
 static __always_inline __u32 oc_classify(__u32 state)
@@ -100,7 +89,7 @@ static __always_inline __u32 oc_classify(__u32 state)
 static __always_inline void oc_switch_out(void *ctx, bool preempt, struct task_struct *prev,
 					  struct ft_db_ctl *ctl)
 {
-	__u32 raw = oc_task_state(prev), state;
+	__u32 raw = ft_task_state(prev), state;
 	struct oc_start *s;
 
 	/*

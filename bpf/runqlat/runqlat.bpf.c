@@ -36,17 +36,6 @@ FT_DB_CTL(ft_rq_ctl);
 
 FT_LOST_MAP(ft_rq_lost);
 
-struct task_struct___pre514 {
-	long state;
-};
-
-static __always_inline __u32 rq_task_state(struct task_struct *t)
-{
-	if (bpf_core_field_exists(t->__state))
-		return BPF_CORE_READ(t, __state);
-	return BPF_CORE_READ((struct task_struct___pre514 *)t, state);
-}
-
 static __always_inline void rq_enqueue(struct task_struct *p)
 {
 	struct rq_start *s;
@@ -105,7 +94,7 @@ int BPF_PROG(ft_rq_switch, bool preempt, struct task_struct *prev, struct task_s
 	struct rq_start *s;
 	__u64 delta;
 
-	if (rq_task_state(prev) == TASK_RUNNING)
+	if (ft_task_state(prev) == TASK_RUNNING)
 		rq_enqueue(prev);
 	s = bpf_task_storage_get(&ft_rq_start, next, 0, 0);
 	if (!s || !s->ts)
