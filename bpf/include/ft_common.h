@@ -226,6 +226,34 @@ static __always_inline bool ft_filter_task(struct task_struct *task)
 	return true;
 }
 
+/*
+ * Duty cycling: an agent over its overhead budget detaches a collector's
+ * programs for part of each period. A start time recorded before the latest
+ * attach (a task that blocked, or entered a syscall, while the programs were
+ * detached) would turn the gap into one bogus latency: consumers drop starts
+ * older than ft_duty[0].since_ns (bpf_ktime_get_ns clock), which user space
+ * sets before every attach.
+ */
+struct ft_duty_cfg {
+	__u64 since_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ft_duty_cfg);
+} ft_duty SEC(".maps");
+
+/* Whether a start time taken at `ts` belongs to the current attach. */
+static __always_inline bool ft_started_since_attach(__u64 ts)
+{
+	__u32 zero = 0;
+	struct ft_duty_cfg *d = bpf_map_lookup_elem(&ft_duty, &zero);
+
+	return !d || ts >= d->since_ns;
+}
+
 /* Fills the common event header from `task` (any task, not only the current one). */
 static __always_inline void ft_fill_header_task(struct ft_event_header *h, struct task_struct *task,
 						__u32 kind)

@@ -167,6 +167,10 @@ int BPF_PROG(ft_oc_switch, bool preempt, struct task_struct *prev, struct task_s
 	s = bpf_task_storage_get(&ft_oc_start, next, 0, 0);
 	if (!s || !s->ts)
 		return 0;
+	if (!ft_started_since_attach(s->ts)) {
+		s->ts = 0;
+		return 0;
+	}
 	delta = bpf_ktime_get_ns() - s->ts;
 	s->ts = 0;
 	if (delta < oc_min_block_ns)

@@ -20,11 +20,27 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Ignore syscalls whose number is out of this range (x32 ABI bit, garbage). */
 #define SC_NR_MAX 1024
+/* sc_start.nr between calls: the exit of a call whose entry was not seen is not counted. */
+#define SC_NR_NONE 0xffffffffU
+
+/*
+ * Every call is counted; its latency is measured (two clock reads, the most
+ * expensive part of the hot path) for the first sc_timed_per_tick calls of a
+ * task in each scheduler tick (jiffy), and after those for the first call of
+ * each syscall in the tick (by nr mod 127, a prime: the common syscalls do
+ * not share a bucket), so that a rare syscall in a busy
+ * task is still timed. 0 times every call. A task making fewer calls than
+ * that per tick has every call timed; a busy loop has a sample, from which
+ * user space scales total_ns and the histogram to the count.
+ */
+const volatile __u32 sc_timed_per_tick = 16;
 
 struct sc_start {
-	__u64 ts;
-	__u32 nr;
-	__u32 pad;
+	__u64 ts;     /* entry time of a timed call, 0 when untimed */
+	__u64 tick;   /* jiffy the timing allowance belongs to */
+	__u64 seen[2]; /* bit nr % 127: a call of that syscall was timed in `tick` */
+	__u32 nr;     /* syscall in progress, SC_NR_NONE between calls */
+	__u32 left;   /* calls still to time in `tick` whatever their syscall */
 };
 
 struct {
@@ -79,6 +95,7 @@ int ft_sc_enter(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct sc_start *s;
+	__u64 tick;
 
 	if (!ft_filter_task(task))
 		return 0;
@@ -88,6 +105,26 @@ int ft_sc_enter(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	}
 	s->nr = (__u32)ctx->args[1];
+	if (sc_timed_per_tick) {
+		__u32 bucket = s->nr % 127;
+		__u64 bit = 1ULL << (bucket & 63);
+		__u64 *seen = &s->seen[(bucket >> 6) & 1];
+
+		tick = bpf_jiffies64();
+		if (s->tick != tick) {
+			s->tick = tick;
+			s->left = sc_timed_per_tick;
+			s->seen[0] = 0;
+			s->seen[1] = 0;
+		}
+		if (s->left) {
+			s->left--;
+		} else if (*seen & bit) {
+			s->ts = 0;
+			return 0;
+		}
+		*seen |= bit;
+	}
 	s->ts = bpf_ktime_get_ns();
 	return 0;
 }
@@ -125,19 +162,25 @@ int ft_sc_exit(struct bpf_raw_tracepoint_args *ctx)
 	struct sc_key key = {};
 	struct sc_value *v;
 	struct sc_start *s;
-	__u64 delta;
+	__u64 delta = 0, ts;
 	__u32 zero = 0;
 	long ret;
 	void *stats;
 
 	s = bpf_task_storage_get(&ft_sc_start, task, 0, 0);
-	if (!s || !s->ts)
+	if (!s)
 		return 0;
-	delta = bpf_ktime_get_ns() - s->ts;
-	s->ts = 0;
 	key.nr = s->nr;
+	ts = s->ts;
+	s->nr = SC_NR_NONE;
+	s->ts = 0;
 	if (key.nr >= SC_NR_MAX)
 		return 0;
+	/* entered while detached (duty cycling): counted, but its start is not this window's */
+	if (ts && !ft_started_since_attach(ts))
+		ts = 0;
+	if (ts)
+		delta = bpf_ktime_get_ns() - ts;
 	key.pid = task->tgid;
 	key.uid = ft_task_uid(task);
 	ret = (long)ctx->args[1];
@@ -163,8 +206,11 @@ int ft_sc_exit(struct bpf_raw_tracepoint_args *ctx)
 		bpf_get_current_comm(v->comm, sizeof(v->comm));
 	}
 	v->count++;
-	v->total_ns += delta;
-	v->hist[ft_hist_slot(delta, SC_HIST_SLOTS)]++;
+	if (ts) {
+		v->timed++;
+		v->total_ns += delta;
+		v->hist[ft_hist_slot(delta, SC_HIST_SLOTS)]++;
+	}
 	/* -4095..-1 are errnos (include/linux/err.h: MAX_ERRNO). */
 	if (ret < 0 && ret >= -4095)
 		sc_count_error(key.pid, key.uid, key.nr, ret);

@@ -15,6 +15,7 @@ struct sc_key {
 /* One per-CPU slot; comm and cgroup are filled when the slot first counts. */
 struct sc_value {
 	__u64 count;
+	__u64 timed;    /* calls whose latency was measured: total_ns and hist cover these */
 	__u64 total_ns;
 	__u64 cgroup;
 	char comm[16];

@@ -228,8 +228,7 @@ export const collector: CollectorDefinition<OffcpuParams, OffcpuRow> = {
       for (const [map, n] of Object.entries(mapEntries ?? {})) obj.setMaxEntries(map, n);
       await obj.load();
       applyKernelFilter(obj, kernelFilterFor([filters]));
-      obj.attachAll();
-      return new OffcpuSession(obj, host, params);
+      return new OffcpuSession(obj, host, params).attachDutyCycled();
     } catch (err) {
       obj.closeNow();
       throw err;

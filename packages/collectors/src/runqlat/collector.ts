@@ -138,8 +138,7 @@ export const collector: CollectorDefinition<Record<string, never>, RunqlatRow> =
       for (const [map, n] of Object.entries(mapEntries ?? {})) obj.setMaxEntries(map, n);
       await obj.load();
       applyKernelFilter(obj, kernelFilterFor([filters]));
-      obj.attachAll();
-      return new RunqlatSession(obj, host);
+      return new RunqlatSession(obj, host).attachDutyCycled();
     } catch (err) {
       obj.closeNow();
       throw err;

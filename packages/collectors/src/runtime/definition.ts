@@ -46,6 +46,17 @@ export interface DrainResult<Row> {
   lostDetail?: Record<string, number>;
 }
 
+export interface DutyCycleControl {
+  /**
+   * Detaches (false) or re-attaches (true) the programs, keeping maps and
+   * aggregates. Before attaching it marks the attach time in the kernel so
+   * that start times taken before it are not paired with events after it.
+   * Runs on the caller's thread; attach and detach are synchronous syscalls.
+   */
+  setAttached(attached: boolean): void;
+  attached(): boolean;
+}
+
 export interface CollectorSession<Row> {
   /**
    * Returns what was collected since the previous drain. Must not lose an
@@ -62,6 +73,13 @@ export interface CollectorSession<Row> {
    * did, or undefined when it cannot lower its cost any further.
    */
   degrade?(): string | undefined;
+  /**
+   * Present on collectors whose hooks cost every event of the host whatever
+   * the filters (raw syscall tracepoints, sched_switch): the agent keeps them
+   * within a budget by attaching them for a fraction of each period and
+   * weighting their rows by 1 / fraction.
+   */
+  readonly dutyCycle?: DutyCycleControl;
   /** Detaches and frees the kernel side. Idempotent. */
   close(): Promise<void>;
 }

@@ -34,6 +34,8 @@ import { layouts } from './layout.gen';
 export interface SyscallsParams {
   /** max_entries of the (pid, uid, syscall) maps */
   maxEntries: number;
+  /** calls timed per task per scheduler tick, 0 = every call (see syscalls.bpf.c) */
+  maxTimedPerTick: number;
 }
 
 export interface SyscallRow {
@@ -47,8 +49,12 @@ export interface SyscallRow {
   nr: number;
   syscall: string;
   count: number;
+  /**
+   * time spent in these calls, ns; measured on the timed sample of calls and
+   * scaled to `count` (exact when every call was timed)
+   */
   total_ns: number;
-  /** log2 ns slots: slot s counts latencies in [2^s, 2^(s+1)) */
+  /** log2 ns slots: slot s counts latencies in [2^s, 2^(s+1)); scaled to sum to `count` */
   hist: number[];
   errors: number;
   /** errno name -> count */
@@ -88,6 +94,7 @@ class SyscallsSession extends BpfSession<SyscallRow> {
 
     const ts = BigInt(Date.now()) * 1_000_000n;
     const rows = new Map<string, SyscallRow>();
+    const timed = new Map<SyscallRow, number>();
     const row = (pid: number, uid: number, nr: number): SyscallRow => {
       const id = `${pid}/${uid}/${nr}`;
       let r = rows.get(id);
@@ -120,6 +127,7 @@ class SyscallsSession extends BpfSession<SyscallRow> {
         const count = readU64Number(slot, V.count);
         if (count === 0) continue;
         r.count += count;
+        timed.set(r, (timed.get(r) ?? 0) + readU64Number(slot, V.timed));
         r.total_ns += readU64Number(slot, V.total_ns);
         addU32Array(r.hist, slot, V.hist);
         if (!r.comm) r.comm = readChars(slot, V.comm);
@@ -139,8 +147,57 @@ class SyscallsSession extends BpfSession<SyscallRow> {
       r.errors += n;
       r.errnos[name] = (r.errnos[name] ?? 0) + n;
     }
+    scaleSampledLatency(rows.values(), timed);
     return { rows: [...rows.values()], lost };
   }
+}
+
+/**
+ * Scales the latency of rows whose calls were only partly timed to their call
+ * count: total_ns by count/timed, the histogram by largest remainders so its
+ * buckets still sum to the count. A row with no timed call borrows the
+ * distribution of the same syscall over the other processes of the interval.
+ */
+export function scaleSampledLatency(rows: Iterable<SyscallRow>, timed: Map<SyscallRow, number>) {
+  const all = [...rows];
+  const byNr = new Map<number, { hist: number[]; total: number; timed: number }>();
+  for (const r of all) {
+    const t = timed.get(r) ?? 0;
+    if (t === 0) continue;
+    const agg = byNr.get(r.nr) ?? {
+      hist: new Array<number>(r.hist.length).fill(0),
+      total: 0,
+      timed: 0,
+    };
+    r.hist.forEach((n, i) => (agg.hist[i]! += n));
+    agg.total += r.total_ns;
+    agg.timed += t;
+    byNr.set(r.nr, agg);
+  }
+  for (const r of all) {
+    const t = timed.get(r) ?? 0;
+    if (t >= r.count || r.count === 0) continue;
+    const src = t > 0 ? { hist: r.hist, total: r.total_ns, timed: t } : byNr.get(r.nr);
+    if (!src) continue;
+    r.total_ns = Math.round((src.total * r.count) / src.timed);
+    r.hist = scaleHistogram(src.hist, r.count);
+  }
+}
+
+/** `hist` scaled to sum exactly to `target` (largest-remainder rounding). */
+export function scaleHistogram(hist: number[], target: number): number[] {
+  const sum = hist.reduce((a, b) => a + b, 0);
+  if (sum === 0) return hist.map(() => 0);
+  const exact = hist.map((n) => (n * target) / sum);
+  const out = exact.map(Math.floor);
+  let missing = target - out.reduce((a, b) => a + b, 0);
+  const order = exact.map((x, i) => [x - Math.floor(x), i] as const).sort((a, b) => b[0] - a[0]);
+  for (const [, i] of order) {
+    if (missing <= 0) break;
+    out[i]!++;
+    missing--;
+  }
+  return out;
 }
 
 /** Sums rows of several intervals, per syscall or per (process, syscall). */
@@ -220,7 +277,7 @@ export const collector: CollectorDefinition<SyscallsParams, SyscallRow> = {
   requires: ['btf', 'raw_tracepoint', 'task_storage', 'map_in_map', 'percpu_hash'],
 
   parseParams(raw, field) {
-    const known = new Set(['max_entries']);
+    const known = new Set(['max_entries', 'max_timed_per_tick']);
     for (const k of Object.keys(raw))
       if (!known.has(k))
         throw new ValidationError(`${field}.${k}`, 'unknown parameter of syscalls');
@@ -229,6 +286,10 @@ export const collector: CollectorDefinition<SyscallsParams, SyscallRow> = {
         raw.max_entries === undefined
           ? 10240
           : parseInteger(`${field}.max_entries`, raw.max_entries, 1, 1 << 20),
+      maxTimedPerTick:
+        raw.max_timed_per_tick === undefined
+          ? 16
+          : parseInteger(`${field}.max_timed_per_tick`, raw.max_timed_per_tick, 0, 1 << 20),
     };
   },
 
@@ -245,10 +306,10 @@ export const collector: CollectorDefinition<SyscallsParams, SyscallRow> = {
         ...mapEntries,
       };
       for (const [map, n] of Object.entries(sizes)) obj.setMaxEntries(map, n);
+      obj.setConstant('sc_timed_per_tick', constant.u32(params.maxTimedPerTick));
       await obj.load();
       applyKernelFilter(obj, kernelFilterFor([filters]));
-      obj.attachAll();
-      return new SyscallsSession(obj, host);
+      return new SyscallsSession(obj, host).attachDutyCycled();
     } catch (err) {
       obj.closeNow();
       throw err;
