@@ -241,4 +241,102 @@ describe('JobRunner (real kernel)', () => {
       await runner.close();
     }
   });
+
+  test('a syscalls job far over its 2% budget on a getppid storm is duty-cycled, not throttled, and its weighted counts stay right', async () => {
+    features ??= await probeKernelFeatures(bpfObjectPath('features'));
+    const storm = renamedCopy(workload('storm'), 'ft_duty_storm');
+    // Paced: tracing slows each call but not the count; a storm that runs
+    // flat out makes fewer calls while attached, which no weight can undo.
+    const runStorm = (ms: number, rate: number) => {
+      const child = spawn('taskset', ['-c', '1', storm, String(ms), String(rate)]);
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      const done = new Promise<number>((resolve, reject) =>
+        child.on('exit', (code) =>
+          code === 0
+            ? resolve(Number(/total (\d+)/.exec(out)?.[1]))
+            : reject(new Error(`storm exit ${code}`)),
+        ),
+      );
+      return { pid: child.pid!, done };
+    };
+    const rec = new Recorder();
+    const runner = new JobRunner(rec, { features, warmupMs: 0 });
+    const driver = runStorm(75_000, 400_000);
+    try {
+      runner.assign(
+        assignment({
+          jobId: 'job-duty',
+          collectors: [{ name: 'syscalls', params: {} }],
+          filters: { comm: 'ft_duty_storm' },
+          limits: { overheadBudget: 0.02, maxEventsPerSecond: 0 },
+          intervalMs: 1000,
+        }),
+      );
+      const cycled = await rec.until(
+        (s) => /duty-cycled: syscalls attached 1\/\d+/.test(s.reason),
+        30_000,
+      );
+      // Let the fraction settle, then count a fresh storm of known length (whole periods) under it.
+      await new Promise((r) => setTimeout(r, 12_000));
+      const counted = runStorm(20_000, 200_000);
+      const calls = await counted.done;
+      await new Promise((r) => setTimeout(r, 2500)); // its last interval drains
+      const batches = rec.batches.filter((b) => b.jobId === 'job-duty');
+      const mine = batches.flatMap((b) =>
+        (b.rows as Array<{ pid: number; nr: number; count: number }>)
+          .filter((r) => r.pid === counted.pid && r.nr === NR_GETPPID)
+          .map((r) => ({ count: r.count, weight: b.weight })),
+      );
+      const weighted = mine.reduce((a, r) => a + r.count * r.weight, 0);
+      const weights = [...new Set(mine.map((r) => r.weight))];
+      const last = rec.statuses.filter((s) => s.runId === 'job-duty-run').at(-1)!;
+      assert.equal(last.state, RunState.RUN_STATE_RUNNING, `still running: ${last.reason}`);
+      const frac = Number(/attached 1\/(\d+)/.exec(last.reason || cycled.reason)?.[1]);
+      assert.ok(frac >= 2, `status shows the fraction: ${last.reason}`);
+      // Each delivery is weighted 1 / the fraction it was collected under.
+      assert.ok(
+        weights.includes(frac) && weights.every((w) => w >= 2 && Number.isInteger(Math.log2(w))),
+        `rows carry 1/fraction = ${frac}: ${weights}`,
+      );
+      assert.ok(
+        Math.abs(weighted - calls) <= 0.15 * calls,
+        `weighted getppid ${weighted.toFixed(0)} vs ${calls} made (weights ${weights.map((w) => w.toFixed(1))}; ${last.reason})`,
+      );
+      assert.ok(
+        last.overheadShare <= 0.02 * 1.5,
+        `overhead ${last.overheadShare} near the 2% budget`,
+      );
+    } finally {
+      await runner.close();
+      await driver.done.catch(() => undefined);
+    }
+  });
+
+  test('a syscalls job whose budget cannot be met even at the smallest fraction ends throttled with the figure', async () => {
+    features ??= await probeKernelFeatures(bpfObjectPath('features'));
+    const storm = renamedCopy(workload('storm'), 'ft_duty_storm');
+    const child = spawn(storm, ['20000']);
+    const rec = new Recorder();
+    const runner = new JobRunner(rec, { features, warmupMs: 0 });
+    try {
+      runner.assign(
+        assignment({
+          jobId: 'job-tiny',
+          collectors: [{ name: 'syscalls', params: {} }],
+          filters: { comm: 'ft_duty_storm' },
+          limits: { overheadBudget: 0.00001, maxEventsPerSecond: 0 },
+        }),
+      );
+      const throttled = await rec.until((s) => s.state === RunState.RUN_STATE_THROTTLED, 30_000);
+      assert.match(
+        throttled.reason,
+        /^overhead \d+\.\d+% of host CPU \(over .* exceeds the budget of 0\.001%.*syscalls attached 1\/64 of the time/,
+      );
+      assert.ok(throttled.overheadShare > 0.00001, `measured ${throttled.overheadShare}`);
+    } finally {
+      child.kill();
+      await runner.close();
+    }
+  });
 });

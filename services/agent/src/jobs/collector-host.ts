@@ -5,6 +5,17 @@
  * attaches it, the last one to leave detaches it. The instance drains at the
  * shortest interval among its subscribers and hands each subscriber the rows
  * that match its filters exactly (the kernel runs with the union of them).
+ *
+ * Every period (1 s) the host also:
+ *  - measures the instances' kernel cost with BPF run-time statistics turned
+ *    on for a short window only (statistics add two clock reads to every
+ *    program run, as much as a small program itself, so leaving them on would
+ *    be the largest cost of an always-on job), and extrapolates the window to
+ *    the period;
+ *  - duty-cycles the instances that allow it: attached for the first
+ *    `fraction` of the period, detached for the rest; the fraction is the
+ *    smallest any subscriber asked for, and rows collected under it carry the
+ *    weight 1 / fraction.
  */
 import {
   kernelFilterFor,
@@ -16,6 +27,7 @@ import {
   type HostContext,
   type RowIdentity,
 } from '@fleettrace/collectors';
+import { RunTimeStats } from '@fleettrace/native';
 
 export interface SubscriptionOptions {
   collector: CollectorDefinition;
@@ -23,8 +35,12 @@ export interface SubscriptionOptions {
   params: unknown;
   filters: Filters;
   intervalMs: number;
-  /** called with this subscriber's rows every intervalMs (and once more at unsubscribe) */
-  onData(result: DrainResult<unknown>): void;
+  /**
+   * called with this subscriber's rows every intervalMs (and once more at
+   * unsubscribe); `dutyFraction` is the share of the time the instance was
+   * attached while they were collected (1 when it is not duty-cycled)
+   */
+  onData(result: DrainResult<unknown>, dutyFraction: number): void;
   /** a drain failed; the subscription stays, the next drain retries */
   onError(err: Error): void;
 }
@@ -34,21 +50,54 @@ interface Subscriber extends SubscriptionOptions {
   /** unsubscribing: still gets rows until its final drain, then removed */
   leaving: boolean;
   rows: unknown[];
+  /** the duty fraction `rows` were collected under */
+  rowsFraction: number;
   lost: number;
   lostDetail: Record<string, number>;
   lastDelivery: number;
+  /** the duty fraction this subscriber asks for (1 = always attached) */
+  fraction: number;
 }
 
-/** Cumulative kernel cost of an instance, from BPF_ENABLE_STATS run-time statistics. */
+/**
+ * Cumulative kernel cost of an instance, estimated from BPF_ENABLE_STATS
+ * run-time statistics sampled for a window of each period (see the top).
+ */
 export interface InstanceCost {
   runTimeNs: number;
   runCount: number;
 }
 
+/**
+ * Length of the duty period. Attaching a syscall tracepoint takes 7-25 ms of
+ * this thread (the kernel patches the call site on every CPU), so a period
+ * of a few seconds keeps that below 0.5% of a CPU.
+ */
+export const DUTY_PERIOD_MS = 5000;
+/**
+ * Run-time statistics are on for STATS_WINDOW_MS at the start of one period
+ * in STATS_EVERY (while they are on every program run pays ~2 clock reads).
+ */
+const STATS_WINDOW_MS = 100;
+const STATS_EVERY = 1;
+
 class Instance {
   readonly subscribers = new Map<number, Subscriber>();
   private timer: NodeJS.Timeout | undefined;
   private draining: Promise<void> = Promise.resolve();
+  /** estimated cumulative cost (see InstanceCost) */
+  private estimated: InstanceCost = { runTimeNs: 0, runCount: 0 };
+  /** cost per attached millisecond, from the latest statistics window */
+  private rate: InstanceCost | undefined;
+  /** the statistics window in progress: raw counters and times */
+  private window: { start: InstanceCost; openedAt: number; closedAt?: number } | undefined;
+  /** the fraction asked for in the current period */
+  appliedFraction = 1;
+  /** when the programs were last fully attached; undefined while detached */
+  private attachedAt: number | undefined = Date.now();
+  /** attached milliseconds since the previous period, not yet charged */
+  private attachedSincePeriod = 0;
+  private detachTimer: NodeJS.Timeout | undefined;
   /** cost of sessions this collector had before (an instance closed and reopened) is not carried over */
   constructor(
     readonly collector: CollectorDefinition,
@@ -72,6 +121,99 @@ class Instance {
     this.timer = setInterval(() => void this.drain(), this.tickMs());
   }
 
+  /** The fraction subscribers ask for: the smallest, on instances that can be duty-cycled. */
+  wantedFraction(): number {
+    if (!this.session.dutyCycle) return 1;
+    return Math.min(1, ...this.staying().map((s) => s.fraction));
+  }
+
+  /** Attached time up to `now`, moved into attachedSincePeriod. */
+  private settleAttached(now: number): void {
+    if (this.attachedAt === undefined) return;
+    this.attachedSincePeriod += now - this.attachedAt;
+    this.attachedAt = now;
+  }
+
+  /**
+   * Start of a period: charge the previous one at the latest measured rate,
+   * attach, and schedule the detach when duty-cycled. Attach times are taken
+   * after the attach returns (it takes milliseconds: the kernel registers
+   * the tracepoint on every CPU), when every program runs.
+   */
+  beginPeriod(): void {
+    const now = Date.now();
+    this.settleAttached(now);
+    if (this.rate) {
+      this.estimated.runTimeNs += this.rate.runTimeNs * this.attachedSincePeriod;
+      this.estimated.runCount += this.rate.runCount * this.attachedSincePeriod;
+    }
+    this.attachedSincePeriod = 0;
+    const duty = this.session.dutyCycle;
+    if (!duty) return;
+    if (this.detachTimer) clearTimeout(this.detachTimer);
+    this.detachTimer = undefined;
+    this.appliedFraction = this.wantedFraction();
+    try {
+      if (!duty.attached()) {
+        duty.setAttached(true);
+        this.attachedAt = Date.now();
+      }
+      if (this.appliedFraction < 1) {
+        this.detachTimer = setTimeout(
+          () => this.detachNow(),
+          Math.max(1, Math.round(this.appliedFraction * DUTY_PERIOD_MS)),
+        );
+      }
+    } catch (err) {
+      for (const s of this.subscribers.values()) s.onError(err as Error);
+    }
+  }
+
+  private detachNow(): void {
+    this.detachTimer = undefined;
+    const now = Date.now();
+    this.settleAttached(now);
+    this.attachedAt = undefined;
+    if (this.window && this.window.closedAt === undefined) this.window.closedAt = now;
+    try {
+      this.session.dutyCycle?.setAttached(false);
+    } catch (err) {
+      for (const s of this.subscribers.values()) s.onError(err as Error);
+    }
+  }
+
+  private rawCost(): InstanceCost {
+    const stats = this.session.programStats();
+    return {
+      runTimeNs: stats.reduce((a, p) => a + p.runTimeNs, 0),
+      runCount: stats.reduce((a, p) => a + p.runCount, 0),
+    };
+  }
+
+  /** Statistics were just turned on (right after beginPeriod attached). */
+  openWindow(): void {
+    if (this.attachedAt === undefined) return;
+    this.window = { start: this.rawCost(), openedAt: Date.now() };
+  }
+
+  /**
+   * Statistics are about to be turned off: the runs and run time the window
+   * saw, over the part of it the programs were attached, give the rate that
+   * later periods are charged at.
+   */
+  closeWindow(): void {
+    const w = this.window;
+    this.window = undefined;
+    if (!w) return;
+    const end = this.rawCost();
+    const attachedMs = (w.closedAt ?? Date.now()) - w.openedAt;
+    if (attachedMs <= 0) return;
+    this.rate = {
+      runTimeNs: Math.max(0, end.runTimeNs - w.start.runTimeNs) / attachedMs,
+      runCount: Math.max(0, end.runCount - w.start.runCount) / attachedMs,
+    };
+  }
+
   refilter(): void {
     this.session.setKernelFilter(kernelFilterFor(this.staying().map((s) => s.filters)));
   }
@@ -91,7 +233,13 @@ class Instance {
         return;
       }
       const now = Date.now();
+      // Attached exactly `appliedFraction` of the period (the detach is timed
+      // from the moment every program is attached): rows weigh 1 / fraction.
+      const fraction = this.appliedFraction;
       for (const s of this.subscribers.values()) {
+        // Rows collected under another duty fraction go out first: one delivery, one weight.
+        if (s.rows.length > 0 && s.rowsFraction !== fraction) this.deliver(s, now);
+        if (s.rows.length === 0) s.rowsFraction = fraction;
         for (const row of result.rows)
           if (rowMatches(row as RowIdentity, s.filters)) s.rows.push(row);
         // Loss is the instance's: it cannot be told apart per subscriber, so each sees all of it.
@@ -99,35 +247,38 @@ class Instance {
         for (const [cause, n] of Object.entries(result.lostDetail ?? {})) {
           s.lostDetail[cause] = (s.lostDetail[cause] ?? 0) + n;
         }
-        if (s === final || now - s.lastDelivery >= s.intervalMs - 5) {
-          const out: DrainResult<unknown> = {
-            rows: s.rows,
-            lost: s.lost,
-            lostDetail: s.lostDetail,
-          };
-          s.rows = [];
-          s.lost = 0;
-          s.lostDetail = {};
-          s.lastDelivery = now;
-          s.onData(out);
-        }
+        if (s === final || now - s.lastDelivery >= s.intervalMs - 5) this.deliver(s, now);
       }
       if (final) this.subscribers.delete(final.id);
     });
     return this.draining;
   }
 
+  private deliver(s: Subscriber, now: number): void {
+    const out: DrainResult<unknown> = { rows: s.rows, lost: s.lost, lostDetail: s.lostDetail };
+    s.rows = [];
+    s.lost = 0;
+    s.lostDetail = {};
+    s.lastDelivery = now;
+    s.onData(out, s.rowsFraction);
+  }
+
+  /** Charged periods plus the attached time of the current one, at the latest rate. */
   cost(): InstanceCost {
-    const stats = this.session.programStats();
+    if (!this.rate) return { ...this.estimated };
+    const pending =
+      this.attachedSincePeriod + (this.attachedAt !== undefined ? Date.now() - this.attachedAt : 0);
     return {
-      runTimeNs: stats.reduce((a, p) => a + p.runTimeNs, 0),
-      runCount: stats.reduce((a, p) => a + p.runCount, 0),
+      runTimeNs: this.estimated.runTimeNs + this.rate.runTimeNs * pending,
+      runCount: this.estimated.runCount + this.rate.runCount * pending,
     };
   }
 
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    if (this.detachTimer) clearTimeout(this.detachTimer);
+    this.detachTimer = undefined;
     await this.draining;
     await this.session.close();
   }
@@ -140,15 +291,50 @@ export interface SubscriptionHandle {
   degrade(): string | undefined;
   /** Cumulative kernel cost of the instance this subscription uses. */
   cost(): InstanceCost;
+  /** Whether the instance can be duty-cycled. */
+  readonly dutyCyclable: boolean;
+  /** Asks for the instance to be attached this fraction of each period (from the next one). */
+  setDutyFraction(fraction: number): void;
+  /** The fraction in force now (the smallest any subscriber asked for). */
+  dutyFraction(): number;
+  /** The collector's name. */
+  readonly collector: string;
   /** The parameters the instance runs with (its first subscriber's). */
   readonly params: unknown;
 }
 
 export class CollectorHost {
   private readonly instances = new Map<string, Promise<Instance>>();
+  private readonly ready = new Set<Instance>();
   private nextId = 1;
+  private readonly periodTimer: NodeJS.Timeout;
+  private windowTimer: NodeJS.Timeout | undefined;
+  private stats: RunTimeStats | undefined;
+  private period = 0;
 
-  constructor(private readonly host: HostContext) {}
+  constructor(private readonly host: HostContext) {
+    this.periodTimer = setInterval(() => this.beginPeriod(), DUTY_PERIOD_MS);
+    this.periodTimer.unref();
+  }
+
+  private beginPeriod(): void {
+    if (this.ready.size === 0) return;
+    for (const i of this.ready) i.beginPeriod();
+    if (this.period++ % STATS_EVERY !== 0) return;
+    try {
+      this.stats = new RunTimeStats();
+    } catch {
+      // Without CAP_SYS_ADMIN there are no statistics: costs stay at what was measured.
+      return;
+    }
+    for (const i of this.ready) i.openWindow();
+    this.windowTimer = setTimeout(() => {
+      this.windowTimer = undefined;
+      for (const i of this.ready) i.closeWindow();
+      this.stats?.close();
+      this.stats = undefined;
+    }, STATS_WINDOW_MS);
+  }
 
   /** Names of collectors with a kernel instance loaded now. */
   active(): string[] {
@@ -161,7 +347,11 @@ export class CollectorHost {
     if (!pending) {
       pending = opts.collector
         .start({ params: opts.params, filters: opts.filters, host: this.host })
-        .then((session) => new Instance(opts.collector, session, opts.params));
+        .then((session) => {
+          const instance = new Instance(opts.collector, session, opts.params);
+          this.ready.add(instance);
+          return instance;
+        });
       this.instances.set(name, pending);
       pending.catch(() => this.instances.delete(name));
     }
@@ -171,23 +361,32 @@ export class CollectorHost {
       id: this.nextId++,
       leaving: false,
       rows: [],
+      rowsFraction: instance.appliedFraction,
       lost: 0,
       lostDetail: {},
       lastDelivery: Date.now(),
+      fraction: 1,
     };
     instance.subscribers.set(sub.id, sub);
     instance.refilter();
     instance.reschedule();
     return {
       params: instance.params,
+      collector: name,
       degrade: () => instance.session.degrade?.(),
       cost: () => instance.cost(),
+      dutyCyclable: instance.session.dutyCycle !== undefined,
+      setDutyFraction: (fraction) => {
+        sub.fraction = Math.min(1, Math.max(0, fraction));
+      },
+      dutyFraction: () => instance.appliedFraction,
       unsubscribe: async () => {
         if (sub.leaving || !instance.subscribers.has(sub.id)) return;
         sub.leaving = true;
         await instance.drain(sub);
         if (instance.subscribers.size === 0 && this.instances.get(name) === pending) {
           this.instances.delete(name);
+          this.ready.delete(instance);
           await instance.close();
         } else {
           instance.refilter();
@@ -199,6 +398,11 @@ export class CollectorHost {
 
   /** Detaches everything. */
   async close(): Promise<void> {
+    clearInterval(this.periodTimer);
+    if (this.windowTimer) clearTimeout(this.windowTimer);
+    this.stats?.close();
+    this.stats = undefined;
+    this.ready.clear();
     const all = [...this.instances.values()];
     this.instances.clear();
     for (const p of all) {

@@ -1,12 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The per-hook fixed cost: what a program run costs beyond the run time the
- * kernel's BPF statistics measure (the tracepoint's entry into the program,
- * and for syscall tracepoints the slow syscall path every traced call takes).
- * Calibrated once at start by timing getppid() calls (process.ppid reads it
- * fresh each time) with and without an empty raw tracepoint program attached.
+ * What a program run costs the traced workload beyond what BPF run-time
+ * statistics report, calibrated once at start with empty programs on
+ * sys_enter and sys_exit (bpf/testing/hook_floor.bpf.c):
+ *  - perRunNs: the hook's fixed cost per run, which statistics do not see
+ *    (the tracepoint's entry into the program, and for syscall tracepoints the
+ *    slow syscall path every call takes while one is attached): half of what
+ *    the pair adds to a getppid() (process.ppid reads it fresh each time);
+ *  - statsSelfNs: what statistics report for an empty program, i.e. their own
+ *    clock reads, to subtract from every measured run.
  */
 import { BpfObject, RunTimeStats } from '@fleettrace/native';
+
+export interface HookCost {
+  perRunNs: number;
+  statsSelfNs: number;
+}
 
 function timePpid(n: number): number {
   const start = process.hrtime.bigint();
@@ -17,34 +26,42 @@ function timePpid(n: number): number {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
+const FLOOR_PROGRAMS = ['ft_floor_enter', 'ft_floor_exit'];
 
-/** Nanoseconds per program run not covered by run-time statistics; 0 when it cannot be measured. */
+/** Calibrates on this host; zeros when it cannot be measured. */
 export async function calibrateHookCost(
-  featuresObjectPath: string,
+  floorObjectPath: string,
   calls = 100_000,
-): Promise<number> {
-  const obj = BpfObject.fromFile(featuresObjectPath, 'ft_calibrate');
-  const stats = new RunTimeStats();
+): Promise<HookCost> {
+  const obj = BpfObject.fromFile(floorObjectPath, 'ft_calibrate');
   try {
-    for (const p of obj.programs()) obj.setAutoload(p.name, p.name === 'ft_probe_rawtp');
+    for (const p of obj.programs()) obj.setAutoload(p.name, FLOOR_PROGRAMS.includes(p.name));
     await obj.load();
     timePpid(calls / 10); // warm up
     const bare: number[] = [];
     const hooked: number[] = [];
-    let link = -1;
-    for (let round = 0; round < 3; round++) {
+    for (let round = 0; round < 5; round++) {
       bare.push(timePpid(calls));
-      link = obj.attach('ft_probe_rawtp');
+      const links = obj.attachAll();
       hooked.push(timePpid(calls));
-      obj.detach(link);
+      for (const l of links) obj.detach(l);
     }
-    const runs = obj.programStats('ft_probe_rawtp');
-    const perRun = runs.runCount ? runs.runTimeNs / runs.runCount : 0;
-    return Math.max(0, median(hooked) - median(bare) - perRun);
+    const perRunNs = Math.max(0, (median(hooked) - median(bare)) / 2);
+    const stats = new RunTimeStats();
+    let statsSelfNs = 0;
+    try {
+      const links = obj.attachAll();
+      timePpid(calls / 10);
+      for (const l of links) obj.detach(l);
+      const s = obj.programStats('ft_floor_enter');
+      statsSelfNs = s.runCount ? s.runTimeNs / s.runCount : 0;
+    } finally {
+      stats.close();
+    }
+    return { perRunNs, statsSelfNs };
   } catch {
-    return 0;
+    return { perRunNs: 0, statsSelfNs: 0 };
   } finally {
-    stats.close();
     obj.closeNow();
   }
 }

@@ -6,12 +6,20 @@
  * overhead budget.
  *
  * Overhead of a run = kernel run time of the programs of the collector
- * instances it uses (BPF_ENABLE_STATS, sampled every budget check) + their
- * program runs x the per-hook fixed cost calibrated at start + the agent's own
- * CPU time, as a share of the host's CPU over the check interval. A shared
- * instance counts fully toward every job using it. Over budget, a run first
- * lowers its collectors' rates; if it is still over at the next check it is
- * stopped and reported THROTTLED with the measured figure.
+ * instances it uses (BPF_ENABLE_STATS, sampled in a window of each period by
+ * the CollectorHost, less what the statistics themselves add to a run) +
+ * their program runs x the per-hook fixed cost calibrated at start (the
+ * tracepoint path statistics do not see) + the agent's own CPU time, as a
+ * share of the host's CPU. A shared instance counts fully toward every job
+ * using it.
+ *
+ * Over budget, a run degrades: its duty-cyclable collectors (hooks that run
+ * on every event of the host) are attached for a smaller fraction of each
+ * period, chosen from the measured cost so that the run fits (a power of two,
+ * down to MIN_DUTY_FRACTION; rows are weighted 1 / fraction), and collectors
+ * with a rate lower it. Only when the smallest setting still does not fit is
+ * the run stopped and reported THROTTLED with the measured figure. Well under
+ * budget again, the fraction doubles back.
  */
 import { cpus } from 'node:os';
 import {
@@ -27,11 +35,15 @@ import {
   type HostContext,
   type KernelFeatureReport,
 } from '@fleettrace/collectors';
-import { RunTimeStats } from '@fleettrace/native';
 import { RunState, type JobAssignment, type JobStatus } from '@fleettrace/proto';
-import { CollectorHost, type InstanceCost, type SubscriptionHandle } from './collector-host';
+import {
+  CollectorHost,
+  DUTY_PERIOD_MS,
+  type InstanceCost,
+  type SubscriptionHandle,
+} from './collector-host';
 import type { JobExecutor, JobExecutorEvents } from './job-executor';
-import { calibrateHookCost } from './hook-cost';
+import { calibrateHookCost, type HookCost } from './hook-cost';
 
 export interface JobRunnerOptions {
   /** a feature report from an earlier probe; probed on first use otherwise */
@@ -41,6 +53,8 @@ export interface JobRunnerOptions {
   checkIntervalMs?: number;
   /** per-hook fixed cost in ns; calibrated on first use otherwise */
   hookCostNs?: number;
+  /** what run-time statistics add to every run, ns (with hookCostNs; default 0) */
+  statsSelfNs?: number;
   /** how long ended runs stay in runs() (default 10 min) */
   keepEndedMs?: number;
   /**
@@ -59,8 +73,13 @@ interface Run {
   handles: SubscriptionHandle[];
   startTimer?: NodeJS.Timeout;
   endTimer?: NodeJS.Timeout;
+  /** rates lowered (degrade()) already */
   degraded: boolean;
-  lastCost?: { at: number; cost: InstanceCost; agentCpuUs: number };
+  /** duty fraction this run asks of its duty-cyclable collectors */
+  fraction: number;
+  /** measurements before this time still include the previous fraction: not judged */
+  settleUntil: number;
+  lastCost?: { at: number; cost: InstanceCost; agentCpuUs: number; dutyNs?: number };
   /** when the run started running; its budget is judged from startedAt + warmup on */
   startedAt?: number;
   /** the last few measured intervals; budgets are judged over their sum */
@@ -70,8 +89,10 @@ interface Run {
 
 interface CostWindow {
   wallNs: number;
-  bpfNs: number;
-  hooks: number;
+  /** kernel cost to the workloads (see JobRunner.workloadNs) */
+  kernelNs: number;
+  /** the part of kernelNs from duty-cyclable instances */
+  dutyNs: number;
   agentNs: number;
 }
 
@@ -82,6 +103,10 @@ interface CostWindow {
  */
 const BUDGET_WINDOWS = 5;
 const MIN_WINDOWS = 2;
+/** Smallest duty fraction: attached 1/64 of each period (78 ms of 5 s). */
+export const MIN_DUTY_FRACTION = 1 / 64;
+/** Aim this far under the budget when choosing a fraction, so noise does not flap it. */
+const BUDGET_HEADROOM = 0.7;
 
 const ENDED = new Set([
   RunState.RUN_STATE_FINISHED,
@@ -93,11 +118,10 @@ const ENDED = new Set([
 export class JobRunner implements JobExecutor {
   private readonly runs_ = new Map<string, Run>();
   private readonly collectorHost: CollectorHost;
-  private readonly stats = new RunTimeStats();
   private readonly ncpus = cpus().length;
   private readonly checkTimer: NodeJS.Timeout;
   private features: Promise<KernelFeatureReport>;
-  private hookCost: Promise<number>;
+  private hookCost: Promise<HookCost>;
   private agentCpuSeen = process.cpuUsage();
   private overheadSeen = { at: Date.now(), cost: 0 };
   private closed = false;
@@ -112,13 +136,18 @@ export class JobRunner implements JobExecutor {
       : probeKernelFeatures(bpfObjectPath('features'));
     this.hookCost =
       opts.hookCostNs !== undefined
-        ? Promise.resolve(opts.hookCostNs)
-        : calibrateHookCost(bpfObjectPath('features'));
+        ? Promise.resolve({ perRunNs: opts.hookCostNs, statsSelfNs: opts.statsSelfNs ?? 0 })
+        : calibrateHookCost(bpfObjectPath('hook_floor'));
     this.checkTimer = setInterval(() => void this.check(), opts.checkIntervalMs ?? 1000);
   }
 
   /** The calibrated per-hook fixed cost, ns. */
-  hookCostNs(): Promise<number> {
+  async hookCostNs(): Promise<number> {
+    return (await this.hookCost).perRunNs;
+  }
+
+  /** The calibration: per-run hook cost and what statistics add to a run. */
+  hookCalibration(): Promise<HookCost> {
     return this.hookCost;
   }
 
@@ -146,6 +175,8 @@ export class JobRunner implements JobExecutor {
       collectors: [],
       handles: [],
       degraded: false,
+      fraction: 1,
+      settleUntil: 0,
       windows: [],
       ending: false,
     };
@@ -209,7 +240,7 @@ export class JobRunner implements JobExecutor {
           params: c.params,
           filters: run.filters,
           intervalMs,
-          onData: (result) => this.onData(run, c.def.name, result),
+          onData: (result, fraction) => this.onData(run, c.def.name, result, fraction),
           onError: (err) =>
             this.events.onStatus({
               ...run.status,
@@ -231,6 +262,8 @@ export class JobRunner implements JobExecutor {
       agentCpuUs: cpuUs(process.cpuUsage()),
     };
     run.status.state = RunState.RUN_STATE_RUNNING;
+    // Without this every check counted as warm-up and no budget was ever enforced.
+    run.startedAt = run.lastCost.at;
     this.emit(run);
     const endIn = a.endUnixMs ? a.endUnixMs - Date.now() : undefined;
     if (endIn !== undefined) {
@@ -241,7 +274,12 @@ export class JobRunner implements JobExecutor {
     }
   }
 
-  private onData(run: Run, collector: string, result: DrainResult<unknown>): void {
+  private onData(
+    run: Run,
+    collector: string,
+    result: DrainResult<unknown>,
+    dutyFraction: number,
+  ): void {
     run.status.eventsSent += result.rows.length;
     run.status.eventsLost += result.lost;
     this.events.onRows?.({
@@ -250,7 +288,8 @@ export class JobRunner implements JobExecutor {
       collector,
       rows: result.rows,
       lost: result.lost,
-      weight: run.assignment.weight || 1,
+      // Sums stay unbiased: a schedule's 1/p times the duty cycle's 1/fraction.
+      weight: (run.assignment.weight || 1) / dutyFraction,
     });
   }
 
@@ -268,9 +307,17 @@ export class JobRunner implements JobExecutor {
     return { runTimeNs, runCount };
   }
 
+  /**
+   * Kernel cost the workloads pay for `hooks` runs measured at `bpfNs`: the
+   * statistics' own clock reads out, the hook path they do not see in.
+   */
+  private static workloadNs(bpfNs: number, hooks: number, cal: HookCost): number {
+    return Math.max(0, bpfNs - hooks * cal.statsSelfNs) + hooks * cal.perRunNs;
+  }
+
   /** Measures every running run's overhead and enforces budgets. */
   private async check(): Promise<void> {
-    const hookNs = await this.hookCost;
+    const cal = await this.hookCost;
     const now = Date.now();
     const agentCpuUs = cpuUs(process.cpuUsage());
     for (const run of this.runs_.values()) {
@@ -279,39 +326,66 @@ export class JobRunner implements JobExecutor {
       const wallNs = (now - run.lastCost.at) * 1e6;
       // Judge over a full interval: a run that started just before this check has too short a window.
       if (wallNs < 0.9 * (this.opts.checkIntervalMs ?? 1000) * 1e6) continue;
+      const dutyTotal = JobRunner.dutyCost(run, cal);
       // Counters restart when an instance is replaced; a negative delta means "unknown", skip.
       const bpfNs = cost.runTimeNs - run.lastCost.cost.runTimeNs;
       const hooks = cost.runCount - run.lastCost.cost.runCount;
+      const dutyNs = dutyTotal - (run.lastCost.dutyNs ?? NaN);
       const agentNs = (agentCpuUs - run.lastCost.agentCpuUs) * 1000;
-      run.lastCost = { at: now, cost, agentCpuUs };
-      if (bpfNs < 0 || hooks < 0) continue;
+      run.lastCost = { at: now, cost, agentCpuUs, dutyNs: dutyTotal };
+      // NaN: the first check of a run has no duty-cycled baseline yet.
+      if (bpfNs < 0 || hooks < 0 || !(dutyNs >= 0)) continue;
+      const kernelNs = JobRunner.workloadNs(bpfNs, hooks, cal);
       const warming = now - (run.startedAt ?? now) < (this.opts.warmupMs ?? 10_000);
-      if (warming) {
+      if (warming || now < run.settleUntil) {
         // Reported, not judged: the figure includes one-off start-up work.
-        run.status.overheadShare = (bpfNs + hooks * hookNs + agentNs) / (wallNs * this.ncpus);
+        run.status.overheadShare = (kernelNs + agentNs) / (wallNs * this.ncpus);
         this.emit(run);
         continue;
       }
-      run.windows.push({ wallNs, bpfNs, hooks, agentNs });
+      run.windows.push({ wallNs, kernelNs, dutyNs: Math.min(dutyNs, kernelNs), agentNs });
       if (run.windows.length > BUDGET_WINDOWS) run.windows.shift();
       const sum = run.windows.reduce(
         (a, w) => ({
           wallNs: a.wallNs + w.wallNs,
-          bpfNs: a.bpfNs + w.bpfNs,
-          hooks: a.hooks + w.hooks,
+          kernelNs: a.kernelNs + w.kernelNs,
+          dutyNs: a.dutyNs + w.dutyNs,
           agentNs: a.agentNs + w.agentNs,
         }),
-        { wallNs: 0, bpfNs: 0, hooks: 0, agentNs: 0 },
+        { wallNs: 0, kernelNs: 0, dutyNs: 0, agentNs: 0 },
       );
-      const overheadNs = sum.bpfNs + sum.hooks * hookNs + sum.agentNs;
-      const share = overheadNs / (sum.wallNs * this.ncpus);
+      const hostNs = sum.wallNs * this.ncpus;
+      const share = (sum.kernelNs + sum.agentNs) / hostNs;
       run.status.overheadShare = share;
       const budget = run.assignment.limits?.overheadBudget ?? 0;
-      if (budget > 0 && share > budget && run.windows.length >= MIN_WINDOWS) {
-        const measured =
-          `overhead ${pct(share)} of host CPU exceeds the budget of ${pct(budget)} ` +
-          `(over ${(sum.wallNs / 1e9).toFixed(1)} s on ${this.ncpus} CPUs: BPF ${ms(sum.bpfNs)}, ` +
-          `${sum.hooks} hook runs x ${hookNs.toFixed(0)} ns, agent ${ms(sum.agentNs)})`;
+      if (budget <= 0 || run.windows.length < MIN_WINDOWS) {
+        this.emit(run);
+        continue;
+      }
+      const measured =
+        `overhead ${pct(share)} of host CPU` +
+        ` (over ${(sum.wallNs / 1e9).toFixed(1)} s on ${this.ncpus} CPUs: kernel ${ms(sum.kernelNs)}` +
+        ` of which duty-cycled hooks ${ms(sum.dutyNs)}, agent ${ms(sum.agentNs)})`;
+      const dutyHandles = run.handles.filter((h) => h.dutyCyclable);
+      // The fraction in force (another job on a shared instance may ask for less).
+      const current = Math.min(run.fraction, ...dutyHandles.map((h) => h.dutyFraction()));
+      // What the duty-cycled hooks would cost at full time, and what does not scale with the fraction.
+      const dutyFull = sum.dutyNs / hostNs / current;
+      const fixed = share - sum.dutyNs / hostNs;
+      if (share > budget) {
+        let next = current;
+        if (dutyHandles.length > 0 && dutyFull > 0) {
+          const fits = (budget * BUDGET_HEADROOM - fixed) / dutyFull;
+          next = Math.min(current / 2, powerOfTwoAtMost(fits));
+        }
+        if (dutyHandles.length > 0 && next >= MIN_DUTY_FRACTION && next < current) {
+          this.setFraction(run, next);
+          run.windows = [];
+          run.status.reason =
+            `${measured} exceeds the budget of ${pct(budget)}; ` + this.dutyReason(run);
+          this.emit(run);
+          continue;
+        }
         if (!run.degraded) {
           run.degraded = true;
           const actions = run.handles
@@ -320,19 +394,63 @@ export class JobRunner implements JobExecutor {
           if (actions.length > 0) {
             // Judge the lowered rates on their own measurements.
             run.windows = [];
-            this.events.onStatus({
-              ...run.status,
-              reason: `${measured}; ${actions.join('; ')}`,
-              unixMs: now,
-            });
+            run.status.reason = `${measured} exceeds the budget of ${pct(budget)}; ${actions.join('; ')}`;
+            this.emit(run);
             continue;
           }
         }
-        await this.stop(run, RunState.RUN_STATE_THROTTLED, measured);
+        const names = dutyHandles.map((h) => h.collector).join(', ');
+        const smallest =
+          dutyHandles.length === 0
+            ? ''
+            : run.fraction <= MIN_DUTY_FRACTION
+              ? ` even with ${names} attached ${fractionText(run.fraction)} of the time`
+              : ` and would not fit with ${names} attached ${fractionText(MIN_DUTY_FRACTION)} of the time`;
+        await this.stop(
+          run,
+          RunState.RUN_STATE_THROTTLED,
+          `${measured} exceeds the budget of ${pct(budget)}${smallest}`,
+        );
         continue;
+      }
+      if (
+        current < 1 &&
+        fixed + dutyFull * Math.min(1, current * 2) < budget * BUDGET_HEADROOM * 0.8
+      ) {
+        // Well under budget at twice the fraction: give the hooks more time back.
+        this.setFraction(run, Math.min(1, current * 2));
+        run.windows = [];
+        run.status.reason = this.dutyReason(run);
       }
       this.emit(run);
     }
+  }
+
+  private setFraction(run: Run, fraction: number): void {
+    run.fraction = fraction;
+    // The instance applies it at its next period; judge only full periods after that.
+    run.settleUntil = Date.now() + 2 * DUTY_PERIOD_MS + 100;
+    for (const h of run.handles) if (h.dutyCyclable) h.setDutyFraction(fraction);
+  }
+
+  private dutyReason(run: Run): string {
+    const names = run.handles.filter((h) => h.dutyCyclable).map((h) => h.collector);
+    if (run.fraction >= 1) return '';
+    return (
+      `duty-cycled: ${names.join(', ')} attached ${fractionText(run.fraction)} of every ${DUTY_PERIOD_MS / 1000} s ` +
+      `(rows weighted ${(1 / run.fraction).toFixed(0)})`
+    );
+  }
+
+  /** Estimated cumulative kernel cost (workload ns) of this run's duty-cyclable instances. */
+  private static dutyCost(run: Run, cal: HookCost): number {
+    let duty = 0;
+    for (const h of run.handles) {
+      if (!h.dutyCyclable) continue;
+      const c = h.cost();
+      duty += JobRunner.workloadNs(c.runTimeNs, c.runCount, cal);
+    }
+    return duty;
   }
 
   cancel(jobId: string, reason: string): void {
@@ -405,10 +523,12 @@ export class JobRunner implements JobExecutor {
         await this.stop(run, RunState.RUN_STATE_CANCELLED, 'agent stopping');
     }
     await this.collectorHost.close();
-    this.stats.close();
   }
 }
 
 const cpuUs = (u: NodeJS.CpuUsage) => u.user + u.system;
 const pct = (x: number) => `${(x * 100).toFixed(x < 0.01 ? 3 : 2)}%`;
 const ms = (ns: number) => `${(ns / 1e6).toFixed(1)} ms`;
+/** The largest power of two <= x (x > 0), as a fraction at most 1. */
+const powerOfTwoAtMost = (x: number) => (x >= 1 ? 1 : x > 0 ? 2 ** Math.floor(Math.log2(x)) : 0);
+const fractionText = (f: number) => (f >= 1 ? 'all' : `1/${Math.round(1 / f)}`);
