@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * The fleet commands as an operator runs them: `fleettrace controller` and
- * `fleettrace agent --simulate` as processes, the user commands against them.
+ * `fleettrace agent` (simulated, and real on this kernel) as processes, the
+ * user commands against them.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -9,6 +10,7 @@ import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { renamedCopy, workload } from '@fleettrace/testing';
 
 const CLI = resolve(__dirname, '../../../bin/fleettrace');
 
@@ -245,6 +247,108 @@ describe('fleettrace fleet commands', () => {
       assert.equal(denied.status, 2);
       assert.match(denied.stderr, /needs the operator role/);
       assert.match(cli(['token', 'list'], env).stdout, /bootstrap\s+sim\s+2\/2/);
+    });
+  });
+
+  describe('against a running controller and a real agent on this kernel', () => {
+    let controller: ChildProcess;
+    let agent: ChildProcess;
+    let env: Record<string, string>;
+    const data = mkdtempSync(join(tmpdir(), 'fleettrace-cli-budget-'));
+
+    before(async () => {
+      const started = await startProcess(
+        [
+          'controller',
+          '--data',
+          data,
+          '--listen',
+          '127.0.0.1:0',
+          '--enroll-listen',
+          '127.0.0.1:0',
+          '--control-listen',
+          '127.0.0.1:0',
+        ],
+        /admin API token[^\n]*\n\s+(ftapi\S+)\n/,
+      );
+      controller = started.child;
+      const api = /api\s+(http\S+)/.exec(started.stdout)?.[1] as string;
+      const enroll = /enroll\s+(\S+)/.exec(started.stdout)?.[1] as string;
+      const admin = /\n\s+(ftapi\S+)\n/.exec(started.stdout)?.[1] as string;
+      env = { FLEETTRACE_SERVER: api, FLEETTRACE_TOKEN: admin };
+      const boot = cli(['token', 'create', '--bootstrap', '--name', 'real'], env);
+      assert.equal(boot.status, 0, boot.stderr);
+      const state = mkdtempSync(join(tmpdir(), 'fleettrace-cli-real-agent-'));
+      agent = (
+        await startProcess(
+          [
+            'agent',
+            '--controller',
+            enroll,
+            '--token',
+            boot.stdout.trim(),
+            '--state',
+            state,
+            '--hostname',
+            'budget-host',
+          ],
+          /budget-host is agent/,
+        )
+      ).child;
+    });
+    after(async () => {
+      if (agent) await stop(agent);
+      if (controller) await stop(controller);
+    });
+
+    test('a job over its budget is visibly duty-cycled, and one that cannot fit is throttled, in job show', async () => {
+      const storm = renamedCopy(workload('storm'), 'ft_budget_storm');
+      const child = spawn(storm, ['90000']);
+      const show = async (id: string, pattern: RegExp, ms: number): Promise<string> => {
+        const deadline = Date.now() + ms;
+        let out = '';
+        while (Date.now() < deadline) {
+          out = cli(['job', 'show', id], env).stdout;
+          if (pattern.test(out)) return out;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        assert.fail(`job show ${id} never matched ${pattern}:\n${out}`);
+      };
+      try {
+        const start = (budget: string) => {
+          const r = cli(
+            [
+              'run',
+              '--collect',
+              'syscalls',
+              '--hosts',
+              'budget-host',
+              '--comm',
+              'ft_budget_storm',
+              '--budget',
+              budget,
+              '--duration',
+              '80s',
+              '--json',
+            ],
+            env,
+          );
+          assert.equal(r.status, 0, r.stderr);
+          return JSON.parse(r.stdout).id as string;
+        };
+        const cycled = start('2%');
+        const out = await show(
+          cycled,
+          /budget-host\s+running\s+.*duty-cycled: syscalls attached 1\/\d+ of every 5 s \(rows weighted \d+\)/,
+          45_000,
+        );
+        assert.doesNotMatch(out, /throttled/);
+        assert.equal(cli(['job', 'cancel', cycled], env).status, 0);
+        const hopeless = start('0.001%');
+        await show(hopeless, /budget-host\s+throttled\s+.*exceeds the budget of 0\.001%/, 45_000);
+      } finally {
+        child.kill();
+      }
     });
   });
 });
