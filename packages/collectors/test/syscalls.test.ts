@@ -9,7 +9,13 @@ import { cgroupMounts } from '@fleettrace/common';
 import { renamedCopy, TestCgroup, workload, Workload } from '@fleettrace/testing';
 import { localHost } from '../src/runtime/host';
 import type { CollectorSession, Filters } from '../src/runtime/definition';
-import { collector, mergeSyscallRows, type SyscallRow } from '../src/syscalls/collector';
+import {
+  collector,
+  mergeSyscallRows,
+  scaleHistogram,
+  scaleSampledLatency,
+  type SyscallRow,
+} from '../src/syscalls/collector';
 
 const NR_GETPPID = 110;
 const NR_OPENAT = 257;
@@ -208,6 +214,41 @@ describe('syscalls collector (real kernel)', () => {
   });
 
   after(() => undefined);
+});
+
+describe('syscalls latency sampling (logic)', () => {
+  const row = (pid: number, nr: number, count: number, total: number, hist: number[]) =>
+    ({ pid, nr, count, total_ns: total, hist }) as unknown as SyscallRow;
+
+  test('a histogram scales to the call count exactly, by largest remainders', () => {
+    assert.deepEqual(scaleHistogram([1, 1, 1], 10), [4, 3, 3]);
+    assert.deepEqual(scaleHistogram([3, 0, 1], 8), [6, 0, 2]);
+    assert.deepEqual(scaleHistogram([0, 0], 5), [0, 0]);
+  });
+
+  test('partly timed rows scale total and histogram; untimed rows borrow the syscall of the interval', () => {
+    const a = row(1, 39, 100, 1000, [0, 10, 0]);
+    const b = row(2, 39, 7, 0, [0, 0, 0]);
+    const c = row(3, 0, 5, 500, [0, 5, 0]);
+    const timed = new Map([
+      [a, 10],
+      [c, 5],
+    ]);
+    scaleSampledLatency([a, b, c], timed);
+    assert.equal(a.total_ns, 10_000);
+    assert.deepEqual(a.hist, [0, 100, 0]);
+    assert.equal(b.total_ns, 700, '100 ns per call, like pid 1');
+    assert.deepEqual(b.hist, [0, 7, 0]);
+    assert.equal(c.total_ns, 500, 'every call timed: unchanged');
+  });
+
+  test('max_timed_per_tick is validated', () => {
+    assert.throws(
+      () => collector.parseParams({ max_timed_per_tick: -1 }, 'p'),
+      /p\.max_timed_per_tick: /,
+    );
+    assert.equal(collector.parseParams({ max_timed_per_tick: 0 }, 'p').maxTimedPerTick, 0);
+  });
 });
 
 describe('syscalls parameters', () => {
