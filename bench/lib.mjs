@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Shared helpers of the benchmarks: child processes, statistics, RESULTS.md.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 
@@ -83,7 +84,7 @@ export function machine() {
 }
 
 /** Names of the loaded BPF programs that start with ft_, or undefined when bpftool fails. */
-async function fleettracePrograms() {
+export async function fleettracePrograms() {
   try {
     return JSON.parse(await run('bpftool', ['-j', 'prog', 'show']))
       .map((p) => p.name ?? '')
@@ -121,4 +122,61 @@ export function recordSection(title, body) {
   );
   text = re.test(text) ? text.replace(re, section) : `${text.trimEnd()}\n\n${section}`;
   writeFileSync(RESULTS, text.trimEnd() + '\n');
+}
+
+/** A TCP port on `host` that was free a moment ago (bound to port 0, then released). */
+export function freePort(host = '127.0.0.1') {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * pid, ppid, comm, utime + stime (`ticks`) and cutime + cstime (`childTicks`: its
+ * children it has waited for) of one process, in clock ticks, from /proc/<pid>/stat;
+ * undefined once it is gone.
+ */
+export function procStat(pid) {
+  let text;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // proc_pid_stat(5): comm is in parentheses and may contain spaces and ')', so split after the last ')'.
+  const close = text.lastIndexOf(')');
+  const rest = text.slice(close + 2).split(' '); // rest[0] is field 3 (state)
+  return {
+    pid,
+    comm: text.slice(text.indexOf('(') + 1, close),
+    ppid: Number(rest[1]),
+    ticks: Number(rest[11]) + Number(rest[12]), // fields 14 (utime) and 15 (stime)
+    childTicks: Number(rest[13]) + Number(rest[14]), // fields 16 (cutime) and 17 (cstime)
+  };
+}
+
+/** `root` and every live descendant of it, from the parent pids in /proc. */
+export function processTree(root) {
+  const children = new Map();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const s = procStat(Number(name));
+    if (!s) continue;
+    if (!children.has(s.ppid)) children.set(s.ppid, []);
+    children.get(s.ppid).push(s.pid);
+  }
+  const out = [];
+  const todo = [root];
+  while (todo.length) {
+    const pid = todo.pop();
+    if (pid === root && !existsSync(`/proc/${root}`)) continue;
+    out.push(pid);
+    todo.push(...(children.get(pid) ?? []));
+  }
+  return out;
 }
