@@ -181,7 +181,7 @@ export async function traceCommand(argv: string[]): Promise<number> {
       .join(', ');
     process.stdout.write(
       `\nlost: ${result.lost}${causes ? ` (${causes})` : ''}   traced ${(result.elapsedMs / 1000).toFixed(1)}s in ${result.intervals} intervals   ` +
-        `kernel-side cost: ${formatNs(result.bpfRunTimeNs)} over ${result.bpfRunCount} program runs (${formatNs(perRun)} each)\n`,
+        `kernel-side cost: ${formatNs(result.bpfRunTimeNs)} over ${result.bpfRunCount} program runs (${formatNs(perRun)} each), statistics sampled 100 ms a second\n`,
     );
     return 0;
   } finally {
