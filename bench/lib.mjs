@@ -139,12 +139,16 @@ export function freePort(host = '127.0.0.1') {
 /**
  * pid, ppid, comm, utime + stime (`ticks`) and cutime + cstime (`childTicks`: its
  * children it has waited for) of one process, in clock ticks, from /proc/<pid>/stat;
- * undefined once it is gone.
+ * undefined once it is gone. With `tid`, the same of that one thread
+ * (/proc/<pid>/task/<tid>/stat).
  */
-export function procStat(pid) {
+export function procStat(pid, tid) {
   let text;
   try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    text = readFileSync(
+      tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`,
+      'utf8',
+    );
   } catch {
     return undefined;
   }
