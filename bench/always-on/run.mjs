@@ -594,13 +594,14 @@ const NS = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9 };
 async function stopTrace(child) {
   const out = await stop(child, 'SIGINT', 30_000);
   const m = out.match(
-    /traced ([\d.]+)s .*kernel-side cost: ([\d.]+)(ns|us|µs|ms|s) over (\d+) program runs \(([^)]*) each\)/,
+    /traced ([\d.]+)s .*kernel-side cost: ([\d.]+)(ns|us|µs|ms|s) over (\d+) program runs \(([^)]*) each\)(.*)/,
   );
   if (!m) return { line: undefined };
   const tracedS = Number(m[1]);
   const costNs = Number(m[2]) * NS[m[3]];
   return {
-    line: `${m[2]}${m[3]} over ${m[4]} program runs (${m[5]} each) in ${m[1]} s`,
+    // The rest of the line says how the figure was obtained (sampled statistics, ...).
+    line: `${m[2]}${m[3]} over ${m[4]} program runs (${m[5]} each)${m[6].trimEnd()}, in ${m[1]} s`,
     share: costNs / (tracedS * 1e9 * NCPUS),
   };
 }
