@@ -69,11 +69,12 @@ export interface InstanceCost {
 }
 
 /**
- * Length of the duty period. Attaching a syscall tracepoint takes 7-25 ms of
- * this thread (the kernel patches the call site on every CPU), so a period
- * of a few seconds keeps that below 0.5% of a CPU.
+ * Length of the duty period. Attaching one tracepoint program takes 7-25 ms
+ * of this thread (the kernel patches the call site on every CPU), and the
+ * default job re-attaches six each period when it is duty-cycled: 10 s keeps
+ * that near 0.5% of a CPU.
  */
-export const DUTY_PERIOD_MS = 5000;
+export const DUTY_PERIOD_MS = 10_000;
 /**
  * Run-time statistics are on for STATS_WINDOW_MS at the start of one period
  * in STATS_EVERY (while they are on every program run pays ~2 clock reads).
@@ -307,14 +308,28 @@ export class CollectorHost {
   private readonly instances = new Map<string, Promise<Instance>>();
   private readonly ready = new Set<Instance>();
   private nextId = 1;
-  private readonly periodTimer: NodeJS.Timeout;
+  private periodTimer: NodeJS.Timeout;
   private windowTimer: NodeJS.Timeout | undefined;
   private stats: RunTimeStats | undefined;
   private period = 0;
 
   constructor(private readonly host: HostContext) {
-    this.periodTimer = setInterval(() => this.beginPeriod(), DUTY_PERIOD_MS);
-    this.periodTimer.unref();
+    this.periodTimer = this.newPeriodTimer();
+  }
+
+  private newPeriodTimer(): NodeJS.Timeout {
+    const t = setInterval(() => this.beginPeriod(), DUTY_PERIOD_MS);
+    t.unref();
+    return t;
+  }
+
+  /** A new instance has no cost figure yet: start a period (and a statistics window) now. */
+  private restartPeriods(): void {
+    if (this.windowTimer) return; // a window is open: the new instance waits for the next period
+    clearInterval(this.periodTimer);
+    this.period = 0;
+    this.beginPeriod();
+    this.periodTimer = this.newPeriodTimer();
   }
 
   private beginPeriod(): void {
@@ -350,6 +365,7 @@ export class CollectorHost {
         .then((session) => {
           const instance = new Instance(opts.collector, session, opts.params);
           this.ready.add(instance);
+          this.restartPeriods();
           return instance;
         });
       this.instances.set(name, pending);

@@ -102,8 +102,8 @@ interface CostWindow {
  * does not stop a job that is cheap on average.
  */
 const BUDGET_WINDOWS = 5;
-const MIN_WINDOWS = 2;
-/** Smallest duty fraction: attached 1/64 of each period (78 ms of 5 s). */
+const MIN_WINDOWS = 4;
+/** Smallest duty fraction: attached 1/64 of each period (156 ms of 10 s). */
 export const MIN_DUTY_FRACTION = 1 / 64;
 /** Aim this far under the budget when choosing a fraction, so noise does not flap it. */
 const BUDGET_HEADROOM = 0.7;
