@@ -1170,7 +1170,10 @@ recordSection(
     `fork/exec: a dash loop of \`/bin/true\` on CPU ${WORKLOAD_CPU}, timed around. pipe: \`pipe_pingpong\` ` +
     `(packages/testing/workloads), two processes passing one byte over a pipe pair, both on CPU ${WORKLOAD_CPU}. ` +
     `fleettrace and bpftrace are not pinned. \`up\` runs with its own data, config and loopback ports, is started once per round ` +
-    `and measured once its job's run is running and ${UP_SETTLE_MS / 1000} s past the start (the agent's warm-up is ${AGENT_WARMUP_MS / 1000} s); ` +
+    `and measured once its job's run is running and ${UP_SETTLE_MS / 1000} s past the start (the agent's warm-up is ${AGENT_WARMUP_MS / 1000} s)` +
+    (settleSeconds > 0
+      ? `, each workload after ${settleSeconds} s of that same load unrecorded (--settle), so the agent has fitted its budget to it; `
+      : '; ') +
     `its figure is the mean of the run's \`overhead_share\` (a share of all ${NCPUS} CPUs, from the controller's ` +
     `\`GET /api/v1/jobs/<id>\`) read every second of the window. \`trace <collector>\` is one process per measurement with ` +
     `the default job's parameters; its figure is its kernel-side cost over its traced time (attach included), as a share of all CPUs. ` +
