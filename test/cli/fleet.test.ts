@@ -40,6 +40,31 @@ function startProcess(
   });
 }
 
+/** Starts `fleettrace controller` on free loopback ports; its addresses and first admin token. */
+async function startController(data: string, extra: string[] = []) {
+  const started = await startProcess(
+    [
+      'controller',
+      '--data',
+      data,
+      '--listen',
+      '127.0.0.1:0',
+      '--enroll-listen',
+      '127.0.0.1:0',
+      '--control-listen',
+      '127.0.0.1:0',
+      ...extra,
+    ],
+    /admin API token[^\n]*\n\s+(ftapi\S+)\n/,
+  );
+  return {
+    child: started.child,
+    api: /api\s+(http\S+)/.exec(started.stdout)?.[1] as string,
+    enroll: /enroll\s+(\S+)/.exec(started.stdout)?.[1] as string,
+    admin: /\n\s+(ftapi\S+)\n/.exec(started.stdout)?.[1] as string,
+  };
+}
+
 function stop(child: ChildProcess): Promise<void> {
   return new Promise((r) => {
     if (child.exitCode !== null) return r();
@@ -101,28 +126,9 @@ describe('fleettrace fleet commands', () => {
     const data = mkdtempSync(join(tmpdir(), 'fleettrace-cli-controller-'));
 
     before(async () => {
-      const started = await startProcess(
-        [
-          'controller',
-          '--data',
-          data,
-          '--listen',
-          '127.0.0.1:0',
-          '--enroll-listen',
-          '127.0.0.1:0',
-          '--control-listen',
-          '127.0.0.1:0',
-          '--heartbeat',
-          '200ms',
-          '--lost-after',
-          '5s',
-        ],
-        /admin API token[^\n]*\n\s+(ftapi\S+)\n/,
-      );
+      const started = await startController(data, ['--heartbeat', '200ms', '--lost-after', '5s']);
       controller = started.child;
-      const api = /api\s+(http\S+)/.exec(started.stdout)?.[1] as string;
-      const enroll = /enroll\s+(\S+)/.exec(started.stdout)?.[1] as string;
-      const admin = /\n\s+(ftapi\S+)\n/.exec(started.stdout)?.[1] as string;
+      const { api, enroll, admin } = started;
       assert.equal(statSync(join(data, 'admin-token')).mode & 0o777, 0o600);
       env = { FLEETTRACE_SERVER: api, FLEETTRACE_TOKEN: admin };
       const boot = cli(['token', 'create', '--bootstrap', '--uses', '2', '--name', 'sim'], env);
@@ -257,24 +263,9 @@ describe('fleettrace fleet commands', () => {
     const data = mkdtempSync(join(tmpdir(), 'fleettrace-cli-budget-'));
 
     before(async () => {
-      const started = await startProcess(
-        [
-          'controller',
-          '--data',
-          data,
-          '--listen',
-          '127.0.0.1:0',
-          '--enroll-listen',
-          '127.0.0.1:0',
-          '--control-listen',
-          '127.0.0.1:0',
-        ],
-        /admin API token[^\n]*\n\s+(ftapi\S+)\n/,
-      );
+      const started = await startController(data);
       controller = started.child;
-      const api = /api\s+(http\S+)/.exec(started.stdout)?.[1] as string;
-      const enroll = /enroll\s+(\S+)/.exec(started.stdout)?.[1] as string;
-      const admin = /\n\s+(ftapi\S+)\n/.exec(started.stdout)?.[1] as string;
+      const { api, enroll, admin } = started;
       env = { FLEETTRACE_SERVER: api, FLEETTRACE_TOKEN: admin };
       const boot = cli(['token', 'create', '--bootstrap', '--name', 'real'], env);
       assert.equal(boot.status, 0, boot.stderr);
