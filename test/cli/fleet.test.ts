@@ -65,6 +65,27 @@ async function startController(data: string, extra: string[] = []) {
   };
 }
 
+/** Makes a bootstrap token and starts `fleettrace agent` with it in a fresh state directory. */
+async function startAgent(
+  env: Record<string, string>,
+  enroll: string,
+  token: { name: string; uses: number },
+  args: string[],
+  ready: RegExp,
+): Promise<ChildProcess> {
+  const boot = cli(
+    ['token', 'create', '--bootstrap', '--uses', String(token.uses), '--name', token.name],
+    env,
+  );
+  assert.equal(boot.status, 0, boot.stderr);
+  const state = mkdtempSync(join(tmpdir(), 'fleettrace-cli-agent-'));
+  const started = await startProcess(
+    ['agent', '--controller', enroll, '--token', boot.stdout.trim(), '--state', state, ...args],
+    ready,
+  );
+  return started.child;
+}
+
 function stop(child: ChildProcess): Promise<void> {
   return new Promise((r) => {
     if (child.exitCode !== null) return r();
@@ -131,29 +152,13 @@ describe('fleettrace fleet commands', () => {
       const { api, enroll, admin } = started;
       assert.equal(statSync(join(data, 'admin-token')).mode & 0o777, 0o600);
       env = { FLEETTRACE_SERVER: api, FLEETTRACE_TOKEN: admin };
-      const boot = cli(['token', 'create', '--bootstrap', '--uses', '2', '--name', 'sim'], env);
-      assert.equal(boot.status, 0, boot.stderr);
-      const state = mkdtempSync(join(tmpdir(), 'fleettrace-cli-agent-'));
-      agents = (
-        await startProcess(
-          [
-            'agent',
-            '--controller',
-            enroll,
-            '--token',
-            boot.stdout.trim(),
-            '--state',
-            state,
-            '--simulate',
-            '2',
-            '--hostname',
-            'cli',
-            '--label',
-            'role=web',
-          ],
-          /2 simulated agents/,
-        )
-      ).child;
+      agents = await startAgent(
+        env,
+        enroll,
+        { name: 'sim', uses: 2 },
+        ['--simulate', '2', '--hostname', 'cli', '--label', 'role=web'],
+        /2 simulated agents/,
+      );
     });
     after(async () => {
       if (agents) await stop(agents);
@@ -267,25 +272,13 @@ describe('fleettrace fleet commands', () => {
       controller = started.child;
       const { api, enroll, admin } = started;
       env = { FLEETTRACE_SERVER: api, FLEETTRACE_TOKEN: admin };
-      const boot = cli(['token', 'create', '--bootstrap', '--name', 'real'], env);
-      assert.equal(boot.status, 0, boot.stderr);
-      const state = mkdtempSync(join(tmpdir(), 'fleettrace-cli-real-agent-'));
-      agent = (
-        await startProcess(
-          [
-            'agent',
-            '--controller',
-            enroll,
-            '--token',
-            boot.stdout.trim(),
-            '--state',
-            state,
-            '--hostname',
-            'budget-host',
-          ],
-          /budget-host is agent/,
-        )
-      ).child;
+      agent = await startAgent(
+        env,
+        enroll,
+        { name: 'real', uses: 1 },
+        ['--hostname', 'budget-host'],
+        /budget-host is agent/,
+      );
     });
     after(async () => {
       if (agent) await stop(agent);
