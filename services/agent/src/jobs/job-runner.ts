@@ -374,9 +374,12 @@ export class JobRunner implements JobExecutor {
       const fixed = share - sum.dutyNs / hostNs;
       if (share > budget) {
         let next = current;
-        if (dutyHandles.length > 0 && dutyFull > 0) {
+        if (dutyHandles.length > 0 && dutyFull > 0 && current > MIN_DUTY_FRACTION) {
+          // Even when the estimate says the smallest fraction will not fit, go there and
+          // measure: part of the agent's work shrinks with the hooks' events, and throttling
+          // is the last answer, taken on a measurement, not on an extrapolation.
           const fits = (budget * BUDGET_HEADROOM - fixed) / dutyFull;
-          next = Math.min(current / 2, powerOfTwoAtMost(fits));
+          next = Math.max(MIN_DUTY_FRACTION, Math.min(current / 2, powerOfTwoAtMost(fits)));
         }
         if (dutyHandles.length > 0 && next >= MIN_DUTY_FRACTION && next < current) {
           this.setFraction(run, next);
