@@ -18,7 +18,8 @@
  * and the query limits are added as the query's own SETTINGS, ending with
  * readonly=1 so the rest of the query cannot change them.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Session } from 'chdb';
 import {
   clickhouseCodeOf,
@@ -59,6 +60,13 @@ export function limitSettings(l: QueryLimits, readonly = true): string {
   ].join(', ');
 }
 
+/** Server settings of the embedded engine (a config file: they are not query settings). */
+const ENGINE_CONFIG = `<clickhouse>
+  <memory_worker_period_ms>5000</memory_worker_period_ms>
+  <asynchronous_metrics_update_period_s>60</asynchronous_metrics_update_period_s>
+</clickhouse>
+`;
+
 export class EmbeddedStore implements Store {
   readonly kind = 'embedded' as const;
   private readonly session: Session;
@@ -68,7 +76,12 @@ export class EmbeddedStore implements Store {
 
   constructor(readonly options: EmbeddedStoreOptions) {
     mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-    this.session = new Session(options.dataDir);
+    // The engine's own timers wake it up to 20 times a second on an idle host
+    // (MemoryWorker every 50 ms, asynchronous metrics every second); on an
+    // always-on host that is most of fleettrace's idle cost. Slow them down.
+    const config = join(options.dataDir, '.fleettrace-engine.xml');
+    writeFileSync(config, ENGINE_CONFIG, { mode: 0o600 });
+    this.session = new Session(options.dataDir, { connectionArgs: [`--config-file=${config}`] });
     this.limits = options.limits ?? DEFAULT_QUERY_LIMITS;
   }
 

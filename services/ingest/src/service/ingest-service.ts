@@ -96,7 +96,7 @@ export class IngestService {
   private oldestPendingAt = 0;
   private flushing: Promise<void> = Promise.resolve();
   private flushRunning = false;
-  private timer?: NodeJS.Timeout;
+  private flushTimer?: NodeJS.Timeout;
   private lagTimer?: NodeJS.Timeout;
   private retentionTimer?: NodeJS.Timeout;
   private lastFlushOkMs = 0;
@@ -130,18 +130,6 @@ export class IngestService {
       topics: [TOPICS.events, TOPICS.control],
       onMessages: (messages) => this.onMessages(messages),
     });
-    const interval = this.options.flushIntervalMs ?? 1000;
-    this.timer = setInterval(
-      () => {
-        if (
-          this.hasPending() &&
-          Date.now() - this.oldestPendingAt >= interval &&
-          !this.flushRunning
-        )
-          void this.flush().catch(() => undefined);
-      },
-      Math.max(20, Math.floor(interval / 5)),
-    );
     this.lagTimer = setInterval(() => {
       this.subscription
         ?.lag()
@@ -175,7 +163,8 @@ export class IngestService {
   /** Flushes what waits, commits, and stops consuming. */
   async stop(): Promise<void> {
     if (this.stopping) return;
-    clearInterval(this.timer);
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
     clearInterval(this.lagTimer);
     clearInterval(this.retentionTimer);
     if (this.subscription && this.storeError === undefined)
@@ -183,6 +172,24 @@ export class IngestService {
     this.stopping = true;
     await this.subscription?.close();
     this.subscription = undefined;
+  }
+
+  /**
+   * Something waits: flush it at most flushIntervalMs after the oldest of it
+   * arrived. A one-shot timer, armed only while something waits, so an idle
+   * ingest does not wake up.
+   */
+  private notePending(): void {
+    if (this.oldestPendingAt === 0) this.oldestPendingAt = Date.now();
+    if (this.flushTimer || this.stopping) return;
+    const interval = this.options.flushIntervalMs ?? 1000;
+    const wait = Math.max(0, this.oldestPendingAt + interval - Date.now());
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      if (this.stopping || !this.hasPending()) return;
+      // A running flush leaves what came meanwhile to the next one (finally below).
+      if (!this.flushRunning) void this.flush().catch(() => undefined);
+    }, wait);
   }
 
   private hasPending(): boolean {
@@ -223,7 +230,7 @@ export class IngestService {
       }
       const key = `${m.topic}\0${m.partition}`;
       this.positions.set(key, { topic: m.topic, partition: m.partition, next: m.offset + 1n });
-      if (this.oldestPendingAt === 0) this.oldestPendingAt = Date.now();
+      this.notePending();
       // Flush in the background as soon as enough waits: the next messages
       // decode while the store takes this block, and rows that arrive
       // meanwhile make the next block bigger. Too much waiting stops the
@@ -364,6 +371,7 @@ export class IngestService {
       throw err;
     } finally {
       this.flushRunning = false;
+      if (this.hasPending() && !this.stopping) this.notePending();
     }
   }
 
@@ -440,7 +448,7 @@ export class IngestService {
             const key = `${p.topic}\0${p.partition}`;
             if (!this.positions.has(key)) this.positions.set(key, p);
           }
-          if (this.oldestPendingAt === 0) this.oldestPendingAt = Date.now();
+          this.notePending();
           return;
         }
         await sleep(500 * (attempt + 1));
