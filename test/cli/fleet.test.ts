@@ -329,7 +329,11 @@ describe('fleettrace fleet commands', () => {
         assert.doesNotMatch(out, /throttled/);
         assert.equal(cli(['job', 'cancel', cycled], env).status, 0);
         const hopeless = start('0.001%');
-        await show(hopeless, /budget-host\s+throttled\s+.*exceeds the budget of 0\.001% even with syscalls attached 1\/64/, 70_000);
+        await show(
+          hopeless,
+          /budget-host\s+throttled\s+.*exceeds the budget of 0\.001% even with syscalls attached 1\/64/,
+          70_000,
+        );
       } finally {
         child.kill();
       }
