@@ -17,6 +17,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define SC_MAX_ENTRIES 10240
 #define SC_ERR_MAX_ENTRIES 4096
+#define SC_COARSE_MAX_ENTRIES 4096
 
 /* Ignore syscalls whose number is out of this range (x32 ABI bit, garbage). */
 #define SC_NR_MAX 1024
@@ -87,8 +88,73 @@ struct {
 	.values = { [0] = &ft_sc_errs_a },
 };
 
-/* Increments that could not be recorded because a map was full. */
+struct sc_coarse_stats_map {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, SC_COARSE_MAX_ENTRIES);
+	__type(key, struct sc_coarse_key);
+	__type(value, struct sc_value);
+};
+
+struct sc_coarse_errors_map {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, SC_COARSE_MAX_ENTRIES);
+	__type(key, struct sc_coarse_key);
+	__type(value, __u64);
+};
+
+struct sc_coarse_stats_map ft_sc_cstats_a SEC(".maps");
+struct sc_coarse_stats_map ft_sc_cstats_b SEC(".maps");
+struct sc_coarse_errors_map ft_sc_cerrs_a SEC(".maps");
+struct sc_coarse_errors_map ft_sc_cerrs_b SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct sc_coarse_stats_map);
+} ft_sc_cstats SEC(".maps") = {
+	.values = { [0] = &ft_sc_cstats_a },
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct sc_coarse_errors_map);
+} ft_sc_cerrs SEC(".maps") = {
+	.values = { [0] = &ft_sc_cerrs_a },
+};
+
+/* Increments that could not be recorded because a map and its overflow map were full. */
 FT_LOST_MAP(ft_sc_lost);
+/* Increments recorded in the overflow maps (per uid, comm, syscall) instead of per process. */
+FT_LOST_MAP(ft_sc_coarsened);
+
+static __always_inline __u32 sc_comm_hash(const char *comm)
+{
+	__u32 h = 2166136261U;
+
+	for (int i = 0; i < 16; i++) {
+		if (!comm[i])
+			break;
+		h = (h ^ (__u8)comm[i]) * 16777619U;
+	}
+	return h;
+}
+
+/* Looks `key` up in `map`, inserting `init` when missing; NULL when the map is full. */
+static __always_inline void *sc_upsert(void *map, const void *key, const void *init)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+	long err;
+
+	if (v)
+		return v;
+	err = bpf_map_update_elem(map, key, init, BPF_NOEXIST);
+	if (err && err != -EEXIST)
+		return NULL;
+	return bpf_map_lookup_elem(map, key);
+}
 
 SEC("raw_tp/sys_enter")
 int ft_sc_enter(struct bpf_raw_tracepoint_args *ctx)
@@ -129,31 +195,41 @@ int ft_sc_enter(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
-static __always_inline void sc_count_error(__u32 pid, __u32 uid, __u32 nr, long ret)
+static __always_inline void sc_count_error(__u32 pid, __u32 uid, __u32 nr, long ret,
+					   const char *comm)
 {
 	struct sc_err_key key = { .pid = pid, .uid = uid, .nr = nr, .err = (__u32)-ret };
+	struct sc_coarse_key ckey = {};
 	__u32 zero = 0;
-	__u64 one = 1, *n;
+	__u64 one = 0, *n;
 	void *errs;
-	long err;
 
 	errs = bpf_map_lookup_elem(&ft_sc_errs, &zero);
 	if (!errs)
 		return;
-	n = bpf_map_lookup_elem(errs, &key);
+	n = sc_upsert(errs, &key, &one);
 	if (n) {
 		(*n)++;
 		return;
 	}
-	err = bpf_map_update_elem(errs, &key, &one, BPF_NOEXIST);
-	if (err == -EEXIST) {
-		n = bpf_map_lookup_elem(errs, &key);
-		if (n)
-			(*n)++;
-	} else if (err) {
+	errs = bpf_map_lookup_elem(&ft_sc_cerrs, &zero);
+	if (!errs)
+		return;
+	ckey.uid = uid;
+	ckey.nr = nr;
+	ckey.err = key.err;
+	ckey.comm_hash = sc_comm_hash(comm);
+	n = sc_upsert(errs, &ckey, &one);
+	if (!n) {
 		FT_COUNT_LOST(ft_sc_lost);
+		return;
 	}
+	(*n)++;
+	FT_COUNT_LOST(ft_sc_coarsened);
 }
+
+/* The initial value of a new slot (a global: sc_value is too big for the stack with the rest). */
+static const struct sc_value sc_zero_value;
 
 SEC("raw_tp/sys_exit")
 int ft_sc_exit(struct bpf_raw_tracepoint_args *ctx)
@@ -188,22 +264,31 @@ int ft_sc_exit(struct bpf_raw_tracepoint_args *ctx)
 	stats = bpf_map_lookup_elem(&ft_sc_stats, &zero);
 	if (!stats)
 		return 0;
-	v = bpf_map_lookup_elem(stats, &key);
+	v = sc_upsert(stats, &key, &sc_zero_value);
+	if (v && v->count == 0) {
+		v->cgroup = ft_task_cgroup(task);
+		bpf_get_current_comm(v->comm, sizeof(v->comm));
+	}
 	if (!v) {
-		struct sc_value init = {};
-		long err = bpf_map_update_elem(stats, &key, &init, BPF_NOEXIST);
+		/* the per-process map is full: count it per (uid, comm, syscall) */
+		struct sc_coarse_key ckey = { .uid = key.uid, .nr = key.nr };
+		char comm[16];
 
-		if (err && err != -EEXIST) {
+		bpf_get_current_comm(comm, sizeof(comm));
+		ckey.comm_hash = sc_comm_hash(comm);
+		stats = bpf_map_lookup_elem(&ft_sc_cstats, &zero);
+		if (!stats)
+			return 0;
+		v = sc_upsert(stats, &ckey, &sc_zero_value);
+		if (!v) {
 			FT_COUNT_LOST(ft_sc_lost);
 			return 0;
 		}
-		v = bpf_map_lookup_elem(stats, &key);
-		if (!v)
-			return 0;
-	}
-	if (v->count == 0) {
-		v->cgroup = ft_task_cgroup(task);
-		bpf_get_current_comm(v->comm, sizeof(v->comm));
+		if (v->count == 0) {
+			v->cgroup = ft_task_cgroup(task);
+			__builtin_memcpy(v->comm, comm, sizeof(comm));
+		}
+		FT_COUNT_LOST(ft_sc_coarsened);
 	}
 	v->count++;
 	if (ts) {
@@ -213,6 +298,6 @@ int ft_sc_exit(struct bpf_raw_tracepoint_args *ctx)
 	}
 	/* -4095..-1 are errnos (include/linux/err.h: MAX_ERRNO). */
 	if (ret < 0 && ret >= -4095)
-		sc_count_error(key.pid, key.uid, key.nr, ret);
+		sc_count_error(key.pid, key.uid, key.nr, ret, v->comm);
 	return 0;
 }

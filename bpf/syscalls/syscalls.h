@@ -29,4 +29,17 @@ struct sc_err_key {
 	__u32 err; /* positive errno */
 };
 
+/*
+ * Overflow: a call whose (pid, uid, syscall) finds the per-process map full
+ * (processes churning faster than the drain empties it) is aggregated here
+ * instead, per (uid, comm, syscall[, errno]). comm_hash is FNV-1a of the
+ * comm; the comm itself is in the stats value.
+ */
+struct sc_coarse_key {
+	__u32 uid;
+	__u32 nr;
+	__u32 err;       /* positive errno in the error map, 0 in the stats map */
+	__u32 comm_hash;
+};
+
 #endif /* FT_SYSCALLS_H */

@@ -4,6 +4,8 @@
  * whose own syscall counts are exact.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { cgroupMounts } from '@fleettrace/common';
 import { renamedCopy, TestCgroup, workload, Workload } from '@fleettrace/testing';
@@ -12,11 +14,13 @@ import type { CollectorSession, Filters } from '../src/runtime/definition';
 import {
   collector,
   mergeSyscallRows,
+  OVERFLOW_PID,
   scaleHistogram,
   scaleSampledLatency,
   type SyscallRow,
 } from '../src/syscalls/collector';
 
+const execFileAsync = promisify(execFile);
 const NR_GETPPID = 110;
 const NR_OPENAT = 257;
 
@@ -198,19 +202,89 @@ describe('syscalls collector (real kernel)', () => {
 
   test('a full map is counted as lost, not dropped silently', async () => {
     const w = await Workload.start(bin, ['getppid', '300', 'openat_missing', '200']);
-    // One entry per buffer: the first (pid, uid, syscall) takes it, the rest cannot be recorded.
-    const session = await start({ pid: w.pid }, { ft_sc_stats_a: 1, ft_sc_stats_b: 1 });
+    // One entry per buffer, overflow maps included: the first key takes it, the rest cannot be recorded.
+    const session = await start(
+      { pid: w.pid },
+      { ft_sc_stats_a: 1, ft_sc_stats_b: 1, ft_sc_cstats_a: 1, ft_sc_cstats_b: 1 },
+    );
     try {
       await w.run();
       const { rows, lost } = await session.drain();
       const counted = sum(rows.map((r) => r.count));
-      assert.equal(rows.filter((r) => r.count > 0).length, 1, 'only one key fits');
-      assert.ok(lost >= 200, `lost ${lost} >= 200 (the syscalls that did not fit)`);
-      assert.ok(counted > 0);
+      assert.equal(rows.filter((r) => r.count > 0).length, 2, 'one key per map fits');
+      assert.equal(rows.filter((r) => r.pid === OVERFLOW_PID).length, 1, 'one of them the overflow');
+      // getppid and openat take the two slots; the workload's other calls (its read and write) do not fit.
+      assert.ok(lost >= 1, `lost ${lost} >= 1 (the calls that fit neither map)`);
+      assert.ok(counted >= 500, `counted ${counted}: 300 getppid and 200 openat`);
     } finally {
       await session.close();
       await w.stop();
     }
+  });
+
+  describe('process churn: 5,000 short processes of one uid, 10 getppid each', () => {
+    const uid = 62_000 + (process.pid % 3000);
+    const churn = async (n: number): Promise<number> => {
+      const { stdout } = await execFileAsync(renamedCopy(workload('churn'), 'ft_churn'), [
+        String(n),
+        '10',
+        String(uid),
+        '8',
+      ]);
+      const m = stdout.match(/done (\d+) (\d+)/);
+      assert.ok(m, `churn output: ${stdout}`);
+      assert.equal(Number(m[1]), n, 'every child made its calls');
+      return Number(m[2]);
+    };
+    const getppidOf = (rows: SyscallRow[]) =>
+      sum(rows.filter((r) => r.uid === uid && r.nr === NR_GETPPID).map((r) => r.count));
+
+    test('drained every second as the agent does: exactly 50,000 getppid for that uid', async () => {
+      const session = await start({ uid });
+      const rows: SyscallRow[] = [];
+      let lost = 0;
+      const timer = setInterval(() => {
+        void session.drain().then((d) => {
+          rows.push(...d.rows);
+          lost += d.lost;
+        });
+      }, 1000);
+      try {
+        const made = await churn(5000);
+        assert.equal(made, 50_000);
+        clearInterval(timer);
+        await new Promise((r) => setTimeout(r, 50));
+        const last = await session.drain();
+        rows.push(...last.rows);
+        lost += last.lost;
+        assert.equal(lost, 0);
+        assert.equal(getppidOf(rows), 50_000);
+      } finally {
+        clearInterval(timer);
+        await session.close();
+      }
+    });
+
+    test('a per-process map far too small: the overflow is kept per (uid, comm, syscall), none lost', async () => {
+      // 256 keys for ~15,000 (pid, syscall) pairs, drained once at the end.
+      const session = await start({ uid }, { ft_sc_stats_a: 256, ft_sc_stats_b: 256 });
+      try {
+        assert.equal(await churn(5000), 50_000);
+        const { rows, lost, coarsened } = await session.drain();
+        assert.equal(lost, 0, 'nothing lost');
+        assert.ok((coarsened ?? 0) > 40_000, `coarsened ${coarsened}`);
+        assert.equal(getppidOf(rows), 50_000, 'per-uid getppid total is exact');
+        const overflow = rows.filter((r) => r.pid === OVERFLOW_PID && r.nr === NR_GETPPID);
+        assert.equal(overflow.length, 1, 'one overflow row per (uid, comm, syscall)');
+        assert.equal(overflow[0]!.comm, 'ft_churn');
+        assert.equal(overflow[0]!.uid, uid);
+        assert.equal(sum(overflow[0]!.hist), overflow[0]!.count, 'its histogram sums to its count');
+        const fine = rows.filter((r) => r.pid !== OVERFLOW_PID && r.uid === uid);
+        assert.ok(fine.length > 0 && fine.length <= 256, `${fine.length} per-process rows`);
+      } finally {
+        await session.close();
+      }
+    });
   });
 
   after(() => undefined);

@@ -44,6 +44,11 @@ export interface DrainResult<Row> {
   lost: number;
   /** the same loss by cause ("ring buffer full", "rate limit", ...), when there are several */
   lostDetail?: Record<string, number>;
+  /**
+   * increments that did not fit the per-process maps and were kept in a
+   * coarser row instead (per uid, comm and key; pid 0): not lost, less detailed
+   */
+  coarsened?: number;
 }
 
 export interface DutyCycleControl {

@@ -36,6 +36,8 @@ export interface SyscallsParams {
   maxEntries: number;
   /** calls timed per task per scheduler tick, 0 = every call (see syscalls.bpf.c) */
   maxTimedPerTick: number;
+  /** max_entries of the (uid, comm, syscall) overflow maps */
+  overflowEntries: number;
 }
 
 export interface SyscallRow {
@@ -61,11 +63,24 @@ export interface SyscallRow {
   errnos: Record<string, number>;
 }
 
-const STATS = ['ft_sc_stats_a', 'ft_sc_stats_b'] as const;
-const ERRS = ['ft_sc_errs_a', 'ft_sc_errs_b'] as const;
+/** Each live map (through its one-slot outer map) and its two buffers. */
+const SWAPS = [
+  ['ft_sc_stats', 'ft_sc_stats_a', 'ft_sc_stats_b'],
+  ['ft_sc_errs', 'ft_sc_errs_a', 'ft_sc_errs_b'],
+  ['ft_sc_cstats', 'ft_sc_cstats_a', 'ft_sc_cstats_b'],
+  ['ft_sc_cerrs', 'ft_sc_cerrs_a', 'ft_sc_cerrs_b'],
+] as const;
 const K = layouts.sc_key.fields;
 const V = layouts.sc_value.fields;
 const EK = layouts.sc_err_key.fields;
+const CK = layouts.sc_coarse_key.fields;
+
+/**
+ * Rows with this pid hold the calls that did not fit the per-process map
+ * (processes coming and going faster than the drain empties it), summed per
+ * (uid, comm, syscall): per-user and per-command totals stay exact.
+ */
+export const OVERFLOW_PID = 0;
 
 class SyscallsSession extends BpfSession<SyscallRow> {
   private active: 0 | 1 = 0;
@@ -78,25 +93,31 @@ class SyscallsSession extends BpfSession<SyscallRow> {
     super(obj);
   }
 
+  private coarsenedSeen = 0n;
+
   async drain(): Promise<DrainResult<SyscallRow>> {
     const idle = this.active === 0 ? 1 : 0;
     const zero = constant.u32(0);
     // Each update returns after an RCU grace period: no program writes the old map afterwards.
-    this.obj.update('ft_sc_stats', zero, constant.u32(this.obj.mapFd(STATS[idle])));
-    this.obj.update('ft_sc_errs', zero, constant.u32(this.obj.mapFd(ERRS[idle])));
+    for (const [outer, ...inner] of SWAPS)
+      this.obj.update(outer, zero, constant.u32(this.obj.mapFd(inner[idle])));
     const old = this.active;
     this.active = idle;
-    const stats = this.obj.dump(STATS[old], { delete: true });
-    const errs = this.obj.dump(ERRS[old], { delete: true });
+    const [stats, errs, cstats, cerrs] = SWAPS.map(([, ...inner]) =>
+      this.obj.dump(inner[old], { delete: true }),
+    ) as unknown as [MapDump, MapDump, MapDump, MapDump];
     const lostTotal = this.obj.sumPerCpuCounter('ft_sc_lost');
     const lost = Number(lostTotal - this.lostSeen);
     this.lostSeen = lostTotal;
+    const coarsenedTotal = this.obj.sumPerCpuCounter('ft_sc_coarsened');
+    const coarsened = Number(coarsenedTotal - this.coarsenedSeen);
+    this.coarsenedSeen = coarsenedTotal;
 
     const ts = BigInt(Date.now()) * 1_000_000n;
     const rows = new Map<string, SyscallRow>();
     const timed = new Map<SyscallRow, number>();
-    const row = (pid: number, uid: number, nr: number): SyscallRow => {
-      const id = `${pid}/${uid}/${nr}`;
+    const row = (pid: number, uid: number, nr: number, commHash = 0): SyscallRow => {
+      const id = `${pid}/${uid}/${nr}/${commHash}`;
       let r = rows.get(id);
       if (!r) {
         r = {
@@ -119,10 +140,7 @@ class SyscallsSession extends BpfSession<SyscallRow> {
       return r;
     };
 
-    for (let i = 0; i < stats.count; i++) {
-      const key = stats.keys.subarray(i * stats.keySize, (i + 1) * stats.keySize);
-      const r = row(readU32(key, K.pid), readU32(key, K.uid), readU32(key, K.nr));
-      const value = stats.values.subarray(i * stats.valueSize, (i + 1) * stats.valueSize);
+    const addStats = (r: SyscallRow, value: Buffer) => {
       for (const slot of perCpuSlots(value, layouts.sc_value.size)) {
         const count = readU64Number(slot, V.count);
         if (count === 0) continue;
@@ -136,20 +154,52 @@ class SyscallsSession extends BpfSession<SyscallRow> {
           if (cg !== 0n) r.cgroup = this.host.cgroups.path(cg);
         }
       }
-    }
-    for (let i = 0; i < errs.count; i++) {
-      const key = errs.keys.subarray(i * errs.keySize, (i + 1) * errs.keySize);
-      const r = row(readU32(key, EK.pid), readU32(key, EK.uid), readU32(key, EK.nr));
-      const value = errs.values.subarray(i * errs.valueSize, (i + 1) * errs.valueSize);
+    };
+    const addErrors = (r: SyscallRow, errno: number, value: Buffer) => {
       let n = 0;
       for (const slot of perCpuSlots(value, 8)) n += Number(slot.readBigUInt64LE(0));
-      const name = errnoName(readU32(key, EK.err));
+      const name = errnoName(errno);
       r.errors += n;
       r.errnos[name] = (r.errnos[name] ?? 0) + n;
-    }
+    };
+    for (const [key, value] of entries(stats))
+      addStats(row(readU32(key, K.pid), readU32(key, K.uid), readU32(key, K.nr)), value);
+    for (const [key, value] of entries(errs))
+      addErrors(
+        row(readU32(key, EK.pid), readU32(key, EK.uid), readU32(key, EK.nr)),
+        readU32(key, EK.err),
+        value,
+      );
+    for (const [key, value] of entries(cstats))
+      addStats(
+        row(OVERFLOW_PID, readU32(key, CK.uid), readU32(key, CK.nr), readU32(key, CK.comm_hash)),
+        value,
+      );
+    for (const [key, value] of entries(cerrs))
+      addErrors(
+        row(OVERFLOW_PID, readU32(key, CK.uid), readU32(key, CK.nr), readU32(key, CK.comm_hash)),
+        readU32(key, CK.err),
+        value,
+      );
     scaleSampledLatency(rows.values(), timed);
-    return { rows: [...rows.values()], lost };
+    return { rows: [...rows.values()], lost, coarsened };
   }
+}
+
+interface MapDump {
+  count: number;
+  keys: Buffer;
+  values: Buffer;
+  keySize: number;
+  valueSize: number;
+}
+
+function* entries(d: MapDump): Generator<[Buffer, Buffer]> {
+  for (let i = 0; i < d.count; i++)
+    yield [
+      d.keys.subarray(i * d.keySize, (i + 1) * d.keySize),
+      d.values.subarray(i * d.valueSize, (i + 1) * d.valueSize),
+    ];
 }
 
 /**
@@ -277,7 +327,7 @@ export const collector: CollectorDefinition<SyscallsParams, SyscallRow> = {
   requires: ['btf', 'raw_tracepoint', 'task_storage', 'map_in_map', 'percpu_hash'],
 
   parseParams(raw, field) {
-    const known = new Set(['max_entries', 'max_timed_per_tick']);
+    const known = new Set(['max_entries', 'max_timed_per_tick', 'overflow_entries']);
     for (const k of Object.keys(raw))
       if (!known.has(k))
         throw new ValidationError(`${field}.${k}`, 'unknown parameter of syscalls');
@@ -290,6 +340,10 @@ export const collector: CollectorDefinition<SyscallsParams, SyscallRow> = {
         raw.max_timed_per_tick === undefined
           ? 16
           : parseInteger(`${field}.max_timed_per_tick`, raw.max_timed_per_tick, 0, 1 << 20),
+      overflowEntries:
+        raw.overflow_entries === undefined
+          ? 4096
+          : parseInteger(`${field}.overflow_entries`, raw.overflow_entries, 1, 1 << 20),
     };
   },
 
@@ -303,6 +357,10 @@ export const collector: CollectorDefinition<SyscallsParams, SyscallRow> = {
         ft_sc_stats_b: params.maxEntries,
         ft_sc_errs_a: Math.max(1, Math.ceil(params.maxEntries / 2)),
         ft_sc_errs_b: Math.max(1, Math.ceil(params.maxEntries / 2)),
+        ft_sc_cstats_a: params.overflowEntries,
+        ft_sc_cstats_b: params.overflowEntries,
+        ft_sc_cerrs_a: Math.max(1, Math.ceil(params.overflowEntries / 2)),
+        ft_sc_cerrs_b: Math.max(1, Math.ceil(params.overflowEntries / 2)),
         ...mapEntries,
       };
       for (const [map, n] of Object.entries(sizes)) obj.setMaxEntries(map, n);

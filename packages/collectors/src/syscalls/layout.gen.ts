@@ -5,4 +5,5 @@ export const layouts = {
   sc_key: {"size":16,"fields":{"pid":{"offset":0,"size":4,"kind":"u32"},"uid":{"offset":4,"size":4,"kind":"u32"},"nr":{"offset":8,"size":4,"kind":"u32"},"pad":{"offset":12,"size":4,"kind":"u32"}}},
   sc_value: {"size":192,"fields":{"count":{"offset":0,"size":8,"kind":"u64"},"timed":{"offset":8,"size":8,"kind":"u64"},"total_ns":{"offset":16,"size":8,"kind":"u64"},"cgroup":{"offset":24,"size":8,"kind":"u64"},"comm":{"offset":32,"size":16,"kind":"char","count":16},"hist":{"offset":48,"size":144,"kind":"u32","count":36}}},
   sc_err_key: {"size":16,"fields":{"pid":{"offset":0,"size":4,"kind":"u32"},"uid":{"offset":4,"size":4,"kind":"u32"},"nr":{"offset":8,"size":4,"kind":"u32"},"err":{"offset":12,"size":4,"kind":"u32"}}},
+  sc_coarse_key: {"size":16,"fields":{"uid":{"offset":0,"size":4,"kind":"u32"},"nr":{"offset":4,"size":4,"kind":"u32"},"err":{"offset":8,"size":4,"kind":"u32"},"comm_hash":{"offset":12,"size":4,"kind":"u32"}}},
 } as const satisfies Record<string, StructLayout>;
