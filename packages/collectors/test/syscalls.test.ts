@@ -212,7 +212,11 @@ describe('syscalls collector (real kernel)', () => {
       const { rows, lost } = await session.drain();
       const counted = sum(rows.map((r) => r.count));
       assert.equal(rows.filter((r) => r.count > 0).length, 2, 'one key per map fits');
-      assert.equal(rows.filter((r) => r.pid === OVERFLOW_PID).length, 1, 'one of them the overflow');
+      assert.equal(
+        rows.filter((r) => r.pid === OVERFLOW_PID).length,
+        1,
+        'one of them the overflow',
+      );
       // getppid and openat take the two slots; the workload's other calls (its read and write) do not fit.
       assert.ok(lost >= 1, `lost ${lost} >= 1 (the calls that fit neither map)`);
       assert.ok(counted >= 500, `counted ${counted}: 300 getppid and 200 openat`);
