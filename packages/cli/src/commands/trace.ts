@@ -133,6 +133,7 @@ export async function traceCommand(argv: string[]): Promise<number> {
     const footer = {
       lost: result.lost,
       lost_detail: result.lostDetail,
+      coarsened: result.coarsened,
       intervals: result.intervals,
       elapsed_ms: result.elapsedMs,
       bpf_run_time_ns: result.bpfRunTimeNs,
@@ -180,7 +181,11 @@ export async function traceCommand(argv: string[]): Promise<number> {
       .map(([cause, n]) => `${cause}: ${n}`)
       .join(', ');
     process.stdout.write(
-      `\nlost: ${result.lost}${causes ? ` (${causes})` : ''}   traced ${(result.elapsedMs / 1000).toFixed(1)}s in ${result.intervals} intervals   ` +
+      `\nlost: ${result.lost}${causes ? ` (${causes})` : ''}` +
+        (result.coarsened
+          ? ` (and ${result.coarsened} kept per user and command in overflow rows, pid 0: the per-process map was full)`
+          : '') +
+        `   traced ${(result.elapsedMs / 1000).toFixed(1)}s in ${result.intervals} intervals   ` +
         `kernel-side cost: ${formatNs(result.bpfRunTimeNs)} over ${result.bpfRunCount} program runs (${formatNs(perRun)} each), statistics sampled 100 ms a second\n`,
     );
     return 0;

@@ -33,6 +33,8 @@ export interface LocalRunResult {
   lost: number;
   /** loss by cause, for collectors that report causes */
   lostDetail: Record<string, number>;
+  /** increments kept in coarser overflow rows (pid 0) instead of per process */
+  coarsened: number;
   elapsedMs: number;
   /** kernel time spent in the collector's programs during the run */
   bpfRunTimeNs: number;
@@ -67,11 +69,13 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
   const stats = new SampledRunTimeStats(() => session.programStats());
   const rows: unknown[] = [];
   let lost = 0;
+  let coarsened = 0;
   let intervals = 0;
   const lostDetail: Record<string, number> = {};
   const take = (result: DrainResult<unknown>) => {
     rows.push(...result.rows);
     lost += result.lost;
+    coarsened += result.coarsened ?? 0;
     for (const [cause, n] of Object.entries(result.lostDetail ?? {}))
       lostDetail[cause] = (lostDetail[cause] ?? 0) + n;
   };
@@ -94,6 +98,7 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
       intervals,
       lost,
       lostDetail,
+      coarsened,
       elapsedMs: Date.now() - started,
       bpfRunTimeNs: cost.runTimeNs,
       bpfRunCount: cost.runCount,

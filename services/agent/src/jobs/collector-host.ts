@@ -54,6 +54,7 @@ interface Subscriber extends SubscriptionOptions {
   rowsFraction: number;
   lost: number;
   lostDetail: Record<string, number>;
+  coarsened: number;
   lastDelivery: number;
   /** the duty fraction this subscriber asks for (1 = always attached) */
   fraction: number;
@@ -245,6 +246,7 @@ class Instance {
           if (rowMatches(row as RowIdentity, s.filters)) s.rows.push(row);
         // Loss is the instance's: it cannot be told apart per subscriber, so each sees all of it.
         s.lost += result.lost;
+        s.coarsened += result.coarsened ?? 0;
         for (const [cause, n] of Object.entries(result.lostDetail ?? {})) {
           s.lostDetail[cause] = (s.lostDetail[cause] ?? 0) + n;
         }
@@ -256,9 +258,15 @@ class Instance {
   }
 
   private deliver(s: Subscriber, now: number): void {
-    const out: DrainResult<unknown> = { rows: s.rows, lost: s.lost, lostDetail: s.lostDetail };
+    const out: DrainResult<unknown> = {
+      rows: s.rows,
+      lost: s.lost,
+      lostDetail: s.lostDetail,
+      coarsened: s.coarsened,
+    };
     s.rows = [];
     s.lost = 0;
+    s.coarsened = 0;
     s.lostDetail = {};
     s.lastDelivery = now;
     s.onData(out, s.rowsFraction);
@@ -380,6 +388,7 @@ export class CollectorHost {
       rowsFraction: instance.appliedFraction,
       lost: 0,
       lostDetail: {},
+      coarsened: 0,
       lastDelivery: Date.now(),
       fraction: 1,
     };
