@@ -83,7 +83,8 @@ const CK = layouts.sc_coarse_key.fields;
 export const OVERFLOW_PID = 0;
 
 class SyscallsSession extends BpfSession<SyscallRow> {
-  private active: 0 | 1 = 0;
+  /** per entry of SWAPS, which buffer the programs write */
+  private readonly active: Array<0 | 1> = SWAPS.map(() => 0);
   private lostSeen = 0n;
 
   constructor(
@@ -96,16 +97,17 @@ class SyscallsSession extends BpfSession<SyscallRow> {
   private coarsenedSeen = 0n;
 
   async drain(): Promise<DrainResult<SyscallRow>> {
-    const idle = this.active === 0 ? 1 : 0;
     const zero = constant.u32(0);
-    // Each update returns after an RCU grace period: no program writes the old map afterwards.
-    for (const [outer, ...inner] of SWAPS)
-      this.obj.update(outer, zero, constant.u32(this.obj.mapFd(inner[idle])));
-    const old = this.active;
-    this.active = idle;
-    const [stats, errs, cstats, cerrs] = SWAPS.map(([, ...inner]) =>
-      this.obj.dump(inner[old], { delete: true }),
-    ) as unknown as [MapDump, MapDump, MapDump, MapDump];
+    const [stats, errs, cstats, cerrs] = SWAPS.map(([outer, ...inner], i) => {
+      const live = this.active[i]!;
+      // The overflow maps are empty but under churn: no swap (an RCU grace period each) for nothing.
+      // What a program adds after this look is in the map at the next drain.
+      if (i >= 2 && this.obj.dump(inner[live]).count === 0) return EMPTY;
+      // The update returns after an RCU grace period: no program writes the old map afterwards.
+      this.obj.update(outer, zero, constant.u32(this.obj.mapFd(inner[live === 0 ? 1 : 0])));
+      this.active[i] = live === 0 ? 1 : 0;
+      return this.obj.dump(inner[live], { delete: true });
+    }) as unknown as [MapDump, MapDump, MapDump, MapDump];
     const lostTotal = this.obj.sumPerCpuCounter('ft_sc_lost');
     const lost = Number(lostTotal - this.lostSeen);
     this.lostSeen = lostTotal;
@@ -193,6 +195,14 @@ interface MapDump {
   keySize: number;
   valueSize: number;
 }
+
+const EMPTY: MapDump = {
+  count: 0,
+  keys: Buffer.alloc(0),
+  values: Buffer.alloc(0),
+  keySize: 0,
+  valueSize: 0,
+};
 
 function* entries(d: MapDump): Generator<[Buffer, Buffer]> {
   for (let i = 0; i < d.count; i++)
