@@ -19,7 +19,7 @@ import {
   syscallName,
   ValidationError,
 } from '@fleettrace/common';
-import { BpfObject, constant, perCpuSlots } from '@fleettrace/native';
+import { BpfObject, constant, perCpuSlots, type MapDump } from '@fleettrace/native';
 import type {
   CollectorDefinition,
   DrainResult,
@@ -107,7 +107,7 @@ class SyscallsSession extends BpfSession<SyscallRow> {
       this.obj.update(outer, zero, constant.u32(this.obj.mapFd(inner[live === 0 ? 1 : 0])));
       this.active[i] = live === 0 ? 1 : 0;
       return this.obj.dump(inner[live], { delete: true });
-    }) as unknown as [MapDump, MapDump, MapDump, MapDump];
+    }) as [MapDump, MapDump, MapDump, MapDump];
     const lostTotal = this.obj.sumPerCpuCounter('ft_sc_lost');
     const lost = Number(lostTotal - this.lostSeen);
     this.lostSeen = lostTotal;
@@ -188,20 +188,13 @@ class SyscallsSession extends BpfSession<SyscallRow> {
   }
 }
 
-interface MapDump {
-  count: number;
-  keys: Buffer;
-  values: Buffer;
-  keySize: number;
-  valueSize: number;
-}
-
 const EMPTY: MapDump = {
   count: 0,
   keys: Buffer.alloc(0),
   values: Buffer.alloc(0),
   keySize: 0,
   valueSize: 0,
+  batched: false,
 };
 
 function* entries(d: MapDump): Generator<[Buffer, Buffer]> {
