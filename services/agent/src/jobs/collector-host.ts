@@ -54,7 +54,6 @@ interface Subscriber extends SubscriptionOptions {
   rowsFraction: number;
   lost: number;
   lostDetail: Record<string, number>;
-  coarsened: number;
   lastDelivery: number;
   /** the duty fraction this subscriber asks for (1 = always attached) */
   fraction: number;
@@ -246,7 +245,6 @@ class Instance {
           if (rowMatches(row as RowIdentity, s.filters)) s.rows.push(row);
         // Loss is the instance's: it cannot be told apart per subscriber, so each sees all of it.
         s.lost += result.lost;
-        s.coarsened += result.coarsened ?? 0;
         for (const [cause, n] of Object.entries(result.lostDetail ?? {})) {
           s.lostDetail[cause] = (s.lostDetail[cause] ?? 0) + n;
         }
@@ -258,15 +256,9 @@ class Instance {
   }
 
   private deliver(s: Subscriber, now: number): void {
-    const out: DrainResult<unknown> = {
-      rows: s.rows,
-      lost: s.lost,
-      lostDetail: s.lostDetail,
-      coarsened: s.coarsened,
-    };
+    const out: DrainResult<unknown> = { rows: s.rows, lost: s.lost, lostDetail: s.lostDetail };
     s.rows = [];
     s.lost = 0;
-    s.coarsened = 0;
     s.lostDetail = {};
     s.lastDelivery = now;
     s.onData(out, s.rowsFraction);
@@ -388,7 +380,6 @@ export class CollectorHost {
       rowsFraction: instance.appliedFraction,
       lost: 0,
       lostDetail: {},
-      coarsened: 0,
       lastDelivery: Date.now(),
       fraction: 1,
     };
