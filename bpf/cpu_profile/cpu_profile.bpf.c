@@ -87,7 +87,8 @@ static __always_inline void cp_announce(struct task_struct *task)
 		return;
 	}
 	ft_fill_header_task(&e->hdr, task, CP_NEW_ADDRESS_SPACE);
-	bpf_ringbuf_submit(e, 0);
+	/* Wake the reader now: the agent reads /proc/<pid>/maps before a short-lived process is gone. */
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 }
 
 static __always_inline void cp_stream(struct bpf_perf_event_data *ctx, struct task_struct *task)
@@ -106,7 +107,7 @@ static __always_inline void cp_stream(struct bpf_perf_event_data *ctx, struct ta
 	n = bpf_get_stack(ctx, e->user_ips, sizeof(e->user_ips), BPF_F_USER_STACK);
 	e->user_frames = n > 0 ? n / sizeof(__u64) : 0;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	ft_ringbuf_submit(e, &ft_cp_events);
 }
 
 static __always_inline void cp_count(struct bpf_perf_event_data *ctx, struct task_struct *task,

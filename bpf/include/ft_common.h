@@ -254,6 +254,28 @@ static __always_inline bool ft_started_since_attach(__u64 ts)
 	return !d || ts >= d->since_ns;
 }
 
+/*
+ * Ring-buffer wake-ups. By default every bpf_ringbuf_submit() that finds the
+ * reader caught up queues an irq_work that wakes the reader thread
+ * (kernel/bpf/ringbuf.c: bpf_ringbuf_commit), so under a fork storm each
+ * record cost a wake-up of the kernel side, the native reader and the event
+ * loop. Records are submitted without a wake-up until the ring holds
+ * ft_ring_wakeup_bytes; the reader also polls on a timer and is flushed at
+ * every drain, so nothing waits longer than one drain interval.
+ */
+const volatile __u64 ft_ring_wakeup_bytes = 64 * 1024;
+
+static __always_inline void ft_ringbuf_submit(void *record, void *ring)
+{
+	__u64 avail = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	/* A quarter of a small ring wakes the reader too: it must not fill first. */
+	if (avail >= ft_ring_wakeup_bytes || avail >= bpf_ringbuf_query(ring, BPF_RB_RING_SIZE) / 4)
+		flags = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(record, flags);
+}
+
 /* Fills the common event header from `task` (any task, not only the current one). */
 static __always_inline void ft_fill_header_task(struct ft_event_header *h, struct task_struct *task,
 						__u32 kind)

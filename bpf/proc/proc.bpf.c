@@ -62,7 +62,7 @@ int BPF_PROG(ft_proc_exec, struct task_struct *p, pid_t old_pid, struct linux_bi
 	if (bpf_probe_read_user(e->args, size, (void *)start))
 		e->args_size = 0;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	ft_ringbuf_submit(e, &ft_proc_events);
 	return 0;
 }
 
@@ -83,7 +83,7 @@ int BPF_PROG(ft_proc_exit, struct task_struct *p)
 	e->ppid = p->real_parent->tgid;
 	e->exit_code = p->exit_code;
 	e->lifetime_ns = bpf_ktime_get_ns() - p->group_leader->start_time;
-	bpf_ringbuf_submit(e, 0);
+	ft_ringbuf_submit(e, &ft_proc_events);
 	return 0;
 }
 
@@ -103,7 +103,7 @@ int BPF_PROG(ft_proc_fork, struct task_struct *parent, struct task_struct *child
 	ft_fill_header_task(&e->hdr, parent, PROC_FORK);
 	e->child_pid = child->tgid;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	ft_ringbuf_submit(e, &ft_proc_events);
 	return 0;
 }
 
@@ -131,7 +131,7 @@ int BPF_PROG(ft_proc_signal, int sig, struct kernel_siginfo *info, struct task_s
 	e->pad = 0;
 	e->target_cgroup = ft_task_cgroup(task);
 	bpf_probe_read_kernel_str(e->target_comm, sizeof(e->target_comm), task->comm);
-	bpf_ringbuf_submit(e, 0);
+	ft_ringbuf_submit(e, &ft_proc_events);
 	return 0;
 }
 
@@ -166,6 +166,6 @@ int BPF_PROG(ft_proc_oom, struct task_struct *victim, uid_t uid)
 	e->trigger_pid = trigger->tgid;
 	e->pad = 0;
 	bpf_probe_read_kernel_str(e->trigger_comm, sizeof(e->trigger_comm), trigger->comm);
-	bpf_ringbuf_submit(e, 0);
+	ft_ringbuf_submit(e, &ft_proc_events);
 	return 0;
 }

@@ -201,6 +201,6 @@ int ft_st_exit(struct bpf_raw_tracepoint_args *ctx)
 		}
 	}
 	s->ts = 0;
-	bpf_ringbuf_submit(e, 0);
+	ft_ringbuf_submit(e, &ft_st_events);
 	return 0;
 }

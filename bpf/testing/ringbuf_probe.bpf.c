@@ -46,6 +46,6 @@ int ft_rb_enter(struct bpf_raw_tracepoint_args *ctx)
 	}
 	ft_fill_header(&e->hdr, 1);
 	e->seq = __sync_fetch_and_add(&ft_rb_seq, 1);
-	bpf_ringbuf_submit(e, 0);
+	ft_ringbuf_submit(e, &ft_rb_events);
 	return 0;
 }

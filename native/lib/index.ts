@@ -113,6 +113,7 @@ interface NativeBpfObject {
 
 interface NativeRingReader {
   stop(): void;
+  flush(): void;
   pause(): void;
   resume(): void;
   join(): void;
@@ -125,7 +126,7 @@ interface NativeModule {
   RingReader: new (
     mapFd: number,
     onBatch: (batch: Buffer | null, count: number) => void,
-    opts: { maxBatchRecords?: number; maxQueuedBatches?: number },
+    opts: RingReaderOptions,
   ) => NativeRingReader;
   probeProgramTypes(): Record<string, boolean>;
   probeMapTypes(): Record<string, boolean>;
@@ -187,6 +188,15 @@ export const constant = {
   },
 };
 
+export interface RingReaderOptions {
+  /** records per batch handed to JavaScript (default 4096) */
+  maxBatchRecords?: number;
+  /** batches queued towards JavaScript before the reader waits (default 8) */
+  maxQueuedBatches?: number;
+  /** how often the reader reads the ring when the BPF side did not wake it (default 1000 ms) */
+  pollIntervalMs?: number;
+}
+
 /**
  * A reader of one ring-buffer map. `onRecords` receives each record as a
  * Buffer view into a batch the native reader allocated; a view keeps its
@@ -196,25 +206,40 @@ export class RingBufferReader {
   private readonly reader: NativeRingReader;
   private ended = false;
   private endWaiters: Array<() => void> = [];
+  private flushWaiters: Array<() => void> = [];
 
-  constructor(
-    mapFd: number,
-    onRecords: (records: Buffer[]) => void,
-    opts: { maxBatchRecords?: number; maxQueuedBatches?: number } = {},
-  ) {
+  constructor(mapFd: number, onRecords: (records: Buffer[]) => void, opts: RingReaderOptions = {}) {
     this.reader = new (addon().RingReader)(
       mapFd,
-      (batch) => {
+      (batch, count) => {
+        if (batch === null && count === 1) {
+          for (const w of this.flushWaiters.splice(0)) w();
+          return;
+        }
         if (batch === null) {
           this.ended = true;
           this.reader.join();
           for (const w of this.endWaiters.splice(0)) w();
+          for (const w of this.flushWaiters.splice(0)) w();
           return;
         }
         onRecords(splitRecords(batch));
       },
       opts,
     );
+  }
+
+  /**
+   * Resolves once every record the kernel committed before this call has been
+   * passed to `onRecords` (at once while paused: the caller's queue is full).
+   * BPF programs submit without waking the reader below a fill threshold
+   * (ft_ringbuf_submit), so a drain calls this instead of waiting for a wake-up.
+   */
+  flush(): Promise<void> {
+    if (this.ended) return Promise.resolve();
+    const done = new Promise<void>((resolve) => this.flushWaiters.push(resolve));
+    this.reader.flush();
+    return done;
   }
 
   stats(): RingReaderStats {
@@ -247,6 +272,7 @@ export class RingBufferReader {
     this.ended = true;
     this.reader.destroy();
     for (const w of this.endWaiters.splice(0)) w();
+    for (const w of this.flushWaiters.splice(0)) w();
   }
 }
 
@@ -390,7 +416,7 @@ export class BpfObject {
   openRingBuffer(
     map: string,
     onRecords: (records: Buffer[]) => void,
-    opts: { maxBatchRecords?: number; maxQueuedBatches?: number } = {},
+    opts: RingReaderOptions = {},
   ): RingBufferReader {
     const reader = new RingBufferReader(this.mapFd(map), onRecords, opts);
     this.readers.add(reader);

@@ -25,9 +25,10 @@ void RingCallJs(Napi::Env env, Napi::Function callback, RingReader* reader, Ring
     delete batch;
     return;
   }
-  if (batch->end) {
+  if (batch->end || batch->flushed) {
+    bool end = batch->end;
     delete batch;
-    callback.Call({env.Null(), Napi::Number::New(env, 0)});
+    callback.Call({env.Null(), Napi::Number::New(env, end ? 0 : 1)});
     return;
   }
   reader->queued_ -= batch->count;
@@ -44,6 +45,7 @@ Napi::Function RingReader::Init(Napi::Env env) {
                          InstanceMethod<&RingReader::Stop>("stop"),
                          InstanceMethod<&RingReader::Pause>("pause"),
                          InstanceMethod<&RingReader::Resume>("resume"),
+                         InstanceMethod<&RingReader::FlushNow>("flush"),
                          InstanceMethod<&RingReader::Join>("join"),
                          InstanceMethod<&RingReader::Destroy>("destroy"),
                          InstanceMethod<&RingReader::Stats>("stats"),
@@ -62,7 +64,11 @@ RingReader::RingReader(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingRe
       max_batch_records_ = opts.Get("maxBatchRecords").As<Napi::Number>().Uint32Value();
     if (opts.Get("maxQueuedBatches").IsNumber())
       max_queue = opts.Get("maxQueuedBatches").As<Napi::Number>().Uint32Value();
+    if (opts.Get("pollIntervalMs").IsNumber())
+      poll_interval_ms_ = opts.Get("pollIntervalMs").As<Napi::Number>().Int32Value();
   }
+  if (poll_interval_ms_ < 1 || poll_interval_ms_ > 60000)
+    throw Napi::RangeError::New(env, "pollIntervalMs must be between 1 and 60000");
   if (max_batch_records_ == 0) throw Napi::RangeError::New(env, "maxBatchRecords must be >= 1");
   if (max_queue == 0) throw Napi::RangeError::New(env, "maxQueuedBatches must be >= 1");
 
@@ -122,6 +128,15 @@ void RingReader::Flush() {
   Deliver(b);
 }
 
+// Reader thread. One answer for the flush() calls taken before the last
+// consume: it follows every batch of what the ring held then.
+void RingReader::AnswerFlush(uint32_t requests) {
+  if (requests == 0) return;
+  auto* ack = new RingBatch();
+  ack->flushed = true;
+  Deliver(ack);
+}
+
 // Reader thread. Waits while the queue is full (back-pressure). Returns false
 // when the batch was discarded because destroy() is tearing the reader down.
 bool RingReader::Deliver(RingBatch* batch) {
@@ -131,7 +146,7 @@ bool RingReader::Deliver(RingBatch* batch) {
   while (true) {
     napi_status status = tsfn_.NonBlockingCall(batch);
     if (status == napi_ok) {
-      batches_ += batch->end ? 0 : 1;
+      batches_ += (batch->end || batch->flushed) ? 0 : 1;
       return true;
     }
     if (status != napi_queue_full || aborting_) break;
@@ -156,20 +171,25 @@ void RingReader::Run() {
   while (!stopping_) {
     if (paused_) {
       // Only the wake fd: leave the ring alone until resume() or stop().
+      // A flush() is answered at once: JavaScript holds more than it can decode already.
       int n = poll(&fds[1], 1, 1000);
       if (n > 0) {
         uint64_t ignored;
         ssize_t r = read(wake_fd_, &ignored, sizeof(ignored));
         (void)r;
       }
+      AnswerFlush(flush_requests_.exchange(0));
       continue;
     }
-    int n = poll(fds, 2, 1000);
+    int n = poll(fds, 2, poll_interval_ms_);
     if (n > 0 && (fds[1].revents & POLLIN)) {
       uint64_t ignored;
       ssize_t r = read(wake_fd_, &ignored, sizeof(ignored));
       (void)r;
     }
+    // Taken after the eventfd was cleared and before consuming: a flush() after
+    // this point has woken the eventfd again, so the next round answers it.
+    uint32_t flushes = flush_requests_.exchange(0);
     if (n < 0 && errno != EINTR) {
       error_ = errno;
       break;
@@ -181,6 +201,7 @@ void RingReader::Run() {
       break;
     }
     Flush();
+    AnswerFlush(flushes);
   }
   if (!aborting_) {
     ring_buffer__consume(rb_);
@@ -195,6 +216,14 @@ void RingReader::Run() {
 // gets every remaining batch and then one call with a null buffer.
 Napi::Value RingReader::Stop(const Napi::CallbackInfo& info) {
   stopping_ = true;
+  Wake();
+  return info.Env().Undefined();
+}
+
+// flush(): asks the reader thread to consume what the ring holds now and
+// deliver it, followed by onBatch(null, 1).
+Napi::Value RingReader::FlushNow(const Napi::CallbackInfo& info) {
+  flush_requests_++;
   Wake();
   return info.Env().Undefined();
 }

@@ -27,7 +27,8 @@ namespace ft {
 struct RingBatch {
   std::vector<uint8_t> bytes;
   uint32_t count = 0;
-  bool end = false;  // the final call after stop(): no records
+  bool end = false;    // the final call after stop(): no records
+  bool flushed = false;  // answers flush(): every record committed before it was delivered
 };
 
 class RingReader;
@@ -38,7 +39,8 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
  public:
   static Napi::Function Init(Napi::Env env);
 
-  // JS: new RingReader(mapFd, onBatch(buffer|null, count), {maxBatchRecords, maxQueuedBatches}).
+  // JS: new RingReader(mapFd, onBatch(buffer|null, count), {maxBatchRecords, maxQueuedBatches,
+  // pollIntervalMs}). onBatch(null, 0) is the end after stop(); onBatch(null, 1) answers flush().
   // Main thread. Starts the reader thread.
   explicit RingReader(const Napi::CallbackInfo& info);
   ~RingReader() override;
@@ -49,6 +51,7 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
   Napi::Value Stop(const Napi::CallbackInfo& info);     // main thread
   Napi::Value Pause(const Napi::CallbackInfo& info);    // main thread
   Napi::Value Resume(const Napi::CallbackInfo& info);   // main thread
+  Napi::Value FlushNow(const Napi::CallbackInfo& info); // main thread
   Napi::Value Join(const Napi::CallbackInfo& info);     // main thread
   Napi::Value Destroy(const Napi::CallbackInfo& info);  // main thread
   Napi::Value Stats(const Napi::CallbackInfo& info);    // main thread
@@ -56,6 +59,7 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
   void Run();                                                  // reader thread
   static int OnSample(void* ctx, void* data, size_t size);     // reader thread
   void Flush();                                                // reader thread
+  void AnswerFlush(uint32_t requests);                                        // reader thread
   bool Deliver(RingBatch* batch);                   // reader thread
   void Wake();                                                 // any thread
   void JoinAndRelease(bool abort);                             // main thread
@@ -66,6 +70,11 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
   RingTsfn tsfn_;
   bool released_ = false;
   uint32_t max_batch_records_ = 4096;
+  // The BPF side wakes the reader only once the ring holds a threshold
+  // (ft_ringbuf_submit in bpf/include/ft_common.h): the rest is read on this
+  // timer or on flush().
+  int poll_interval_ms_ = 1000;
+  std::atomic<uint32_t> flush_requests_{0};  // flush() calls not answered yet
   RingBatch* current_ = nullptr;  // owned by the reader thread
   std::atomic<bool> stopping_{false};
   std::atomic<bool> aborting_{false};

@@ -191,6 +191,38 @@ describe('RingBufferReader', () => {
       assert.ok((r.seqs[i] as bigint) > (r.seqs[i - 1] as bigint));
   });
 
+  test('records below the wake-up threshold wait in the ring until flush() delivers them', async () => {
+    // 200 records of 56 bytes stay under ft_ring_wakeup_bytes (64 KB): the BPF
+    // side submits them without waking the reader, whose timer is set far away.
+    const w = await Workload.start(workload('syscall_workload'), ['getppid', '200']);
+    const obj = BpfObject.fromFile(objectPath('ringbuf_probe'));
+    try {
+      await obj.load();
+      filterPid(obj, w.pid);
+      let delivered = 0;
+      const reader = obj.openRingBuffer(
+        'ft_rb_events',
+        (records) => (delivered += records.length),
+        {
+          pollIntervalMs: 60_000,
+        },
+      );
+      obj.attachAll();
+      await w.run();
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(delivered, 0, 'no wake-up below the threshold');
+      await reader.flush();
+      assert.equal(delivered, 200, 'flush() delivers every committed record');
+      await reader.flush();
+      assert.equal(delivered, 200);
+      await reader.close();
+      await reader.flush(); // a closed reader answers at once
+    } finally {
+      await obj.close();
+      await w.stop();
+    }
+  });
+
   test('when JavaScript stalls, the reader stops consuming and the kernel side counts the loss', async () => {
     const r = await ringRun({
       calls: 50_000,

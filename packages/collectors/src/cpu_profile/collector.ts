@@ -142,8 +142,8 @@ export class CpuProfileSession extends BpfSession<CpuProfileRow> {
 
   async drain(): Promise<DrainResult<CpuProfileRow>> {
     this.offsetNs = bootTimeOffsetNs();
-    // Let the ring reader deliver pending "new address space" events first.
-    await new Promise((r) => setImmediate(r));
+    // Every pending "new address space" event (and streamed sample) first.
+    await this.reader.flush();
     const old = this.control.flip();
     const suffix = old === 0 ? 'a' : 'b';
     const counts = this.obj.dump(`ft_cp_counts_${suffix}`, { delete: true });

@@ -144,9 +144,9 @@ export class RingSession<Row> extends BpfSession<Row> {
   async drain(): Promise<DrainResult<Row>> {
     // The REALTIME - BOOTTIME offset moves with NTP: re-measure once per interval.
     this.offsetNs = bootTimeOffsetNs();
-    // Let batches the reader already queued arrive, then decode all of them
-    // (bounded by maxQueuedRecords).
-    await new Promise((r) => setImmediate(r));
+    // Everything the kernel committed until now arrives, then all of it is
+    // decoded (bounded by maxQueuedRecords).
+    await this.reader.flush();
     this.decode(Infinity);
     const rows = this.rows;
     this.rows = [];
