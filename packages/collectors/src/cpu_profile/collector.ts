@@ -98,12 +98,13 @@ export class CpuProfileSession extends BpfSession<CpuProfileRow> {
           // A new (pid, mm): a new process, a reused pid or an exec. Read its mappings afresh.
           this.symbolizer.refreshPid(header.pid);
         } else if (kind === KIND_SAMPLE) {
-          this.samples.push({
-            ...header,
-            cpu: readU32(r, EVENT.cpu),
-            kernel_ips: ips(r, EVENT.kernel_ips.offset, readU32(r, EVENT.kernel_frames)),
-            user_ips: ips(r, EVENT.user_ips.offset, readU32(r, EVENT.user_frames)),
-          });
+          this.samples.push(
+            Object.assign(header, {
+              cpu: readU32(r, EVENT.cpu),
+              kernel_ips: ips(r, EVENT.kernel_ips.offset, readU32(r, EVENT.kernel_frames)),
+              user_ips: ips(r, EVENT.user_ips.offset, readU32(r, EVENT.user_frames)),
+            }),
+          );
         }
       }
     });
