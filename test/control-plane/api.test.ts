@@ -279,6 +279,17 @@ describe('REST API', () => {
         job?.body?.$case === 'job' && JSON.parse(job.body.value.specJson).duration_ms === 1000,
       );
       assert.ok(events.every((e) => e.unixMs > 0));
+      // Counter-only reports are published at most every 30 s, but the last
+      // event of a finished run carries its final figures.
+      const shown = await admin.get<{ runs: Array<{ events_sent: number; state: string }> }>(
+        `/api/v1/jobs/${created.body.id}`,
+      );
+      const last = events
+        .filter((e) => e.body?.$case === 'run' && e.body.value.jobId === created.body.id)
+        .at(-1);
+      assert.ok(last?.body?.$case === 'run');
+      assert.equal(last.body.value.state, 'finished');
+      assert.equal(last.body.value.eventsSent, shown.body.runs[0]?.events_sent);
     } finally {
       await fleet.close();
     }

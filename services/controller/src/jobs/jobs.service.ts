@@ -52,6 +52,8 @@ export const RUN_STATES = [
 ] as const;
 export type RunStateName = (typeof RUN_STATES)[number];
 const TERMINAL = new Set<RunStateName>(['finished', 'failed', 'throttled', 'cancelled']);
+/** How often a run's counters alone are published to the job_runs mirror (see applyStatus). */
+const RUN_COUNTERS_PUBLISH_MS = 30_000;
 export const JOB_STATES = ['running', 'finished', 'cancelled'] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
@@ -147,6 +149,8 @@ export interface CreateOptions {
 @Injectable()
 export class JobsService {
   private readonly log: JsonLogger;
+  /** when each unfinished run was last published on the bus */
+  private readonly runPublishedMs = new Map<string, number>();
 
   constructor(
     private readonly store: StoreService,
@@ -390,6 +394,7 @@ export class JobsService {
       return;
     }
     const now = Date.now();
+    const before = `${run.state}\0${run.reason}`;
     if (run.acked_ms === null) {
       run.acked_ms = now;
       if (run.dispatched_ms !== null)
@@ -421,7 +426,16 @@ export class JobsService {
         ended_ms: run.ended_ms,
         updated_ms: run.updated_ms,
       });
-    this.publishRun(run);
+    // State and reason changes are published at once; a report that only
+    // moves the counters and the overhead figure at most every
+    // RUN_COUNTERS_PUBLISH_MS per run. Agents report every few seconds per
+    // run, and on `fleettrace up` each published change is an insert into the
+    // embedded store: most of an idle host's inserts were these.
+    if (
+      `${run.state}\0${run.reason}` !== before ||
+      now - (this.runPublishedMs.get(run.id) ?? 0) >= RUN_COUNTERS_PUBLISH_MS
+    )
+      this.publishRun(run);
     // A job cancelled while the agent was away: tell it now.
     if (!TERMINAL.has(state) && session) {
       const job = this.store
@@ -632,6 +646,8 @@ export class JobsService {
   }
 
   private publishRun(r: RunRow): void {
+    if (TERMINAL.has(r.state)) this.runPublishedMs.delete(r.id);
+    else this.runPublishedMs.set(r.id, Date.now());
     this.publisher.publish({
       unixMs: Date.now(),
       body: {
