@@ -23,6 +23,32 @@ struct {
 
 FT_LOST_MAP(ft_proc_lost);
 
+/*
+ * Slot 0 non-zero: the agent degraded the collector to keep a job within its
+ * budget under process churn (a CGI or cron storm). Forks and clean exits
+ * (status 0) are then counted in ft_proc_quieted instead of reported; execs,
+ * failed or killed exits, signals and OOM kills still are.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} ft_proc_quiet SEC(".maps");
+
+FT_LOST_MAP(ft_proc_quieted);
+
+static __always_inline bool proc_quiet(void)
+{
+	__u32 zero = 0;
+	__u32 *quiet = bpf_map_lookup_elem(&ft_proc_quiet, &zero);
+
+	if (!quiet || !*quiet)
+		return false;
+	FT_COUNT_LOST(ft_proc_quieted);
+	return true;
+}
+
 FT_BTF_EXPORT(struct proc_exec_event, exec);
 FT_BTF_EXPORT(struct proc_exit_event, exit);
 FT_BTF_EXPORT(struct proc_fork_event, fork);
@@ -76,6 +102,8 @@ int BPF_PROG(ft_proc_exit, struct task_struct *p)
 		return 0;
 	if (!ft_filter_task(p))
 		return 0;
+	if (p->exit_code == 0 && proc_quiet())
+		return 0;
 	e = proc_reserve(sizeof(*e));
 	if (!e)
 		return 0;
@@ -96,6 +124,8 @@ int BPF_PROG(ft_proc_fork, struct task_struct *parent, struct task_struct *child
 	if (child->pid != child->tgid)
 		return 0;
 	if (!ft_filter_task(parent))
+		return 0;
+	if (proc_quiet())
 		return 0;
 	e = proc_reserve(sizeof(*e));
 	if (!e)

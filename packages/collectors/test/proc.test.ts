@@ -14,7 +14,7 @@ import { cgroupMounts } from '@fleettrace/common';
 import { TestCgroup, workload } from '@fleettrace/testing';
 import type { CollectorSession } from '../src/runtime/definition';
 import { localHost } from '../src/runtime/host';
-import { collector, type ProcRow } from '../src/proc/collector';
+import { collector, QUIETED, type ProcRow } from '../src/proc/collector';
 
 type Of<K extends ProcRow['event']> = Extract<ProcRow, { event: K }>;
 
@@ -165,6 +165,57 @@ describe('proc collector (real kernel)', () => {
       assert.equal(exit.signal, 9);
     } finally {
       cg.remove();
+    }
+  });
+});
+
+describe('proc collector degraded (real kernel)', () => {
+  test('forks and clean exits are counted, not reported; execs and failed exits still are', async () => {
+    const bin = workload('proc_workload');
+    const session = await collector.start({
+      params: collector.parseParams({}, 'params'),
+      filters: {},
+      host: localHost(),
+    });
+    try {
+      await session.drain();
+      assert.match(session.degrade?.() ?? '', /forks and clean exits/);
+      assert.equal(session.degrade?.(), undefined, 'degrades once');
+      const run = async (code: number) => {
+        const child = spawn(bin, ['exit', String(code)], { stdio: 'ignore' });
+        await once(child, 'exit');
+        return child.pid as number;
+      };
+      const clean = [await run(0), await run(0), await run(0)];
+      const failed = await run(4);
+      const children = new Set([...clean, failed]);
+      const { rows, lost, lostDetail } = await session.drain();
+      const ours = rows.filter(
+        (r) => children.has(r.pid) || (r.event === 'fork' && children.has(r.child_pid)),
+      );
+      assert.deepEqual(
+        ours
+          .filter((r) => r.event === 'exec')
+          .map((r) => r.pid)
+          .sort(),
+        [...children].sort(),
+        'every exec is reported',
+      );
+      const exits = ours.filter(
+        (r): r is Extract<ProcRow, { event: 'exit' }> => r.event === 'exit',
+      );
+      assert.deepEqual(
+        exits.map((r) => [r.pid, r.exit_code]),
+        [[failed, 4]],
+        'only the failed exit is reported',
+      );
+      assert.equal(ours.filter((r) => r.event === 'fork').length, 0, 'no fork is reported');
+      // Our 4 forks and 3 clean exits at least (the host runs other processes too).
+      assert.ok((lostDetail?.[QUIETED] ?? 0) >= 7, `counted ${lostDetail?.[QUIETED]}`);
+      assert.equal(lostDetail?.['ring buffer full'], 0);
+      assert.equal(lost, (lostDetail?.[QUIETED] ?? 0) + (lostDetail?.['ring buffer full'] ?? 0));
+    } finally {
+      await session.close();
     }
   });
 });

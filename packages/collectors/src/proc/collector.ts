@@ -67,6 +67,8 @@ export type ProcRow =
     });
 
 const KIND = { exec: 1, exit: 2, fork: 3, signal: 4, oom: 5 } as const;
+/** The loss cause of events a degraded session counts instead of reporting. */
+export const QUIETED = 'not reported while degraded (forks, clean exits)';
 const H = layouts.ft_event_header;
 const EXEC = layouts.proc_exec_event.fields;
 const EXIT = layouts.proc_exit_event.fields;
@@ -250,11 +252,24 @@ export const collector: CollectorDefinition<ProcParams, ProcRow> = {
     try {
       applyKernelFilter(obj, kernelFilterFor([filters]));
       obj.attachAll();
+      let quiet = false;
       return new RingSession<ProcRow>({
         obj,
         ringMap: 'ft_proc_events',
-        lost: { 'ring buffer full': ['ft_proc_lost', 0] },
+        lost: {
+          'ring buffer full': ['ft_proc_lost', 0],
+          [QUIETED]: ['ft_proc_quieted', 0],
+        },
         decode: decoder(host, Redactor.withExtra(params.redact)),
+        // Under process churn the agent's per-event work is most of the cost:
+        // keep what explains a crash or a storm (execs, failures, signals, OOM
+        // kills), count the rest.
+        degrade: () => {
+          if (quiet) return undefined;
+          quiet = true;
+          obj.update('ft_proc_quiet', constant.u32(0), constant.u32(1));
+          return `proc: forks and clean exits (status 0) counted as "${QUIETED}", not reported; execs, failed or killed exits, signals and OOM kills still are`;
+        },
       });
     } catch (err) {
       obj.closeNow();
