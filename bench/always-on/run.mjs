@@ -622,13 +622,17 @@ async function startBpftrace() {
 }
 
 // ---------------------------------------------------------------------------
-// Modes. Each either attaches once for all workloads of a round (`start`/`stop`)
-// or once per workload (`perWorkload`).
+// Modes. Each either attaches once for all workloads of a round (`start`/`stop`),
+// once per measurement (`perWorkload`), or afresh for each workload and its
+// settling (`freshPerWorkload`).
 
 const modes = {
   baseline: { label: 'baseline', start: async () => null, stop: async () => null },
   up: {
     label: 'up',
+    // A run the agent throttled under one workload stays throttled: started
+    // afresh for each workload, it is judged on that workload alone.
+    freshPerWorkload: true,
     start: () => Up.start(),
     stop: (up) => up.stop(),
     sampler: (up) => up.sampler(),
@@ -777,8 +781,13 @@ async function rounds_() {
       const m = modes[mode];
       let ctx;
       try {
-        if (!m.perWorkload) ctx = await m.start();
+        if (!m.perWorkload && !m.freshPerWorkload) ctx = await m.start();
         for (const w of shuffle(chosenWorkloads)) {
+          if (m.freshPerWorkload) {
+            if (ctx !== undefined) await m.stop(ctx);
+            ctx = undefined;
+            ctx = await m.start();
+          }
           if (mode === 'up' && settleSeconds > 0) {
             // A real server's load is continuous: let the agent fit its budget to this
             // load (first verdict after the warm-up, then one fraction per ~10 s) before measuring.
@@ -1169,7 +1178,7 @@ recordSection(
     `127.0.0.1, a ${page().length}-byte static file, access_log off) driven by \`wrk -t1 -c32\` on CPU ${LOADGEN_CPU}. ` +
     `fork/exec: a dash loop of \`/bin/true\` on CPU ${WORKLOAD_CPU}, timed around. pipe: \`pipe_pingpong\` ` +
     `(packages/testing/workloads), two processes passing one byte over a pipe pair, both on CPU ${WORKLOAD_CPU}. ` +
-    `fleettrace and bpftrace are not pinned. \`up\` runs with its own data, config and loopback ports, is started once per round ` +
+    `fleettrace and bpftrace are not pinned. \`up\` runs with its own data, config and loopback ports, is started afresh for each workload of a round (a run throttled under one workload stays throttled) ` +
     `and measured once its job's run is running and ${UP_SETTLE_MS / 1000} s past the start (the agent's warm-up is ${AGENT_WARMUP_MS / 1000} s)` +
     (settleSeconds > 0
       ? `, each workload after ${settleSeconds} s of that same load unrecorded (--settle), so the agent has fitted its budget to it; `

@@ -374,11 +374,13 @@ export class JobRunner implements JobExecutor {
       const fixed = share - sum.dutyNs / hostNs;
       if (share > budget) {
         let next = current;
-        if (dutyHandles.length > 0 && dutyFull > 0 && current > MIN_DUTY_FRACTION) {
+        if (dutyHandles.length > 0 && current > MIN_DUTY_FRACTION) {
           // Even when the estimate says the smallest fraction will not fit, go there and
           // measure: part of the agent's work shrinks with the hooks' events, and throttling
-          // is the last answer, taken on a measurement, not on an extrapolation.
-          const fits = (budget * BUDGET_HEADROOM - fixed) / dutyFull;
+          // is the last answer, taken on a measurement, not on an extrapolation. A window
+          // that saw no duty-cycled cost (the hooks were detached throughout) gives no
+          // estimate: straight to the smallest fraction.
+          const fits = dutyFull > 0 ? (budget * BUDGET_HEADROOM - fixed) / dutyFull : 0;
           next = Math.max(MIN_DUTY_FRACTION, Math.min(current / 2, powerOfTwoAtMost(fits)));
         }
         if (dutyHandles.length > 0 && next >= MIN_DUTY_FRACTION && next < current) {
