@@ -38,7 +38,8 @@ struct {
 
 FT_LOST_MAP(ft_proc_quieted);
 
-static __always_inline bool proc_quiet(void)
+/* Whether the event is to be counted instead of reported; counts it when so. */
+static __always_inline bool proc_count_quieted(void)
 {
 	__u32 zero = 0;
 	__u32 *quiet = bpf_map_lookup_elem(&ft_proc_quiet, &zero);
@@ -102,7 +103,7 @@ int BPF_PROG(ft_proc_exit, struct task_struct *p)
 		return 0;
 	if (!ft_filter_task(p))
 		return 0;
-	if (p->exit_code == 0 && proc_quiet())
+	if (p->exit_code == 0 && proc_count_quieted())
 		return 0;
 	e = proc_reserve(sizeof(*e));
 	if (!e)
@@ -125,7 +126,7 @@ int BPF_PROG(ft_proc_fork, struct task_struct *parent, struct task_struct *child
 		return 0;
 	if (!ft_filter_task(parent))
 		return 0;
-	if (proc_quiet())
+	if (proc_count_quieted())
 		return 0;
 	e = proc_reserve(sizeof(*e));
 	if (!e)

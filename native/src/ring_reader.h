@@ -27,7 +27,7 @@ namespace ft {
 struct RingBatch {
   std::vector<uint8_t> bytes;
   uint32_t count = 0;
-  bool end = false;    // the final call after stop(): no records
+  bool end = false;      // the final call after stop(): no records
   bool flushed = false;  // answers flush(): every record committed before it was delivered
 };
 
@@ -51,7 +51,7 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
   Napi::Value Stop(const Napi::CallbackInfo& info);     // main thread
   Napi::Value Pause(const Napi::CallbackInfo& info);    // main thread
   Napi::Value Resume(const Napi::CallbackInfo& info);   // main thread
-  Napi::Value FlushNow(const Napi::CallbackInfo& info); // main thread
+  Napi::Value FlushNow(const Napi::CallbackInfo& info);  // main thread
   Napi::Value Join(const Napi::CallbackInfo& info);     // main thread
   Napi::Value Destroy(const Napi::CallbackInfo& info);  // main thread
   Napi::Value Stats(const Napi::CallbackInfo& info);    // main thread
@@ -59,7 +59,7 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
   void Run();                                                  // reader thread
   static int OnSample(void* ctx, void* data, size_t size);     // reader thread
   void Flush();                                                // reader thread
-  void AnswerFlush(uint32_t requests);                                        // reader thread
+  void AnswerFlush(uint32_t requests);                         // reader thread
   bool Deliver(RingBatch* batch);                   // reader thread
   void Wake();                                                 // any thread
   void JoinAndRelease(bool abort);                             // main thread

@@ -45,11 +45,10 @@ export function rowLine(row: unknown): string {
       o[k] = plain(v);
     }
   }
-  if (saved === undefined) return JSON.stringify(o);
   try {
     return JSON.stringify(o);
   } finally {
-    for (let i = 0; i < saved.length; i += 2) o[saved[i] as string] = saved[i + 1];
+    if (saved) for (let i = 0; i < saved.length; i += 2) o[saved[i] as string] = saved[i + 1];
   }
 }
 

@@ -646,7 +646,8 @@ export class JobsService {
   }
 
   private publishRun(r: RunRow): void {
-    if (TERMINAL.has(r.state)) this.runPublishedMs.delete(r.id);
+    // Ended runs (lost ones too: a returning agent changes their state, which publishes at once).
+    if (TERMINAL.has(r.state) || r.state === 'lost') this.runPublishedMs.delete(r.id);
     else this.runPublishedMs.set(r.id, Date.now());
     this.publisher.publish({
       unixMs: Date.now(),
