@@ -25,9 +25,11 @@ FT_LOST_MAP(ft_proc_lost);
 
 /*
  * Slot 0 non-zero: the agent degraded the collector to keep a job within its
- * budget under process churn (a CGI or cron storm). Forks and clean exits
- * (status 0) are then counted in ft_proc_quieted instead of reported; execs,
- * failed or killed exits, signals and OOM kills still are.
+ * budget under process churn (a CGI or cron storm). Forks, clean exits
+ * (status 0) and repeats of an exec (same user, file and arguments) within
+ * PROC_REPEAT_NS of the one last reported are then counted in ft_proc_quieted
+ * instead of reported; other execs, failed or killed exits, signals and OOM
+ * kills still are.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -38,16 +40,75 @@ struct {
 
 FT_LOST_MAP(ft_proc_quieted);
 
-/* Whether the event is to be counted instead of reported; counts it when so. */
-static __always_inline bool proc_count_quieted(void)
+#define PROC_REPEAT_NS 1000000000ULL
+
+/* (uid, hash of filename and arguments) -> when such an exec was last reported, while degraded. */
+struct proc_exec_key {
+	__u32 uid;
+	__u32 pad;
+	__u64 hash;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct proc_exec_key);
+	__type(value, __u64);
+} ft_proc_exec_seen SEC(".maps");
+
+static __always_inline bool proc_quiet(void)
 {
 	__u32 zero = 0;
 	__u32 *quiet = bpf_map_lookup_elem(&ft_proc_quiet, &zero);
 
-	if (!quiet || !*quiet)
+	return quiet && *quiet;
+}
+
+/* Whether the event is to be counted instead of reported; counts it when so. */
+static __always_inline bool proc_count_quieted(void)
+{
+	if (!proc_quiet())
 		return false;
 	FT_COUNT_LOST(ft_proc_quieted);
 	return true;
+}
+
+/* FNV-1a style mix of the first `len` bytes of `p` (8-byte aligned), a word at a time. */
+static __always_inline __u64 proc_hash(const __u64 *p, __u32 len, __u32 max_words, __u64 h)
+{
+	for (__u32 i = 0; i < max_words; i++) {
+		__u64 w;
+
+		if (i * 8 >= len)
+			break;
+		w = p[i];
+		if (len - i * 8 < 8) /* bytes past the end are not part of the value */
+			w &= (1ULL << ((len - i * 8) * 8)) - 1;
+		h = (h ^ w) * 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/*
+ * Degraded: whether this exec repeats one reported less than PROC_REPEAT_NS
+ * ago (counted, not reported); otherwise it becomes the last reported one.
+ */
+static __always_inline bool proc_exec_repeated(struct proc_exec_event *e, __u32 filename_len)
+{
+	struct proc_exec_key key = { .uid = e->hdr.uid };
+	__u64 now = bpf_ktime_get_ns();
+	__u64 *last;
+
+	key.hash = proc_hash((const __u64 *)e->filename, filename_len, PROC_FILENAME_LEN / 8,
+			     0xcbf29ce484222325ULL);
+	key.hash = proc_hash((const __u64 *)e->args, e->args_size, PROC_ARGS_LEN / 8, key.hash);
+	last = bpf_map_lookup_elem(&ft_proc_exec_seen, &key);
+	if (last && now - *last < PROC_REPEAT_NS) {
+		FT_COUNT_LOST(ft_proc_quieted);
+		return true;
+	}
+	bpf_map_update_elem(&ft_proc_exec_seen, &key, &now, BPF_ANY);
+	return false;
 }
 
 FT_BTF_EXPORT(struct proc_exec_event, exec);
@@ -70,6 +131,7 @@ int BPF_PROG(ft_proc_exec, struct task_struct *p, pid_t old_pid, struct linux_bi
 {
 	struct proc_exec_event *e;
 	unsigned long start, end, size;
+	long filename_len;
 
 	if (!ft_filter_task(p))
 		return 0;
@@ -78,7 +140,7 @@ int BPF_PROG(ft_proc_exec, struct task_struct *p, pid_t old_pid, struct linux_bi
 		return 0;
 	ft_fill_header_task(&e->hdr, p, PROC_EXEC);
 	e->ppid = p->real_parent->tgid;
-	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), bprm->filename);
+	filename_len = bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), bprm->filename);
 	start = p->mm->arg_start;
 	end = p->mm->arg_end;
 	size = end > start ? end - start : 0;
@@ -89,6 +151,10 @@ int BPF_PROG(ft_proc_exec, struct task_struct *p, pid_t old_pid, struct linux_bi
 	if (bpf_probe_read_user(e->args, size, (void *)start))
 		e->args_size = 0;
 	e->pad = 0;
+	if (proc_quiet() && proc_exec_repeated(e, filename_len > 0 ? filename_len : 0)) {
+		bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
+		return 0;
+	}
 	ft_ringbuf_submit(e, &ft_proc_events);
 	return 0;
 }

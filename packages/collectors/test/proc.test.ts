@@ -170,7 +170,7 @@ describe('proc collector (real kernel)', () => {
 });
 
 describe('proc collector degraded (real kernel)', () => {
-  test('forks and clean exits are counted, not reported; execs and failed exits still are', async () => {
+  test('forks, clean exits and repeated execs are counted, not reported; distinct execs and failed exits still are', async () => {
     const bin = workload('proc_workload');
     const session = await collector.start({
       params: collector.parseParams({}, 'params'),
@@ -179,41 +179,57 @@ describe('proc collector degraded (real kernel)', () => {
     });
     try {
       await session.drain();
-      assert.match(session.degrade?.() ?? '', /forks and clean exits/);
+      assert.match(session.degrade?.() ?? '', /forks, clean exits .* and repeats within 1 s/);
       assert.equal(session.degrade?.(), undefined, 'degrades once');
       const run = async (code: number) => {
         const child = spawn(bin, ['exit', String(code)], { stdio: 'ignore' });
         await once(child, 'exit');
         return child.pid as number;
       };
-      const clean = [await run(0), await run(0), await run(0)];
+      // A distinct argv per run: 'exit 0' three times would be repeats.
+      const tag = `${process.pid}${Date.now() % 100000}`;
+      const distinct = async (i: number) => {
+        const child = spawn(bin, ['exit', '0', `${tag}-${i}`], { stdio: 'ignore' });
+        await once(child, 'exit');
+        return child.pid as number;
+      };
+      const clean = [await distinct(1), await distinct(2), await distinct(3)];
       const failed = await run(4);
-      const children = new Set([...clean, failed]);
+      // The same command 20 times within a second: the first is reported, the rest counted.
+      const repeats: number[] = [];
+      for (let i = 0; i < 20; i++) repeats.push(await run(0));
+      const children = new Set([...clean, failed, ...repeats]);
       const { rows, lost, lostDetail } = await session.drain();
       const ours = rows.filter(
         (r) => children.has(r.pid) || (r.event === 'fork' && children.has(r.child_pid)),
       );
+      const execs = ours.filter((r): r is Of<'exec'> => r.event === 'exec');
       assert.deepEqual(
-        ours
-          .filter((r) => r.event === 'exec')
+        execs
+          .filter((r) => !repeats.includes(r.pid))
           .map((r) => r.pid)
           .sort(),
-        [...children].sort(),
-        'every exec is reported',
+        [...clean, failed].sort(),
+        'every distinct exec is reported',
       );
-      const exits = ours.filter(
-        (r): r is Extract<ProcRow, { event: 'exit' }> => r.event === 'exit',
+      const repeatedExecs = execs.filter((r) => repeats.includes(r.pid));
+      assert.ok(
+        repeatedExecs.length >= 1 && repeatedExecs.length <= 3,
+        `the first of 20 identical execs is reported, the repeats within 1 s are not (${repeatedExecs.length} reported)`,
       );
+      assert.deepEqual(repeatedExecs[0]?.argv.slice(1), ['exit', '0']);
+      const exits = ours.filter((r): r is Of<'exit'> => r.event === 'exit');
       assert.deepEqual(
         exits.map((r) => [r.pid, r.exit_code]),
         [[failed, 4]],
         'only the failed exit is reported',
       );
       assert.equal(ours.filter((r) => r.event === 'fork').length, 0, 'no fork is reported');
-      // Our 4 forks and 3 clean exits at least (the host runs other processes too).
-      assert.ok((lostDetail?.[QUIETED] ?? 0) >= 7, `counted ${lostDetail?.[QUIETED]}`);
+      // Our 24 forks, 23 clean exits and >= 17 repeated execs at least (the host runs other processes too).
+      const counted = lostDetail?.[QUIETED] ?? 0;
+      assert.ok(counted >= 24 + 23 + 17, `counted ${counted}`);
       assert.equal(lostDetail?.['ring buffer full'], 0);
-      assert.equal(lost, (lostDetail?.[QUIETED] ?? 0) + (lostDetail?.['ring buffer full'] ?? 0));
+      assert.equal(lost, counted + (lostDetail?.['ring buffer full'] ?? 0));
     } finally {
       await session.close();
     }

@@ -68,7 +68,7 @@ export type ProcRow =
 
 const KIND = { exec: 1, exit: 2, fork: 3, signal: 4, oom: 5 } as const;
 /** The loss cause of events a degraded session counts instead of reporting. */
-export const QUIETED = 'not reported while degraded (forks, clean exits)';
+export const QUIETED = 'not reported while degraded (forks, clean exits, repeated execs)';
 const H = layouts.ft_event_header;
 const EXEC = layouts.proc_exec_event.fields;
 const EXIT = layouts.proc_exit_event.fields;
@@ -261,14 +261,17 @@ export const collector: CollectorDefinition<ProcParams, ProcRow> = {
           [QUIETED]: ['ft_proc_quieted', 0],
         },
         decode: decoder(host, Redactor.withExtra(params.redact)),
-        // Under process churn the agent's per-event work is most of the cost:
-        // keep what explains a crash or a storm (execs, failures, signals, OOM
-        // kills), count the rest.
+        // Under process churn the agent's per-event work (and the store's) is
+        // most of the cost: keep what explains a crash or a storm (each distinct
+        // exec, failures, signals, OOM kills), count the rest.
         degrade: () => {
           if (quiet) return undefined;
           quiet = true;
           obj.update('ft_proc_quiet', constant.u32(0), constant.u32(1));
-          return `proc: forks and clean exits (status 0) counted as "${QUIETED}", not reported; execs, failed or killed exits, signals and OOM kills still are`;
+          return (
+            `proc: forks, clean exits (status 0) and repeats within 1 s of a reported exec (same user, file and arguments) ` +
+            `counted as "${QUIETED}", not reported; other execs, failed or killed exits, signals and OOM kills still are`
+          );
         },
       });
     } catch (err) {
