@@ -15,6 +15,7 @@ import type { HostFacts } from '@fleettrace/proto';
 import { AgentConnection, type ConnectionOptions } from './connection';
 import { enroll } from './enroll';
 import { hostFacts, simulatedHostFacts } from './host-facts';
+import { ChargedProcesses } from './jobs/charged-cpu';
 import type { JobExecutor, JobExecutorEvents, RowBatch } from './jobs/job-executor';
 import { StateDir, type AgentIdentity } from './state-dir';
 import { SyntheticExecutor, type SyntheticExecutorOptions } from './synthetic-executor';
@@ -40,6 +41,11 @@ export interface AgentOptions {
   synthetic?: SyntheticExecutorOptions;
   /** rows from the executor, for the event bus */
   onRows?: (batch: RowBatch) => void;
+  /**
+   * Processes on this host whose CPU time counts toward every job's overhead
+   * (the ingest and embedded store of `fleettrace up`): see ChargedProcesses.
+   */
+  chargePids?: number[];
 }
 
 export interface AgentInstance {
@@ -150,6 +156,9 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       '@fleettrace/collectors'
     );
     const { JobRunner } = await import('./jobs/job-runner.js');
+    const charged = opts.chargePids?.length
+      ? new ChargedProcesses(opts.chargePids, '--charge-pid')
+      : undefined;
     const report = await probeKernelFeatures(bpfObjectPath('features'));
     const facts = hostFacts(hostname, labels, report, [...collectors().values()]);
     const missing = Object.keys(facts.missingFeatures);
@@ -166,7 +175,11 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       labels,
       logger,
       facts: () => facts,
-      executor: (events) => new JobRunner(events, { features: report }),
+      executor: (events) =>
+        new JobRunner(events, {
+          features: report,
+          ...(charged ? { chargedCpuUs: () => charged.cpuUs() } : {}),
+        }),
       ...(opts.connection ? { connection: opts.connection } : {}),
       ...(opts.onRows ? { onRows: opts.onRows } : {}),
     });

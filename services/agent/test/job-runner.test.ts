@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { cpus } from 'node:os';
 import { describe, test } from 'node:test';
 import {
@@ -21,6 +22,7 @@ import {
   workload,
   Workload,
 } from '@fleettrace/testing';
+import { ChargedProcesses } from '../src/jobs/charged-cpu';
 import { JobRunner } from '../src/jobs/job-runner';
 import type { RowBatch } from '../src/jobs/job-executor';
 
@@ -335,6 +337,47 @@ describe('JobRunner (real kernel)', () => {
       assert.ok(throttled.overheadShare > 0.00001, `measured ${throttled.overheadShare}`);
     } finally {
       child.kill();
+      await runner.close();
+    }
+  });
+
+  test("a co-located pipeline's CPU counts into the overhead: a busy charged process degrades, then throttles a proc job", async () => {
+    features ??= await probeKernelFeatures(bpfObjectPath('features'));
+    // Stands in for `up`'s ingest and store: spins one CPU (half of a 2-CPU host).
+    const busy = spawn(process.execPath, [
+      '-e',
+      'const end = Date.now() + 60000; while (Date.now() < end);',
+    ]);
+    await once(busy, 'spawn');
+    const charged = new ChargedProcesses([busy.pid as number]);
+    const rec = new Recorder();
+    const runner = new JobRunner(rec, {
+      features,
+      hookCostNs: 0,
+      warmupMs: 0,
+      chargedCpuUs: () => charged.cpuUs(),
+    });
+    try {
+      runner.assign(
+        assignment({
+          jobId: 'job-charged',
+          collectors: [{ name: 'proc', params: {} }],
+          limits: { overheadBudget: 0.1 / cpus().length, maxEventsPerSecond: 0 },
+        }),
+      );
+      const degraded = await rec.until((s) => /proc: forks, clean exits/.test(s.reason), 30_000);
+      assert.match(degraded.reason, /, pipeline \d+\.\d ms\) exceeds the budget/);
+      const throttled = await rec.until((s) => s.state === RunState.RUN_STATE_THROTTLED, 30_000);
+      const m = /over (\d+\.\d) s on \d+ CPUs: .*, pipeline (\d+\.\d) ms\)/.exec(throttled.reason);
+      assert.ok(m, throttled.reason);
+      // The spinning process ran most of the window on its CPU (10 ms ticks, a loaded host).
+      assert.ok(Number(m[2]) >= 0.4 * Number(m[1]) * 1000, throttled.reason);
+      assert.ok(
+        throttled.overheadShare > 0.1 / cpus().length,
+        `measured ${throttled.overheadShare}`,
+      );
+    } finally {
+      busy.kill();
       await runner.close();
     }
   });

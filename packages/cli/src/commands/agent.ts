@@ -27,6 +27,9 @@ options:
                       without it rows are not published
   --bus-address H:P   local bus address (default 127.0.0.1:7420)
   --brokers LIST      Kafka brokers for --bus kafka
+  --charge-pid PID    count this process's CPU time (all its threads) into every
+                      job's overhead (repeatable): \`fleettrace up\` passes its own,
+                      whose ingest and embedded store work on every row sent
   --simulate N        run N simulated agents in this process, each enrolled with
                       its own key and mutual-TLS stream, with synthetic collectors
                       (the token must allow N uses)
@@ -47,6 +50,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
       bus: { type: 'string' },
       'bus-address': { type: 'string', default: '127.0.0.1:7420' },
       brokers: { type: 'string' },
+      'charge-pid': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -75,6 +79,11 @@ export async function agentCommand(argv: string[]): Promise<number> {
     ? (batch: import('@fleettrace/agent').RowBatch) =>
         publisher ? publisher.publish(batch) : early.push(batch)
     : undefined;
+  const chargePids = (values['charge-pid'] ?? []).map((raw) =>
+    parseInteger('--charge-pid', raw, 1, 4_194_304),
+  );
+  if (chargePids.length && simulate !== undefined)
+    throw new UsageError('--charge-pid: simulated agents have no overhead to charge it to');
   const { runAgent } = await import('@fleettrace/agent');
   const agent = await runAgent({
     ...(onRows ? { onRows } : {}),
@@ -84,6 +93,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
     labels: parseLabels('--label', values.label),
     ...(values.hostname ? { hostname: values.hostname } : {}),
     ...(simulate !== undefined ? { simulate } : {}),
+    ...(chargePids.length ? { chargePids } : {}),
   });
   const first = agent.agents[0];
   if (values.bus && first) {

@@ -166,6 +166,9 @@ export async function upCommand(argv: string[]): Promise<number> {
       'local',
       '--bus-address',
       values['bus-listen'],
+      // Ingest and the embedded store run in this process and work on every row the job sends.
+      '--charge-pid',
+      String(process.pid),
     ];
     const env = { ...process.env, ...(bootstrap ? { FLEETTRACE_BOOTSTRAP_TOKEN: bootstrap } : {}) };
     const log = openSync(agentLog, 'a');

@@ -9,9 +9,11 @@
  * instances it uses (BPF_ENABLE_STATS, sampled in a window of each period by
  * the CollectorHost, less what the statistics themselves add to a run) +
  * their program runs x the per-hook fixed cost calibrated at start (the
- * tracepoint path statistics do not see) + the agent's own CPU time, as a
- * share of the host's CPU. A shared instance counts fully toward every job
- * using it.
+ * tracepoint path statistics do not see) + the agent's own CPU time + that of
+ * co-located pipeline processes (`chargedCpuUs`: the ingest and embedded store
+ * of `fleettrace up`, which work on every row the host's jobs send), as a
+ * share of the host's CPU. A shared instance, the agent and the pipeline
+ * count fully toward every job using them.
  *
  * Over budget, a run degrades: its duty-cyclable collectors (hooks that run
  * on every event of the host) are attached for a smaller fraction of each
@@ -55,6 +57,11 @@ export interface JobRunnerOptions {
   hookCostNs?: number;
   /** what run-time statistics add to every run, ns (with hookCostNs; default 0) */
   statsSelfNs?: number;
+  /**
+   * Cumulative CPU µs of processes whose work on this host follows from the
+   * jobs' rows (ChargedProcesses.cpuUs): counted into every run's overhead.
+   */
+  chargedCpuUs?: () => number;
   /** how long ended runs stay in runs() (default 10 min) */
   keepEndedMs?: number;
   /**
@@ -79,7 +86,13 @@ interface Run {
   fraction: number;
   /** measurements before this time still include the previous fraction: not judged */
   settleUntil: number;
-  lastCost?: { at: number; cost: InstanceCost; agentCpuUs: number; dutyNs?: number };
+  lastCost?: {
+    at: number;
+    cost: InstanceCost;
+    agentCpuUs: number;
+    chargedCpuUs: number;
+    dutyNs?: number;
+  };
   /** when the run started running; its budget is judged from startedAt + warmup on */
   startedAt?: number;
   /** the last few measured intervals; budgets are judged over their sum */
@@ -94,6 +107,8 @@ interface CostWindow {
   /** the part of kernelNs from duty-cyclable instances */
   dutyNs: number;
   agentNs: number;
+  /** co-located pipeline processes (JobRunnerOptions.chargedCpuUs) */
+  chargedNs: number;
 }
 
 /**
@@ -123,6 +138,7 @@ export class JobRunner implements JobExecutor {
   private features: Promise<KernelFeatureReport>;
   private hookCost: Promise<HookCost>;
   private agentCpuSeen = process.cpuUsage();
+  private chargedCpuSeen = 0;
   private overheadSeen = { at: Date.now(), cost: 0 };
   private closed = false;
 
@@ -131,6 +147,7 @@ export class JobRunner implements JobExecutor {
     private readonly opts: JobRunnerOptions = {},
   ) {
     this.collectorHost = new CollectorHost(opts.host ?? localHost());
+    this.chargedCpuSeen = this.chargedCpuUs();
     this.features = opts.features
       ? Promise.resolve(opts.features)
       : probeKernelFeatures(bpfObjectPath('features'));
@@ -260,6 +277,7 @@ export class JobRunner implements JobExecutor {
       at: Date.now(),
       cost: this.costOf(run),
       agentCpuUs: cpuUs(process.cpuUsage()),
+      chargedCpuUs: this.chargedCpuUs(),
     };
     run.status.state = RunState.RUN_STATE_RUNNING;
     // Without this every check counted as warm-up and no budget was ever enforced.
@@ -320,6 +338,7 @@ export class JobRunner implements JobExecutor {
     const cal = await this.hookCost;
     const now = Date.now();
     const agentCpuUs = cpuUs(process.cpuUsage());
+    const chargedCpuUs = this.chargedCpuUs();
     for (const run of this.runs_.values()) {
       if (run.status.state !== RunState.RUN_STATE_RUNNING || run.ending || !run.lastCost) continue;
       const cost = this.costOf(run);
@@ -332,18 +351,25 @@ export class JobRunner implements JobExecutor {
       const hooks = cost.runCount - run.lastCost.cost.runCount;
       const dutyNs = dutyTotal - (run.lastCost.dutyNs ?? NaN);
       const agentNs = (agentCpuUs - run.lastCost.agentCpuUs) * 1000;
-      run.lastCost = { at: now, cost, agentCpuUs, dutyNs: dutyTotal };
+      const chargedNs = Math.max(0, chargedCpuUs - run.lastCost.chargedCpuUs) * 1000;
+      run.lastCost = { at: now, cost, agentCpuUs, chargedCpuUs, dutyNs: dutyTotal };
       // NaN: the first check of a run has no duty-cycled baseline yet.
       if (bpfNs < 0 || hooks < 0 || !(dutyNs >= 0)) continue;
       const kernelNs = JobRunner.workloadNs(bpfNs, hooks, cal);
       const warming = now - (run.startedAt ?? now) < (this.opts.warmupMs ?? 10_000);
       if (warming || now < run.settleUntil) {
         // Reported, not judged: the figure includes one-off start-up work.
-        run.status.overheadShare = (kernelNs + agentNs) / (wallNs * this.ncpus);
+        run.status.overheadShare = (kernelNs + agentNs + chargedNs) / (wallNs * this.ncpus);
         this.emit(run);
         continue;
       }
-      run.windows.push({ wallNs, kernelNs, dutyNs: Math.min(dutyNs, kernelNs), agentNs });
+      run.windows.push({
+        wallNs,
+        kernelNs,
+        dutyNs: Math.min(dutyNs, kernelNs),
+        agentNs,
+        chargedNs,
+      });
       if (run.windows.length > BUDGET_WINDOWS) run.windows.shift();
       const sum = run.windows.reduce(
         (a, w) => ({
@@ -351,11 +377,12 @@ export class JobRunner implements JobExecutor {
           kernelNs: a.kernelNs + w.kernelNs,
           dutyNs: a.dutyNs + w.dutyNs,
           agentNs: a.agentNs + w.agentNs,
+          chargedNs: a.chargedNs + w.chargedNs,
         }),
-        { wallNs: 0, kernelNs: 0, dutyNs: 0, agentNs: 0 },
+        { wallNs: 0, kernelNs: 0, dutyNs: 0, agentNs: 0, chargedNs: 0 },
       );
       const hostNs = sum.wallNs * this.ncpus;
-      const share = (sum.kernelNs + sum.agentNs) / hostNs;
+      const share = (sum.kernelNs + sum.agentNs + sum.chargedNs) / hostNs;
       run.status.overheadShare = share;
       const budget = run.assignment.limits?.overheadBudget ?? 0;
       if (budget <= 0 || run.windows.length < MIN_WINDOWS) {
@@ -365,7 +392,8 @@ export class JobRunner implements JobExecutor {
       const measured =
         `overhead ${pct(share)} of host CPU` +
         ` (over ${(sum.wallNs / 1e9).toFixed(1)} s on ${this.ncpus} CPUs: kernel ${ms(sum.kernelNs)}` +
-        ` of which duty-cycled hooks ${ms(sum.dutyNs)}, agent ${ms(sum.agentNs)})`;
+        ` of which duty-cycled hooks ${ms(sum.dutyNs)}, agent ${ms(sum.agentNs)}` +
+        (this.opts.chargedCpuUs ? `, pipeline ${ms(sum.chargedNs)})` : ')');
       const dutyHandles = run.handles.filter((h) => h.dutyCyclable);
       // The fraction in force (another job on a shared instance may ask for less).
       const current = Math.min(run.fraction, ...dutyHandles.map((h) => h.dutyFraction()));
@@ -509,14 +537,21 @@ export class JobRunner implements JobExecutor {
   overheadShare(): number {
     const now = Date.now();
     const cpu = process.cpuUsage();
-    const agentNs = (cpuUs(cpu) - cpuUs(this.agentCpuSeen)) * 1000;
+    const charged = this.chargedCpuUs();
+    const agentNs =
+      (cpuUs(cpu) - cpuUs(this.agentCpuSeen) + Math.max(0, charged - this.chargedCpuSeen)) * 1000;
     this.agentCpuSeen = cpu;
+    this.chargedCpuSeen = charged;
     let bpfNs = 0;
     for (const run of this.runs_.values()) if (run.lastCost) bpfNs += run.lastCost.cost.runTimeNs;
     const delta = Math.max(0, bpfNs - this.overheadSeen.cost);
     const wallNs = (now - this.overheadSeen.at) * 1e6;
     this.overheadSeen = { at: now, cost: bpfNs };
     return wallNs > 0 ? (delta + agentNs) / (wallNs * this.ncpus) : 0;
+  }
+
+  private chargedCpuUs(): number {
+    return this.opts.chargedCpuUs?.() ?? 0;
   }
 
   async close(): Promise<void> {
