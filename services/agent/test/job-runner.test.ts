@@ -343,10 +343,11 @@ describe('JobRunner (real kernel)', () => {
 
   test("a co-located pipeline's CPU counts into the overhead: a busy charged process degrades, then throttles a proc job", async () => {
     features ??= await probeKernelFeatures(bpfObjectPath('features'));
-    // Stands in for `up`'s ingest and store: spins one CPU (half of a 2-CPU host).
+    // Stands in for `up`'s ingest and store: idle while the run measures the
+    // pipeline's floor, then spins one CPU (half of a 2-CPU host).
     const busy = spawn(process.execPath, [
       '-e',
-      'const end = Date.now() + 60000; while (Date.now() < end);',
+      'setTimeout(() => { const end = Date.now() + 60000; while (Date.now() < end); }, 8000);',
     ]);
     await once(busy, 'spawn');
     const charged = new ChargedProcesses([busy.pid as number]);
@@ -366,12 +367,20 @@ describe('JobRunner (real kernel)', () => {
         }),
       );
       const degraded = await rec.until((s) => /proc: forks, clean exits/.test(s.reason), 30_000);
-      assert.match(degraded.reason, /, pipeline \d+\.\d ms\) exceeds the budget/);
+      assert.match(
+        degraded.reason,
+        /, pipeline \d+\.\d ms above its floor of \d+\.\d ms\) exceeds the budget/,
+      );
       const throttled = await rec.until((s) => s.state === RunState.RUN_STATE_THROTTLED, 30_000);
-      const m = /over (\d+\.\d) s on \d+ CPUs: .*, pipeline (\d+\.\d) ms\)/.exec(throttled.reason);
+      const m =
+        /over (\d+\.\d) s on \d+ CPUs: .*, pipeline (\d+\.\d) ms above its floor of (\d+\.\d) ms\)/.exec(
+          throttled.reason,
+        );
       assert.ok(m, throttled.reason);
       // The spinning process ran most of the window on its CPU (10 ms ticks, a loaded host).
       assert.ok(Number(m[2]) >= 0.4 * Number(m[1]) * 1000, throttled.reason);
+      // Its floor was measured while it slept.
+      assert.ok(Number(m[3]) < 0.1 * Number(m[1]) * 1000, throttled.reason);
       assert.ok(
         throttled.overheadShare > 0.1 / cpus().length,
         `measured ${throttled.overheadShare}`,

@@ -9,11 +9,14 @@
  * instances it uses (BPF_ENABLE_STATS, sampled in a window of each period by
  * the CollectorHost, less what the statistics themselves add to a run) +
  * their program runs x the per-hook fixed cost calibrated at start (the
- * tracepoint path statistics do not see) + the agent's own CPU time + that of
+ * tracepoint path statistics do not see) + the agent's own CPU time + what
  * co-located pipeline processes (`chargedCpuUs`: the ingest and embedded store
- * of `fleettrace up`, which work on every row the host's jobs send), as a
- * share of the host's CPU. A shared instance, the agent and the pipeline
- * count fully toward every job using them.
+ * of `fleettrace up`, which work on every row the host's jobs send) spend
+ * above their floor, as a share of the host's CPU. The floor is the lowest
+ * rate the pipeline ran at during the run (median of the budget windows): what
+ * running the pipeline costs with the least traffic, which stopping the job
+ * would not save. A shared instance, the agent and the pipeline count fully
+ * toward every job using them.
  *
  * Over budget, a run degrades: its duty-cyclable collectors (hooks that run
  * on every event of the host) are attached for a smaller fraction of each
@@ -97,6 +100,8 @@ interface Run {
   startedAt?: number;
   /** the last few measured intervals; budgets are judged over their sum */
   windows: CostWindow[];
+  /** the lowest pipeline rate (CPU ns per ns) seen over a full set of windows, see chargedCpuUs */
+  pipelineFloor: number;
   ending: boolean;
 }
 
@@ -195,6 +200,7 @@ export class JobRunner implements JobExecutor {
       fraction: 1,
       settleUntil: 0,
       windows: [],
+      pipelineFloor: Infinity,
       ending: false,
     };
     this.runs_.set(assignment.runId, run);
@@ -377,12 +383,18 @@ export class JobRunner implements JobExecutor {
           kernelNs: a.kernelNs + w.kernelNs,
           dutyNs: a.dutyNs + w.dutyNs,
           agentNs: a.agentNs + w.agentNs,
-          chargedNs: a.chargedNs + w.chargedNs,
         }),
-        { wallNs: 0, kernelNs: 0, dutyNs: 0, agentNs: 0, chargedNs: 0 },
+        { wallNs: 0, kernelNs: 0, dutyNs: 0, agentNs: 0 },
       );
+      // The pipeline's work comes in bursts (an embedded store merges parts now and then):
+      // its median rate over the windows, so one burst does not degrade a run on an idle host.
+      const pipelineRate = median(run.windows.map((w) => w.chargedNs / w.wallNs));
+      if (run.windows.length >= MIN_WINDOWS)
+        run.pipelineFloor = Math.min(run.pipelineFloor, pipelineRate);
+      const floor = Number.isFinite(run.pipelineFloor) ? run.pipelineFloor : 0;
+      const pipelineNs = Math.max(0, pipelineRate - floor) * sum.wallNs;
       const hostNs = sum.wallNs * this.ncpus;
-      const share = (sum.kernelNs + sum.agentNs + sum.chargedNs) / hostNs;
+      const share = (sum.kernelNs + sum.agentNs + pipelineNs) / hostNs;
       run.status.overheadShare = share;
       const budget = run.assignment.limits?.overheadBudget ?? 0;
       if (budget <= 0 || run.windows.length < MIN_WINDOWS) {
@@ -393,7 +405,9 @@ export class JobRunner implements JobExecutor {
         `overhead ${pct(share)} of host CPU` +
         ` (over ${(sum.wallNs / 1e9).toFixed(1)} s on ${this.ncpus} CPUs: kernel ${ms(sum.kernelNs)}` +
         ` of which duty-cycled hooks ${ms(sum.dutyNs)}, agent ${ms(sum.agentNs)}` +
-        (this.opts.chargedCpuUs ? `, pipeline ${ms(sum.chargedNs)})` : ')');
+        (this.opts.chargedCpuUs
+          ? `, pipeline ${ms(pipelineNs)} above its floor of ${ms(floor * sum.wallNs)})`
+          : ')');
       const dutyHandles = run.handles.filter((h) => h.dutyCyclable);
       // The fraction in force (another job on a shared instance may ask for less).
       const current = Math.min(run.fraction, ...dutyHandles.map((h) => h.dutyFraction()));
@@ -567,6 +581,11 @@ export class JobRunner implements JobExecutor {
 }
 
 const cpuUs = (u: NodeJS.CpuUsage) => u.user + u.system;
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length === 0 ? 0 : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
 const pct = (x: number) => `${(x * 100).toFixed(x < 0.01 ? 3 : 2)}%`;
 const ms = (ns: number) => `${(ns / 1e6).toFixed(1)} ms`;
 /** The largest power of two <= x (x > 0), as a fraction at most 1. */
