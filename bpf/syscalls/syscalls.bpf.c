@@ -196,7 +196,7 @@ int ft_sc_enter(struct bpf_raw_tracepoint_args *ctx)
 }
 
 static __always_inline void sc_count_error(__u32 pid, __u32 uid, __u32 nr, long ret,
-					   const char *comm)
+					   const char *comm, bool coarse)
 {
 	struct sc_err_key key = { .pid = pid, .uid = uid, .nr = nr, .err = (__u32)-ret };
 	struct sc_coarse_key ckey = {};
@@ -204,13 +204,15 @@ static __always_inline void sc_count_error(__u32 pid, __u32 uid, __u32 nr, long 
 	__u64 one = 0, *n;
 	void *errs;
 
-	errs = bpf_map_lookup_elem(&ft_sc_errs, &zero);
-	if (!errs)
-		return;
-	n = sc_upsert(errs, &key, &one);
-	if (n) {
-		(*n)++;
-		return;
+	if (!coarse) {
+		errs = bpf_map_lookup_elem(&ft_sc_errs, &zero);
+		if (!errs)
+			return;
+		n = sc_upsert(errs, &key, &one);
+		if (n) {
+			(*n)++;
+			return;
+		}
 	}
 	errs = bpf_map_lookup_elem(&ft_sc_cerrs, &zero);
 	if (!errs)
@@ -228,6 +230,19 @@ static __always_inline void sc_count_error(__u32 pid, __u32 uid, __u32 nr, long 
 	FT_COUNT_LOST(ft_sc_coarsened);
 }
 
+/*
+ * Slot 0 non-zero: the agent degraded the collector to keep a job within its
+ * budget under process churn, where every short-lived process would make its
+ * own rows: calls are counted per (uid, comm, syscall) only, as when the
+ * per-process map is full.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} ft_sc_coarse SEC(".maps");
+
 /* The initial value of a new slot (a global: sc_value is too big for the stack with the rest). */
 static const struct sc_value sc_zero_value;
 
@@ -236,6 +251,7 @@ int ft_sc_exit(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct sc_key key = {};
+	__u32 *coarse;
 	struct sc_value *v;
 	struct sc_start *s;
 	__u64 delta = 0, ts;
@@ -261,10 +277,11 @@ int ft_sc_exit(struct bpf_raw_tracepoint_args *ctx)
 	key.uid = ft_task_uid(task);
 	ret = (long)ctx->args[1];
 
+	coarse = bpf_map_lookup_elem(&ft_sc_coarse, &zero);
 	stats = bpf_map_lookup_elem(&ft_sc_stats, &zero);
-	if (!stats)
+	if (!stats || !coarse)
 		return 0;
-	v = sc_upsert(stats, &key, &sc_zero_value);
+	v = *coarse ? NULL : sc_upsert(stats, &key, &sc_zero_value);
 	if (v && v->count == 0) {
 		v->cgroup = ft_task_cgroup(task);
 		bpf_get_current_comm(v->comm, sizeof(v->comm));
@@ -298,6 +315,6 @@ int ft_sc_exit(struct bpf_raw_tracepoint_args *ctx)
 	}
 	/* -4095..-1 are errnos (include/linux/err.h: MAX_ERRNO). */
 	if (ret < 0 && ret >= -4095)
-		sc_count_error(key.pid, key.uid, key.nr, ret, v->comm);
+		sc_count_error(key.pid, key.uid, key.nr, ret, v->comm, *coarse);
 	return 0;
 }

@@ -289,6 +289,27 @@ describe('syscalls collector (real kernel)', () => {
         await session.close();
       }
     });
+    test('degraded: every call is counted per (uid, comm, syscall), no per-process rows, totals exact', async () => {
+      const session = await start({ uid });
+      try {
+        assert.match(session.degrade?.() ?? '', /per \(uid, comm, syscall\), not per process/);
+        assert.equal(session.degrade?.(), undefined, 'degrades once');
+        assert.equal(await churn(5000), 50_000);
+        const { rows, lost, coarsened } = await session.drain();
+        assert.equal(lost, 0, 'nothing lost');
+        assert.ok((coarsened ?? 0) >= 50_000, `coarsened ${coarsened}`);
+        assert.equal(getppidOf(rows), 50_000, 'per-uid getppid total is exact');
+        const ours = rows.filter((r) => r.uid === uid);
+        assert.equal(ours.filter((r) => r.pid !== OVERFLOW_PID).length, 0, 'no per-process rows');
+        assert.equal(
+          ours.filter((r) => r.nr === NR_GETPPID).length,
+          1,
+          'one getppid row for the command',
+        );
+      } finally {
+        await session.close();
+      }
+    });
   });
 
   after(() => undefined);

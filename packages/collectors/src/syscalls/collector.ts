@@ -95,6 +95,19 @@ class SyscallsSession extends BpfSession<SyscallRow> {
   }
 
   private coarsenedSeen = 0n;
+  private coarse = false;
+
+  /**
+   * Under process churn every short-lived process makes its own rows (one per
+   * syscall it used): count per (uid, comm, syscall) only, pid 0, as when the
+   * per-process map is full. Per-user and per-command totals stay exact.
+   */
+  degrade(): string | undefined {
+    if (this.coarse) return undefined;
+    this.coarse = true;
+    this.obj.update('ft_sc_coarse', constant.u32(0), constant.u32(1));
+    return 'syscalls: counted per (uid, comm, syscall), not per process (pid 0 in rows)';
+  }
 
   async drain(): Promise<DrainResult<SyscallRow>> {
     const zero = constant.u32(0);

@@ -364,8 +364,12 @@ export class JobRunner implements JobExecutor {
       const kernelNs = JobRunner.workloadNs(bpfNs, hooks, cal);
       const warming = now - (run.startedAt ?? now) < (this.opts.warmupMs ?? 10_000);
       if (warming || now < run.settleUntil) {
-        // Reported, not judged: the figure includes one-off start-up work.
-        run.status.overheadShare = (kernelNs + agentNs + chargedNs) / (wallNs * this.ncpus);
+        // Reported, not judged: the figure includes one-off start-up work (the pipeline's
+        // floor is not known yet, so only what it spent above a known one counts).
+        const above = Number.isFinite(run.pipelineFloor)
+          ? Math.max(0, chargedNs - run.pipelineFloor * wallNs)
+          : 0;
+        run.status.overheadShare = (kernelNs + agentNs + above) / (wallNs * this.ncpus);
         this.emit(run);
         continue;
       }
@@ -439,8 +443,10 @@ export class JobRunner implements JobExecutor {
             .map((h) => h.degrade())
             .filter((x): x is string => x !== undefined);
           if (actions.length > 0) {
-            // Judge the lowered rates on their own measurements.
+            // Judge the lowered rates on their own measurements, after the rows of the old
+            // ones are through the agent and the pipeline (under churn, seconds of them).
             run.windows = [];
+            run.settleUntil = Date.now() + 2 * DUTY_PERIOD_MS + 100;
             run.status.reason = `${measured} exceeds the budget of ${pct(budget)}; ${actions.join('; ')}`;
             this.emit(run);
             continue;
