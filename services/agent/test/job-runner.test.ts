@@ -371,7 +371,8 @@ describe('JobRunner (real kernel)', () => {
         degraded.reason,
         /, pipeline \d+\.\d ms above its floor of \d+\.\d ms\) exceeds the budget/,
       );
-      const throttled = await rec.until((s) => s.state === RunState.RUN_STATE_THROTTLED, 30_000);
+      // It settles 20 s after the degrade (the pipeline's backlog), then judges 4 windows.
+      const throttled = await rec.until((s) => s.state === RunState.RUN_STATE_THROTTLED, 45_000);
       const m =
         /over (\d+\.\d) s on \d+ CPUs: .*, pipeline (\d+\.\d) ms above its floor of (\d+\.\d) ms\)/.exec(
           throttled.reason,

@@ -443,10 +443,10 @@ export class JobRunner implements JobExecutor {
             .map((h) => h.degrade())
             .filter((x): x is string => x !== undefined);
           if (actions.length > 0) {
-            // Judge the lowered rates on their own measurements, after the rows of the old
-            // ones are through the agent and the pipeline (under churn, seconds of them).
+            // Judge the lowered rates on their own measurements; with a charged pipeline,
+            // after the rows of the old ones are through it (under churn, seconds of them).
             run.windows = [];
-            run.settleUntil = Date.now() + 2 * DUTY_PERIOD_MS + 100;
+            if (this.opts.chargedCpuUs) run.settleUntil = Date.now() + 2 * DUTY_PERIOD_MS + 100;
             run.status.reason = `${measured} exceeds the budget of ${pct(budget)}; ${actions.join('; ')}`;
             this.emit(run);
             continue;
