@@ -26,7 +26,7 @@ describe('fleettrace up (embedded)', () => {
   delete env.FLEETTRACE_TOKEN;
   let ports: number[] = [];
 
-  async function up(): Promise<ChildProcess> {
+  async function up(extra: string[] = [], data = join(dir, 'data')): Promise<ChildProcess> {
     if (ports.length === 0)
       ports = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     const [api, enroll, control, bus] = ports;
@@ -35,7 +35,7 @@ describe('fleettrace up (embedded)', () => {
       [
         'up',
         '--data',
-        join(dir, 'data'),
+        data,
         '--listen',
         `127.0.0.1:${api}`,
         '--enroll-listen',
@@ -44,6 +44,7 @@ describe('fleettrace up (embedded)', () => {
         `127.0.0.1:${control}`,
         '--bus-listen',
         `127.0.0.1:${bus}`,
+        ...extra,
       ],
       { env, stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -134,10 +135,12 @@ describe('fleettrace up (embedded)', () => {
           rows.filter((r) => Number(r.uid) === UID && Number(r.signal) === 11).length >= 3,
           `crashes lists the three: ${crashes.stdout.slice(0, 500)}`,
         );
-        const top = cli('top', '--by', 'uid', '--since', '10m');
-        assert.equal(top.status, 0, top.stderr);
+        // Aggregates arrive with the job's next drain (every 5 s) and ingest's next flush.
+        const top = await until('top lists root', () => {
+          const r = cli('top', '--by', 'uid', '--since', '10m');
+          return r.status === 0 && /^0\s+root\s/m.test(r.stdout) ? r : undefined;
+        });
         assert.match(top.stdout, /^UID\s+USER\s+CPU_S/m);
-        assert.match(top.stdout, /^0\s+root\s/m, 'root used CPU and syscalls');
       } finally {
         await down(child);
       }
@@ -146,6 +149,56 @@ describe('fleettrace up (embedded)', () => {
       child = await up();
       try {
         assert.equal(crashCount(), 3, 'the data survived the restart');
+      } finally {
+        await down(child);
+      }
+    },
+  );
+
+  test(
+    'a throttled always-on job is started again after --retry-throttled',
+    { timeout: 400_000 },
+    async () => {
+      // A budget no job can meet: the run degrades, then ends throttled; up then replaces the job.
+      const child = await up(
+        ['--budget', '0.001%', '--retry-throttled', '2s'],
+        join(dir, 'data-retry'),
+      );
+      let log = '';
+      child.stderr!.on('data', (d) => (log += d));
+      try {
+        type Job = { id: string; state: string; runs?: Array<{ state: string; reason: string }> };
+        const jobs = () => {
+          const r = cli('jobs', '--json');
+          if (r.status !== 0) return undefined;
+          const doc = JSON.parse(r.stdout) as Job[] | { jobs: Job[] };
+          return Array.isArray(doc) ? doc : doc.jobs;
+        };
+        const first = await until('the always-on job', () => jobs()?.[0]?.id);
+        const throttled = await until(
+          'its run throttled',
+          () => {
+            const r = cli('job', 'show', first, '--json');
+            if (r.status !== 0) return undefined;
+            const j = JSON.parse(r.stdout) as Job;
+            return j.runs?.find((x) => x.state === 'throttled');
+          },
+          240_000,
+        );
+        assert.match(throttled.reason, /exceeds the budget of 0\.001%/);
+        const second = await until(
+          'a new always-on job',
+          () => jobs()?.find((j) => j.id !== first && j.state === 'running')?.id,
+        );
+        assert.notEqual(second, first);
+        assert.equal(
+          jobs()?.find((j) => j.id === first)?.state,
+          'cancelled',
+          'the old one is cancelled',
+        );
+        await until('up says so', () =>
+          /the always-on job .* was throttled .*; starting it again/.test(log) ? true : undefined,
+        );
       } finally {
         await down(child);
       }

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'no
 import { hostname as osHostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ValidationError } from '@fleettrace/common';
+import { parseDuration, ValidationError } from '@fleettrace/common';
 import { ApiClient } from '../api-client';
 import { UsageError } from '../cli-error';
 import { defaultDataDir, writeLocalConfig } from '../local-config';
@@ -34,12 +34,24 @@ options:
   --control-listen H:P  agent mutual-TLS stream (default 127.0.0.1:7782)
   --bus-listen H:P      local bus the agent publishes to (default 127.0.0.1:7420)
   --budget PCT          overhead budget of the default job (default 2%)
+  --retry-throttled D   start the always-on job again this long after it was
+                        throttled, doubling for each throttle in a row up to 1h
+                        (default 5m)
   --no-default-job      start without the always-on job
   -h, --help            this help`;
 
 const DEFAULT_JOB_DURATION = '168h'; // the controller's longest job: renewed before it ends
 /** Renew the always-on job when less than this is left of it. */
 const RENEW_BEFORE_MS = 24 * 3_600_000;
+/**
+ * A throttled always-on job is started again --retry-throttled after it
+ * stopped, doubling with each throttle in a row up to THROTTLED_RETRY_MAX_MS:
+ * a storm that made it too costly is usually over by then, and "always on"
+ * must not end with the first one.
+ */
+const THROTTLED_RETRY_MAX_MS = 60 * 60_000;
+/** How often up looks at its always-on job (at most). */
+const DEFAULT_JOB_CHECK_MS = 60_000;
 
 function parseBudget(raw: string): number {
   const m = /^(\d+(?:\.\d+)?)%$/.exec(raw.trim());
@@ -56,6 +68,18 @@ interface UpState {
   defaultJobId?: string;
 }
 
+interface DefaultJobView {
+  state: string;
+  end: string;
+  runs?: Array<{
+    host: string;
+    state: string;
+    reason?: string;
+    ended?: string | null;
+    dispatched?: string;
+  }>;
+}
+
 export async function upCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -68,6 +92,7 @@ export async function upCommand(argv: string[]): Promise<number> {
       'control-listen': { type: 'string', default: '127.0.0.1:7782' },
       'bus-listen': { type: 'string', default: '127.0.0.1:7420' },
       budget: { type: 'string', default: '2%' },
+      'retry-throttled': { type: 'string', default: '5m' },
       'no-default-job': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -79,6 +104,10 @@ export async function upCommand(argv: string[]): Promise<number> {
   if (positionals.length)
     throw new UsageError(`up takes no arguments, got ${positionals.join(' ')}`);
   const budget = parseBudget(values.budget);
+  const retryThrottledMs = parseDuration('--retry-throttled', values['retry-throttled'], {
+    minMs: 1000,
+    maxMs: THROTTLED_RETRY_MAX_MS,
+  });
   const data = resolve(values.data ?? defaultDataDir());
   mkdirSync(data, { recursive: true, mode: 0o700 });
   const host = osHostname();
@@ -211,17 +240,40 @@ export async function upCommand(argv: string[]): Promise<number> {
     const state: UpState = existsSync(statePath)
       ? (JSON.parse(readFileSync(statePath, 'utf8')) as UpState)
       : {};
+    let throttledInARow = 0;
     const ensureDefaultJob = async () => {
       if (values['no-default-job']) return;
       if (state.defaultJobId) {
+        let job: DefaultJobView | undefined;
         try {
-          const job = await api.request<{ state: string; end: string }>(
-            'GET',
-            `/api/v1/jobs/${state.defaultJobId}`,
-          );
-          if (job.state === 'running' && Date.parse(job.end) - Date.now() > RENEW_BEFORE_MS) return;
+          job = await api.request<DefaultJobView>('GET', `/api/v1/jobs/${state.defaultJobId}`);
         } catch {
           // gone: create a new one
+        }
+        if (job) {
+          const run = job.runs?.find((r) => r.host === host);
+          const ended = run?.ended ? Date.parse(run.ended) : NaN;
+          const retryIn = Math.min(
+            THROTTLED_RETRY_MAX_MS,
+            retryThrottledMs * 2 ** Math.min(throttledInARow, 12),
+          );
+          if (job.state === 'running' && run?.state === 'throttled') {
+            if (!(Date.now() - ended >= retryIn)) return;
+            throttledInARow++;
+            say(
+              `the always-on job ${state.defaultJobId} was throttled (${run.reason ?? ''}); starting it again`,
+            );
+            await api
+              .request('POST', `/api/v1/jobs/${state.defaultJobId}/cancel`, {
+                reason: 'throttled: replaced by a new always-on job',
+              })
+              .catch(() => undefined);
+          } else {
+            if (run?.state === 'running' && Date.now() - Date.parse(run.dispatched ?? '') > retryIn)
+              throttledInARow = 0;
+            if (job.state === 'running' && Date.parse(job.end) - Date.now() > RENEW_BEFORE_MS)
+              return;
+          }
         }
       }
       const job = await api.request<{ id: string }>('POST', '/api/v1/jobs', {
@@ -247,7 +299,7 @@ export async function upCommand(argv: string[]): Promise<number> {
     await ensureDefaultJob();
     const renew = setInterval(
       () => void ensureDefaultJob().catch((e: Error) => say(`renewing the job: ${e.message}`)),
-      3_600_000,
+      Math.min(DEFAULT_JOB_CHECK_MS, Math.max(1000, retryThrottledMs / 2)),
     );
 
     process.stdout.write(
