@@ -375,7 +375,19 @@ const workloads = {
 // so the user's ~/.config/fleettrace and a running `up` are left alone.
 
 class Up {
+  /** Starts `up`; a port taken between picking it and binding it (another process got it) means new ports. */
   static async start(extra = []) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await Up.startOnce(extra);
+      } catch (err) {
+        if (attempt >= 3 || !/EADDRINUSE/.test(err.message)) throw err;
+        say(`up: a port was taken (${attempt}×), starting again on new ports`);
+      }
+    }
+  }
+
+  static async startOnce(extra) {
     const dir = mkdtempSync(join(scratch, 'up-'));
     const ports = [];
     for (let i = 0; i < 4; i++) ports.push(await freePort());

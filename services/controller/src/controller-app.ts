@@ -65,7 +65,15 @@ export async function startController(options: ControllerOptions): Promise<Runni
   // Job specs are small; a megabyte is generous and bounds what one request can make us parse.
   app.useBodyParser('json', { limit: '1mb' });
   app.useGlobalFilters(new ApiExceptionFilter(logger.child({ component: 'http' })));
-  await app.listen(config.listen.port, config.listen.host);
+  try {
+    await app.listen(config.listen.port, config.listen.host);
+  } catch (err) {
+    // A listener that cannot bind (a port in use): stop what already started
+    // (the other gRPC listener, timers), or the process would live on half up.
+    await app.close().catch(() => undefined);
+    await publisher.close().catch(() => undefined);
+    throw err;
+  }
   const server = app.getHttpServer();
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.listen.port;

@@ -135,6 +135,12 @@ export async function upCommand(argv: string[]): Promise<number> {
   const controlBus = new LocalBus({ address: values['bus-listen'] });
   const controlSender = new ControlEventSender(controlBus);
   const { startController } = await import('@fleettrace/controller');
+  // A listener that cannot bind (a port in use) must end `up`, not leave ingest running without a controller.
+  const stopIngest = async () => {
+    await controlSender.close().catch(() => undefined);
+    await controlBus.close().catch(() => undefined);
+    await ingest.stop().catch(() => undefined);
+  };
   const controller = await startController({
     dataDir: join(data, 'controller'),
     listen: values.listen,
@@ -155,6 +161,9 @@ export async function upCommand(argv: string[]): Promise<number> {
       publish: (event) => controlSender.send(event),
       close: () => controlSender.close(),
     },
+  }).catch(async (err: unknown) => {
+    await stopIngest();
+    throw err;
   });
   const adminToken =
     controller.firstAdminToken ?? readFileSync(controller.adminTokenFile, 'utf8').trim();
