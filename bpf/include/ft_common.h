@@ -43,10 +43,20 @@
 #define FT_FILTER_UID (1U << 1)
 #define FT_FILTER_COMM (1U << 2)
 #define FT_FILTER_CGROUP (1U << 3)
+/*
+ * Processes no job traces: the agent itself and the processes whose CPU it
+ * charges to its jobs (the ingest and embedded store of `fleettrace up`).
+ * Their cost is in every job's overhead figure; tracing them too would turn
+ * each drain into rows about the drain, which on an idle host are most rows.
+ */
+#define FT_FILTER_SKIP (1U << 4)
+#define FT_FILTER_SKIP_MAX 4
 
 struct ft_filter_cfg {
 	__u32 flags;
 	__u32 pad;
+	/* thread-group ids, 0 = unused slot */
+	__u32 skip_tgid[FT_FILTER_SKIP_MAX];
 };
 
 struct {
@@ -195,10 +205,20 @@ static __always_inline bool ft_filter_task(struct task_struct *task)
 {
 	__u32 zero = 0, key;
 	struct ft_filter_cfg *cfg = bpf_map_lookup_elem(&ft_filter, &zero);
-	__u32 flags = cfg ? cfg->flags : 0;
+	__u32 flags;
 
+	if (!cfg)
+		return true;
+	flags = cfg->flags;
 	if (!flags)
 		return true;
+	if (flags & FT_FILTER_SKIP) {
+		__u32 tgid = task->tgid;
+
+		if (tgid && (tgid == cfg->skip_tgid[0] || tgid == cfg->skip_tgid[1] ||
+			     tgid == cfg->skip_tgid[2] || tgid == cfg->skip_tgid[3]))
+			return false;
+	}
 	if (flags & FT_FILTER_PID) {
 		key = task->tgid;
 		if (!bpf_map_lookup_elem(&ft_filter_pids, &key))

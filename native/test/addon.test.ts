@@ -25,7 +25,7 @@ const objectPath = (name: string) => join(BPF, `${name}.bpf.o`);
 /** Sets the pid filter of bpf/include/ft_common.h by hand (the collectors' runtime does it for them). */
 function filterPid(obj: BpfObject, pid: number): void {
   obj.update('ft_filter_pids', constant.u32(pid), Buffer.from([1]));
-  const cfg = Buffer.alloc(8);
+  const cfg = Buffer.alloc(obj.map('ft_filter').valueSize); // struct ft_filter_cfg
   cfg.writeUInt32LE(1, 0); // FT_FILTER_PID
   obj.update('ft_filter', constant.u32(0), cfg);
 }
@@ -75,15 +75,27 @@ describe('BpfObject', () => {
       const value = Buffer.alloc(errs.userValueSize);
       for (const [cpu, slot] of perCpuSlots(value, 8).entries())
         slot.writeBigUInt64LE(BigInt(cpu + 1));
-      for (let i = 0; i < 100; i++) obj.update('ft_sc_errs_b', key(i), value);
+      // More entries than the dump's first buffer (256): it grows, keeping what it holds.
+      const n = Math.min(3000, errs.maxEntries);
+      assert.ok(n > 1000, `ft_sc_errs_b holds ${errs.maxEntries}`);
+      for (let i = 0; i < n; i++) obj.update('ft_sc_errs_b', key(i), value);
       const one = obj.lookup('ft_sc_errs_b', key(7));
       assert.ok(one);
       assert.deepEqual(
         perCpuSlots(one, 8).map((s) => s.readBigUInt64LE(0)),
         perCpuSlots(value, 8).map((s) => s.readBigUInt64LE(0)),
       );
+      const kept = obj.dump('ft_sc_errs_b');
+      assert.equal(kept.count, n);
+      const seen = new Set<number>();
+      for (let i = 0; i < kept.count; i++) {
+        seen.add(kept.keys.readUInt32LE(i * kept.keySize + 12));
+        const v = kept.values.subarray(i * kept.valueSize, (i + 1) * kept.valueSize);
+        assert.ok(v.equals(value), `value of entry ${i} intact`);
+      }
+      assert.equal(seen.size, n, 'every key once');
       const dumped = obj.dump('ft_sc_errs_b', { delete: true });
-      assert.equal(dumped.count, 100);
+      assert.equal(dumped.count, n);
       assert.equal(dumped.batched, true);
       assert.equal(obj.dump('ft_sc_errs_b').count, 0, 'dump with delete empties the map');
       assert.equal(obj.lookup('ft_sc_errs_b', key(7)), null);
@@ -251,7 +263,7 @@ describe('process death', () => {
         const rb = BpfObject.fromFile(${JSON.stringify(objectPath('ringbuf_probe'))});
         await rb.load();
         rb.update('ft_filter_pids', Buffer.from([1, 0, 0, 0]), Buffer.from([1]));
-        rb.update('ft_filter', Buffer.from([0, 0, 0, 0]), Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]));
+        rb.update('ft_filter', Buffer.from([0, 0, 0, 0]), Buffer.from([1, ...new Array(23).fill(0)]));
         rb.attachAll();
         rb.openRingBuffer('ft_rb_events', () => {});
         process.stdout.write('attached\\n');

@@ -158,6 +158,33 @@ describe('syscalls collector (real kernel)', () => {
     await filterCase(() => ({ comm: 'ft_comm_target' }), target, other);
   });
 
+  test('skipped processes (the agent and what it charges) are not counted; others are, exactly', async () => {
+    const skipped = await Workload.start(bin, ['getppid', '20000']);
+    const kept = await Workload.start(bin, ['getppid', '1000']);
+    const session = await start({});
+    try {
+      session.setKernelFilter({ skipPids: [skipped.pid, process.pid] });
+      // What was counted before the filter applied (the map update itself, at its exit) goes.
+      await session.drain();
+      await Promise.all([skipped.run(), kept.run()]);
+      const { rows, lost } = await session.drain();
+      assert.equal(lost, 0);
+      assert.equal(only(rows, kept.pid, NR_GETPPID)?.count, 1000, 'an unlisted process is counted');
+      assert.equal(rows.filter((r) => r.pid === skipped.pid).length, 0, 'a skipped one is not');
+      assert.equal(rows.filter((r) => r.pid === process.pid).length, 0, 'nor this process');
+      // Skipping combines with the other dimensions.
+      session.setKernelFilter({ pids: [kept.pid, skipped.pid], skipPids: [skipped.pid] });
+      assert.throws(
+        () => session.setKernelFilter({ skipPids: [1, 2, 3, 4, 5] }),
+        /5 processes to skip exceed the kernel filter's 4 slots/,
+      );
+    } finally {
+      await session.close();
+      await skipped.stop();
+      await kept.stop();
+    }
+  });
+
   for (const [label, hierarchy] of [
     ['v1 memory', 'memory'],
     ['v2', 'v2'],

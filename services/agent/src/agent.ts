@@ -178,6 +178,8 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       executor: (events) =>
         new JobRunner(events, {
           features: report,
+          // fleettrace's own processes are not traced: what they cost is each run's overhead.
+          skipPids: [process.pid, ...(opts.chargePids ?? [])],
           ...(charged ? { chargedCpuUs: () => charged.cpuUs() } : {}),
         }),
       ...(opts.connection ? { connection: opts.connection } : {}),

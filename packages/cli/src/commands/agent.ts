@@ -82,6 +82,10 @@ export async function agentCommand(argv: string[]): Promise<number> {
   const chargePids = (values['charge-pid'] ?? []).map((raw) =>
     parseInteger('--charge-pid', raw, 1, 4_194_304),
   );
+  if (chargePids.length > 3)
+    throw new UsageError(
+      '--charge-pid: at most 3 processes (the kernel filter skips the agent and them in 4 slots)',
+    );
   if (chargePids.length && simulate !== undefined)
     throw new UsageError('--charge-pid: simulated agents have no overhead to charge it to');
   const { runAgent } = await import('@fleettrace/agent');

@@ -54,7 +54,15 @@ export interface KernelFilter {
   comms?: string[];
   /** kernfs ids, v1 memory ids tagged with bit 63 */
   cgroups?: bigint[];
+  /**
+   * Thread groups no subscriber sees (the agent and the processes it charges
+   * to its jobs), at most SKIP_MAX; applied on top of the other dimensions.
+   */
+  skipPids?: number[];
 }
+
+/** Slots of ft_filter_cfg.skip_tgid (FT_FILTER_SKIP_MAX in ft_common.h). */
+export const SKIP_MAX = 4;
 
 /** The smallest kernel filter that lets through everything any of `list` wants. */
 export function kernelFilterFor(list: Filters[]): KernelFilter {
@@ -79,7 +87,7 @@ export function kernelFilterFor(list: Filters[]): KernelFilter {
   return out;
 }
 
-const FLAG = { pids: 1, uids: 2, comms: 4, cgroups: 8 } as const;
+const FLAG = { pids: 1, uids: 2, comms: 4, cgroups: 8, skip: 16 } as const;
 const ONE = Buffer.from([1]);
 
 function refill(obj: BpfObject, map: string, keys: Buffer[]): void {
@@ -102,13 +110,24 @@ export function applyKernelFilter(obj: BpfObject, filter: KernelFilter): void {
         `${n} values exceed the kernel filter's capacity of ${max}`,
       );
   };
+  const skip = [...new Set(filter.skipPids ?? [])];
+  if (skip.length > SKIP_MAX)
+    throw new ValidationError(
+      'filters',
+      `${skip.length} processes to skip exceed the kernel filter's ${SKIP_MAX} slots`,
+    );
+  // struct ft_filter_cfg: flags, pad, skip_tgid[SKIP_MAX]
+  const cfgSize = obj.map('ft_filter').valueSize;
   const setFlags = (flags: number) => {
-    const v = Buffer.alloc(8);
+    const v = Buffer.alloc(cfgSize);
     v.writeUInt32LE(flags, 0);
+    if (flags & FLAG.skip) skip.forEach((p, i) => v.writeUInt32LE(p, 8 + 4 * i));
     obj.update('ft_filter', constant.u32(0), v);
   };
-  setFlags(0);
-  let flags = 0;
+  // Skipping stays on while the other dimensions are rewritten: wider, never narrower, than either.
+  const skipFlag = skip.length ? FLAG.skip : 0;
+  setFlags(skipFlag);
+  let flags = skipFlag;
   if (filter.pids) {
     capacity('ft_filter_pids', filter.pids.length);
     refill(

@@ -215,8 +215,11 @@ class Instance {
     };
   }
 
-  refilter(): void {
-    this.session.setKernelFilter(kernelFilterFor(this.staying().map((s) => s.filters)));
+  refilter(skipPids: number[]): void {
+    this.session.setKernelFilter({
+      ...kernelFilterFor(this.staying().map((s) => s.filters)),
+      ...(skipPids.length ? { skipPids } : {}),
+    });
   }
 
   /**
@@ -313,7 +316,14 @@ export class CollectorHost {
   private stats: RunTimeStats | undefined;
   private period = 0;
 
-  constructor(private readonly host: HostContext) {
+  /**
+   * `skipPids`: processes no subscriber sees (the agent itself and the
+   * processes it charges to its jobs): their cost is in the jobs' overhead.
+   */
+  constructor(
+    private readonly host: HostContext,
+    private readonly skipPids: number[] = [],
+  ) {
     this.periodTimer = this.newPeriodTimer();
   }
 
@@ -384,7 +394,7 @@ export class CollectorHost {
       fraction: 1,
     };
     instance.subscribers.set(sub.id, sub);
-    instance.refilter();
+    instance.refilter(this.skipPids);
     instance.reschedule();
     return {
       params: instance.params,
@@ -405,7 +415,7 @@ export class CollectorHost {
           this.ready.delete(instance);
           await instance.close();
         } else {
-          instance.refilter();
+          instance.refilter(this.skipPids);
           instance.reschedule();
         }
       },
