@@ -503,14 +503,23 @@ Napi::Value BpfObject::MapDump(const Napi::CallbackInfo& info) {
   size_t ks = bpf_map__key_size(map);
   size_t vs = UserValueSize(map);
   size_t max = bpf_map__max_entries(map);
-  std::vector<uint8_t> keys(ks * max), values(vs * max);
+  // The buffers grow with what the map holds: sized (and zeroed) for max_entries
+  // up front, a drain of a nearly empty per-CPU map wrote megabytes each time.
+  size_t cap = max < 256 ? max : 256;
+  std::vector<uint8_t> keys(ks * cap), values(vs * cap);
   size_t total = 0;
   bool batched = true;
   std::vector<uint8_t> in_token(ks < 8 ? 8 : ks), out_token(ks < 8 ? 8 : ks);
   bool first = true;
   LIBBPF_OPTS(bpf_map_batch_opts, bopts);
+  auto grow = [&]() {
+    cap = cap * 2 < max ? cap * 2 : max;
+    keys.resize(ks * cap);
+    values.resize(vs * cap);
+  };
   while (total < max) {
-    uint32_t n = static_cast<uint32_t>(max - total);
+    if (total == cap) grow();
+    uint32_t n = static_cast<uint32_t>(cap - total);
     int err = del ? bpf_map_lookup_and_delete_batch(fd, first ? nullptr : in_token.data(), out_token.data(),
                                                     keys.data() + total * ks, values.data() + total * vs, &n, &bopts)
                   : bpf_map_lookup_batch(fd, first ? nullptr : in_token.data(), out_token.data(),
@@ -520,6 +529,11 @@ Napi::Value BpfObject::MapDump(const Napi::CallbackInfo& info) {
       batched = false;
       break;
     }
+    // A hash bucket holds more entries than the room left: nothing was copied, make room.
+    if (err && e == ENOSPC && n == 0 && cap < max) {
+      grow();
+      continue;
+    }
     total += n;
     if (err && e == ENOENT) break;
     if (err) throw ErrnoError(env, std::string(del ? "mapDump+delete " : "mapDump ") + bpf_map__name(map), e);
@@ -527,6 +541,8 @@ Napi::Value BpfObject::MapDump(const Napi::CallbackInfo& info) {
     first = false;
   }
   if (!batched) {
+    keys.resize(ks * max);
+    values.resize(vs * max);
     total = 0;
     std::vector<uint8_t> cur(ks), next(ks);
     const void* prev = nullptr;
