@@ -64,6 +64,7 @@ export function limitSettings(l: QueryLimits, readonly = true): string {
 const ENGINE_CONFIG = `<clickhouse>
   <memory_worker_period_ms>5000</memory_worker_period_ms>
   <asynchronous_metrics_update_period_s>60</asynchronous_metrics_update_period_s>
+  <background_processing_pool_thread_sleep_seconds_if_nothing_to_do>2</background_processing_pool_thread_sleep_seconds_if_nothing_to_do>
 </clickhouse>
 `;
 

@@ -65,6 +65,16 @@ export interface JobRunnerOptions {
    * jobs' rows (ChargedProcesses.cpuUs): counted into every run's overhead.
    */
   chargedCpuUs?: () => number;
+  /**
+   * Processes no job traces (at most 4): the agent passes its own pid and
+   * those it charges. Their CPU is in every run's overhead figure instead.
+   */
+  skipPids?: number[];
+  /**
+   * Routine statuses (counters, overhead) at most this often; a change of
+   * state or reason is sent at once (default 5 s).
+   */
+  statusIntervalMs?: number;
   /** how long ended runs stay in runs() (default 10 min) */
   keepEndedMs?: number;
   /**
@@ -83,6 +93,8 @@ interface Run {
   handles: SubscriptionHandle[];
   startTimer?: NodeJS.Timeout;
   endTimer?: NodeJS.Timeout;
+  /** the last status sent (see report()) */
+  lastEmitted?: { at: number; state: RunState; reason: string };
   /** rates lowered (degrade()) already */
   degraded: boolean;
   /** duty fraction this run asks of its duty-cyclable collectors */
@@ -127,6 +139,8 @@ const MIN_WINDOWS = 4;
 export const MIN_DUTY_FRACTION = 1 / 64;
 /** Aim this far under the budget when choosing a fraction, so noise does not flap it. */
 const BUDGET_HEADROOM = 0.7;
+/** Routine run statuses at most this often (JobRunnerOptions.statusIntervalMs). */
+const DEFAULT_STATUS_INTERVAL_MS = 5000;
 
 const ENDED = new Set([
   RunState.RUN_STATE_FINISHED,
@@ -151,7 +165,7 @@ export class JobRunner implements JobExecutor {
     private readonly events: JobExecutorEvents,
     private readonly opts: JobRunnerOptions = {},
   ) {
-    this.collectorHost = new CollectorHost(opts.host ?? localHost());
+    this.collectorHost = new CollectorHost(opts.host ?? localHost(), opts.skipPids ?? []);
     this.chargedCpuSeen = this.chargedCpuUs();
     this.features = opts.features
       ? Promise.resolve(opts.features)
@@ -370,7 +384,7 @@ export class JobRunner implements JobExecutor {
           ? Math.max(0, chargedNs - run.pipelineFloor * wallNs)
           : 0;
         run.status.overheadShare = (kernelNs + agentNs + above) / (wallNs * this.ncpus);
-        this.emit(run);
+        this.report(run);
         continue;
       }
       run.windows.push({
@@ -402,7 +416,7 @@ export class JobRunner implements JobExecutor {
       run.status.overheadShare = share;
       const budget = run.assignment.limits?.overheadBudget ?? 0;
       if (budget <= 0 || run.windows.length < MIN_WINDOWS) {
-        this.emit(run);
+        this.report(run);
         continue;
       }
       const measured =
@@ -475,8 +489,26 @@ export class JobRunner implements JobExecutor {
         run.windows = [];
         run.status.reason = this.dutyReason(run);
       }
-      this.emit(run);
+      this.report(run);
     }
+  }
+
+  /**
+   * A routine status after a check: sent when the state or the reason
+   * changed, otherwise at most every statusIntervalMs (counters and the
+   * overhead figure only: each status is a write on the controller, and on
+   * an idle host those were most of what fleettrace did).
+   */
+  private report(run: Run): void {
+    const last = run.lastEmitted;
+    if (
+      last &&
+      last.state === run.status.state &&
+      last.reason === run.status.reason &&
+      Date.now() - last.at < (this.opts.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS)
+    )
+      return;
+    this.emit(run);
   }
 
   private setFraction(run: Run, fraction: number): void {
@@ -547,6 +579,7 @@ export class JobRunner implements JobExecutor {
 
   private emit(run: Run): void {
     run.status.unixMs = Date.now();
+    run.lastEmitted = { at: run.status.unixMs, state: run.status.state, reason: run.status.reason };
     this.events.onStatus({ ...run.status });
   }
 

@@ -84,6 +84,9 @@ export async function startIngestProcess(o: IngestProcessOptions): Promise<Runni
     // ~5% of a CPU for a few dozen rows a second, 2 s about half of that.
     // Busy, flushRows cuts inserts sooner. Fleet ingest inserts every second.
     flushIntervalMs: o.flushIntervalMs ?? (o.bus === 'local' ? 2000 : 1000),
+    // A quiet host's trickle waits up to 5 s: the always-on job's drain of five collectors
+    // and the controller's changes around it become one insert per table instead of several.
+    ...(o.bus === 'local' ? { quietFlushIntervalMs: 5000 } : {}),
     failpoints,
     log,
     retention: { days: o.retentionDays, maxBytes: o.store === 'embedded' ? o.maxBytes : 0 },

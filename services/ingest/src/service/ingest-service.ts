@@ -52,6 +52,14 @@ export interface IngestOptions {
   flushRows?: number;
   /** ... or once the oldest waited this long (default 1000 ms) */
   flushIntervalMs?: number;
+  /**
+   * ... but while fewer than `quietRows` (default 1,000) wait, only once the
+   * oldest waited this long (default: flushIntervalMs). Every insert makes a
+   * part and, soon, a merge: a trickle of rows on a quiet host costs the
+   * store the same per insert as a full block.
+   */
+  quietFlushIntervalMs?: number;
+  quietRows?: number;
   /** no more messages are taken while this many rows wait (default 300,000) */
   maxPendingRows?: number;
   retention?: RetentionOptions;
@@ -97,6 +105,10 @@ export class IngestService {
   private flushing: Promise<void> = Promise.resolve();
   private flushRunning = false;
   private flushTimer?: NodeJS.Timeout;
+  /** a control message waits (flushed at flushIntervalMs, never as a quiet trickle) */
+  private controlPending = false;
+  /** when flushTimer fires (ms since epoch) */
+  private flushDue = Infinity;
   private lagTimer?: NodeJS.Timeout;
   private retentionTimer?: NodeJS.Timeout;
   private lastFlushOkMs = 0;
@@ -165,6 +177,7 @@ export class IngestService {
     if (this.stopping) return;
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
+    this.flushDue = Infinity;
     clearInterval(this.lagTimer);
     clearInterval(this.retentionTimer);
     if (this.subscription && this.storeError === undefined)
@@ -181,15 +194,26 @@ export class IngestService {
    */
   private notePending(): void {
     if (this.oldestPendingAt === 0) this.oldestPendingAt = Date.now();
-    if (this.flushTimer || this.stopping) return;
+    if (this.stopping) return;
+    // The controller's changes are not a trickle to save inserts on: someone waits for them.
+    const busy = this.controlPending || this.pendingRows >= (this.options.quietRows ?? 1000);
     const interval = this.options.flushIntervalMs ?? 1000;
-    const wait = Math.max(0, this.oldestPendingAt + interval - Date.now());
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = undefined;
-      if (this.stopping || !this.hasPending()) return;
-      // A running flush leaves what came meanwhile to the next one (finally below).
-      if (!this.flushRunning) void this.flush().catch(() => undefined);
-    }, wait);
+    const due =
+      this.oldestPendingAt + (busy ? interval : (this.options.quietFlushIntervalMs ?? interval));
+    // Armed for a later time while quiet, and now busy: sooner.
+    if (this.flushTimer && this.flushDue <= due) return;
+    clearTimeout(this.flushTimer);
+    this.flushDue = due;
+    this.flushTimer = setTimeout(
+      () => {
+        this.flushTimer = undefined;
+        this.flushDue = Infinity;
+        if (this.stopping || !this.hasPending()) return;
+        // A running flush leaves what came meanwhile to the next one (finally below).
+        if (!this.flushRunning) void this.flush().catch(() => undefined);
+      },
+      Math.max(0, due - Date.now()),
+    );
   }
 
   private hasPending(): boolean {
@@ -215,8 +239,10 @@ export class IngestService {
         await this.flushing;
       }
       try {
-        if (m.topic === TOPICS.control) this.control(m);
-        else this.event(m, await unpacked[k]!);
+        if (m.topic === TOPICS.control) {
+          this.control(m);
+          this.controlPending = true;
+        } else this.event(m, await unpacked[k]!);
       } catch (err) {
         const reason =
           err instanceof UndecodableBatchError ||
@@ -348,6 +374,7 @@ export class IngestService {
     this.positions = new Map();
     this.pendingRows = 0;
     this.oldestPendingAt = 0;
+    this.controlPending = false;
     try {
       // The tables' blocks in parallel: the server inserts each on a thread of its own.
       let stored = 0;
