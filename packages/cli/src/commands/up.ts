@@ -296,7 +296,7 @@ export async function upCommand(argv: string[]): Promise<number> {
         ],
         duration: DEFAULT_JOB_DURATION,
         // Fewer drains, batches and inserts: an idle host pays for every wakeup.
-        interval: '15s',
+        interval: '5s',
         limits: { overhead_budget: budget },
       });
       state.defaultJobId = job.id;

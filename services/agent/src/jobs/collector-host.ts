@@ -29,6 +29,15 @@ import {
 } from '@fleettrace/collectors';
 import { RunTimeStats } from '@fleettrace/native';
 
+/**
+ * The process's CPU time, µs. Attaching is synchronous on the main thread and
+ * lasts milliseconds: what other threads do meanwhile is small beside it.
+ */
+const threadCpuUs = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+
 export interface SubscriptionOptions {
   collector: CollectorDefinition;
   /** parsed parameters; the instance keeps those of its first subscriber */
@@ -99,6 +108,11 @@ class Instance {
   /** attached milliseconds since the previous period, not yet charged */
   private attachedSincePeriod = 0;
   private detachTimer: NodeJS.Timeout | undefined;
+  /** this thread's CPU spent attaching and detaching for the duty cycle, µs (cumulative) */
+  switchCpuUs = 0;
+  /** the latest attach + detach pair's CPU, µs (what one duty-cycled period costs the agent) */
+  switchPairUs: number | undefined;
+  private lastAttachUs = 0;
   /** cost of sessions this collector had before (an instance closed and reopened) is not carried over */
   constructor(
     readonly collector: CollectorDefinition,
@@ -156,7 +170,10 @@ class Instance {
     this.appliedFraction = this.wantedFraction();
     try {
       if (!duty.attached()) {
+        const t0 = threadCpuUs();
         duty.setAttached(true);
+        this.lastAttachUs = threadCpuUs() - t0;
+        this.switchCpuUs += this.lastAttachUs;
         this.attachedAt = Date.now();
       }
       if (this.appliedFraction < 1) {
@@ -177,7 +194,11 @@ class Instance {
     this.attachedAt = undefined;
     if (this.window && this.window.closedAt === undefined) this.window.closedAt = now;
     try {
+      const t0 = threadCpuUs();
       this.session.dutyCycle?.setAttached(false);
+      const us = threadCpuUs() - t0;
+      this.switchCpuUs += us;
+      this.switchPairUs = this.lastAttachUs + us;
     } catch (err) {
       for (const s of this.subscribers.values()) s.onError(err as Error);
     }
@@ -301,6 +322,12 @@ export interface SubscriptionHandle {
   setDutyFraction(fraction: number): void;
   /** The fraction in force now (the smallest any subscriber asked for). */
   dutyFraction(): number;
+  /**
+   * The agent's CPU for attaching and detaching the instance (µs, cumulative),
+   * and the latest attach + detach pair (undefined before the first): the
+   * price of each duty-cycled period, which a fraction of 1 does not pay.
+   */
+  switchCost(): { cumulativeUs: number; pairUs: number | undefined };
   /** The collector's name. */
   readonly collector: string;
   /** The parameters the instance runs with (its first subscriber's). */
@@ -406,6 +433,7 @@ export class CollectorHost {
         sub.fraction = Math.min(1, Math.max(0, fraction));
       },
       dutyFraction: () => instance.appliedFraction,
+      switchCost: () => ({ cumulativeUs: instance.switchCpuUs, pairUs: instance.switchPairUs }),
       unsubscribe: async () => {
         if (sub.leaving || !instance.subscribers.has(sub.id)) return;
         sub.leaving = true;

@@ -139,6 +139,11 @@ const MIN_WINDOWS = 4;
 export const MIN_DUTY_FRACTION = 1 / 64;
 /** Aim this far under the budget when choosing a fraction, so noise does not flap it. */
 const BUDGET_HEADROOM = 0.7;
+/**
+ * What attaching and detaching one collector's programs costs the agent
+ * before it was measured (7-25 ms per tracepoint program measured here).
+ */
+const SWITCH_PRIOR_US = 20_000;
 /** Routine run statuses at most this often (JobRunnerOptions.statusIntervalMs). */
 const DEFAULT_STATUS_INTERVAL_MS = 5000;
 
@@ -432,9 +437,15 @@ export class JobRunner implements JobExecutor {
       // What the duty-cycled hooks would cost at full time, and what does not scale with the fraction.
       const dutyFull = sum.dutyNs / hostNs / current;
       const fixed = share - sum.dutyNs / hostNs;
+      // What re-attaching every period costs the agent, which a fraction of 1 does not pay.
+      const switching = Math.min(fixed, this.switchShare(dutyHandles));
       if (share > budget) {
         let next = current;
-        if (dutyHandles.length > 0 && current > MIN_DUTY_FRACTION) {
+        // Duty cycling pays for itself only when what the hooks would save exceeds what
+        // re-attaching them costs (on an idle host it does not: the excess is elsewhere).
+        const worthIt = (to: number) =>
+          current < 1 || dutyFull * (current - to) > this.switchShare(dutyHandles);
+        if (dutyHandles.length > 0 && current > MIN_DUTY_FRACTION && worthIt(MIN_DUTY_FRACTION)) {
           // Even when the estimate says the smallest fraction will not fit, go there and
           // measure: part of the agent's work shrinks with the hooks' events, and throttling
           // is the last answer, taken on a measurement, not on an extrapolation. A window
@@ -480,9 +491,10 @@ export class JobRunner implements JobExecutor {
         );
         continue;
       }
+      const back = Math.min(1, current * 2);
       if (
         current < 1 &&
-        fixed + dutyFull * Math.min(1, current * 2) < budget * BUDGET_HEADROOM * 0.8
+        fixed - (back === 1 ? switching : 0) + dutyFull * back < budget * BUDGET_HEADROOM * 0.8
       ) {
         // Well under budget at twice the fraction: give the hooks more time back.
         this.setFraction(run, Math.min(1, current * 2));
@@ -509,6 +521,17 @@ export class JobRunner implements JobExecutor {
     )
       return;
     this.emit(run);
+  }
+
+  /**
+   * The share of the host that attaching and detaching `handles` once per
+   * duty period costs the agent: the latest measured pair per instance, a
+   * prior before the first.
+   */
+  private switchShare(handles: SubscriptionHandle[]): number {
+    let us = 0;
+    for (const h of new Set(handles)) us += h.switchCost().pairUs ?? SWITCH_PRIOR_US;
+    return (us * 1000) / (DUTY_PERIOD_MS * 1e6) / this.ncpus;
   }
 
   private setFraction(run: Run, fraction: number): void {
