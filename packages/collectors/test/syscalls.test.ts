@@ -172,7 +172,7 @@ describe('syscalls collector (real kernel)', () => {
       assert.equal(only(rows, kept.pid, NR_GETPPID)?.count, 1000, 'an unlisted process is counted');
       assert.equal(rows.filter((r) => r.pid === skipped.pid).length, 0, 'a skipped one is not');
       assert.equal(rows.filter((r) => r.pid === process.pid).length, 0, 'nor this process');
-      // Skipping combines with the other dimensions.
+      // A skip list is accepted beside the other dimensions; more than its slots are refused.
       session.setKernelFilter({ pids: [kept.pid, skipped.pid], skipPids: [skipped.pid] });
       assert.throws(
         () => session.setKernelFilter({ skipPids: [1, 2, 3, 4, 5] }),

@@ -33,7 +33,7 @@ import { RunTimeStats } from '@fleettrace/native';
  * The process's CPU time, µs. Attaching is synchronous on the main thread and
  * lasts milliseconds: what other threads do meanwhile is small beside it.
  */
-const threadCpuUs = () => {
+const ownCpuUs = () => {
   const u = process.cpuUsage();
   return u.user + u.system;
 };
@@ -108,8 +108,6 @@ class Instance {
   /** attached milliseconds since the previous period, not yet charged */
   private attachedSincePeriod = 0;
   private detachTimer: NodeJS.Timeout | undefined;
-  /** this thread's CPU spent attaching and detaching for the duty cycle, µs (cumulative) */
-  switchCpuUs = 0;
   /** the latest attach + detach pair's CPU, µs (what one duty-cycled period costs the agent) */
   switchPairUs: number | undefined;
   private lastAttachUs = 0;
@@ -170,10 +168,9 @@ class Instance {
     this.appliedFraction = this.wantedFraction();
     try {
       if (!duty.attached()) {
-        const t0 = threadCpuUs();
+        const t0 = ownCpuUs();
         duty.setAttached(true);
-        this.lastAttachUs = threadCpuUs() - t0;
-        this.switchCpuUs += this.lastAttachUs;
+        this.lastAttachUs = ownCpuUs() - t0;
         this.attachedAt = Date.now();
       }
       if (this.appliedFraction < 1) {
@@ -194,11 +191,9 @@ class Instance {
     this.attachedAt = undefined;
     if (this.window && this.window.closedAt === undefined) this.window.closedAt = now;
     try {
-      const t0 = threadCpuUs();
+      const t0 = ownCpuUs();
       this.session.dutyCycle?.setAttached(false);
-      const us = threadCpuUs() - t0;
-      this.switchCpuUs += us;
-      this.switchPairUs = this.lastAttachUs + us;
+      this.switchPairUs = this.lastAttachUs + ownCpuUs() - t0;
     } catch (err) {
       for (const s of this.subscribers.values()) s.onError(err as Error);
     }
@@ -239,7 +234,7 @@ class Instance {
   refilter(skipPids: number[]): void {
     this.session.setKernelFilter({
       ...kernelFilterFor(this.staying().map((s) => s.filters)),
-      ...(skipPids.length ? { skipPids } : {}),
+      skipPids,
     });
   }
 
@@ -323,11 +318,11 @@ export interface SubscriptionHandle {
   /** The fraction in force now (the smallest any subscriber asked for). */
   dutyFraction(): number;
   /**
-   * The agent's CPU for attaching and detaching the instance (µs, cumulative),
-   * and the latest attach + detach pair (undefined before the first): the
-   * price of each duty-cycled period, which a fraction of 1 does not pay.
+   * The agent's CPU for the instance's latest attach + detach pair, µs
+   * (undefined before the first): the price of each duty-cycled period,
+   * which a fraction of 1 does not pay.
    */
-  switchCost(): { cumulativeUs: number; pairUs: number | undefined };
+  switchPairUs(): number | undefined;
   /** The collector's name. */
   readonly collector: string;
   /** The parameters the instance runs with (its first subscriber's). */
@@ -433,7 +428,7 @@ export class CollectorHost {
         sub.fraction = Math.min(1, Math.max(0, fraction));
       },
       dutyFraction: () => instance.appliedFraction,
-      switchCost: () => ({ cumulativeUs: instance.switchCpuUs, pairUs: instance.switchPairUs }),
+      switchPairUs: () => instance.switchPairUs,
       unsubscribe: async () => {
         if (sub.leaving || !instance.subscribers.has(sub.id)) return;
         sub.leaving = true;

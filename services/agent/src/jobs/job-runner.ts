@@ -438,14 +438,13 @@ export class JobRunner implements JobExecutor {
       const dutyFull = sum.dutyNs / hostNs / current;
       const fixed = share - sum.dutyNs / hostNs;
       // What re-attaching every period costs the agent, which a fraction of 1 does not pay.
-      const switching = Math.min(fixed, this.switchShare(dutyHandles));
+      const switchCost = this.switchShare(dutyHandles);
       if (share > budget) {
         let next = current;
         // Duty cycling pays for itself only when what the hooks would save exceeds what
         // re-attaching them costs (on an idle host it does not: the excess is elsewhere).
-        const worthIt = (to: number) =>
-          current < 1 || dutyFull * (current - to) > this.switchShare(dutyHandles);
-        if (dutyHandles.length > 0 && current > MIN_DUTY_FRACTION && worthIt(MIN_DUTY_FRACTION)) {
+        const worthIt = current < 1 || dutyFull * (current - MIN_DUTY_FRACTION) > switchCost;
+        if (dutyHandles.length > 0 && current > MIN_DUTY_FRACTION && worthIt) {
           // Even when the estimate says the smallest fraction will not fit, go there and
           // measure: part of the agent's work shrinks with the hooks' events, and throttling
           // is the last answer, taken on a measurement, not on an extrapolation. A window
@@ -494,10 +493,11 @@ export class JobRunner implements JobExecutor {
       const back = Math.min(1, current * 2);
       if (
         current < 1 &&
-        fixed - (back === 1 ? switching : 0) + dutyFull * back < budget * BUDGET_HEADROOM * 0.8
+        fixed - (back === 1 ? Math.min(fixed, switchCost) : 0) + dutyFull * back <
+          budget * BUDGET_HEADROOM * 0.8
       ) {
         // Well under budget at twice the fraction: give the hooks more time back.
-        this.setFraction(run, Math.min(1, current * 2));
+        this.setFraction(run, back);
         run.windows = [];
         run.status.reason = this.dutyReason(run);
       }
@@ -530,7 +530,7 @@ export class JobRunner implements JobExecutor {
    */
   private switchShare(handles: SubscriptionHandle[]): number {
     let us = 0;
-    for (const h of new Set(handles)) us += h.switchCost().pairUs ?? SWITCH_PRIOR_US;
+    for (const h of new Set(handles)) us += h.switchPairUs() ?? SWITCH_PRIOR_US;
     return (us * 1000) / (DUTY_PERIOD_MS * 1e6) / this.ncpus;
   }
 
