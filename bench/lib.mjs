@@ -184,3 +184,80 @@ export function processTree(root) {
   }
   return out;
 }
+
+const sleepMs = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Starts `fleettrace up` (with `extra` flags) on free loopback ports in a fresh
+ * data directory and resolves once it printed that it is up. The result has
+ * `api(path, body?)` (the REST API with the admin token; a body makes it a
+ * POST), `query(sql)` (rows as objects), `output()` and `stop()` (SIGINT,
+ * SIGKILL after 30 s, then the directory is removed).
+ */
+export async function startUp(extra = [], { timeoutMs = 120_000 } = {}) {
+  const cli = join(import.meta.dirname, '..', 'packages/cli/dist/src/main.js');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'fleettrace-bench-up-'));
+  const ports = await Promise.all([0, 1, 2, 3].map(() => freePort()));
+  const child = spawn(
+    process.execPath,
+    [
+      cli,
+      'up',
+      '--data',
+      join(dir, 'data'),
+      '--listen',
+      `127.0.0.1:${ports[0]}`,
+      '--enroll-listen',
+      `127.0.0.1:${ports[1]}`,
+      '--control-listen',
+      `127.0.0.1:${ports[2]}`,
+      '--bus-listen',
+      `127.0.0.1:${ports[3]}`,
+      ...extra,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: dir, XDG_CONFIG_HOME: dir } },
+  );
+  let text = '';
+  child.stdout.on('data', (d) => (text += d));
+  child.stderr.on('data', (d) => (text += d));
+  const exited = new Promise((r) => child.once('exit', r));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(timer);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const t0 = Date.now();
+  while (!/fleettrace is up/.test(text)) {
+    if (child.exitCode !== null || Date.now() - t0 > timeoutMs) {
+      await stop();
+      throw new Error(`up ${extra.join(' ')} did not start:\n${text.slice(-2000)}`);
+    }
+    await sleepMs(200);
+  }
+  const url = `http://127.0.0.1:${ports[0]}`;
+  const token = readFileSync(join(dir, 'data', 'controller', 'admin-token'), 'utf8').trim();
+  /* global fetch */
+  const api = async (path, body) => {
+    const r = await fetch(`${url}${path}`, {
+      method: body === undefined ? 'GET' : 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const answer = await r.text();
+    if (!r.ok) throw new Error(`${path}: HTTP ${r.status}: ${answer.slice(0, 500)}`);
+    return JSON.parse(answer);
+  };
+  const query = async (sql) => {
+    const a = await api('/api/v1/query', { sql });
+    const names = a.columns.map((c) => c.name ?? c);
+    return a.rows.map((r) => (Array.isArray(r) ? Object.fromEntries(names.map((n, i) => [n, r[i]])) : r));
+  };
+  return { child, dir, url, token, api, query, stop, output: () => text };
+}

@@ -7,7 +7,8 @@
         "src/errors.cc",
         "src/bpf_object.cc",
         "src/ring_reader.cc",
-        "src/features.cc"
+        "src/features.cc",
+        "src/memory.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

@@ -136,6 +136,8 @@ interface NativeModule {
   enableRunTimeStats(): number;
   closeFd(fd: number): void;
   numPossibleCpus(): number;
+  mallocInfo(): MallocInfo;
+  mallocTrim(): boolean;
   libbpfVersion(): string;
   bootTimeOffsetNs(): bigint;
 }
@@ -470,3 +472,21 @@ export const libbpfVersion = (): string => addon().libbpfVersion();
 
 /** CLOCK_REALTIME - CLOCK_BOOTTIME: add to a BPF boot-time stamp to get UTC Unix ns. */
 export const bootTimeOffsetNs = (): bigint => addon().bootTimeOffsetNs();
+
+/** The C heap (glibc malloc, mallinfo2(3)): what libbpf, the addon, Node's buffers and V8's zones hold. */
+export interface MallocInfo {
+  /** bytes of the arenas (sbrk and arena mmaps) */
+  arenaBytes: number;
+  /** bytes of blocks mmapped on their own (large allocations) */
+  mmappedBytes: number;
+  /** bytes in use, mmapped blocks included */
+  inUseBytes: number;
+  /** bytes free in the arenas, held by the process until trimmed */
+  freeBytes: number;
+  /** bytes at the top of the main arena that a trim gives back at once */
+  releasableBytes: number;
+}
+
+export const mallocInfo = (): MallocInfo => addon().mallocInfo();
+/** Returns the arenas' free pages to the kernel (malloc_trim(3)); true when some were. */
+export const mallocTrim = (): boolean => addon().mallocTrim();

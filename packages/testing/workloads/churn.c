@@ -5,9 +5,11 @@
  * (when given, as root), makes exactly CALLS getppid() calls and exits. With
  * ALIVE > 0, that many more processes sleep (alive at once) for the whole run.
  * Prints "started N", then "done <processes> <getppid calls> <ms>" — the calls
- * its children made, which a tracer must match.
+ * its children made, which a tracer must match. With EXEC, each child then
+ * executes that program with no arguments (a CGI or cron run: a new image, a
+ * new comm); it must exit 0.
  *
- *   churn N CALLS [UID] [PARALLEL] [ALIVE]
+ *   churn N CALLS [UID] [PARALLEL] [ALIVE] [EXEC]
  */
 #include <errno.h>
 #include <signal.h>
@@ -44,6 +46,7 @@ int main(int argc, char **argv)
 	long uid = argc > 3 ? atol(argv[3]) : -1;
 	long parallel = argc > 4 ? atol(argv[4]) : 8;
 	long alive = argc > 5 ? atol(argv[5]) : 0;
+	const char *exec = argc > 6 ? argv[6] : NULL;
 	long running = 0, ok = 0, started = 0;
 	long long t0;
 	pid_t *sleepers = calloc(alive > 0 ? alive : 1, sizeof(pid_t));
@@ -75,6 +78,10 @@ int main(int argc, char **argv)
 					_exit(2);
 				for (long c = 0; c < calls; c++)
 					syscall(SYS_getppid);
+				if (exec) {
+					execl(exec, exec, (char *)NULL);
+					_exit(3);
+				}
 				_exit(0);
 			}
 			started++;

@@ -1,0 +1,186 @@
+#!/usr/bin/env node
+// SPDX-License-Identifier: Apache-2.0
+// The agent under process churn, as on a shared host running CGI, cron and PHP
+// workers: `fleettrace up` with its default always-on job, then --processes
+// short processes at the fastest rate the machine allows (--parallel alive at
+// once, each becoming --uid, making exactly --calls getppid calls and, unless
+// --exec '', executing /bin/true), while --alive more processes sleep for the
+// whole run. The agent's RSS is sampled every second from start to the end of
+// the drain; the stored rows are then compared with what the workload counted
+// itself: per-uid getppid calls in fleettrace.syscalls (per-process rows plus
+// overflow rows, pid 0) and exec rows in fleettrace.proc. Records the run in
+// bench/RESULTS.md ("churn").
+//
+// usage: node bench/churn/run.mjs [--processes 100000] [--alive 1000] [--calls 10]
+//          [--parallel 8] [--uid 64123] [--exec /bin/true] [--warmup 30] [--drain 120]
+//          [--cap-mib 256]
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { machine, processTree, recordSection, startUp } from '../lib.mjs';
+
+const { workload } = await import('../../packages/testing/dist/src/index.js');
+const { values } = parseArgs({
+  options: {
+    processes: { type: 'string', default: '100000' },
+    alive: { type: 'string', default: '1000' },
+    calls: { type: 'string', default: '10' },
+    parallel: { type: 'string', default: '8' },
+    uid: { type: 'string', default: '64123' },
+    exec: { type: 'string', default: '/bin/true' },
+    warmup: { type: 'string', default: '30' },
+    drain: { type: 'string', default: '120' },
+    'cap-mib': { type: 'string', default: '256' },
+  },
+});
+const num = (name, min) => {
+  const v = Number(values[name]);
+  if (!Number.isInteger(v) || v < min) throw new Error(`--${name}: expected an integer >= ${min}, got ${values[name]}`);
+  return v;
+};
+const processes = num('processes', 1);
+const alive = num('alive', 0);
+const calls = num('calls', 1);
+const parallel = num('parallel', 1);
+const uid = num('uid', 1);
+const warmup = num('warmup', 0);
+const drainSeconds = num('drain', 1);
+const capMib = num('cap-mib', 1);
+const exec = values.exec;
+const say = (m) => process.stderr.write(`churn: ${m}\n`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const MIB = 1024 * 1024;
+
+/** VmRSS, RssAnon and RssFile of `pid` in bytes, or undefined once it is gone. */
+function rss(pid) {
+  let text;
+  try {
+    text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const kb = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) * 1024;
+  return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') };
+}
+
+/** The agent `up` started: the descendant whose command line is `node … agent …`. */
+function agentPid(upPid) {
+  for (const pid of processTree(upPid)) {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (argv[2] === 'agent') return pid;
+    } catch {
+      // gone
+    }
+  }
+  return undefined;
+}
+
+const began = Date.now();
+const up = await startUp();
+const samples = []; // { t, phase, pid, rss, anon, file }
+let phase = 'warm-up';
+let sampler;
+try {
+  const t0 = Date.now();
+  let pid;
+  while (!(pid = agentPid(up.child.pid))) {
+    if (Date.now() - t0 > 30_000) throw new Error('no agent process under up');
+    await sleep(200);
+  }
+  const pids = new Set([pid]);
+  sampler = setInterval(() => {
+    const now = agentPid(up.child.pid);
+    if (now === undefined) return;
+    pids.add(now);
+    const m = rss(now);
+    if (m) samples.push({ t: (Date.now() - t0) / 1000, phase, pid: now, ...m });
+  }, 1000);
+  say(`agent ${pid}; ${warmup} s of idle first`);
+  await sleep(warmup * 1000);
+  const idle = samples.filter((s) => s.phase === 'warm-up').at(-1);
+
+  phase = 'churn';
+  const bin = workload('churn');
+  const args = [String(processes), String(calls), String(uid), String(parallel), String(alive)];
+  if (exec) args.push(exec);
+  say(`${processes} processes as uid ${uid}, ${calls} getppid each${exec ? `, then exec ${exec}` : ''}, ${parallel} at once, ${alive} alive`);
+  const out = await new Promise((resolve, reject) => {
+    const c = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    c.stdout.on('data', (d) => (text += d));
+    c.on('error', reject);
+    c.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`churn exited ${code}: ${text}`))));
+  });
+  const m = /done (\d+) (\d+) (\d+)/.exec(out);
+  if (!m) throw new Error(`churn output: ${out}`);
+  const [made, getppid, ms] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  say(`${made} processes in ${(ms / 1000).toFixed(1)} s (${Math.round(made / (ms / 1000))}/s), ${getppid} getppid`);
+
+  // Drain: until the stored count stops changing (or reaches the workload's) and the job's figures are in.
+  phase = 'drain';
+  const sqlCalls =
+    `SELECT sum(count) AS calls, sumIf(count, pid = 0) AS overflow, count() AS rows ` +
+    `FROM fleettrace.syscalls FINAL WHERE uid = ${uid} AND syscall = 'getppid'`;
+  const sqlExec = `SELECT count() AS n FROM fleettrace.proc FINAL WHERE uid = ${uid} AND event = 'exec'`;
+  let stored = { calls: 0, overflow: 0, rows: 0 };
+  let execs = 0;
+  const d0 = Date.now();
+  let stableSince = Date.now();
+  while (Date.now() - d0 < drainSeconds * 1000) {
+    await sleep(5000);
+    const [r] = await up.query(sqlCalls);
+    const [e] = await up.query(sqlExec);
+    const next = { calls: Number(r.calls), overflow: Number(r.overflow), rows: Number(r.rows) };
+    if (next.calls !== stored.calls || Number(e.n) !== execs) stableSince = Date.now();
+    stored = next;
+    execs = Number(e.n);
+    if (stored.calls >= getppid && (!exec || execs >= made) && Date.now() - d0 > 15_000) break;
+    if (Date.now() - stableSince > 30_000) break;
+  }
+  phase = 'after';
+  await sleep(5000);
+  clearInterval(sampler);
+
+  const jobs = await up.api('/api/v1/jobs');
+  const list = jobs.jobs ?? jobs;
+  const job = await up.api(`/api/v1/jobs/${list[0].id}`);
+  const run = job.runs?.[0] ?? {};
+  const max = samples.reduce((a, s) => (s.rss > a.rss ? s : a), samples[0]);
+  const byPhase = (p) => {
+    const xs = samples.filter((s) => s.phase === p);
+    return xs.length ? `${(Math.max(...xs.map((s) => s.rss)) / MIB).toFixed(0)}` : '—';
+  };
+  const exact = stored.calls === getppid;
+  const lines = [
+    `| | value |`,
+    `|---|---:|`,
+    `| processes (at once / alive) | ${made} (${parallel} / ${alive}) in ${(ms / 1000).toFixed(1)} s = ${Math.round(made / (ms / 1000))}/s |`,
+    `| getppid the workload made | ${getppid} |`,
+    `| getppid stored for uid ${uid} | ${stored.calls} (${exact ? 'exact' : `${getppid - stored.calls} missing`}; ${stored.overflow} in overflow rows, ${stored.rows} rows) |`,
+    ...(exec ? [`| exec rows stored | ${execs} of ${made} |`] : []),
+    `| agent RSS idle (MiB) | ${idle ? (idle.rss / MIB).toFixed(0) : '—'} (anon ${idle ? (idle.anon / MIB).toFixed(0) : '—'}) |`,
+    `| agent RSS max (MiB) | **${(max.rss / MIB).toFixed(0)}** at ${max.t.toFixed(0)} s (${max.phase}; anon ${(max.anon / MIB).toFixed(0)}, file ${(max.file / MIB).toFixed(0)}); cap ${capMib}: ${max.rss <= capMib * MIB ? 'kept' : 'NOT kept'} |`,
+    `| agent RSS max by phase (MiB) | warm-up ${byPhase('warm-up')}, churn ${byPhase('churn')}, drain ${byPhase('drain')}, after ${byPhase('after')} |`,
+    `| agent processes seen | ${pids.size}${pids.size > 1 ? ' (it restarted)' : ''} |`,
+    `| job run | ${run.state}${run.reason ? `: ${run.reason}` : ''}; events sent ${run.events_sent}, lost ${run.events_lost} |`,
+  ];
+  const command = `node bench/churn/run.mjs ${process.argv.slice(2).join(' ')}`.trim();
+  const series = samples
+    .filter((_, i) => i % 10 === 0)
+    .map((s) => `${s.t.toFixed(0)}s ${(s.rss / MIB).toFixed(0)}`)
+    .join(', ');
+  const report =
+    `Command: \`${command}\` (as root, after \`pnpm build\`). Took ${((Date.now() - began) / 60_000).toFixed(1)} min.\n\n` +
+    `Machine: ${machine()}. Date: ${new Date().toISOString()}.\n\n` +
+    `\`fleettrace up\` with its default job; after ${warmup} s idle, ${processes} short processes of uid ${uid} ` +
+    `(${calls} getppid each${exec ? `, then exec ${exec}` : ''}) as fast as they come, ${alive} more alive for the whole run; ` +
+    `the agent's RSS read from /proc/<pid>/status every second until the rows were stored.\n\n` +
+    `${lines.join('\n')}\n\nRSS every 10 s (MiB): ${series}\n`;
+  console.log(report);
+  recordSection('churn', report);
+  if (!exact) process.exitCode = 1;
+} finally {
+  clearInterval(sampler);
+  await up.stop();
+}
