@@ -199,7 +199,7 @@ export async function startUp(extra = [], { timeoutMs = 120_000 } = {}) {
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const dir = mkdtempSync(join(tmpdir(), 'fleettrace-bench-up-'));
-  const ports = await Promise.all([0, 1, 2, 3].map(() => freePort()));
+  const ports = await Promise.all([0, 1, 2, 3, 4].map(() => freePort()));
   const child = spawn(
     process.execPath,
     [
@@ -215,6 +215,8 @@ export async function startUp(extra = [], { timeoutMs = 120_000 } = {}) {
       `127.0.0.1:${ports[2]}`,
       '--bus-listen',
       `127.0.0.1:${ports[3]}`,
+      '--agent-metrics',
+      `127.0.0.1:${ports[4]}`,
       ...extra,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: dir, XDG_CONFIG_HOME: dir } },
@@ -257,7 +259,23 @@ export async function startUp(extra = [], { timeoutMs = 120_000 } = {}) {
   const query = async (sql) => {
     const a = await api('/api/v1/query', { sql });
     const names = a.columns.map((c) => c.name ?? c);
-    return a.rows.map((r) => (Array.isArray(r) ? Object.fromEntries(names.map((n, i) => [n, r[i]])) : r));
+    return a.rows.map((r) =>
+      Array.isArray(r) ? Object.fromEntries(names.map((n, i) => [n, r[i]])) : r,
+    );
   };
-  return { child, dir, url, token, api, query, stop, output: () => text };
+  /** The agent's /metrics as { 'name{labels}': value }. */
+  const agentMetrics = async () => {
+    const secret = readFileSync(join(dir, 'data', 'agent', 'metrics-token'), 'utf8').trim();
+    const r = await fetch(`http://127.0.0.1:${ports[4]}/metrics`, {
+      headers: { authorization: `Bearer ${secret}` },
+    });
+    if (!r.ok) throw new Error(`agent /metrics: HTTP ${r.status}`);
+    const out = {};
+    for (const line of (await r.text()).split('\n')) {
+      const m = /^([a-z_]+(?:\{[^}]*\})?) (\S+)$/.exec(line);
+      if (m) out[m[1]] = Number(m[2]);
+    }
+    return out;
+  };
+  return { child, dir, url, token, api, query, agentMetrics, stop, output: () => text };
 }

@@ -429,6 +429,8 @@ class Up {
         control,
         '--bus-listen',
         bus,
+        '--agent-metrics',
+        `127.0.0.1:${await freePort()}`,
         ...extra,
       ],
       { env },

@@ -14,6 +14,7 @@
 // usage: node bench/churn/run.mjs [--processes 100000] [--alive 1000] [--calls 10]
 //          [--parallel 8] [--uid 64123] [--exec /bin/true] [--warmup 30] [--drain 120]
 //          [--cap-mib 256]
+/* global setInterval, clearInterval */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -35,7 +36,8 @@ const { values } = parseArgs({
 });
 const num = (name, min) => {
   const v = Number(values[name]);
-  if (!Number.isInteger(v) || v < min) throw new Error(`--${name}: expected an integer >= ${min}, got ${values[name]}`);
+  if (!Number.isInteger(v) || v < min)
+    throw new Error(`--${name}: expected an integer >= ${min}, got ${values[name]}`);
   return v;
 };
 const processes = num('processes', 1);
@@ -59,7 +61,8 @@ function rss(pid) {
   } catch {
     return undefined;
   }
-  const kb = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) * 1024;
+  const kb = (field) =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) * 1024;
   return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') };
 }
 
@@ -104,18 +107,24 @@ try {
   const bin = workload('churn');
   const args = [String(processes), String(calls), String(uid), String(parallel), String(alive)];
   if (exec) args.push(exec);
-  say(`${processes} processes as uid ${uid}, ${calls} getppid each${exec ? `, then exec ${exec}` : ''}, ${parallel} at once, ${alive} alive`);
+  say(
+    `${processes} processes as uid ${uid}, ${calls} getppid each${exec ? `, then exec ${exec}` : ''}, ${parallel} at once, ${alive} alive`,
+  );
   const out = await new Promise((resolve, reject) => {
     const c = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let text = '';
     c.stdout.on('data', (d) => (text += d));
     c.on('error', reject);
-    c.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`churn exited ${code}: ${text}`))));
+    c.on('exit', (code) =>
+      code === 0 ? resolve(text) : reject(new Error(`churn exited ${code}: ${text}`)),
+    );
   });
   const m = /done (\d+) (\d+) (\d+)/.exec(out);
   if (!m) throw new Error(`churn output: ${out}`);
   const [made, getppid, ms] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  say(`${made} processes in ${(ms / 1000).toFixed(1)} s (${Math.round(made / (ms / 1000))}/s), ${getppid} getppid`);
+  say(
+    `${made} processes in ${(ms / 1000).toFixed(1)} s (${Math.round(made / (ms / 1000))}/s), ${getppid} getppid`,
+  );
 
   // Drain: until the stored count stops changing (or reaches the workload's) and the job's figures are in.
   phase = 'drain';

@@ -10,15 +10,10 @@
 // once, after it. Records the run in bench/RESULTS.md ("idle").
 //
 // usage: node bench/idle/run.mjs [--seconds 60] [--warmup 90]
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { freePort, machine, processTree, recordSection } from '../lib.mjs';
+import { machine, processTree, recordSection, startUp } from '../lib.mjs';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const CLI = join(ROOT, 'packages/cli/dist/src/main.js');
 const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '60' },
@@ -55,49 +50,11 @@ function threads(pids) {
   return out;
 }
 
-/* global fetch */
-async function api(url, token, path) {
-  const r = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
-  if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
-  return r.json();
-}
-
 async function measure(extra) {
   const label = `up${extra.length ? ` ${extra.join(' ')}` : ''}`;
-  const dir = mkdtempSync(join(tmpdir(), 'fleettrace-bench-idle-'));
-  const ports = await Promise.all([0, 1, 2, 3].map(() => freePort()));
-  const child = spawn(
-    process.execPath,
-    [
-      CLI,
-      'up',
-      '--data',
-      join(dir, 'data'),
-      '--listen',
-      `127.0.0.1:${ports[0]}`,
-      '--enroll-listen',
-      `127.0.0.1:${ports[1]}`,
-      '--control-listen',
-      `127.0.0.1:${ports[2]}`,
-      '--bus-listen',
-      `127.0.0.1:${ports[3]}`,
-      ...extra,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: dir, XDG_CONFIG_HOME: dir } },
-  );
-  let output = '';
-  child.stdout.on('data', (d) => (output += d));
-  child.stderr.on('data', (d) => (output += d));
-  const exited = new Promise((r) => child.once('exit', r));
+  const up = await startUp(extra);
+  const child = up.child;
   try {
-    const t0 = Date.now();
-    while (!/fleettrace is up/.test(output)) {
-      if (child.exitCode !== null || Date.now() - t0 > 120_000)
-        throw new Error(`${label} did not start:\n${output.slice(-2000)}`);
-      await sleep(200);
-    }
-    const url = `http://127.0.0.1:${ports[0]}`;
-    const token = readFileSync(join(dir, 'data', 'controller', 'admin-token'), 'utf8').trim();
     say(`${label} ready; measuring after ${warmup} s, for ${seconds} s`);
     await sleep(warmup * 1000);
     const tree = processTree(child.pid);
@@ -139,9 +96,9 @@ async function measure(extra) {
     });
     let status = 'no job';
     if (!extra.includes('--no-default-job')) {
-      const jobs = await api(url, token, '/api/v1/jobs');
+      const jobs = await up.api('/api/v1/jobs');
       const list = jobs.jobs ?? jobs;
-      const job = await api(url, token, `/api/v1/jobs/${list[0].id}`);
+      const job = await up.api(`/api/v1/jobs/${list[0].id}`);
       const run = job.runs?.[0];
       status = `run ${run?.state}${run?.reason ? `: ${run.reason}` : ''}; the agent reported ${pct(run?.overhead_share ?? NaN)} of host CPU`;
     }
@@ -149,11 +106,7 @@ async function measure(extra) {
     say(`${label}: ${pct(total)} of one CPU (${status})`);
     return { label, rows, total, status };
   } finally {
-    child.kill('SIGINT');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    await exited;
-    clearTimeout(timer);
-    rmSync(dir, { recursive: true, force: true });
+    await up.stop();
   }
 }
 

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
@@ -28,8 +28,8 @@ describe('fleettrace up (embedded)', () => {
 
   async function up(extra: string[] = [], data = join(dir, 'data')): Promise<ChildProcess> {
     if (ports.length === 0)
-      ports = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-    const [api, enroll, control, bus] = ports;
+      ports = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+    const [api, enroll, control, bus, metrics] = ports;
     const child = spawn(
       CLI,
       [
@@ -44,6 +44,8 @@ describe('fleettrace up (embedded)', () => {
         `127.0.0.1:${control}`,
         '--bus-listen',
         `127.0.0.1:${bus}`,
+        '--agent-metrics',
+        `127.0.0.1:${metrics}`,
         ...extra,
       ],
       { env, stdio: ['ignore', 'pipe', 'pipe'] },
@@ -141,6 +143,38 @@ describe('fleettrace up (embedded)', () => {
           return r.status === 0 && /^0\s+root\s/m.test(r.stdout) ? r : undefined;
         });
         assert.match(top.stdout, /^UID\s+USER\s+CPU_S/m);
+
+        // The agent's /metrics: nothing without the token; with it, its memory and every cache.
+        const url = `http://127.0.0.1:${ports[4]}/metrics`;
+        assert.equal((await fetch(url)).status, 401, 'no token, no metrics');
+        const tokenFile = join(dir, 'data', 'agent', 'metrics-token');
+        assert.equal(statSync(tokenFile).mode & 0o777, 0o600, 'the token is readable by root only');
+        const secret = readFileSync(tokenFile, 'utf8').trim();
+        assert.equal(
+          (await fetch(url, { headers: { authorization: `Bearer ${secret}x` } })).status,
+          401,
+          'a wrong token, no metrics',
+        );
+        const answer = await fetch(url, { headers: { authorization: `Bearer ${secret}` } });
+        assert.equal(answer.status, 200);
+        const body = await answer.text();
+        const value = (name: string) => {
+          const m = new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(body);
+          return m ? Number(m[1]) : undefined;
+        };
+        const rss = value('fleettrace_agent_resident_bytes') ?? 0;
+        assert.ok(rss > 20 << 20 && rss <= 256 << 20, `agent RSS ${rss} within its 256 MiB cap`);
+        assert.equal(value('fleettrace_agent_memory_limit_bytes'), 256 << 20);
+        for (const cache of ['symbols.elf_files', 'symbols.process_maps'])
+          assert.ok(
+            value(`fleettrace_agent_cache_limit_bytes{cache="${cache}"}`)! > 0 &&
+              value(`fleettrace_agent_cache_evictions_total{cache="${cache}"}`) !== undefined,
+            `${cache} in /metrics:\n${body
+              .split('\n')
+              .filter((l) => l.includes('cache'))
+              .join('\n')}`,
+          );
+        assert.ok(value('fleettrace_agent_events_total')! > 0, 'the publisher counters too');
       } finally {
         await down(child);
       }

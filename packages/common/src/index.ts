@@ -6,3 +6,4 @@ export * from './cgroups';
 export * from './format';
 export * from './histogram';
 export * from './json-logger';
+export * from './memory-caches';

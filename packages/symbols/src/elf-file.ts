@@ -348,12 +348,18 @@ export class ElfFile {
   readonly hasSymtab: boolean;
   private readonly segments: LoadSegment[];
   private readonly symbols: SymbolTable;
+  /** estimated bytes held: the symbol arrays, their names and the segments */
+  readonly approxBytes: number;
 
   private constructor(layout: ElfLayout, symbols: SymbolTable) {
     this.buildId = layout.buildId;
     this.hasSymtab = layout.hasSymtab;
     this.segments = layout.segments;
     this.symbols = symbols;
+    let names = 0;
+    for (const name of symbols.names) names += name.length;
+    // per symbol: three 8-byte bigints, a flag byte, an 8-byte array slot and a 16-byte string header
+    this.approxBytes = 256 + symbols.starts.length * 49 + names + layout.segments.length * 64;
   }
 
   /**

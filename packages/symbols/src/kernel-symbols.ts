@@ -18,7 +18,8 @@ import { readFileSync } from 'node:fs';
 import { findGnuBuildId } from './elf-notes';
 import { type Frame, resolvedFrame, unresolvedFrame, UNKNOWN_MODULE } from './frame';
 
-const DEFAULT_KALLSYMS = '/proc/kallsyms';
+export const DEFAULT_KALLSYMS_PATH = '/proc/kallsyms';
+const DEFAULT_KALLSYMS = DEFAULT_KALLSYMS_PATH;
 /** module name of symbols without a [module] column */
 const CORE_KERNEL = 'kernel';
 
@@ -42,6 +43,8 @@ export class KernelSymbols {
   private modules: string[] = [];
   private isText = new Uint8Array(0);
   private readonly buildIds = new Map<string, string | undefined>();
+  /** estimated bytes held: the names are slices of the file's text, which they keep alive */
+  approxBytes = 0;
 
   /**
    * Reads `path` now and throws the fs error if it cannot. Build ids are read from
@@ -110,6 +113,8 @@ export class KernelSymbols {
       this.modules[index] = symbol.module;
     });
     this.buildIds.clear();
+    // per address: an 8-byte bigint, a flag byte, two 8-byte array slots and a sliced string (32)
+    this.approxBytes = text.length + unique.length * 57;
   }
 
   /** The kernel frame for `address`; "[unknown]+0x<address>" when no text symbol covers it. */

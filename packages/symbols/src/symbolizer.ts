@@ -17,15 +17,19 @@ import { openSync, readSync, closeSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { ElfFile, ElfFormatError } from './elf-file';
 import { type Frame, resolvedFrame, unresolvedFrame, UNKNOWN_MODULE } from './frame';
-import { KernelSymbols } from './kernel-symbols';
+import { DEFAULT_KALLSYMS_PATH, KernelSymbols } from './kernel-symbols';
 import { LruCache } from './lru-cache';
 import { type Mapping, ProcessGoneError, readProcessMaps } from './process-maps';
 
 export interface SymbolizerOptions {
   /** parsed ELF files kept for reuse by processes not yet seen; default 256, LRU */
   maxElfFiles?: number;
+  /** bound on the estimated bytes of those files; default 48 MiB */
+  maxElfBytes?: number;
   /** processes whose mappings are remembered; default 4096, LRU */
   maxProcesses?: number;
+  /** bound on the estimated bytes of those mappings; default 16 MiB */
+  maxProcessBytes?: number;
   /** default /proc/kallsyms, read on the first kernel stack */
   kallsymsPath?: string;
   /** default /proc, for tests */
@@ -54,6 +58,24 @@ interface ProcessRecord {
 }
 
 const VDSO = '[vdso]';
+const MIB = 1024 * 1024;
+
+/** Estimated bytes of one process's record: per mapping an object with bigints and a path. */
+function recordBytes(record: ProcessRecord): number {
+  let bytes = 64;
+  for (const m of record.mappings) bytes += 160 + m.path.length;
+  return bytes;
+}
+
+/**
+ * kallsyms parsed once per path for every symbolizer of the process (each collector with
+ * stacks has its own symbolizer; the kernel's symbols are the same for all of them).
+ */
+const kernelSymbolsByPath = new LruCache<string, KernelSymbols>(4, {
+  name: 'symbols.kernel',
+  maxBytes: 64 * MIB,
+  sizeOf: (k) => k.approxBytes,
+});
 const ANONYMOUS = '[anon]';
 
 function isFileBacked(mapping: Mapping): boolean {
@@ -84,7 +106,6 @@ function findMapping(mappings: Mapping[], address: bigint): number {
 export class Symbolizer {
   private readonly procRoot: string;
   private readonly kallsymsPath: string | undefined;
-  private kernelSymbols: KernelSymbols | undefined;
   private readonly processes: LruCache<number, ProcessRecord>;
   /** parsed files by build id, or by file identity when the file has none */
   private readonly elfByBuildId: LruCache<string, ElfFile>;
@@ -101,9 +122,22 @@ export class Symbolizer {
 
   constructor(options: SymbolizerOptions = {}) {
     const maxElfFiles = options.maxElfFiles ?? 256;
-    this.processes = new LruCache(options.maxProcesses ?? 4096);
-    this.elfByBuildId = new LruCache(maxElfFiles);
-    this.elfByIdentity = new LruCache(maxElfFiles);
+    this.processes = new LruCache(options.maxProcesses ?? 4096, {
+      name: 'symbols.process_maps',
+      maxBytes: options.maxProcessBytes ?? 16 * MIB,
+      sizeOf: recordBytes,
+    });
+    this.elfByBuildId = new LruCache(maxElfFiles, {
+      name: 'symbols.elf_files',
+      maxBytes: options.maxElfBytes ?? 48 * MIB,
+      sizeOf: (elf) => elf.approxBytes,
+    });
+    // Its files are those of elfByBuildId (counted there); a process record keeps the files it
+    // maps alive until it is forgotten or evicted.
+    this.elfByIdentity = new LruCache(maxElfFiles, {
+      name: 'symbols.elf_identities',
+      sizeOf: (_, key) => 64 + key.length,
+    });
     this.procRoot = options.procRoot ?? '/proc';
     this.kallsymsPath = options.kallsymsPath;
   }
@@ -171,8 +205,12 @@ export class Symbolizer {
 
   /** One frame per address, in order; reads kallsyms on first use. */
   symbolizeKernel(addresses: bigint[]): Frame[] {
-    this.kernelSymbols ??= new KernelSymbols(this.kallsymsPath);
-    const kernel = this.kernelSymbols;
+    const path = this.kallsymsPath ?? DEFAULT_KALLSYMS_PATH;
+    let kernel = kernelSymbolsByPath.get(path);
+    if (kernel === undefined) {
+      kernel = new KernelSymbols(this.kallsymsPath);
+      kernelSymbolsByPath.set(path, kernel);
+    }
     return addresses.map((address) => {
       const frame = kernel.resolve(address);
       if (frame.symbol === undefined) this.unresolvedFrames++;
@@ -182,7 +220,7 @@ export class Symbolizer {
 
   /** Re-reads kallsyms on the next kernel stack, after modules or BPF programs changed. */
   reloadKernelSymbols(): void {
-    this.kernelSymbols = undefined;
+    kernelSymbolsByPath.delete(this.kallsymsPath ?? DEFAULT_KALLSYMS_PATH);
   }
 
   stats(): SymbolizerStats {

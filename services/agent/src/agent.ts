@@ -16,6 +16,7 @@ import { AgentConnection, type ConnectionOptions } from './connection';
 import { enroll } from './enroll';
 import { hostFacts, simulatedHostFacts } from './host-facts';
 import { ChargedProcesses } from './jobs/charged-cpu';
+import type { MemoryGovernor } from './memory/memory-governor';
 import type { JobExecutor, JobExecutorEvents, RowBatch } from './jobs/job-executor';
 import { StateDir, type AgentIdentity } from './state-dir';
 import { SyntheticExecutor, type SyntheticExecutorOptions } from './synthetic-executor';
@@ -46,6 +47,8 @@ export interface AgentOptions {
    * (the ingest and embedded store of `fleettrace up`): see ChargedProcesses.
    */
   chargePids?: number[];
+  /** the RSS the agent keeps under (MiB, default 256; see MemoryGovernor); real agent only */
+  memoryLimitMiB?: number;
 }
 
 export interface AgentInstance {
@@ -58,6 +61,8 @@ export interface AgentInstance {
 
 export interface RunningAgent {
   agents: AgentInstance[];
+  /** the real agent's memory governor (none for simulated agents) */
+  memory?: MemoryGovernor;
   close(): Promise<void>;
 }
 
@@ -156,6 +161,19 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       '@fleettrace/collectors'
     );
     const { JobRunner } = await import('./jobs/job-runner.js');
+    const { DEFAULT_MEMORY_LIMIT_MIB, MemoryGovernor } = await import(
+      './memory/memory-governor.js'
+    );
+    const limitMiB = opts.memoryLimitMiB ?? DEFAULT_MEMORY_LIMIT_MIB;
+    if (!Number.isInteger(limitMiB) || limitMiB < 64 || limitMiB > 1 << 20)
+      throw new ValidationError(
+        '--memory-limit',
+        `must be an integer number of MiB between 64 and 1048576, got ${limitMiB}`,
+      );
+    const memory = new MemoryGovernor({
+      limitBytes: limitMiB * 1024 * 1024,
+      log: (message, fields) => logger.warn(message, fields),
+    });
     const charged = opts.chargePids?.length
       ? new ChargedProcesses(opts.chargePids, '--charge-pid')
       : undefined;
@@ -185,9 +203,12 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       ...(opts.connection ? { connection: opts.connection } : {}),
       ...(opts.onRows ? { onRows: opts.onRows } : {}),
     });
+    memory.start();
     return {
       agents: [instance],
+      memory,
       async close() {
+        memory.stop();
         await instance.close();
         state.close();
       },

@@ -15,3 +15,10 @@ export { SyntheticExecutor } from './synthetic-executor';
 export { AGENT_VERSION } from './host-facts';
 export type { JobExecutor, JobExecutorEvents, RowBatch } from './jobs/job-executor';
 export { EventPublisher, type EventPublisherOptions, PublisherMetrics } from './publish';
+export {
+  MemoryGovernor,
+  DEFAULT_MEMORY_LIMIT_MIB,
+  residentBytes,
+  type MemoryFigures,
+} from './memory/memory-governor';
+export { memoryRegistry, metricsToken, serveAgentMetrics } from './memory/agent-metrics';

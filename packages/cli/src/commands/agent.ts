@@ -30,10 +30,26 @@ options:
   --charge-pid PID    count this process's CPU time (all its threads) into every
                       job's overhead (repeatable): \`fleettrace up\` passes its own,
                       whose ingest and embedded store work on every row sent
+  --memory-limit MIB  the resident memory the agent keeps under (default 256): above
+                      80% of it every cache is shrunk to half and the C heap trimmed;
+                      /metrics shows each cache's size, bound and evictions
+  --metrics H:P       serve Prometheus /metrics there (port 0 picks one), behind the
+                      bearer token in <state>/metrics-token (made 0600 on first use)
   --simulate N        run N simulated agents in this process, each enrolled with
                       its own key and mutual-TLS stream, with synthetic collectors
                       (the token must allow N uses)
   -h, --help          this help`;
+
+/** HOST:PORT of a listener; the port may be 0 (any free one). */
+function parseListen(field: string, raw: string): { host: string; port: number } {
+  const colon = raw.lastIndexOf(':');
+  const host = raw.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  if (colon <= 0 || host === '')
+    throw new UsageError(
+      `${field}: expected HOST:PORT (e.g. 127.0.0.1:7423), got ${JSON.stringify(raw)}`,
+    );
+  return { host, port: parseInteger(field, raw.slice(colon + 1), 0, 65_535) };
+}
 
 export async function agentCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -51,6 +67,8 @@ export async function agentCommand(argv: string[]): Promise<number> {
       'bus-address': { type: 'string', default: '127.0.0.1:7420' },
       brokers: { type: 'string' },
       'charge-pid': { type: 'string', multiple: true },
+      'memory-limit': { type: 'string' },
+      metrics: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -88,6 +106,14 @@ export async function agentCommand(argv: string[]): Promise<number> {
     );
   if (chargePids.length && simulate !== undefined)
     throw new UsageError('--charge-pid: simulated agents have no overhead to charge it to');
+  const memoryLimitMiB =
+    values['memory-limit'] === undefined
+      ? undefined
+      : parseInteger('--memory-limit', values['memory-limit'], 64, 1 << 20);
+  const metricsListen =
+    values.metrics === undefined ? undefined : parseListen('--metrics', values.metrics);
+  if (simulate !== undefined && (memoryLimitMiB !== undefined || metricsListen))
+    throw new UsageError('--memory-limit, --metrics: for the real agent only, not with --simulate');
   const { runAgent } = await import('@fleettrace/agent');
   const agent = await runAgent({
     ...(onRows ? { onRows } : {}),
@@ -98,6 +124,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
     ...(values.hostname ? { hostname: values.hostname } : {}),
     ...(simulate !== undefined ? { simulate } : {}),
     ...(chargePids.length ? { chargePids } : {}),
+    ...(memoryLimitMiB !== undefined ? { memoryLimitMiB } : {}),
   });
   const first = agent.agents[0];
   if (values.bus && first) {
@@ -119,6 +146,20 @@ export async function agentCommand(argv: string[]): Promise<number> {
     });
     for (const b of early.splice(0)) publisher.publish(b);
   }
+  let metricsServer: import('node:http').Server | undefined;
+  if (metricsListen) {
+    const { memoryRegistry, metricsToken, serveAgentMetrics } = await import('@fleettrace/agent');
+    const memory = memoryRegistry(agent.memory);
+    metricsServer = await serveAgentMetrics(metricsListen, metricsToken(values.state), () => [
+      memory,
+      ...(publisher ? [publisher.metrics.registry] : []),
+    ]);
+    const address = metricsServer.address();
+    const port = typeof address === 'object' && address ? address.port : metricsListen.port;
+    process.stderr.write(
+      `fleettrace agent: /metrics on ${metricsListen.host}:${port} (token in ${values.state}/metrics-token)\n`,
+    );
+  }
   process.stdout.write(
     simulate
       ? `fleettrace agent: ${agent.agents.length} simulated agents (${first?.hostname} ...) connected to ${values.controller}\n`
@@ -126,6 +167,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
   );
   const signal = await untilSignal();
   process.stderr.write(`fleettrace: ${signal}, stopping the agent\n`);
+  metricsServer?.close();
   await agent.close();
   await publisher?.close();
   return 0;

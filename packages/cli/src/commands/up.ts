@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'no
 import { hostname as osHostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseDuration, ValidationError } from '@fleettrace/common';
+import { parseDuration, parseInteger, ValidationError } from '@fleettrace/common';
 import { ApiClient } from '../api-client';
 import { UsageError } from '../cli-error';
 import { defaultDataDir, writeLocalConfig } from '../local-config';
@@ -33,6 +33,9 @@ options:
   --enroll-listen H:P   agent enrollment (default 127.0.0.1:7781)
   --control-listen H:P  agent mutual-TLS stream (default 127.0.0.1:7782)
   --bus-listen H:P      local bus the agent publishes to (default 127.0.0.1:7420)
+  --agent-metrics H:P   the agent's Prometheus /metrics, behind the bearer token in
+                        DATA/agent/metrics-token (default 127.0.0.1:7423; off: none)
+  --agent-memory MIB    resident memory the agent keeps under (default 256)
   --budget PCT          overhead budget of the default job (default 2%)
   --retry-throttled D   start the always-on job again this long after it was
                         throttled, doubling for each throttle in a row up to 1h
@@ -91,6 +94,8 @@ export async function upCommand(argv: string[]): Promise<number> {
       'enroll-listen': { type: 'string', default: '127.0.0.1:7781' },
       'control-listen': { type: 'string', default: '127.0.0.1:7782' },
       'bus-listen': { type: 'string', default: '127.0.0.1:7420' },
+      'agent-metrics': { type: 'string', default: '127.0.0.1:7423' },
+      'agent-memory': { type: 'string', default: '256' },
       budget: { type: 'string', default: '2%' },
       'retry-throttled': { type: 'string', default: '5m' },
       'no-default-job': { type: 'boolean', default: false },
@@ -104,6 +109,12 @@ export async function upCommand(argv: string[]): Promise<number> {
   if (positionals.length)
     throw new UsageError(`up takes no arguments, got ${positionals.join(' ')}`);
   const budget = parseBudget(values.budget);
+  parseInteger('--agent-memory', values['agent-memory'], 64, 1 << 20);
+  if (values['agent-metrics'] !== 'off' && !/^.+:\d{1,5}$/.test(values['agent-metrics']))
+    throw new ValidationError(
+      '--agent-metrics',
+      `expected HOST:PORT or off, got ${JSON.stringify(values['agent-metrics'])}`,
+    );
   const retryThrottledMs = parseDuration('--retry-throttled', values['retry-throttled'], {
     minMs: 1000,
     maxMs: THROTTLED_RETRY_MAX_MS,
@@ -207,6 +218,9 @@ export async function upCommand(argv: string[]): Promise<number> {
       // Ingest and the embedded store run in this process and work on every row the job sends.
       '--charge-pid',
       String(process.pid),
+      '--memory-limit',
+      values['agent-memory'],
+      ...(values['agent-metrics'] === 'off' ? [] : ['--metrics', values['agent-metrics']]),
     ];
     const env = { ...process.env, ...(bootstrap ? { FLEETTRACE_BOOTSTRAP_TOKEN: bootstrap } : {}) };
     const log = openSync(agentLog, 'a');

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The agent's /metrics: the publisher's counters, the memory governor's
+ * figures and every registered cache (size, bound, evictions), in the
+ * Prometheus text format, on an address of the operator's choice. Every
+ * customer of a shared host can reach a loopback port, so nothing answers
+ * without `Authorization: Bearer <token>`; the token is in
+ * <state>/metrics-token (mode 0600, made on first use), for Prometheus's
+ * `bearer_token_file` / `authorization.credentials_file`.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { memoryCaches } from '@fleettrace/common';
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { MemoryGovernor } from './memory-governor';
+
+/** The token in `stateDir`/metrics-token, made (0600) when there is none. */
+export function metricsToken(stateDir: string): string {
+  const file = join(stateDir, 'metrics-token');
+  if (!existsSync(file))
+    writeFileSync(file, randomBytes(32).toString('base64url') + '\n', { mode: 0o600, flag: 'wx' });
+  return readFileSync(file, 'utf8').trim();
+}
+
+/** Gauges and counters read at scrape time from the governor and memoryCaches. */
+export function memoryRegistry(governor: MemoryGovernor | undefined): Registry {
+  const registry = new Registry();
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  if (governor) {
+    let f = governor.figures();
+    gauge(
+      'fleettrace_agent_resident_bytes',
+      'Resident set of the agent process (as last checked)',
+      () => {
+        f = governor.figures(); // first gauge of a scrape: one reading for all
+        return f.rssBytes;
+      },
+    );
+    gauge(
+      'fleettrace_agent_memory_limit_bytes',
+      'The agent memory cap (--memory-limit)',
+      () => f.limitBytes,
+    );
+    gauge('fleettrace_agent_heap_used_bytes', 'V8 heap in use', () => f.heapUsedBytes);
+    gauge('fleettrace_agent_heap_total_bytes', 'V8 heap reserved', () => f.heapTotalBytes);
+    gauge(
+      'fleettrace_agent_external_bytes',
+      'Memory of JS objects held outside the V8 heap (buffers)',
+      () => f.externalBytes,
+    );
+    gauge(
+      'fleettrace_agent_malloc_in_use_bytes',
+      'C heap in use (libbpf, the addon, buffers, V8 zones)',
+      () => f.malloc.inUseBytes,
+    );
+    gauge(
+      'fleettrace_agent_malloc_free_bytes',
+      'C heap free but held by the process',
+      () => f.malloc.freeBytes,
+    );
+    gauge(
+      'fleettrace_agent_memory_pressure_events',
+      'Checks that found the agent above 80% of its cap and shrank its caches',
+      () => f.pressureEvents,
+    );
+    gauge(
+      'fleettrace_agent_memory_over_limit_events',
+      'Checks that found the agent above its cap even after shrinking',
+      () => f.overLimitEvents,
+    );
+  }
+  const labels = ['cache'];
+  const byName = () => memoryCaches.figures();
+  new Gauge({
+    name: 'fleettrace_agent_cache_bytes',
+    help: 'Estimated bytes held by each agent cache',
+    labelNames: labels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of byName()) this.set({ cache: c.name }, c.bytes);
+    },
+  });
+  new Gauge({
+    name: 'fleettrace_agent_cache_limit_bytes',
+    help: 'The byte bound of each agent cache (+Inf: bounded by entries only)',
+    labelNames: labels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of byName()) this.set({ cache: c.name }, c.maxBytes);
+    },
+  });
+  new Gauge({
+    name: 'fleettrace_agent_cache_entries',
+    help: 'Entries in each agent cache',
+    labelNames: labels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of byName()) this.set({ cache: c.name }, c.entries);
+    },
+  });
+  // A counter's value is what the caches counted; prom-client counters only go up by inc().
+  const evicted = new Map<string, number>();
+  new Counter({
+    name: 'fleettrace_agent_cache_evictions_total',
+    help: 'Entries each agent cache dropped to stay within its bound or under memory pressure',
+    labelNames: labels,
+    registers: [registry],
+    collect() {
+      for (const c of byName()) {
+        const seen = evicted.get(c.name) ?? 0;
+        if (c.evictions > seen) this.inc({ cache: c.name }, c.evictions - seen);
+        else if (!evicted.has(c.name)) this.inc({ cache: c.name }, 0);
+        evicted.set(c.name, Math.max(seen, c.evictions));
+      }
+    },
+  });
+  return registry;
+}
+
+/** Serves GET /metrics of `registries` (merged at each scrape) on `listen`, behind the token. */
+export async function serveAgentMetrics(
+  listen: { host: string; port: number },
+  token: string,
+  registries: () => Registry[],
+): Promise<Server> {
+  const expected = Buffer.from(`Bearer ${token}`);
+  const server = createServer((req, res) => {
+    const given = Buffer.from(req.headers.authorization ?? '');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      res
+        .writeHead(401, {
+          'content-type': 'text/plain',
+          'www-authenticate': 'Bearer realm="fleettrace-agent"',
+        })
+        .end('a bearer token is needed: see <agent state>/metrics-token\n');
+      return;
+    }
+    if (req.method !== 'GET' || req.url !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
+      return;
+    }
+    const merged = Registry.merge(registries());
+    merged.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': merged.contentType }).end(text),
+      (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(err.message),
+    );
+  });
+  server.requestTimeout = 10_000;
+  server.headersTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listen.port, listen.host, resolve);
+  });
+  return server;
+}
+
+export function boundPort(server: Server): number {
+  return (server.address() as AddressInfo).port;
+}
