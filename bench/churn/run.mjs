@@ -13,7 +13,7 @@
 //
 // usage: node bench/churn/run.mjs [--processes 100000] [--alive 1000] [--calls 10]
 //          [--parallel 8] [--uid 64123] [--exec /bin/true] [--warmup 30] [--drain 120]
-//          [--cap-mib 256]
+//          [--cap-mib 256] [--budget PCT (up's default job budget; default up's 2%)]
 /* global setInterval, clearInterval */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -32,6 +32,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '30' },
     drain: { type: 'string', default: '120' },
     'cap-mib': { type: 'string', default: '256' },
+    budget: { type: 'string' },
   },
 });
 const num = (name, min) => {
@@ -66,12 +67,13 @@ function rss(pid) {
   return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') };
 }
 
-/** The agent `up` started: the descendant whose command line is `node … agent …`. */
+/** The agent `up` started: the descendant whose command line is `node [flags] main.js agent …`. */
 function agentPid(upPid) {
   for (const pid of processTree(upPid)) {
     try {
       const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      if (argv[2] === 'agent') return pid;
+      const main = argv.findIndex((a) => a.endsWith('main.js'));
+      if (main > 0 && argv[main + 1] === 'agent') return pid;
     } catch {
       // gone
     }
@@ -80,7 +82,7 @@ function agentPid(upPid) {
 }
 
 const began = Date.now();
-const up = await startUp();
+const up = await startUp(values.budget ? ['--budget', values.budget] : []);
 const samples = []; // { t, phase, pid, rss, anon, file }
 let phase = 'warm-up';
 let sampler;
@@ -155,6 +157,16 @@ try {
   const list = jobs.jobs ?? jobs;
   const job = await up.api(`/api/v1/jobs/${list[0].id}`);
   const run = job.runs?.[0] ?? {};
+  const metrics = await up.agentMetrics().catch((err) => ({ error: err.message }));
+  const caches = Object.entries(metrics)
+    .filter(([k]) => k.startsWith('fleettrace_agent_cache_bytes{'))
+    .map(([k, v]) => {
+      const name = /cache="([^"]+)"/.exec(k)?.[1];
+      const limit = metrics[`fleettrace_agent_cache_limit_bytes{cache="${name}"}`];
+      const ev = metrics[`fleettrace_agent_cache_evictions_total{cache="${name}"}`];
+      const mib = (x) => (x / MIB).toFixed(1);
+      return `${name} ${mib(v)} of ${Number.isFinite(limit) ? mib(limit) : '∞'} MiB, ${ev} evicted`;
+    });
   const max = samples.reduce((a, s) => (s.rss > a.rss ? s : a), samples[0]);
   const byPhase = (p) => {
     const xs = samples.filter((s) => s.phase === p);
@@ -172,6 +184,7 @@ try {
     `| agent RSS max (MiB) | **${(max.rss / MIB).toFixed(0)}** at ${max.t.toFixed(0)} s (${max.phase}; anon ${(max.anon / MIB).toFixed(0)}, file ${(max.file / MIB).toFixed(0)}); cap ${capMib}: ${max.rss <= capMib * MIB ? 'kept' : 'NOT kept'} |`,
     `| agent RSS max by phase (MiB) | warm-up ${byPhase('warm-up')}, churn ${byPhase('churn')}, drain ${byPhase('drain')}, after ${byPhase('after')} |`,
     `| agent processes seen | ${pids.size}${pids.size > 1 ? ' (it restarted)' : ''} |`,
+    `| agent /metrics at the end | caches: ${caches.join('; ') || JSON.stringify(metrics).slice(0, 200)}; memory pressure events ${metrics.fleettrace_agent_memory_pressure_events}, over the cap ${metrics.fleettrace_agent_memory_over_limit_events}; V8 heap used ${((metrics.fleettrace_agent_heap_used_bytes ?? NaN) / MIB).toFixed(0)} MiB, C heap in use ${((metrics.fleettrace_agent_malloc_in_use_bytes ?? NaN) / MIB).toFixed(0)} MiB |`,
     `| job run | ${run.state}${run.reason ? `: ${run.reason}` : ''}; events sent ${run.events_sent}, lost ${run.events_lost} |`,
   ];
   const command = `node bench/churn/run.mjs ${process.argv.slice(2).join(' ')}`.trim();
@@ -182,7 +195,7 @@ try {
   const report =
     `Command: \`${command}\` (as root, after \`pnpm build\`). Took ${((Date.now() - began) / 60_000).toFixed(1)} min.\n\n` +
     `Machine: ${machine()}. Date: ${new Date().toISOString()}.\n\n` +
-    `\`fleettrace up\` with its default job; after ${warmup} s idle, ${processes} short processes of uid ${uid} ` +
+    `\`fleettrace up\` with its default job${values.budget ? ` (budget ${values.budget})` : ''}; after ${warmup} s idle, ${processes} short processes of uid ${uid} ` +
     `(${calls} getppid each${exec ? `, then exec ${exec}` : ''}) as fast as they come, ${alive} more alive for the whole run; ` +
     `the agent's RSS read from /proc/<pid>/status every second until the rows were stored.\n\n` +
     `${lines.join('\n')}\n\nRSS every 10 s (MiB): ${series}\n`;

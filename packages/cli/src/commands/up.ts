@@ -203,6 +203,9 @@ export async function upCommand(argv: string[]): Promise<number> {
   let stopping = false;
   const startAgent = () => {
     const args = [
+      // A young generation of at most 3 x 2 MiB instead of 3 x 16: the agent's garbage is
+      // short-lived rows and frames, and the default lets V8 hold ~40 MiB more under churn.
+      '--max-semi-space-size=2',
       process.argv[1] as string,
       'agent',
       '--controller',

@@ -1,23 +1,45 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * Keeps the agent under its memory cap (default 256 MiB RSS). Every
- * intervalMs it reads the resident set from /proc/self/statm (one small read);
- * above `softShare` of the cap it shrinks every registered cache (see
- * memoryCaches) to half and returns the C heap's free pages to the kernel
- * (malloc_trim), and counts the event; still above the cap afterwards, it
- * counts that too and logs it (at most once a minute). Between pressure
- * events it trims the C heap when much of it is free: the addon, libbpf and
- * Node's buffers free memory that glibc otherwise keeps for reuse.
+ * intervalMs it reads the resident set from /proc/self/statm (one small read).
+ * Above `softShare` of the cap it first gives back what costs nothing to
+ * rebuild: the C heap's free pages (malloc_trim) and, at most every 30 s, the
+ * V8 heap's garbage (a full collection); only if the process is still above
+ * `softShare` after that does it shrink every registered cache (see
+ * memoryCaches) to half, at most every 30 s, so that a start-up peak does not
+ * make it throw away and rebuild the same symbols over and over. Still above
+ * the cap, it counts that and logs it (at most once a minute). Between
+ * pressure events it trims the C heap when 16 MiB more of it went free since
+ * the last trim (libbpf's BTF parsing at a job's start, drained map copies).
  */
 import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { memoryCaches } from '@fleettrace/common';
 import { mallocInfo, mallocTrim, type MallocInfo } from '@fleettrace/native';
 
 export const DEFAULT_MEMORY_LIMIT_MIB = 256;
 const PAGE = 4096;
 const MIB = 1024 * 1024;
-/** free C heap above which a routine check trims it */
-const TRIM_FREE_BYTES = 8 * MIB;
+/** C heap gone free since the last trim above which a routine check trims it */
+const TRIM_FREED_BYTES = 16 * MIB;
+/** the least time between two full collections, and between two cache shrinks */
+const PRESSURE_ACTION_MS = 30_000;
+
+/** A full V8 collection, or undefined when the runtime does not allow one. */
+let fullGc: (() => void) | undefined;
+function collectGarbage(): boolean {
+  if (fullGc === undefined) {
+    try {
+      setFlagsFromString('--expose-gc');
+      fullGc = runInNewContext('gc') as () => void;
+    } catch {
+      fullGc = () => undefined;
+    }
+  }
+  fullGc();
+  return true;
+}
 
 export interface MemoryGovernorOptions {
   limitBytes: number;
@@ -44,6 +66,8 @@ export interface MemoryFigures {
   /** bytes the caches dropped under pressure, estimated */
   shrunkBytes: number;
   trims: number;
+  /** full V8 collections run under pressure */
+  collections: number;
 }
 
 export function residentBytes(): number {
@@ -59,6 +83,10 @@ export class MemoryGovernor {
   private shrunkBytes = 0;
   private trims = 0;
   private lastWarnAt = 0;
+  private lastGcAt = 0;
+  private lastShrinkAt = 0;
+  private freeAtTrim = 0;
+  private collections = 0;
 
   constructor(private readonly opts: MemoryGovernorOptions) {
     if (!(opts.limitBytes >= 64 * MIB))
@@ -85,9 +113,19 @@ export class MemoryGovernor {
     const soft = this.opts.limitBytes * (this.opts.softShare ?? 0.8);
     if (this.rss > soft) {
       this.pressureEvents++;
-      this.shrunkBytes += memoryCaches.shrinkAll(0.5);
+      const now = Date.now();
+      if (now - this.lastGcAt >= PRESSURE_ACTION_MS) {
+        this.lastGcAt = now;
+        if (collectGarbage()) this.collections++;
+      }
       this.trim();
       this.rss = read();
+      if (this.rss > soft && now - this.lastShrinkAt >= PRESSURE_ACTION_MS) {
+        this.lastShrinkAt = now;
+        this.shrunkBytes += memoryCaches.shrinkAll(0.5);
+        this.trim();
+        this.rss = read();
+      }
       if (this.rss > this.opts.limitBytes) {
         this.overLimitEvents++;
         if (Date.now() - this.lastWarnAt > 60_000) {
@@ -101,7 +139,7 @@ export class MemoryGovernor {
           });
         }
       }
-    } else if (mallocInfo().freeBytes > TRIM_FREE_BYTES) {
+    } else if (mallocInfo().freeBytes > this.freeAtTrim + TRIM_FREED_BYTES) {
       this.trim();
     }
     return this.rss;
@@ -120,11 +158,13 @@ export class MemoryGovernor {
       overLimitEvents: this.overLimitEvents,
       shrunkBytes: this.shrunkBytes,
       trims: this.trims,
+      collections: this.collections,
     };
   }
 
   private trim(): void {
     mallocTrim();
     this.trims++;
+    this.freeAtTrim = mallocInfo().freeBytes;
   }
 }
