@@ -86,6 +86,7 @@ const up = await startUp(values.budget ? ['--budget', values.budget] : []);
 const samples = []; // { t, phase, pid, rss, anon, file }
 let phase = 'warm-up';
 let sampler;
+let watcher;
 try {
   const t0 = Date.now();
   let pid;
@@ -101,6 +102,24 @@ try {
     const m = rss(now);
     if (m) samples.push({ t: (Date.now() - t0) / 1000, phase, pid: now, ...m });
   }, 1000);
+  // What the job's run said when (state and reason changes), every 2 s: how it met the storm.
+  const timeline = [];
+  let jobId;
+  watcher = setInterval(async () => {
+    try {
+      if (!jobId) {
+        const jobs = await up.api('/api/v1/jobs');
+        jobId = (jobs.jobs ?? jobs)[0]?.id;
+        if (!jobId) return;
+      }
+      const r = (await up.api(`/api/v1/jobs/${jobId}`)).runs?.[0];
+      const said = `${r?.state}${r?.reason ? `: ${r.reason}` : ''}`;
+      if (said !== timeline.at(-1)?.said)
+        timeline.push({ t: (Date.now() - t0) / 1000, phase, said });
+    } catch {
+      // the next tick tries again
+    }
+  }, 2000);
   say(`agent ${pid}; ${warmup} s of idle first`);
   await sleep(warmup * 1000);
   const idle = samples.filter((s) => s.phase === 'warm-up').at(-1);
@@ -152,6 +171,7 @@ try {
   phase = 'after';
   await sleep(5000);
   clearInterval(sampler);
+  clearInterval(watcher);
 
   const jobs = await up.api('/api/v1/jobs');
   const list = jobs.jobs ?? jobs;
@@ -198,11 +218,15 @@ try {
     `\`fleettrace up\` with its default job${values.budget ? ` (budget ${values.budget})` : ''}; after ${warmup} s idle, ${processes} short processes of uid ${uid} ` +
     `(${calls} getppid each${exec ? `, then exec ${exec}` : ''}) as fast as they come, ${alive} more alive for the whole run; ` +
     `the agent's RSS read from /proc/<pid>/status every second until the rows were stored.\n\n` +
-    `${lines.join('\n')}\n\nRSS every 10 s (MiB): ${series}\n`;
+    `${lines.join('\n')}\n\nRSS every 10 s (MiB): ${series}\n\n` +
+    `The job's run, read every 2 s (changes only):\n\n` +
+    timeline.map((e) => `- ${e.t.toFixed(0)} s (${e.phase}): ${e.said}`).join('\n') +
+    '\n';
   console.log(report);
   recordSection('churn', report);
   if (!exact) process.exitCode = 1;
 } finally {
   clearInterval(sampler);
+  clearInterval(watcher);
   await up.stop();
 }

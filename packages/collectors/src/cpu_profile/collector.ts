@@ -90,6 +90,12 @@ export class CpuProfileSession extends BpfSession<CpuProfileRow> {
   ) {
     super(obj);
     this.control = new DoubleBufferControl(obj, 'ft_cp_ctl');
+    // kallsyms now, inside the run's warm-up, not at the first kernel stack (in a budget window).
+    try {
+      this.symbolizer.loadKernelSymbols();
+    } catch {
+      // unreadable here: kernel frames stay unresolved, as they would at the first stack
+    }
     this.reader = obj.openRingBuffer('ft_cp_events', (records) => {
       for (const r of records) {
         const kind = headerKind(layouts.ft_event_header, r);

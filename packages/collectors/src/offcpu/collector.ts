@@ -63,6 +63,12 @@ class OffcpuSession extends BpfSession<OffcpuRow> {
   ) {
     super(obj);
     this.control = new DoubleBufferControl(obj, 'ft_oc_ctl');
+    // kallsyms now, inside the run's warm-up, not at the first kernel stack (in a budget window).
+    try {
+      this.symbolizer.loadKernelSymbols();
+    } catch {
+      // unreadable here: kernel frames stay unresolved, as they would at the first stack
+    }
   }
 
   async drain(): Promise<DrainResult<OffcpuRow>> {
