@@ -12,7 +12,7 @@
 // within each mode too):
 //   baseline              nothing attached;
 //   up                    `fleettrace up` with its default always-on job, measured once
-//                         the job's run is running and past the agent's 10 s warm-up;
+//                         the job's run is running and past the agent's 20 s warm-up;
 //                         the run's overhead_share is read from the controller's REST API
 //                         every second of each measurement window;
 //   trace <collector>     each collector of the default job alone, with the default
@@ -73,7 +73,7 @@ const FLEETTRACE = join(ROOT, 'bin/fleettrace');
 const WORKLOAD_CPU = '1';
 const LOADGEN_CPU = '0';
 /** The agent judges a run's budget from 10 s after it started (services/agent job-runner). */
-const AGENT_WARMUP_MS = 10_000;
+const AGENT_WARMUP_MS = 20_000;
 /** Past the warm-up, two budget windows of 1 s: the overhead figure is then a judged one. */
 const UP_SETTLE_MS = AGENT_WARMUP_MS + 2_000;
 const NCPUS = cpus().length;

@@ -380,11 +380,19 @@ export class ElfFile {
     }
   }
 
-  /** Parses an image held in memory; `description` names it in errors. */
-  static parse(bytes: Buffer, description = 'ELF image'): ElfFile {
+  /**
+   * Parses an image held in memory; `description` names it in errors. `reuse` as for read():
+   * a known build id skips the symbol tables.
+   */
+  static parse(
+    bytes: Buffer,
+    description = 'ELF image',
+    reuse?: (buildId: string) => ElfFile | undefined,
+  ): ElfFile {
     const source = bufferSource(bytes, description);
     const layout = readLayout(source);
-    return new ElfFile(layout, readSymbols(source, layout));
+    const known = layout.buildId === undefined ? undefined : reuse?.(layout.buildId);
+    return known ?? new ElfFile(layout, readSymbols(source, layout));
   }
 
   /**

@@ -361,23 +361,25 @@ export class Symbolizer {
       if (fd !== undefined) closeSync(fd);
     }
     let elf: ElfFile;
+    let reused = false;
     try {
-      elf = ElfFile.parse(image, `${VDSO} of process ${pid}`);
+      // Every process has the same vdso: its build id (in the headers) finds the parsed one,
+      // so under process churn each new process costs a small read, not a parse.
+      elf = ElfFile.parse(image, `${VDSO} of process ${pid}`, (buildId) => {
+        const cached = this.elfByBuildId.get(buildId);
+        reused = cached !== undefined;
+        return cached;
+      });
     } catch {
       this.elfReadFailures++;
       return undefined;
     }
-    if (elf.buildId === undefined) {
-      this.elfMisses++;
+    if (reused) {
+      this.elfHits++;
       return elf;
     }
-    const cached = this.elfByBuildId.get(elf.buildId);
-    if (cached !== undefined) {
-      this.elfHits++;
-      return cached;
-    }
     this.elfMisses++;
-    this.elfByBuildId.set(elf.buildId, elf);
+    if (elf.buildId !== undefined) this.elfByBuildId.set(elf.buildId, elf);
     return elf;
   }
 }

@@ -80,7 +80,7 @@ export interface JobRunnerOptions {
   /**
    * A run's first seconds pay one-off costs (symbol tables of every running
    * process, first drains): budgets are judged only after this long
-   * (default 10 s), on measurements taken after it.
+   * (default DEFAULT_WARMUP_MS), on measurements taken after it.
    */
   warmupMs?: number;
 }
@@ -133,6 +133,12 @@ interface CostWindow {
  * MIN_WINDOWS), so a one-off cost such as parsing a large binary's symbols
  * does not stop a job that is cheap on average.
  */
+/**
+ * 20 s: the first three or four drains (every 5 s) symbolize every process that was
+ * running when the run started; at 10 s the third one fell in a judged window and degraded
+ * the always-on job of an idle host (bench/churn).
+ */
+const DEFAULT_WARMUP_MS = 20_000;
 const BUDGET_WINDOWS = 5;
 const MIN_WINDOWS = 4;
 /** Smallest duty fraction: attached 1/64 of each period (156 ms of 10 s). */
@@ -381,7 +387,7 @@ export class JobRunner implements JobExecutor {
       // NaN: the first check of a run has no duty-cycled baseline yet.
       if (bpfNs < 0 || hooks < 0 || !(dutyNs >= 0)) continue;
       const kernelNs = JobRunner.workloadNs(bpfNs, hooks, cal);
-      const warming = now - (run.startedAt ?? now) < (this.opts.warmupMs ?? 10_000);
+      const warming = now - (run.startedAt ?? now) < (this.opts.warmupMs ?? DEFAULT_WARMUP_MS);
       if (warming || now < run.settleUntil) {
         // Reported, not judged: the figure includes one-off start-up work (the pipeline's
         // floor is not known yet, so only what it spent above a known one counts).
