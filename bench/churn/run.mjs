@@ -150,10 +150,11 @@ try {
   // Drain: until the stored count stops changing (or reaches the workload's) and the job's figures are in.
   phase = 'drain';
   const sqlCalls =
-    `SELECT sum(count) AS calls, sumIf(count, pid = 0) AS overflow, count() AS rows ` +
+    `SELECT sum(count) AS calls, sumIf(count, pid = 0) AS overflow, count() AS rows, ` +
+    `round(sum(count * weight)) AS weighted, countIf(weight != 1) AS weighted_rows ` +
     `FROM fleettrace.syscalls FINAL WHERE uid = ${uid} AND syscall = 'getppid'`;
   const sqlExec = `SELECT count() AS n FROM fleettrace.proc FINAL WHERE uid = ${uid} AND event = 'exec'`;
-  let stored = { calls: 0, overflow: 0, rows: 0 };
+  let stored = { calls: 0, overflow: 0, rows: 0, weighted: 0, weightedRows: 0 };
   let execs = 0;
   const d0 = Date.now();
   let stableSince = Date.now();
@@ -161,11 +162,17 @@ try {
     await sleep(5000);
     const [r] = await up.query(sqlCalls);
     const [e] = await up.query(sqlExec);
-    const next = { calls: Number(r.calls), overflow: Number(r.overflow), rows: Number(r.rows) };
+    const next = {
+      calls: Number(r.calls),
+      overflow: Number(r.overflow),
+      rows: Number(r.rows),
+      weighted: Number(r.weighted),
+      weightedRows: Number(r.weighted_rows),
+    };
     if (next.calls !== stored.calls || Number(e.n) !== execs) stableSince = Date.now();
     stored = next;
     execs = Number(e.n);
-    if (stored.calls >= getppid && (!exec || execs >= made) && Date.now() - d0 > 15_000) break;
+    if (stored.weighted >= getppid && (!exec || execs >= made) && Date.now() - d0 > 15_000) break;
     if (Date.now() - stableSince > 30_000) break;
   }
   phase = 'after';
@@ -198,7 +205,8 @@ try {
     `|---|---:|`,
     `| processes (at once / alive) | ${made} (${parallel} / ${alive}) in ${(ms / 1000).toFixed(1)} s = ${Math.round(made / (ms / 1000))}/s |`,
     `| getppid the workload made | ${getppid} |`,
-    `| getppid stored for uid ${uid} | ${stored.calls} (${exact ? 'exact' : `${getppid - stored.calls} missing`}; ${stored.overflow} in overflow rows, ${stored.rows} rows) |`,
+    `| getppid stored for uid ${uid}: counted | ${stored.calls} (${exact ? 'exact' : `${getppid - stored.calls} not counted`}; ${stored.overflow} in overflow rows, ${stored.rows} rows) |`,
+    `| getppid stored for uid ${uid}: sum(count × weight) | ${stored.weighted} (${((stored.weighted / getppid - 1) * 100).toFixed(1)}% off; ${stored.weightedRows} rows weighted for duty cycling) |`,
     ...(exec ? [`| exec rows stored | ${execs} of ${made} |`] : []),
     `| agent RSS idle (MiB) | ${idle ? (idle.rss / MIB).toFixed(0) : '—'} (anon ${idle ? (idle.anon / MIB).toFixed(0) : '—'}) |`,
     `| agent RSS max (MiB) | **${(max.rss / MIB).toFixed(0)}** at ${max.t.toFixed(0)} s (${max.phase}; anon ${(max.anon / MIB).toFixed(0)}, file ${(max.file / MIB).toFixed(0)}); cap ${capMib}: ${max.rss <= capMib * MIB ? 'kept' : 'NOT kept'} |`,
