@@ -156,6 +156,47 @@ static __always_inline void *sc_upsert(void *map, const void *key, const void *i
 	return bpf_map_lookup_elem(map, key);
 }
 
+/*
+ * Per CPU, per per-process map (0 stats, 1 errors): the jiffy until which the
+ * map is taken as full, set when an insert failed. Under process churn the
+ * map fills within a drain interval, and a failed insert (a bucket lock and
+ * a search of every CPU's free list) made each call of a new process cost
+ * about three times a counted one; meanwhile calls of keys already in the map
+ * are still counted there and new keys go straight to the overflow map. A
+ * drain empties the map; inserts are tried again SC_FULL_JIFFIES later at the
+ * latest.
+ */
+#define SC_FULL_JIFFIES 4
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} ft_sc_full SEC(".maps");
+
+/* sc_upsert on a per-process map, skipping the insert while `slot` says it is full. */
+static __always_inline void *sc_upsert_pid(void *map, const void *key, const void *init, __u32 slot)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+	__u64 *until, now;
+	long err;
+
+	if (v)
+		return v;
+	until = bpf_map_lookup_elem(&ft_sc_full, &slot);
+	if (!until)
+		return NULL;
+	now = bpf_jiffies64();
+	if (*until > now)
+		return NULL;
+	err = bpf_map_update_elem(map, key, init, BPF_NOEXIST);
+	if (err && err != -EEXIST) {
+		*until = now + SC_FULL_JIFFIES;
+		return NULL;
+	}
+	return bpf_map_lookup_elem(map, key);
+}
+
 SEC("raw_tp/sys_enter")
 int ft_sc_enter(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -208,7 +249,7 @@ static __always_inline void sc_count_error(__u32 pid, __u32 uid, __u32 nr, long 
 		errs = bpf_map_lookup_elem(&ft_sc_errs, &zero);
 		if (!errs)
 			return;
-		n = sc_upsert(errs, &key, &one);
+		n = sc_upsert_pid(errs, &key, &one, 1);
 		if (n) {
 			(*n)++;
 			return;
@@ -281,7 +322,7 @@ int ft_sc_exit(struct bpf_raw_tracepoint_args *ctx)
 	stats = bpf_map_lookup_elem(&ft_sc_stats, &zero);
 	if (!stats || !coarse)
 		return 0;
-	v = *coarse ? NULL : sc_upsert(stats, &key, &sc_zero_value);
+	v = *coarse ? NULL : sc_upsert_pid(stats, &key, &sc_zero_value, 0);
 	if (v && v->count == 0) {
 		v->cgroup = ft_task_cgroup(task);
 		bpf_get_current_comm(v->comm, sizeof(v->comm));
