@@ -418,8 +418,12 @@ export class JobRunner implements JobExecutor {
       // The pipeline's work comes in bursts (an embedded store merges parts now and then):
       // its median rate over the windows, so one burst does not degrade a run on an idle host.
       const pipelineRate = median(run.windows.map((w) => w.chargedNs / w.wallNs));
+      // Its floor from the windows' total, not their median: charged CPU is read in 10 ms
+      // ticks, and an idle pipeline (~15 ms a second) reads 0 in most 1 s windows, which made
+      // the floor 0 and charged all of the pipeline's idle work to the run.
+      const meanRate = run.windows.reduce((a, w) => a + w.chargedNs, 0) / sum.wallNs;
       if (run.windows.length >= MIN_WINDOWS)
-        run.pipelineFloor = Math.min(run.pipelineFloor, pipelineRate);
+        run.pipelineFloor = Math.min(run.pipelineFloor, meanRate);
       const floor = Number.isFinite(run.pipelineFloor) ? run.pipelineFloor : 0;
       const pipelineNs = Math.max(0, pipelineRate - floor) * sum.wallNs;
       const hostNs = sum.wallNs * this.ncpus;
