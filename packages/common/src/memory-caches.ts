@@ -70,6 +70,3 @@ export const memoryCaches = {
     return dropped;
   },
 };
-
-/** Estimated bytes of a JS string: V8 keeps one byte per character for Latin-1 text. */
-export const stringBytes = (s: string): number => 16 + s.length;

@@ -31,7 +31,8 @@ options:
                       job's overhead (repeatable): \`fleettrace up\` passes its own,
                       whose ingest and embedded store work on every row sent
   --memory-limit MIB  the resident memory the agent keeps under (default 256): above
-                      80% of it every cache is shrunk to half and the C heap trimmed;
+                      80% of it the C heap is trimmed and V8 collects, and if that is
+                      not enough every cache is shrunk to half (at most every 30 s);
                       /metrics shows each cache's size, bound and evictions
   --metrics H:P       serve Prometheus /metrics there (port 0 picks one), behind the
                       bearer token in <state>/metrics-token (made 0600 on first use)

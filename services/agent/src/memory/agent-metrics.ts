@@ -11,7 +11,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { memoryCaches } from '@fleettrace/common';
 import { Counter, Gauge, Registry } from 'prom-client';
@@ -71,12 +70,12 @@ export function memoryRegistry(governor: MemoryGovernor | undefined): Registry {
     );
     gauge(
       'fleettrace_agent_memory_pressure_events',
-      'Checks that found the agent above 80% of its cap and shrank its caches',
+      'Checks that found the agent above 80% of its cap (it trims, collects and, at most every 30 s, shrinks its caches)',
       () => f.pressureEvents,
     );
     gauge(
       'fleettrace_agent_memory_over_limit_events',
-      'Checks that found the agent above its cap even after shrinking',
+      'Checks that found the agent above its cap after giving memory back',
       () => f.overLimitEvents,
     );
   }
@@ -166,8 +165,4 @@ export async function serveAgentMetrics(
     server.listen(listen.port, listen.host, resolve);
   });
   return server;
-}
-
-export function boundPort(server: Server): number {
-  return (server.address() as AddressInfo).port;
 }

@@ -26,19 +26,20 @@ const TRIM_FREED_BYTES = 16 * MIB;
 /** the least time between two full collections, and between two cache shrinks */
 const PRESSURE_ACTION_MS = 30_000;
 
-/** A full V8 collection, or undefined when the runtime does not allow one. */
-let fullGc: (() => void) | undefined;
+/** V8's full collection; null when the runtime does not allow one (looked up on first use). */
+let fullGc: (() => void) | null | undefined;
+/** Runs a full V8 collection; false when there is none to run. */
 function collectGarbage(): boolean {
   if (fullGc === undefined) {
     try {
       setFlagsFromString('--expose-gc');
       fullGc = runInNewContext('gc') as () => void;
     } catch {
-      fullGc = () => undefined;
+      fullGc = null;
     }
   }
-  fullGc();
-  return true;
+  fullGc?.();
+  return fullGc !== null;
 }
 
 export interface MemoryGovernorOptions {
@@ -59,9 +60,9 @@ export interface MemoryFigures {
   heapTotalBytes: number;
   externalBytes: number;
   malloc: MallocInfo;
-  /** checks that found the process above softShare of the limit and shrank the caches */
+  /** checks that found the process above softShare of the limit (see the class comment) */
   pressureEvents: number;
-  /** checks that found it above the limit even after shrinking */
+  /** checks that found it above the limit after giving memory back */
   overLimitEvents: number;
   /** bytes the caches dropped under pressure, estimated */
   shrunkBytes: number;
@@ -130,7 +131,7 @@ export class MemoryGovernor {
         this.overLimitEvents++;
         if (Date.now() - this.lastWarnAt > 60_000) {
           this.lastWarnAt = Date.now();
-          this.opts.log?.('agent memory above its limit after shrinking its caches', {
+          this.opts.log?.('agent memory above its limit after giving memory back', {
             rss_mib: Math.round(this.rss / MIB),
             limit_mib: Math.round(this.opts.limitBytes / MIB),
             caches: memoryCaches
