@@ -22,6 +22,18 @@ export function parseInteger(field: string, raw: unknown, min: number, max: numb
   return n;
 }
 
+/** HOST:PORT of a listener ([v6]:PORT too); the port may be 0 (any free one). */
+export function parseListenAddress(field: string, raw: string): { host: string; port: number } {
+  const colon = raw.lastIndexOf(':');
+  const host = raw.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  if (colon <= 0 || host === '')
+    throw new ValidationError(
+      field,
+      `expected HOST:PORT (e.g. 127.0.0.1:7423), got ${JSON.stringify(raw)}`,
+    );
+  return { host, port: parseInteger(field, raw.slice(colon + 1), 0, 65_535) };
+}
+
 const UNITS: Record<string, number> = {
   ns: 1e-6,
   us: 1e-3,

@@ -10,7 +10,7 @@
  * state directory lock (sub-directory per simulated host).
  */
 import { hostname as osHostname } from 'node:os';
-import { JsonLogger, parseLogLevel, ValidationError } from '@fleettrace/common';
+import { JsonLogger, parseInteger, parseLogLevel, ValidationError } from '@fleettrace/common';
 import type { HostFacts } from '@fleettrace/proto';
 import { AgentConnection, type ConnectionOptions } from './connection';
 import { enroll } from './enroll';
@@ -164,12 +164,12 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     const { DEFAULT_MEMORY_LIMIT_MIB, MemoryGovernor } = await import(
       './memory/memory-governor.js'
     );
-    const limitMiB = opts.memoryLimitMiB ?? DEFAULT_MEMORY_LIMIT_MIB;
-    if (!Number.isInteger(limitMiB) || limitMiB < 64 || limitMiB > 1 << 20)
-      throw new ValidationError(
-        '--memory-limit',
-        `must be an integer number of MiB between 64 and 1048576, got ${limitMiB}`,
-      );
+    const limitMiB = parseInteger(
+      '--memory-limit',
+      opts.memoryLimitMiB ?? DEFAULT_MEMORY_LIMIT_MIB,
+      64,
+      1 << 20,
+    );
     const memory = new MemoryGovernor({
       limitBytes: limitMiB * 1024 * 1024,
       log: (message, fields) => logger.warn(message, fields),

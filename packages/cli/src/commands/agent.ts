@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { parseArgs } from 'node:util';
-import { parseInteger } from '@fleettrace/common';
+import { parseInteger, parseListenAddress } from '@fleettrace/common';
 import { UsageError } from '../cli-error';
 import { parseLabels } from '../job-flags';
 import { untilSignal } from '../signals';
@@ -40,17 +40,6 @@ options:
                       its own key and mutual-TLS stream, with synthetic collectors
                       (the token must allow N uses)
   -h, --help          this help`;
-
-/** HOST:PORT of a listener; the port may be 0 (any free one). */
-function parseListen(field: string, raw: string): { host: string; port: number } {
-  const colon = raw.lastIndexOf(':');
-  const host = raw.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-  if (colon <= 0 || host === '')
-    throw new UsageError(
-      `${field}: expected HOST:PORT (e.g. 127.0.0.1:7423), got ${JSON.stringify(raw)}`,
-    );
-  return { host, port: parseInteger(field, raw.slice(colon + 1), 0, 65_535) };
-}
 
 export async function agentCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -112,7 +101,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
       ? undefined
       : parseInteger('--memory-limit', values['memory-limit'], 64, 1 << 20);
   const metricsListen =
-    values.metrics === undefined ? undefined : parseListen('--metrics', values.metrics);
+    values.metrics === undefined ? undefined : parseListenAddress('--metrics', values.metrics);
   if (simulate !== undefined && (memoryLimitMiB !== undefined || metricsListen))
     throw new UsageError('--memory-limit, --metrics: for the real agent only, not with --simulate');
   const { runAgent } = await import('@fleettrace/agent');

@@ -11,7 +11,12 @@ import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'no
 import { hostname as osHostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseDuration, parseInteger, ValidationError } from '@fleettrace/common';
+import {
+  parseDuration,
+  parseInteger,
+  parseListenAddress,
+  ValidationError,
+} from '@fleettrace/common';
 import { ApiClient } from '../api-client';
 import { UsageError } from '../cli-error';
 import { defaultDataDir, writeLocalConfig } from '../local-config';
@@ -110,11 +115,14 @@ export async function upCommand(argv: string[]): Promise<number> {
     throw new UsageError(`up takes no arguments, got ${positionals.join(' ')}`);
   const budget = parseBudget(values.budget);
   parseInteger('--agent-memory', values['agent-memory'], 64, 1 << 20);
-  if (values['agent-metrics'] !== 'off' && !/^.+:\d{1,5}$/.test(values['agent-metrics']))
-    throw new ValidationError(
-      '--agent-metrics',
-      `expected HOST:PORT or off, got ${JSON.stringify(values['agent-metrics'])}`,
-    );
+  if (values['agent-metrics'] !== 'off') {
+    try {
+      parseListenAddress('--agent-metrics', values['agent-metrics']);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      throw new ValidationError(err.field, `${err.reason}, or off`);
+    }
+  }
   const retryThrottledMs = parseDuration('--retry-throttled', values['retry-throttled'], {
     minMs: 1000,
     maxMs: THROTTLED_RETRY_MAX_MS,
