@@ -19,7 +19,6 @@ import { findGnuBuildId } from './elf-notes';
 import { type Frame, resolvedFrame, unresolvedFrame, UNKNOWN_MODULE } from './frame';
 
 export const DEFAULT_KALLSYMS_PATH = '/proc/kallsyms';
-const DEFAULT_KALLSYMS = DEFAULT_KALLSYMS_PATH;
 /** module name of symbols without a [module] column */
 const CORE_KERNEL = 'kernel';
 
@@ -52,8 +51,10 @@ export class KernelSymbols {
    * live /proc/kallsyms (a copy of another host's kallsyms must not get this host's build ids).
    */
   constructor(
-    readonly path = DEFAULT_KALLSYMS,
-    private readonly sysRoot: string | undefined = path === DEFAULT_KALLSYMS ? '/sys' : undefined,
+    readonly path = DEFAULT_KALLSYMS_PATH,
+    private readonly sysRoot: string | undefined = path === DEFAULT_KALLSYMS_PATH
+      ? '/sys'
+      : undefined,
   ) {
     this.reload();
   }

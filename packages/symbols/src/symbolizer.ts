@@ -58,6 +58,7 @@ interface ProcessRecord {
 }
 
 const VDSO = '[vdso]';
+const ANONYMOUS = '[anon]';
 const MIB = 1024 * 1024;
 
 /** Estimated bytes of one process's record: per mapping an object with bigints and a path. */
@@ -76,7 +77,6 @@ const kernelSymbolsByPath = new LruCache<string, KernelSymbols>(4, {
   maxBytes: 64 * MIB,
   sizeOf: (k) => k.approxBytes,
 });
-const ANONYMOUS = '[anon]';
 
 function isFileBacked(mapping: Mapping): boolean {
   return mapping.inode !== 0 && mapping.path.startsWith('/');
@@ -105,7 +105,7 @@ function findMapping(mappings: Mapping[], address: bigint): number {
 
 export class Symbolizer {
   private readonly procRoot: string;
-  private readonly kallsymsPath: string | undefined;
+  private readonly kallsymsPath: string;
   private readonly processes: LruCache<number, ProcessRecord>;
   /** parsed files by build id, or by file identity when the file has none */
   private readonly elfByBuildId: LruCache<string, ElfFile>;
@@ -139,7 +139,7 @@ export class Symbolizer {
       sizeOf: (_, key) => 64 + key.length,
     });
     this.procRoot = options.procRoot ?? '/proc';
-    this.kallsymsPath = options.kallsymsPath;
+    this.kallsymsPath = options.kallsymsPath ?? DEFAULT_KALLSYMS_PATH;
   }
 
   /**
@@ -209,11 +209,10 @@ export class Symbolizer {
    * first kernel stack does not put that one-off cost into a budget window.
    */
   loadKernelSymbols(): KernelSymbols {
-    const path = this.kallsymsPath ?? DEFAULT_KALLSYMS_PATH;
-    let kernel = kernelSymbolsByPath.get(path);
+    let kernel = kernelSymbolsByPath.get(this.kallsymsPath);
     if (kernel === undefined) {
       kernel = new KernelSymbols(this.kallsymsPath);
-      kernelSymbolsByPath.set(path, kernel);
+      kernelSymbolsByPath.set(this.kallsymsPath, kernel);
     }
     return kernel;
   }
@@ -230,7 +229,7 @@ export class Symbolizer {
 
   /** Re-reads kallsyms on the next kernel stack, after modules or BPF programs changed. */
   reloadKernelSymbols(): void {
-    kernelSymbolsByPath.delete(this.kallsymsPath ?? DEFAULT_KALLSYMS_PATH);
+    kernelSymbolsByPath.delete(this.kallsymsPath);
   }
 
   stats(): SymbolizerStats {
