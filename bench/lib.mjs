@@ -164,6 +164,36 @@ export function procStat(pid, tid) {
   };
 }
 
+/**
+ * VmRSS, VmHWM (`peak`), RssAnon and RssFile of `pid` in bytes, from /proc/<pid>/status;
+ * undefined once it is gone.
+ */
+export function memoryStatus(pid) {
+  let text;
+  try {
+    text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const kb = (field) =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) * 1024;
+  return { rss: kb('VmRSS'), peak: kb('VmHWM'), anon: kb('RssAnon'), file: kb('RssFile') };
+}
+
+/**
+ * The fleettrace command a process runs (`up`, `agent`, ...: the argument after
+ * .../main.js, whatever node flags come before it), '' for another process or one gone.
+ */
+export function fleettraceCommand(pid) {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const main = argv.findIndex((a) => a.endsWith('main.js'));
+    return main > 0 ? (argv[main + 1] ?? '') : '';
+  } catch {
+    return '';
+  }
+}
+
 /** `root` and every live descendant of it, from the parent pids in /proc. */
 export function processTree(root) {
   const children = new Map();

@@ -16,9 +16,15 @@
 //          [--cap-mib 256] [--budget PCT (up's default job budget; default up's 2%)]
 /* global setInterval, clearInterval */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { machine, processTree, recordSection, startUp } from '../lib.mjs';
+import {
+  fleettraceCommand,
+  machine,
+  memoryStatus,
+  processTree,
+  recordSection,
+  startUp,
+} from '../lib.mjs';
 
 const { workload } = await import('../../packages/testing/dist/src/index.js');
 const { values } = parseArgs({
@@ -54,31 +60,9 @@ const say = (m) => process.stderr.write(`churn: ${m}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const MIB = 1024 * 1024;
 
-/** VmRSS, RssAnon and RssFile of `pid` in bytes, or undefined once it is gone. */
-function rss(pid) {
-  let text;
-  try {
-    text = readFileSync(`/proc/${pid}/status`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const kb = (field) =>
-    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) * 1024;
-  return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') };
-}
-
 /** The agent `up` started: the descendant whose command line is `node [flags] main.js agent …`. */
 function agentPid(upPid) {
-  for (const pid of processTree(upPid)) {
-    try {
-      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      const main = argv.findIndex((a) => a.endsWith('main.js'));
-      if (main > 0 && argv[main + 1] === 'agent') return pid;
-    } catch {
-      // gone
-    }
-  }
-  return undefined;
+  return processTree(upPid).find((pid) => fleettraceCommand(pid) === 'agent');
 }
 
 const began = Date.now();
@@ -99,7 +83,7 @@ try {
     const now = agentPid(up.child.pid);
     if (now === undefined) return;
     pids.add(now);
-    const m = rss(now);
+    const m = memoryStatus(now);
     if (m) samples.push({ t: (Date.now() - t0) / 1000, phase, pid: now, ...m });
   }, 1000);
   // What the job's run said when (state and reason changes), every 2 s: how it met the storm.

@@ -8,11 +8,11 @@
 //
 // usage: node bench/fleet-dispatch/run.mjs [--agents 2000] [--processes 4] [--rounds 3]
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { machine, recordSection } from '../lib.mjs';
+import { machine, memoryStatus, recordSection } from '../lib.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -43,15 +43,12 @@ function start(args, ready) {
   });
 }
 
+const MIB = 1024 * 1024;
+
 function rssMiB(pid) {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
-  return {
-    rss: kb('VmRSS') / 1024,
-    peak: kb('VmHWM') / 1024,
-    anon: kb('RssAnon') / 1024,
-    file: kb('RssFile') / 1024,
-  };
+  const m = memoryStatus(pid);
+  if (!m) throw new Error(`process ${pid} is gone`);
+  return { rss: m.rss / MIB, peak: m.peak / MIB, anon: m.anon / MIB, file: m.file / MIB };
 }
 
 const quantile = (xs, q) => {

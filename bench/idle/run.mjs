@@ -12,7 +12,7 @@
 // usage: node bench/idle/run.mjs [--seconds 60] [--warmup 90]
 import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { machine, processTree, recordSection, startUp } from '../lib.mjs';
+import { fleettraceCommand, machine, processTree, recordSection, startUp } from '../lib.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -76,15 +76,9 @@ async function measure(extra) {
     }
     const share = (ns) => ns / wallNs;
     const rows = [...byProcess.entries()].map(([pid, p]) => {
-      let cmd = '';
-      try {
-        cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[2] ?? '';
-      } catch {
-        // gone
-      }
       return {
         pid,
-        cmd,
+        cmd: fleettraceCommand(pid),
         share: share(p.ns),
         threads: [...p.threads.entries()]
           .sort((a, b) => b[1].ns - a[1].ns)
