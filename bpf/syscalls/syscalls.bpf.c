@@ -142,18 +142,22 @@ static __always_inline __u32 sc_comm_hash(const char *comm)
 	return h;
 }
 
+/* Inserts `init` under `key` (another CPU may just have); NULL when the map is full. */
+static __always_inline void *sc_insert(void *map, const void *key, const void *init)
+{
+	long err = bpf_map_update_elem(map, key, init, BPF_NOEXIST);
+
+	if (err && err != -EEXIST)
+		return NULL;
+	return bpf_map_lookup_elem(map, key);
+}
+
 /* Looks `key` up in `map`, inserting `init` when missing; NULL when the map is full. */
 static __always_inline void *sc_upsert(void *map, const void *key, const void *init)
 {
 	void *v = bpf_map_lookup_elem(map, key);
-	long err;
 
-	if (v)
-		return v;
-	err = bpf_map_update_elem(map, key, init, BPF_NOEXIST);
-	if (err && err != -EEXIST)
-		return NULL;
-	return bpf_map_lookup_elem(map, key);
+	return v ? v : sc_insert(map, key, init);
 }
 
 /*
@@ -179,7 +183,6 @@ static __always_inline void *sc_upsert_pid(void *map, const void *key, const voi
 {
 	void *v = bpf_map_lookup_elem(map, key);
 	__u64 *until, now;
-	long err;
 
 	if (v)
 		return v;
@@ -189,12 +192,10 @@ static __always_inline void *sc_upsert_pid(void *map, const void *key, const voi
 	now = bpf_jiffies64();
 	if (*until > now)
 		return NULL;
-	err = bpf_map_update_elem(map, key, init, BPF_NOEXIST);
-	if (err && err != -EEXIST) {
+	v = sc_insert(map, key, init);
+	if (!v)
 		*until = now + SC_FULL_JIFFIES;
-		return NULL;
-	}
-	return bpf_map_lookup_elem(map, key);
+	return v;
 }
 
 SEC("raw_tp/sys_enter")
