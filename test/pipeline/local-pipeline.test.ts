@@ -8,7 +8,8 @@
  * acknowledge and replays it, exactly once. And the controller's changes
  * (ControlEvents) land in jobs, job_runs and agents, the latest version winning.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -30,10 +31,13 @@ describe('single host: proc → local bus → ingest → chDB', { timeout: 300_0
 
   before(async () => {
     const listen = `127.0.0.1:${await freePort()}`;
-    args = { bus: 'local', listen, store: 'embedded', dataDir };
+    const token = randomBytes(24).toString('base64url');
+    const busTokenFile = join(dataDir, 'bus-token');
+    writeFileSync(busTokenFile, token + '\n', { mode: 0o600 });
+    args = { bus: 'local', listen, busTokenFile, store: 'embedded', dataDir };
     current.ingest = await IngestProcess.start(args);
     agent = new AgentSide(
-      new LocalBus({ address: listen, publishTimeoutMs: 10_000 }),
+      new LocalBus({ address: listen, token, publishTimeoutMs: 10_000 }),
       `local-agent-${process.pid}`,
     );
   });

@@ -63,6 +63,24 @@ function plain(v: unknown): unknown {
   return v;
 }
 
+/**
+ * The most a batch's rows may unpack to. An agent cuts batches at 1 MiB of
+ * rows (EventPublisher maxBatchBytes), so 64 MiB is far above anything it
+ * sends; a post of gzip that expands past it (a "bomb": 1 MB of zeros is
+ * 1 GB unpacked) stops there and is refused, instead of taking the memory.
+ */
+export const MAX_UNPACKED_BYTES = 64 << 20;
+
+async function gunzipBounded(bytes: Uint8Array, maxBytes: number): Promise<string> {
+  try {
+    return (await gunzipAsync(bytes, { maxOutputLength: maxBytes })).toString('utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+      throw new UndecodableBatchError(`rows unpack to more than ${maxBytes} bytes`);
+    throw new UndecodableBatchError(`rows are not gzip: ${(err as Error).message}`);
+  }
+}
+
 /** Packs JSON lines into `rows` bytes; compression runs on the libuv pool, off the event loop. */
 export async function packRows(lines: string[]): Promise<Buffer> {
   return gzipAsync(Buffer.from(lines.join('\n'), 'utf8'), { level: 1 });
@@ -79,21 +97,18 @@ export class UndecodableBatchError extends Error {
 /**
  * Unpacks `rows` bytes into its JSON lines, unparsed (ingest passes most of
  * them on as they are). Checks the count, not the JSON: the store refuses a
- * line that is not, and ingest then sets that batch aside.
+ * line that is not, and ingest then sets that batch aside. Refuses rows that
+ * unpack to more than `maxBytes`.
  */
 export async function unpackLines(
   encoding: string,
   bytes: Uint8Array,
   expectedRows: number,
+  maxBytes = MAX_UNPACKED_BYTES,
 ): Promise<string[]> {
   if (encoding !== ROWS_ENCODING)
     throw new UndecodableBatchError(`unknown rows encoding ${JSON.stringify(encoding)}`);
-  let text: string;
-  try {
-    text = (await gunzipAsync(bytes)).toString('utf8');
-  } catch (err) {
-    throw new UndecodableBatchError(`rows are not gzip: ${(err as Error).message}`);
-  }
+  const text = await gunzipBounded(bytes, maxBytes);
   const lines = text.length === 0 ? [] : text.split('\n');
   if (lines.length !== expectedRows)
     throw new UndecodableBatchError(`${lines.length} rows but row_count is ${expectedRows}`);
@@ -108,15 +123,11 @@ export async function unpackRows(
   encoding: string,
   bytes: Uint8Array,
   expectedRows: number,
+  maxBytes = MAX_UNPACKED_BYTES,
 ): Promise<Record<string, unknown>[]> {
   if (encoding !== ROWS_ENCODING)
     throw new UndecodableBatchError(`unknown rows encoding ${JSON.stringify(encoding)}`);
-  let text: string;
-  try {
-    text = (await gunzipAsync(bytes)).toString('utf8');
-  } catch (err) {
-    throw new UndecodableBatchError(`rows are not gzip: ${(err as Error).message}`);
-  }
+  const text = await gunzipBounded(bytes, maxBytes);
   if (text.length === 0) {
     if (expectedRows !== 0)
       throw new UndecodableBatchError(`no rows but row_count is ${expectedRows}`);

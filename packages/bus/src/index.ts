@@ -1,7 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 export * from './bus';
 export { KafkaBus, type KafkaBusOptions } from './kafka-bus';
-export { LocalBus, type LocalBusOptions, encodeFrames, decodeFrames } from './local-bus';
+export {
+  LocalBus,
+  PUBLISHER_HEADER,
+  type LocalBusOptions,
+  type LocalPublisher,
+  encodeFrames,
+  decodeFrames,
+} from './local-bus';
 export { busFromSettings } from './bus-settings';
 export {
   ROWS_ENCODING,
@@ -9,6 +16,7 @@ export {
   packRows,
   unpackRows,
   unpackLines,
+  MAX_UNPACKED_BYTES,
   batchIdOf,
   UndecodableBatchError,
 } from './event-envelope';

@@ -15,9 +15,22 @@
  *
  * Offsets are per topic, one partition, counted from 0 by the subscribing
  * process: they order messages and tie commits to posts, nothing more.
+ *
+ * Who may post (DESIGN.md "Security": every customer of a shared host can
+ * reach every loopback port): the subscriber knows its publishers, each by a
+ * secret token and the topics it may post to. A post carries
+ * `Authorization: Bearer <token>`; one without a known token is answered 401
+ * before its body is read, a topic the publisher may not post to 403. Every
+ * consumed message then carries the publisher's name in the header
+ * `x-fleettrace-publisher` (whatever the post said there), so the consumer
+ * can bind a batch's identity to who sent it. A unix socket is made 0600 in
+ * a directory made 0700; a loopback TCP address is refused without
+ * publishers, because there the token is the only fence.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
-import { existsSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import {
   BusError,
   type Bus,
@@ -28,19 +41,52 @@ import {
   type Subscription,
 } from './bus';
 
+/** A publisher the subscriber accepts posts from. */
+export interface LocalPublisher {
+  /** the name consumers see in `x-fleettrace-publisher` */
+  name: string;
+  /** its secret (at least 16 characters) */
+  token: string;
+  /** the topics it may post to */
+  topics: string[];
+}
+
+/** The header a consumed message of the local bus names its authenticated publisher in. */
+export const PUBLISHER_HEADER = 'x-fleettrace-publisher';
+
 export interface LocalBusOptions {
   /** "host:port" on loopback, or an absolute path of a unix socket */
   address: string;
+  /** publisher side: the token it posts with */
+  token?: string;
+  /**
+   * subscriber side: who may post. Required on a TCP address; on a unix
+   * socket, without it anyone who can open the socket (root: it is 0600 in a
+   * 0700 directory) posts as publisher "socket".
+   */
+  publishers?: LocalPublisher[];
   /** how long a publisher waits for ingest to store a post (default 30 s) */
   publishTimeoutMs?: number;
-  /** the largest post a subscriber accepts (default 256 MiB) */
+  /** the largest post a subscriber accepts (default 64 MiB; an agent posts at most 8 MiB) */
   maxPostBytes?: number;
+  /** subscriber side: connections open at once (default 64) */
+  maxConnections?: number;
+  /** subscriber side: a connection with nothing moving for this long is closed (default 120 s) */
+  idleTimeoutMs?: number;
 }
 
 type Target = { socketPath: string } | { host: string; port: number };
 
 function parseAddress(address: string): Target {
-  if (address.startsWith('/')) return { socketPath: address };
+  if (address.startsWith('/')) {
+    // sun_path holds 108 bytes with its NUL (unix(7))
+    if (Buffer.byteLength(address) > 107)
+      throw new BusError(
+        'local',
+        `socket path ${JSON.stringify(address)} is longer than 107 bytes: choose a shorter data directory or --bus-listen`,
+      );
+    return { socketPath: address };
+  }
   const m = address.match(/^\[?([^\]]*)\]?:(\d+)$/);
   if (!m)
     throw new BusError(
@@ -72,14 +118,29 @@ export function decodeFrames(body: Buffer): BusMessage[] {
     at += 4;
     if (at + metaLen + 4 > body.length) throw new Error('truncated frame meta');
     const meta = JSON.parse(body.subarray(at, at + metaLen).toString('utf8')) as {
-      key?: string;
-      headers?: Record<string, string>;
+      key?: unknown;
+      headers?: unknown;
     };
+    if (meta === null || typeof meta !== 'object') throw new Error('frame meta is not an object');
+    if (meta.key !== undefined && typeof meta.key !== 'string')
+      throw new Error('frame key is not a string');
+    const headers = meta.headers as Record<string, unknown> | undefined;
+    if (
+      headers !== undefined &&
+      (headers === null ||
+        typeof headers !== 'object' ||
+        Object.values(headers).some((v) => typeof v !== 'string'))
+    )
+      throw new Error('frame headers are not strings');
     at += metaLen;
     const valueLen = body.readUInt32BE(at);
     at += 4;
     if (at + valueLen > body.length) throw new Error('truncated frame value');
-    out.push({ key: meta.key, headers: meta.headers, value: body.subarray(at, at + valueLen) });
+    out.push({
+      key: meta.key,
+      headers: headers as Record<string, string> | undefined,
+      value: body.subarray(at, at + valueLen),
+    });
     at += valueLen;
   }
   return out;
@@ -106,7 +167,11 @@ export class LocalBus implements Bus {
           ...this.target,
           method: 'POST',
           path: `/v1/publish/${encodeURIComponent(topic)}`,
-          headers: { 'content-type': 'application/octet-stream', 'content-length': body.length },
+          headers: {
+            'content-type': 'application/octet-stream',
+            'content-length': body.length,
+            ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}),
+          },
           timeout: timeoutMs,
         },
         (res) => {
@@ -140,14 +205,19 @@ export class LocalBus implements Bus {
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
     if (this.closed) throw new BusError('subscribe', 'the bus is closed');
     if (this.subscription) throw new BusError('subscribe', 'the local bus has one subscriber');
-    const sub = new LocalSubscription(
-      this.target,
-      options,
-      this.options.maxPostBytes ?? 256 << 20,
-      () => {
-        this.subscription = undefined;
-      },
-    );
+    const publishers = this.options.publishers;
+    if (!('socketPath' in this.target) && !publishers?.length)
+      throw new BusError(
+        'subscribe',
+        `a local bus on TCP (${this.options.address}) needs publishers with tokens: every local user can reach a loopback port`,
+      );
+    publishers?.forEach((p, i) => {
+      if (typeof p.token !== 'string' || p.token.length < 16)
+        throw new BusError('subscribe', `publishers[${i}].token: at least 16 characters`);
+    });
+    const sub = new LocalSubscription(this.target, options, this.options, () => {
+      this.subscription = undefined;
+    });
     await sub.listen();
     this.subscription = sub;
     return sub;
@@ -167,6 +237,14 @@ interface PendingPost {
   reject(err: Error): void;
 }
 
+function tokenDigest(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
+}
+
+function refusal(status: number, message: string): Error & { status: number } {
+  return Object.assign(new Error(message), { status });
+}
+
 class LocalSubscription implements Subscription {
   private readonly server: Server;
   private readonly nextOffset = new Map<string, bigint>();
@@ -174,54 +252,95 @@ class LocalSubscription implements Subscription {
   private pending: PendingPost[] = [];
   private delivery: Promise<void> = Promise.resolve();
   private closed = false;
+  private readonly maxPostBytes: number;
+  /** publishers by the SHA-256 of their token (compared in constant time) */
+  private readonly publishers?: Array<{ digest: Buffer; publisher: LocalPublisher }>;
 
   constructor(
     private readonly target: Target,
     private readonly options: SubscribeOptions,
-    private readonly maxPostBytes: number,
+    busOptions: LocalBusOptions,
     private readonly onClosed: () => void,
   ) {
+    this.maxPostBytes = busOptions.maxPostBytes ?? 64 << 20;
+    this.publishers = busOptions.publishers?.map((publisher) => ({
+      digest: tokenDigest(publisher.token),
+      publisher,
+    }));
     this.server = createServer((req, res) => {
       this.handle(req).then(
         () => res.writeHead(200).end('stored\n'),
         (err: Error & { status?: number }) => {
-          if (!res.headersSent) res.writeHead(err.status ?? 500).end(err.message + '\n');
+          if (res.headersSent) return;
+          // A refused post's body is not read: close the connection instead of draining it.
+          if (err.status === 401 || err.status === 403 || err.status === 413)
+            res.setHeader('connection', 'close');
+          res.writeHead(err.status ?? 500).end(err.message + '\n');
+          if (err.status === 401 || err.status === 403 || err.status === 413)
+            res.once('finish', () => req.socket.destroy());
         },
       );
     });
-    // Posts wait for the store; the publisher's own timeout governs them.
+    // Posts wait for the store; the publisher's own timeout governs them. A
+    // connection that sends nothing (no headers, no body, no new post) is cut.
     this.server.requestTimeout = 0;
     this.server.headersTimeout = 10_000;
+    this.server.keepAliveTimeout = 10_000;
+    this.server.timeout = busOptions.idleTimeoutMs ?? 120_000;
+    this.server.maxConnections = busOptions.maxConnections ?? 64;
   }
 
   async listen(): Promise<void> {
-    if ('socketPath' in this.target && existsSync(this.target.socketPath))
-      rmSync(this.target.socketPath);
+    if ('socketPath' in this.target) {
+      const dir = dirname(this.target.socketPath);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      if (existsSync(this.target.socketPath)) rmSync(this.target.socketPath);
+    }
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       if ('socketPath' in this.target) this.server.listen(this.target.socketPath, resolve);
       else this.server.listen(this.target.port, this.target.host, resolve);
     });
+    if ('socketPath' in this.target) chmodSync(this.target.socketPath, 0o600);
+  }
+
+  /** The publisher a post authenticates as, or a 401 / 403. */
+  private authenticate(req: IncomingMessage, topic: string): string {
+    if (!this.publishers) return 'socket';
+    const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
+    const digest = tokenDigest(m?.[1] ?? '');
+    const found = this.publishers.find((p) => timingSafeEqual(p.digest, digest))?.publisher;
+    if (!found) throw refusal(401, 'a known publisher token is required (Authorization: Bearer)');
+    if (!found.topics.includes(topic))
+      throw refusal(403, `publisher ${found.name} may not post to ${topic}`);
+    return found.name;
   }
 
   private async handle(req: IncomingMessage): Promise<void> {
     const m = req.url?.match(/^\/v1\/publish\/([^/?]+)$/);
-    if (req.method !== 'POST' || !m) throw Object.assign(new Error('not found'), { status: 404 });
+    if (req.method !== 'POST' || !m) throw refusal(404, 'not found');
     const topic = decodeURIComponent(m[1]!);
+    const publisher = this.authenticate(req, topic);
     if (!this.options.topics.includes(topic))
-      throw Object.assign(new Error(`nobody consumes topic ${topic} here`), { status: 503 });
+      throw refusal(503, `nobody consumes topic ${topic} here`);
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > this.maxPostBytes)
+      throw refusal(413, `post larger than ${this.maxPostBytes} bytes`);
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const c of req as AsyncIterable<Buffer>) {
       size += c.length;
       if (size > this.maxPostBytes)
-        throw Object.assign(new Error(`post larger than ${this.maxPostBytes} bytes`), {
-          status: 413,
-        });
+        throw refusal(413, `post larger than ${this.maxPostBytes} bytes`);
       chunks.push(c);
     }
-    if (this.closed) throw Object.assign(new Error('ingest is stopping'), { status: 503 });
-    const frames = decodeFrames(Buffer.concat(chunks));
+    if (this.closed) throw refusal(503, 'ingest is stopping');
+    let frames: BusMessage[];
+    try {
+      frames = decodeFrames(Buffer.concat(chunks));
+    } catch (err) {
+      throw refusal(400, `undecodable post: ${(err as Error).message}`);
+    }
     if (frames.length === 0) return;
     let offset = this.nextOffset.get(topic) ?? 0n;
     const messages: ConsumedMessage[] = frames.map((f) => ({
@@ -230,7 +349,7 @@ class LocalSubscription implements Subscription {
       offset: offset++,
       key: f.key,
       value: f.value,
-      headers: f.headers ?? {},
+      headers: { ...f.headers, [PUBLISHER_HEADER]: publisher },
     }));
     this.nextOffset.set(topic, offset);
     const stored = new Promise<void>((resolve, reject) =>

@@ -7,3 +7,4 @@ export * from './format';
 export * from './histogram';
 export * from './json-logger';
 export * from './memory-caches';
+export * from './bearer-token';

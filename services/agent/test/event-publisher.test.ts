@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The publisher against a real local bus (loopback HTTP) whose consumer comes
+ * The publisher against a real local bus (HTTP on a unix socket) whose consumer comes
  * and goes: envelopes cut by size and time, spooled while nobody takes them,
  * replayed in sequence order by the next agent process (a new publisher on
  * the same state directory), sequences never repeated across restarts, and
@@ -8,8 +8,6 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -17,12 +15,9 @@ import { LocalBus, TOPICS, unpackRows, type Subscription } from '@fleettrace/bus
 import { EventBatch } from '@fleettrace/proto';
 import { EventPublisher } from '../src/publish/event-publisher';
 
+/** A unix socket path in a fresh directory: the local bus as `fleettrace up` runs it. */
 async function freeAddress(): Promise<string> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as { port: number }).port;
-  s.close();
-  return `127.0.0.1:${port}`;
+  return join(mkdtempSync(join(tmpdir(), 'fleettrace-bus-')), 'bus.sock');
 }
 
 /** A consumer that stores (here: keeps) and commits everything at once. */

@@ -25,7 +25,8 @@ options:
   --bus local|kafka   publish rows to the local bus of \`fleettrace up\` / an ingest
                       (--bus-address H:P) or to Kafka (--brokers H:P,...);
                       without it rows are not published
-  --bus-address H:P   local bus address (default 127.0.0.1:7420)
+  --bus-address ADDR  local bus address: a unix socket path or H:P (default
+                      127.0.0.1:7420); its publisher token from $FLEETTRACE_BUS_TOKEN
   --brokers LIST      Kafka brokers for --bus kafka
   --charge-pid PID    count this process's CPU time (all its threads) into every
                       job's overhead (repeatable): \`fleettrace up\` passes its own,
@@ -126,7 +127,12 @@ export async function agentCommand(argv: string[]): Promise<number> {
             brokers: (values.brokers ?? '').split(',').filter(Boolean),
             clientId: `fleettrace-agent-${first.hostname}`,
           })
-        : new LocalBus({ address: values['bus-address'] });
+        : new LocalBus({
+            address: values['bus-address'],
+            // The local bus's publisher token: from the environment (fleettrace up sets it;
+            // /proc/<pid>/environ is readable by the owner only), never argv.
+            token: process.env.FLEETTRACE_BUS_TOKEN,
+          });
     publisher = new EventPublisher({
       agentId: first.agentId,
       host: first.hostname,

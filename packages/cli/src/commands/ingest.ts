@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
+import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '@fleettrace/common';
+import { TOPICS } from '@fleettrace/bus';
 import { startIngestProcess } from '@fleettrace/ingest';
 import { UsageError } from '../cli-error';
 
@@ -17,11 +19,16 @@ the store exactly once; applies the schema migrations first.
   --brokers LIST           Kafka brokers (default 127.0.0.1:9092)
   --partitions N           partitions of the topics ingest creates (default 1)
   --group ID               consumer group (default fleettrace-ingest)
-  --listen ADDR            local bus: where agents post batches (default 127.0.0.1:7420)
+  --listen ADDR            local bus: where agents post batches, a unix socket path or
+                           H:P (default 127.0.0.1:7420)
+  --bus-token-file FILE    local bus: the token publishers must post with (required on
+                           H:P: every local user can reach a loopback port; agents
+                           read it from $FLEETTRACE_BUS_TOKEN)
   --store server|embedded  a ClickHouse server (default) or chDB in --data
   --clickhouse-url URL     default http://127.0.0.1:8123, as --clickhouse-user/--clickhouse-password
   --data DIR               embedded store and local dead letters (default ~/.local/share/fleettrace)
-  --http ADDR              /metrics, /healthz, /v1/query (default 127.0.0.1:7421; port 0 picks one)
+  --http ADDR|off          /metrics, /healthz, /v1/query (default 127.0.0.1:7421; port 0
+                           picks one), behind the bearer token in DATA/http-token (0600)
   --flush-interval D       the longest rows wait for an insert (default 1s on kafka, 250ms on local)
   --retention-days N       keep N days (default 30; 0 keeps everything)
   --max-bytes N            embedded store size cap in bytes (default 10 GiB)`;
@@ -36,6 +43,7 @@ export async function ingestCommand(argv: string[]): Promise<number> {
       partitions: { type: 'string', default: '1' },
       group: { type: 'string', default: 'fleettrace-ingest' },
       listen: { type: 'string', default: '127.0.0.1:7420' },
+      'bus-token-file': { type: 'string' },
       store: { type: 'string', default: 'server' },
       'clickhouse-url': { type: 'string', default: 'http://127.0.0.1:8123' },
       'clickhouse-user': { type: 'string', default: 'default' },
@@ -64,6 +72,16 @@ export async function ingestCommand(argv: string[]): Promise<number> {
       throw new UsageError(`--${name}: expected a number ≥ 0, got ${JSON.stringify(v)}`);
     return n;
   };
+  let busToken: string | undefined;
+  if (values['bus-token-file'] !== undefined) {
+    try {
+      busToken = readFileSync(values['bus-token-file'], 'utf8').trim();
+    } catch (err) {
+      throw new UsageError(`--bus-token-file: ${(err as Error).message}`);
+    }
+    if (busToken.length < 16)
+      throw new UsageError('--bus-token-file: the token must be at least 16 characters');
+  }
   const running = await startIngestProcess({
     bus: values.bus,
     brokers: values.brokers
@@ -73,6 +91,13 @@ export async function ingestCommand(argv: string[]): Promise<number> {
     partitions: Math.max(1, number('partitions', values.partitions)),
     groupId: values.group,
     localAddress: values.listen,
+    ...(busToken
+      ? {
+          localPublishers: [
+            { name: 'local', token: busToken, topics: [TOPICS.events, TOPICS.control] },
+          ],
+        }
+      : {}),
     store: values.store,
     clickhouseUrl: values['clickhouse-url'],
     clickhouseUser: values['clickhouse-user'],

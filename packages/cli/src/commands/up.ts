@@ -7,6 +7,7 @@
  * controller's work. A default always-on job traces this host.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -37,7 +38,10 @@ options:
   --listen H:P          REST API, /metrics (default 127.0.0.1:7780)
   --enroll-listen H:P   agent enrollment (default 127.0.0.1:7781)
   --control-listen H:P  agent mutual-TLS stream (default 127.0.0.1:7782)
-  --bus-listen H:P      local bus the agent publishes to (default 127.0.0.1:7420)
+  --bus-listen ADDR     local bus the agent publishes to: a unix socket path
+                        (default DATA/run/bus.sock, in a 0700 directory) or H:P;
+                        either way only the agent and the controller hold its
+                        per-start publisher tokens
   --agent-metrics H:P   the agent's Prometheus /metrics, behind the bearer token in
                         DATA/agent/metrics-token (default 127.0.0.1:7423; off: none)
   --agent-memory MIB    resident memory the agent keeps under (default 256)
@@ -98,7 +102,7 @@ export async function upCommand(argv: string[]): Promise<number> {
       listen: { type: 'string', default: '127.0.0.1:7780' },
       'enroll-listen': { type: 'string', default: '127.0.0.1:7781' },
       'control-listen': { type: 'string', default: '127.0.0.1:7782' },
-      'bus-listen': { type: 'string', default: '127.0.0.1:7420' },
+      'bus-listen': { type: 'string' },
       'agent-metrics': { type: 'string', default: '127.0.0.1:7423' },
       'agent-memory': { type: 'string', default: '256' },
       budget: { type: 'string', default: '2%' },
@@ -133,17 +137,48 @@ export async function upCommand(argv: string[]): Promise<number> {
   const say = (m: string) => process.stderr.write(`fleettrace up: ${m}\n`);
 
   say(`data in ${data}`);
+  const agentState = join(data, 'agent');
+  // The local bus: a unix socket in a 0700 directory, and tokens made for
+  // this start that only the agent (in its environment) and this process
+  // hold. Ingest takes the agent's batches only for the agent id it enrolled as.
+  const busAddress = values['bus-listen'] ?? join(data, 'run', 'bus.sock');
+  const busTokens = {
+    agent: randomBytes(32).toString('base64url'),
+    controller: randomBytes(32).toString('base64url'),
+  };
+  let enrolledAgentId: string | undefined;
+  const agentOfPublisher = (publisher: string): string | undefined => {
+    if (publisher !== 'agent') return undefined;
+    if (!enrolledAgentId) {
+      try {
+        const identity = JSON.parse(readFileSync(join(agentState, 'identity.json'), 'utf8')) as {
+          agent_id?: unknown;
+        };
+        if (typeof identity.agent_id === 'string') enrolledAgentId = identity.agent_id;
+      } catch {
+        // not enrolled yet: it has no batches to send
+      }
+    }
+    return enrolledAgentId;
+  };
   const { startIngestProcess } = await import('@fleettrace/ingest');
+  const { TOPICS } = await import('@fleettrace/bus');
   const ingest = await startIngestProcess({
     bus: 'local',
     brokers: [],
-    localAddress: values['bus-listen'],
+    localAddress: busAddress,
+    localPublishers: [
+      { name: 'agent', token: busTokens.agent, topics: [TOPICS.events] },
+      { name: 'controller', token: busTokens.controller, topics: [TOPICS.control] },
+    ],
+    agentOfPublisher,
     store: 'embedded',
     clickhouseUrl: '',
     clickhouseUser: '',
     clickhousePassword: '',
     dataDir: join(data, 'ingest'),
-    httpAddress: '127.0.0.1:0',
+    // Queries go through the controller (roles, limits, audit): no second port.
+    httpAddress: 'off',
     groupId: 'fleettrace-up',
     retentionDays: 30,
     maxBytes: 10 * 1024 ** 3,
@@ -151,7 +186,7 @@ export async function upCommand(argv: string[]): Promise<number> {
   });
   const { QueryService, cannedQueries } = await import('@fleettrace/store');
   const { LocalBus, ControlEventSender } = await import('@fleettrace/bus');
-  const controlBus = new LocalBus({ address: values['bus-listen'] });
+  const controlBus = new LocalBus({ address: busAddress, token: busTokens.controller });
   const controlSender = new ControlEventSender(controlBus);
   const { startController } = await import('@fleettrace/controller');
   // A listener that cannot bind (a port in use) must end `up`, not leave ingest running without a controller.
@@ -174,7 +209,7 @@ export async function upCommand(argv: string[]): Promise<number> {
       saslMechanism: '',
       saslUsername: '',
       saslPassword: '',
-      localAddress: values['bus-listen'],
+      localAddress: busAddress,
     },
     publisher: {
       publish: (event) => controlSender.send(event),
@@ -195,7 +230,6 @@ export async function upCommand(argv: string[]): Promise<number> {
   const api = new ApiClient(controller.url, adminToken);
 
   // The local agent: enrolled once (its identity stays in data/agent), restarted if it dies.
-  const agentState = join(data, 'agent');
   const enrolled = existsSync(join(agentState, 'identity.json'));
   let bootstrap: string | undefined;
   if (!enrolled) {
@@ -225,7 +259,7 @@ export async function upCommand(argv: string[]): Promise<number> {
       '--bus',
       'local',
       '--bus-address',
-      values['bus-listen'],
+      busAddress,
       // Ingest and the embedded store run in this process and work on every row the job sends.
       '--charge-pid',
       String(process.pid),
@@ -233,7 +267,11 @@ export async function upCommand(argv: string[]): Promise<number> {
       values['agent-memory'],
       ...(values['agent-metrics'] === 'off' ? [] : ['--metrics', values['agent-metrics']]),
     ];
-    const env = { ...process.env, ...(bootstrap ? { FLEETTRACE_BOOTSTRAP_TOKEN: bootstrap } : {}) };
+    const env = {
+      ...process.env,
+      FLEETTRACE_BUS_TOKEN: busTokens.agent,
+      ...(bootstrap ? { FLEETTRACE_BOOTSTRAP_TOKEN: bootstrap } : {}),
+    };
     const log = openSync(agentLog, 'a');
     agent = spawn(process.execPath, args, { stdio: ['ignore', log, log], env });
     agent.on('exit', (code, signal) => {

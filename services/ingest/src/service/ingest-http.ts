@@ -1,35 +1,69 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * Ingest's own HTTP endpoint, on loopback by default: GET /metrics
+ * Ingest's own HTTP endpoint (`fleettrace ingest --http`; `up` runs none: its
+ * controller serves queries, with roles and an audit): GET /metrics
  * (Prometheus), GET /healthz (200 while subscribed and the store takes
- * inserts, 503 with the reason otherwise), and POST /v1/query
- * ({"sql": "..."} → {columns, rows}) through QueryService with the viewer
- * role: the way to query an embedded store, which only this process can
- * open (chDB binds its data directory to one process).
+ * inserts, 503 otherwise), and POST /v1/query ({"sql": "..."} → {columns,
+ * rows}) through QueryService with the viewer role.
+ *
+ * Every customer of a shared host can reach a loopback port: /metrics and
+ * /v1/query answer only with `Authorization: Bearer <token>` (the token in
+ * ingest's data directory, `http-token`, 0600); /healthz answers without it
+ * with the status code and "ok"/"unavailable" alone, the details only with
+ * it. Bodies are capped, connections are capped and idle ones are closed.
  */
 import { createServer, type Server } from 'node:http';
+import { bearerMatches } from '@fleettrace/common';
 import { QueryFailedError, QueryRefusedError, type QueryService } from '@fleettrace/store';
 import type { IngestService } from './ingest-service';
+
+/** The largest query body accepted: a statement, not data. */
+export const MAX_QUERY_BODY_BYTES = 64 << 10;
 
 export async function serveIngestHttp(
   ingest: IngestService,
   queries: QueryService,
-  listen: { host: string; port: number },
+  listen: { host: string; port: number; token: string },
 ): Promise<Server> {
   const server = createServer((req, res) => {
-    const send = (status: number, type: string, body: string) =>
-      res.writeHead(status, { 'content-type': type }).end(body);
+    const send = (status: number, type: string, body: string) => {
+      if (!res.headersSent) res.writeHead(status, { 'content-type': type }).end(body);
+    };
+    const authorized = bearerMatches(req.headers.authorization, listen.token);
+    if (req.method === 'GET' && req.url === '/healthz') {
+      const h = ingest.health();
+      if (authorized) send(h.ok ? 200 : 503, 'application/json', JSON.stringify(h) + '\n');
+      else send(h.ok ? 200 : 503, 'text/plain', h.ok ? 'ok\n' : 'unavailable\n');
+      return;
+    }
+    if (!authorized) {
+      res.setHeader('www-authenticate', 'Bearer realm="fleettrace-ingest"');
+      res.setHeader('connection', 'close');
+      send(401, 'text/plain', 'a bearer token is needed: see <ingest data>/http-token\n');
+      return;
+    }
     if (req.method === 'GET' && req.url === '/metrics') {
       ingest.metrics.registry.metrics().then(
         (text) => send(200, ingest.metrics.registry.contentType, text),
         (err: Error) => send(500, 'text/plain', err.message),
       );
-    } else if (req.method === 'GET' && req.url === '/healthz') {
-      const h = ingest.health();
-      send(h.ok ? 200 : 503, 'application/json', JSON.stringify(h) + '\n');
     } else if (req.method === 'POST' && req.url === '/v1/query') {
       const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
+      let size = 0;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_QUERY_BODY_BYTES) {
+          res.setHeader('connection', 'close');
+          send(
+            413,
+            'application/json',
+            JSON.stringify({ error: `body: larger than ${MAX_QUERY_BODY_BYTES} bytes` }),
+          );
+          req.destroy();
+          return;
+        }
+        chunks.push(c);
+      });
       req.on('end', () => {
         let sql: unknown;
         try {
@@ -63,6 +97,11 @@ export async function serveIngestHttp(
       send(404, 'text/plain', 'not found\n');
     }
   });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 120_000;
+  server.keepAliveTimeout = 10_000;
+  server.timeout = 120_000;
+  server.maxConnections = 64;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(listen.port, listen.host, resolve);

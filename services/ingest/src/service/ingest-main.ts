@@ -4,8 +4,10 @@
  * store from options, starts the service and its HTTP endpoint, and stops
  * cleanly on SIGINT/SIGTERM (flush, commit, close).
  */
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { KafkaBus, LocalBus, TOPICS, type Bus } from '@fleettrace/bus';
+import { ownerTokenFile } from '@fleettrace/common';
+import { KafkaBus, LocalBus, TOPICS, type Bus, type LocalPublisher } from '@fleettrace/bus';
 import { EmbeddedStore, QueryService, ServerStore, type Store } from '@fleettrace/store';
 import { BusDeadLetters, DirectoryDeadLetters, type DeadLetterSink } from './dead-letters';
 import { Failpoints } from './failpoints';
@@ -17,13 +19,17 @@ export interface IngestProcessOptions {
   brokers: string[];
   /** the local bus's listen address (host:port or a socket path) */
   localAddress: string;
+  /** who may post to the local bus (required on a TCP address) */
+  localPublishers?: LocalPublisher[];
+  /** the agent id each local publisher may send batches for (IngestOptions.agentOfPublisher) */
+  agentOfPublisher?: (publisher: string) => string | undefined;
   store: 'server' | 'embedded';
   clickhouseUrl: string;
   clickhouseUser: string;
   clickhousePassword: string;
   /** data directory of the embedded store (and of local dead letters) */
   dataDir: string;
-  /** host:port of /metrics, /healthz and /v1/query */
+  /** host:port of /metrics, /healthz and /v1/query (behind the token in DATA/http-token), or "off" */
   httpAddress: string;
   groupId: string;
   retentionDays: number;
@@ -37,7 +43,10 @@ export interface RunningIngest {
   service: IngestService;
   store: Store;
   stop(): Promise<void>;
+  /** 0 when the HTTP endpoint is off */
   httpPort: number;
+  /** the file holding its bearer token, when it is on */
+  httpTokenFile?: string;
 }
 
 export async function startIngestProcess(o: IngestProcessOptions): Promise<RunningIngest> {
@@ -64,7 +73,7 @@ export async function startIngestProcess(o: IngestProcessOptions): Promise<Runni
     bus = kafka;
     deadLetters = new BusDeadLetters(kafka);
   } else {
-    bus = new LocalBus({ address: o.localAddress });
+    bus = new LocalBus({ address: o.localAddress, publishers: o.localPublishers });
     deadLetters = new DirectoryDeadLetters(join(o.dataDir, 'dead-letters'));
   }
   const store: Store =
@@ -89,27 +98,38 @@ export async function startIngestProcess(o: IngestProcessOptions): Promise<Runni
     ...(o.bus === 'local' ? { quietFlushIntervalMs: 5000 } : {}),
     failpoints,
     log,
+    agentOfPublisher: o.agentOfPublisher,
     retention: { days: o.retentionDays, maxBytes: o.store === 'embedded' ? o.maxBytes : 0 },
   });
   await service.start();
-  const [host = '127.0.0.1', port = '0'] = splitHostPort(o.httpAddress);
-  const server = await serveIngestHttp(service, new QueryService(store), {
-    host,
-    port: Number(port),
-  });
-  const address = server.address();
-  const httpPort = typeof address === 'object' && address ? address.port : 0;
-  log(`http on ${host}:${httpPort} (/metrics, /healthz, /v1/query)`);
+  let server: import('node:http').Server | undefined;
+  let httpPort = 0;
+  let httpTokenFile: string | undefined;
+  if (o.httpAddress !== 'off') {
+    const [host = '127.0.0.1', port = '0'] = splitHostPort(o.httpAddress);
+    mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+    httpTokenFile = join(o.dataDir, 'http-token');
+    server = await serveIngestHttp(service, new QueryService(store), {
+      host,
+      port: Number(port),
+      token: ownerTokenFile(httpTokenFile),
+    });
+    const address = server.address();
+    httpPort = typeof address === 'object' && address ? address.port : 0;
+    log(
+      `http on ${host}:${httpPort} (/metrics, /healthz, /v1/query; bearer token in ${httpTokenFile})`,
+    );
+  }
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
-      server.closeAllConnections();
-      server.close();
+      server?.closeAllConnections();
+      server?.close();
       await service.stop();
       await bus.close();
       await store.close();
     })());
-  return { service, store, stop, httpPort };
+  return { service, store, stop, httpPort, httpTokenFile };
 }
 
 function splitHostPort(address: string): [string, string] {

@@ -30,6 +30,17 @@ export class IngestMetrics {
     help: 'Messages that could not be decoded, sent to the dead-letter topic with the reason',
     registers: [this.registry],
   });
+  readonly deadLettersDropped = new Counter({
+    name: 'fleettrace_ingest_dead_letters_dropped_total',
+    help: 'Undecodable messages dropped, not kept, because the dead-letter directory was at its caps',
+    registers: [this.registry],
+  });
+  readonly refusedBatches = new Counter({
+    name: 'fleettrace_ingest_refused_batches_total',
+    help: 'Batches refused because their agent id is not the one their authenticated publisher may send (forged), by publisher',
+    labelNames: ['publisher'],
+    registers: [this.registry],
+  });
   readonly duplicates = new Counter({
     name: 'fleettrace_ingest_duplicate_batches_total',
     help: 'Batches delivered again that ingest had stored already (skipped; the store collapses the ones it does not know)',

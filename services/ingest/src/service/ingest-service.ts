@@ -21,6 +21,7 @@
  */
 import {
   batchIdOf,
+  PUBLISHER_HEADER,
   TOPICS,
   unpackLines,
   UndecodableBatchError,
@@ -65,6 +66,15 @@ export interface IngestOptions {
   retention?: RetentionOptions;
   failpoints?: Failpoints;
   log?: (message: string) => void;
+  /**
+   * The agent id a publisher authenticated by the bus (the local bus names
+   * it in `x-fleettrace-publisher`) may send batches for, or undefined when
+   * it may send none. A batch of any other agent id is refused and counted,
+   * before its sequence number is noted as seen: no one can pre-claim
+   * another agent's sequence numbers. Messages that name no publisher
+   * (Kafka, where the broker's ACLs are the fence) are not checked.
+   */
+  agentOfPublisher?: (publisher: string) => string | undefined;
 }
 
 export interface IngestHealth {
@@ -116,6 +126,8 @@ export class IngestService {
   private stopping = false;
   private readonly failpoints: Failpoints;
   private readonly log: (m: string) => void;
+  /** duplicates and refusals since they were last logged (logged at most every 10 s) */
+  private readonly unlogged = { duplicates: 0, refused: 0, last: '', at: 0 };
 
   constructor(private readonly options: IngestOptions) {
     this.failpoints = options.failpoints ?? new Failpoints();
@@ -228,11 +240,20 @@ export class IngestService {
       if (!this.flushRunning) void this.flush().catch(() => undefined);
       await this.flushing;
     }
-    // Unpacking (gunzip on the thread pool) of all messages at once; routing
-    // in order, waiting whenever too much is pending (see above).
-    const unpacked = messages.map((m) => (m.topic === TOPICS.control ? undefined : this.unpack(m)));
-    for (const p of unpacked) p?.catch(() => undefined);
+    // Unpacking (gunzip on the thread pool) one message ahead of routing, so
+    // at most two are unpacked at once (each bounded by MAX_UNPACKED_BYTES);
+    // routing in order, waiting whenever too much is pending (see above).
+    const unpackAt = (k: number) => {
+      const m = messages[k];
+      if (!m || m.topic === TOPICS.control) return undefined;
+      const p = this.unpack(m);
+      p.catch(() => undefined);
+      return p;
+    };
+    let ahead = unpackAt(0);
     for (let k = 0; k < messages.length; k++) {
+      const current = ahead;
+      ahead = unpackAt(k + 1);
       const m = messages[k]!;
       while (this.pendingRows >= (this.options.maxPendingRows ?? 300_000)) {
         if (!this.flushRunning) void this.flush().catch(() => undefined);
@@ -242,17 +263,22 @@ export class IngestService {
         if (m.topic === TOPICS.control) {
           this.control(m);
           this.controlPending = true;
-        } else this.event(m, await unpacked[k]!);
+        } else this.event(m, await current!);
       } catch (err) {
-        const reason =
-          err instanceof UndecodableBatchError ||
-          err instanceof RangeError ||
-          err instanceof SyntaxError
-            ? (err as Error).message
-            : `cannot decode: ${(err as Error).message}`;
-        await this.options.deadLetters.send(m, reason);
-        this.metrics.deadLetters.inc();
-        this.log(`dead letter ${m.topic}/${m.partition}/${m.offset}: ${reason}`);
+        if (err instanceof ForgedBatchError) {
+          // Counted and logged, not kept: a forger must not fill the dead-letter sink either.
+          this.metrics.refusedBatches.inc({ publisher: err.publisher });
+          this.unlogged.refused++;
+          this.logAtMostEvery10s(err.message);
+        } else {
+          const reason =
+            err instanceof UndecodableBatchError ||
+            err instanceof RangeError ||
+            err instanceof SyntaxError
+              ? (err as Error).message
+              : `cannot decode: ${(err as Error).message}`;
+          await this.deadLetter(m, reason);
+        }
       }
       const key = `${m.topic}\0${m.partition}`;
       this.positions.set(key, { topic: m.topic, partition: m.partition, next: m.offset + 1n });
@@ -266,6 +292,33 @@ export class IngestService {
     }
   }
 
+  /** Keeps an undecodable message with the reason, or counts it dropped when the sink is full. */
+  private async deadLetter(m: ConsumedMessage, reason: string): Promise<void> {
+    const where = `${m.topic}/${m.partition}/${m.offset}`;
+    if (await this.options.deadLetters.send(m, reason)) {
+      this.metrics.deadLetters.inc();
+      this.log(`dead letter ${where}: ${reason}`);
+    } else {
+      this.metrics.deadLettersDropped.inc();
+      this.logAtMostEvery10s(`dead-letter sink full: dropped ${where} (${reason})`);
+    }
+  }
+
+  private logAtMostEvery10s(message: string): void {
+    const u = this.unlogged;
+    u.last = message;
+    const now = Date.now();
+    if (now - u.at < 10_000) return;
+    const extra = [
+      u.duplicates ? `${u.duplicates} duplicate batches skipped` : '',
+      u.refused ? `${u.refused} forged batches refused` : '',
+    ].filter(Boolean);
+    this.log(extra.length ? `${message}; since the last such line: ${extra.join(', ')}` : message);
+    u.duplicates = 0;
+    u.refused = 0;
+    u.at = now;
+  }
+
   /** Decodes the envelope and unpacks its rows; undefined for a batch already stored. */
   private async unpack(
     m: ConsumedMessage,
@@ -277,6 +330,11 @@ export class IngestService {
       throw new UndecodableBatchError(`not a fleettrace.v1.EventBatch: ${(err as Error).message}`);
     }
     if (!batch.agentId) throw new UndecodableBatchError('agent_id is empty');
+    const publisher = m.headers[PUBLISHER_HEADER];
+    if (publisher !== undefined && this.options.agentOfPublisher) {
+      const allowed = this.options.agentOfPublisher(publisher);
+      if (allowed !== batch.agentId) throw new ForgedBatchError(publisher, batch, allowed);
+    }
     const batchId = batchIdOf(batch.agentId, batch.sequence).toString();
     if (this.seen.has(batchId)) return undefined;
     return { batch, batchId, lines: await unpackLines(batch.encoding, batch.rows, batch.rowCount) };
@@ -285,6 +343,10 @@ export class IngestService {
   private event(m: ConsumedMessage, unpacked: Awaited<ReturnType<IngestService['unpack']>>): void {
     if (!unpacked || this.seen.has(unpacked.batchId)) {
       this.metrics.duplicates.inc();
+      this.unlogged.duplicates++;
+      this.logAtMostEvery10s(
+        `skipped a batch already stored (${m.key ?? 'no key'}, ${m.topic}/${m.partition}/${m.offset})`,
+      );
       return;
     }
     const { batch, batchId, lines } = unpacked;
@@ -424,10 +486,8 @@ export class IngestService {
       );
       if (!reason) continue;
       const source = slice.batch.source;
-      if (source)
-        await this.options.deadLetters.send(source, `${block.table} refused the rows: ${reason}`);
-      this.metrics.deadLetters.inc();
-      this.log(`dead letter: batch ${slice.batch.batchId} refused by ${block.table}: ${reason}`);
+      if (source) await this.deadLetter(source, `${block.table} refused the rows: ${reason}`);
+      else this.metrics.deadLetters.inc();
     }
   }
 
@@ -481,6 +541,21 @@ export class IngestService {
         await sleep(500 * (attempt + 1));
       }
     }
+  }
+}
+
+/** A batch whose agent id is not the one its authenticated publisher may send. */
+class ForgedBatchError extends Error {
+  constructor(
+    readonly publisher: string,
+    batch: EventBatch,
+    allowed: string | undefined,
+  ) {
+    super(
+      `refused batch ${batch.sequence} of agent ${JSON.stringify(batch.agentId.slice(0, 64))} from publisher ${publisher}: ` +
+        (allowed ? `it may send only agent ${allowed}'s batches` : 'it may send no batches yet'),
+    );
+    this.name = 'ForgedBatchError';
   }
 }
 
