@@ -33,7 +33,7 @@ describe('REST API', () => {
   });
   after(() => c.close());
 
-  test('no token is 401, a bad one too; health, readiness, metrics and OpenAPI need none', async () => {
+  test('no token is 401, a bad one too (metrics too); health, readiness and OpenAPI need none', async () => {
     const anon = apiFor(c, undefined);
     for (const path of ['/api/v1/jobs', '/api/v1/agents', '/api/v1/audit', '/api/v1/tokens']) {
       const r = await anon.get<{ error: string }>(path);
@@ -50,7 +50,10 @@ describe('REST API', () => {
     const ready = await anon.get<{ status: string; control: string }>('/readyz');
     assert.equal(ready.status, 200);
     assert.equal(ready.body.control, c.controlAddress);
-    const metrics = await (await fetch(`${c.url}/metrics`)).text();
+    assert.equal((await fetch(`${c.url}/metrics`)).status, 401, 'metrics need a token');
+    const metrics = await (
+      await fetch(`${c.url}/metrics`, { headers: { authorization: `Bearer ${c.firstAdminToken}` } })
+    ).text();
     for (const m of [
       'fleettrace_agents',
       'fleettrace_jobs',
