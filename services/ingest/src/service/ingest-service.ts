@@ -438,6 +438,8 @@ export class IngestService {
     this.oldestPendingAt = 0;
     this.controlPending = false;
     try {
+      if (this.failpoints.commitFirst) await this.commitWithRetry(positions);
+      this.failpoints.reach('before-insert');
       // The tables' blocks in parallel: the server inserts each on a thread of its own.
       let stored = 0;
       await Promise.all(
@@ -451,7 +453,7 @@ export class IngestService {
       );
       this.router.flushed(true);
       this.failpoints.reach('after-insert-before-commit');
-      await this.commitWithRetry(positions);
+      if (!this.failpoints.commitFirst) await this.commitWithRetry(positions);
       this.lastFlushOkMs = Date.now();
       this.metrics.flushSeconds.observe((Date.now() - started) / 1000);
     } catch (err) {
