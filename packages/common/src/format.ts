@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import { escapeForTerminal } from './terminal-text';
 
 /** 1234567 ns -> "1.23ms". */
 export function formatNs(ns: number): string {
@@ -8,9 +9,13 @@ export function formatNs(ns: number): string {
   return `${(ns / 1e9).toFixed(2)}s`;
 }
 
-/** A plain-text table with right-aligned numeric columns. */
+/**
+ * A plain-text table with right-aligned numeric columns. Cells are shown with
+ * control and bidi characters escaped (escapeForTerminal): they often hold
+ * what a traced process chose, such as its comm or arguments.
+ */
 export function renderTable(headers: string[], rows: Array<Array<string | number>>): string {
-  const cells = rows.map((r) => r.map(String));
+  const cells = rows.map((r) => r.map((c) => escapeForTerminal(String(c))));
   const widths = headers.map((h, i) =>
     Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)),
   );

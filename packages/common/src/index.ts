@@ -8,3 +8,5 @@ export * from './histogram';
 export * from './json-logger';
 export * from './memory-caches';
 export * from './bearer-token';
+export * from './data-dir';
+export * from './terminal-text';
