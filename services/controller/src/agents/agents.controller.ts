@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { CurrentPrincipal } from '../auth/auth.guard.js';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
+import { clientAddress, CurrentPrincipal, type AuthenticatedRequest } from '../auth/auth.guard.js';
 import { RequireRole, type Principal } from '../auth/roles.js';
 import { objectWith, oneOf, optionalString } from '../http/request-fields.js';
 import { AgentsService, type AgentInfo } from './agents.service.js';
@@ -31,12 +31,14 @@ export class AgentsController {
     @Param('id') id: string,
     @Body() body: unknown,
     @CurrentPrincipal() p: Principal,
+    @Req() req: AuthenticatedRequest,
   ): AgentInfo {
     const b = objectWith(body ?? {}, '', ['reason']);
     return this.agents.revoke(
       id,
       p,
       optionalString(b.reason, 'reason', { max: 500 }) ?? 'revoked by an admin',
+      clientAddress(req),
     );
   }
 }

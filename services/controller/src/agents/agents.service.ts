@@ -161,6 +161,8 @@ export class AgentsService {
   async enroll(
     req: { hostname: string; labels: Record<string, string>; csrPem: string },
     tokenName: string,
+    /** the gRPC peer, for the audit log */
+    peer: string,
   ): Promise<{ agentId: string; cert: IssuedCertificate }> {
     const existing = this.store
       .stmt(
@@ -203,6 +205,7 @@ export class AgentsService {
         hostname: req.hostname,
       },
       { labels: req.labels, serial: cert.serial, reenrolled: Boolean(existing) },
+      { source: peer },
     );
     this.publishAgent(agentId);
     return { agentId, cert };
@@ -343,7 +346,7 @@ export class AgentsService {
   }
 
   /** Revokes an agent: its certificates are refused from now on and its stream is closed. */
-  revoke(agentId: string, by: Principal, reason: string): AgentInfo {
+  revoke(agentId: string, by: Principal, reason: string, source: string): AgentInfo {
     const agent = this.row(agentId);
     if (!agent) throw new NotFoundException(`agent ${agentId}: no such agent`);
     if (agent.state !== 'revoked') {
@@ -371,6 +374,7 @@ export class AgentsService {
         'agent.revoke',
         { agent_id: agentId, hostname: agent.hostname },
         { reason },
+        { source },
       );
       this.publishAgent(agentId);
       this.events.emit('gone', agentId, `agent revoked: ${reason}`, 'revoked');

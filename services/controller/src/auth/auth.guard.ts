@@ -15,11 +15,21 @@ import {
 import { Reflector } from '@nestjs/core';
 import { PUBLIC_KEY, ROLE_KEY, roleAtLeast, type Principal, type Role } from './roles.js';
 import { TokensService } from './tokens.service.js';
+import { AuditService, type DeniedAttempt } from '../audit/audit.service.js';
 
 export interface AuthenticatedRequest {
   headers: Record<string, string | string[] | undefined>;
   principal?: Principal;
   ip?: string;
+  method?: string;
+  originalUrl?: string;
+  url?: string;
+  socket?: { remoteAddress?: string };
+}
+
+/** The client address of a request, for the audit log ('' when unknown). */
+export function clientAddress(req: { ip?: string; socket?: { remoteAddress?: string } }): string {
+  return req.ip ?? req.socket?.remoteAddress ?? '';
 }
 
 @Injectable()
@@ -27,6 +37,7 @@ export class AuthGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly tokens: TokensService,
+    private readonly audit: AuditService,
   ) {}
 
   canActivate(context: ExecutionContext): boolean {
@@ -34,21 +45,46 @@ export class AuthGuard implements CanActivate {
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
     const need = this.reflector.getAllAndOverride<Role>(ROLE_KEY, targets) ?? 'viewer';
     const req = context.switchToHttp().getRequest<AuthenticatedRequest>();
+    // Every refusal is audited (aggregated per source and reason, see AuditService.denied).
+    const deny = (attempt: Omit<DeniedAttempt, 'source' | 'method' | 'path'>): void =>
+      this.audit.denied({
+        ...attempt,
+        source: clientAddress(req),
+        method: req.method ?? '',
+        // without the query string: it may carry what a caller would rather not have logged
+        path: (req.originalUrl ?? req.url ?? '').split('?')[0] as string,
+      });
     const header = req.headers.authorization;
     const value = Array.isArray(header) ? header[0] : header;
-    if (!value)
+    if (!value) {
+      deny({ reason: 'missing token' });
       throw new UnauthorizedException(
         'authorization: missing bearer token (Authorization: Bearer ftapi....)',
       );
+    }
     const m = /^Bearer\s+(\S+)$/i.exec(value);
-    if (!m) throw new UnauthorizedException('authorization: must be "Bearer <token>"');
-    const principal = this.tokens.authenticate(m[1] as string);
-    if (!principal)
+    if (!m) {
+      deny({ reason: 'malformed authorization' });
+      throw new UnauthorizedException('authorization: must be "Bearer <token>"');
+    }
+    const who = this.tokens.identify(m[1] as string);
+    if (!('principal' in who)) {
+      deny(who);
       throw new UnauthorizedException('authorization: unknown, revoked or expired token');
-    if (!roleAtLeast(principal.role, need))
+    }
+    const principal = who.principal;
+    if (!roleAtLeast(principal.role, need)) {
+      deny({
+        reason: 'role too low',
+        tokenId: principal.tokenId,
+        tokenName: principal.name,
+        role: principal.role,
+        need,
+      });
       throw new ForbiddenException(
         `this needs the ${need} role; token ${principal.name} has ${principal.role}`,
       );
+    }
     req.principal = principal;
     return true;
   }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
 import { parseDuration, parseInteger } from '@fleettrace/common';
 import { objectWith, oneOf, optionalString } from '../http/request-fields.js';
-import { CurrentPrincipal } from './auth.guard.js';
+import { clientAddress, CurrentPrincipal, type AuthenticatedRequest } from './auth.guard.js';
 import { RequireRole, ROLES, type Principal, type Role } from './roles.js';
 import { TokensService } from './tokens.service.js';
 
@@ -32,6 +32,7 @@ export class TokensController {
   create(
     @Body() body: unknown,
     @CurrentPrincipal() p: Principal,
+    @Req() req: AuthenticatedRequest,
   ): { token: string; info: unknown } {
     const kind = oneOf(
       objectWith(body, '', ['kind', 'name', 'role', 'ttl', 'max_uses']).kind ?? 'api',
@@ -46,7 +47,11 @@ export class TokensController {
         b.ttl === undefined
           ? undefined
           : parseDuration('ttl', b.ttl, { minMs: 60_000, maxMs: 5 * 365 * 86_400_000 });
-      return this.tokens.createApiToken({ name, role, ...(ttlMs ? { ttlMs } : {}) }, p);
+      return this.tokens.createApiToken(
+        { name, role, ...(ttlMs ? { ttlMs } : {}) },
+        p,
+        clientAddress(req),
+      );
     }
     const b = objectWith(body, '', ['kind', 'name', 'ttl', 'max_uses']);
     const name = optionalString(b.name, 'name', NAME) ?? 'bootstrap';
@@ -56,7 +61,7 @@ export class TokensController {
       b.ttl === undefined
         ? 86_400_000
         : parseDuration('ttl', b.ttl, { minMs: 1_000, maxMs: 30 * 86_400_000 });
-    return this.tokens.createBootstrapToken({ name, maxUses, ttlMs }, p);
+    return this.tokens.createBootstrapToken({ name, maxUses, ttlMs }, p, clientAddress(req));
   }
 
   @Get('tokens')
@@ -68,7 +73,11 @@ export class TokensController {
   @Delete('tokens/:id')
   @RequireRole('admin')
   @HttpCode(200)
-  revoke(@Param('id') id: string, @CurrentPrincipal() p: Principal): unknown {
-    return this.tokens.revoke(id, p);
+  revoke(
+    @Param('id') id: string,
+    @CurrentPrincipal() p: Principal,
+    @Req() req: AuthenticatedRequest,
+  ): unknown {
+    return this.tokens.revoke(id, p, clientAddress(req));
   }
 }

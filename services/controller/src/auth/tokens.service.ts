@@ -20,7 +20,7 @@ import { CONFIG, LOGGER, type ResolvedConfig } from '../config/controller-config
 import type { JsonLogger } from '@fleettrace/common';
 import { PkiService } from '../pki/pki.service.js';
 import { StoreService } from '../store/store.service.js';
-import { AuditService } from '../audit/audit.service.js';
+import { AuditService, type DeniedReason } from '../audit/audit.service.js';
 import { ROLES, type Principal, type Role } from './roles.js';
 
 export interface ApiTokenInfo {
@@ -113,6 +113,7 @@ export class TokensService implements OnModuleInit {
     const created = this.createApiToken(
       { name: 'first admin', role: 'admin' },
       { name: 'controller', role: 'admin' },
+      'controller:first-start',
     );
     const file = join(this.config.dataDir, FIRST_ADMIN_TOKEN_FILE);
     writeFileSync(file, created.token + '\n', { mode: 0o600 });
@@ -123,6 +124,7 @@ export class TokensService implements OnModuleInit {
   createApiToken(
     req: { name: string; role: Role; ttlMs?: number },
     by: Principal | { name: string; role: string },
+    source: string,
   ): { token: string; info: ApiTokenInfo } {
     if (!ROLES.includes(req.role))
       throw new ValidationError('role', `must be one of ${ROLES.join(', ')}`);
@@ -143,13 +145,20 @@ export class TokensService implements OnModuleInit {
         createdBy,
         req.ttlMs ? now + req.ttlMs : null,
       );
-    this.audit.record(by, 'token.create', { id, kind: 'api' }, { name: req.name, role: req.role });
+    this.audit.record(
+      by,
+      'token.create',
+      { id, kind: 'api' },
+      { name: req.name, role: req.role },
+      { source },
+    );
     return { token: `ftapi.${id}.${secret}`, info: this.apiInfo(this.apiRow(id) as ApiTokenRow) };
   }
 
   createBootstrapToken(
     req: { name: string; maxUses: number; ttlMs: number },
     by: Principal,
+    source: string,
   ): { token: string; info: BootstrapTokenInfo } {
     const id = newId();
     const secret = newSecret();
@@ -172,6 +181,7 @@ export class TokensService implements OnModuleInit {
       'token.create',
       { id, kind: 'bootstrap' },
       { name: req.name, max_uses: req.maxUses },
+      { source },
     );
     return {
       token: `ftboot.${id}.${secret}.${this.pki.caHash}`,
@@ -183,17 +193,54 @@ export class TokensService implements OnModuleInit {
 
   /** The principal of a bearer token, or undefined for an unknown, revoked or expired one. */
   authenticate(bearer: string): Principal | undefined {
+    const r = this.identify(bearer);
+    return 'principal' in r ? r.principal : undefined;
+  }
+
+  /**
+   * The principal of a bearer token, or why it was refused with what is
+   * known of the token (its id, and name and role when it exists) for the
+   * audit log. The secret is never part of the answer.
+   */
+  identify(
+    bearer: string,
+  ):
+    | { principal: Principal }
+    | { reason: DeniedReason; tokenId?: string; tokenName?: string; role?: Role } {
     const m = /^ftapi\.([0-9a-f]{12})\.([A-Za-z0-9_-]{20,100})$/.exec(bearer);
-    if (!m) return undefined;
-    const row = this.apiRow(m[1] as string);
-    if (!row || !sameHash(row.secret_hash, hashSecret(m[2] as string))) return undefined;
+    if (!m) {
+      const id = /^ftapi\.([0-9a-f]{12})\./.exec(bearer)?.[1];
+      return { reason: 'unknown token', ...(id ? { tokenId: id } : {}) };
+    }
+    const tokenId = m[1] as string;
+    const row = this.apiRow(tokenId);
+    if (!row) return { reason: 'unknown token', tokenId };
+    const known = { tokenId, tokenName: row.name, role: row.role };
+    if (!sameHash(row.secret_hash, hashSecret(m[2] as string)))
+      return { reason: 'wrong secret', ...known };
     const now = Date.now();
-    if (row.revoked_ms !== null || (row.expires_ms !== null && row.expires_ms <= now))
-      return undefined;
+    if (row.revoked_ms !== null) return { reason: 'revoked token', ...known };
+    if (row.expires_ms !== null && row.expires_ms <= now)
+      return { reason: 'expired token', ...known };
     // Recording every use would turn each read into a write; a minute's precision is enough.
     if (row.last_used_ms === null || now - row.last_used_ms > 60_000)
       this.store.stmt('UPDATE api_tokens SET last_used_ms = ? WHERE id = ?').run(now, row.id);
-    return { tokenId: row.id, name: row.name, role: row.role };
+    return { principal: { tokenId: row.id, name: row.name, role: row.role } };
+  }
+
+  /**
+   * Whether an API token may still act: it exists, is neither revoked nor
+   * expired. Its current role when it may, else why not (schedules check
+   * their creator's token every period with it).
+   */
+  standing(tokenId: string): { role: Role } | { reason: string } {
+    const row = this.apiRow(tokenId);
+    if (!row) return { reason: `token ${tokenId} no longer exists` };
+    if (row.revoked_ms !== null)
+      return { reason: `token ${row.name} (${tokenId}) was revoked at ${iso(row.revoked_ms)}` };
+    if (row.expires_ms !== null && row.expires_ms <= Date.now())
+      return { reason: `token ${row.name} (${tokenId}) expired at ${iso(row.expires_ms)}` };
+    return { role: row.role };
   }
 
   /**
@@ -240,7 +287,7 @@ export class TokensService implements OnModuleInit {
   }
 
   /** Revokes an API or bootstrap token by id. Refuses to revoke the last usable admin token. */
-  revoke(id: string, by: Principal): ApiTokenInfo | BootstrapTokenInfo {
+  revoke(id: string, by: Principal, source: string): ApiTokenInfo | BootstrapTokenInfo {
     const now = Date.now();
     const api = this.apiRow(id);
     if (api) {
@@ -262,6 +309,7 @@ export class TokensService implements OnModuleInit {
         'token.revoke',
         { id, kind: 'api' },
         { name: api.name, role: api.role },
+        { source },
       );
       return this.apiInfo(this.apiRow(id) as ApiTokenRow);
     }
@@ -271,7 +319,13 @@ export class TokensService implements OnModuleInit {
     if (!boot) throw new NotFoundException(`token ${id}: no such token`);
     if (boot.revoked_ms === null) {
       this.store.stmt('UPDATE bootstrap_tokens SET revoked_ms = ? WHERE id = ?').run(now, id);
-      this.audit.record(by, 'token.revoke', { id, kind: 'bootstrap' }, { name: boot.name });
+      this.audit.record(
+        by,
+        'token.revoke',
+        { id, kind: 'bootstrap' },
+        { name: boot.name },
+        { source },
+      );
     }
     return this.bootstrapInfo(
       this.store.stmt('SELECT * FROM bootstrap_tokens WHERE id = ?').get(id) as BootstrapRow,

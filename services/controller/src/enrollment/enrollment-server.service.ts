@@ -30,7 +30,8 @@ import {
 import type { JsonLogger } from '@fleettrace/common';
 import { PkiService } from '../pki/pki.service.js';
 import { verifyCsr } from '../pki/certificate-authority.js';
-import { TokensService } from '../auth/tokens.service.js';
+import { AuditService } from '../audit/audit.service.js';
+import { BootstrapTokenError, TokensService } from '../auth/tokens.service.js';
 import { AgentsService } from '../agents/agents.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { HOSTNAME, validateLabel } from '../jobs/host-targets.js';
@@ -39,6 +40,11 @@ import { shutdownServer } from '../grpc/shutdown-server.js';
 import { ControlServerService } from '../control/control-server.service.js';
 
 const MAX_LABELS = 64;
+
+/** The id part of a bootstrap token, for the audit log (never its secret). */
+function bootstrapTokenId(token: string): string | undefined {
+  return /^(?:ftboot\.)?([0-9a-f]{12})\./.exec(token)?.[1];
+}
 
 @Injectable()
 export class EnrollmentServerService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -53,6 +59,7 @@ export class EnrollmentServerService implements OnApplicationBootstrap, OnApplic
     private readonly agents: AgentsService,
     private readonly metrics: MetricsService,
     private readonly control: ControlServerService,
+    private readonly audit: AuditService,
     @Inject(CONFIG) private readonly config: ResolvedConfig,
     @Inject(LOGGER) logger: JsonLogger,
   ) {
@@ -109,6 +116,7 @@ export class EnrollmentServerService implements OnApplicationBootstrap, OnApplic
       const { agentId, cert } = await this.agents.enroll(
         { hostname: req.hostname, labels, csrPem: req.csrPem },
         `${token.name} (${token.id})`,
+        peer,
       );
       this.metrics.enrollments.inc({ result: 'ok' });
       this.log.info('agent enrolled', {
@@ -127,6 +135,14 @@ export class EnrollmentServerService implements OnApplicationBootstrap, OnApplic
       };
     } catch (err) {
       this.metrics.enrollments.inc({ result: 'refused' });
+      if (err instanceof BootstrapTokenError)
+        this.audit.denied({
+          reason: 'bad bootstrap token',
+          source: peer,
+          method: 'gRPC',
+          path: 'Enroll',
+          ...(bootstrapTokenId(req.token) ? { tokenId: bootstrapTokenId(req.token) } : {}),
+        });
       this.log.warn('enrollment refused', {
         hostname: req.hostname,
         peer,

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
-import { CurrentPrincipal } from '../auth/auth.guard.js';
+import { clientAddress, CurrentPrincipal, type AuthenticatedRequest } from '../auth/auth.guard.js';
 import { RequireRole, type Principal } from '../auth/roles.js';
 import { limitParam, objectWith, oneOf, optionalString } from '../http/request-fields.js';
 import { parseJobSpec } from './job-spec.js';
@@ -16,9 +16,9 @@ export class JobsController {
   create(
     @Body() body: unknown,
     @CurrentPrincipal() p: Principal,
-    @Req() req: { ip?: string },
+    @Req() req: AuthenticatedRequest,
   ): JobView {
-    return this.jobs.create(parseJobSpec(body), p, { source: req.ip ?? '' });
+    return this.jobs.create(parseJobSpec(body), p, { source: clientAddress(req) });
   }
 
   @Get()
@@ -49,14 +49,14 @@ export class JobsController {
     @Param('id') id: string,
     @Body() body: unknown,
     @CurrentPrincipal() p: Principal,
-    @Req() req: { ip?: string },
+    @Req() req: AuthenticatedRequest,
   ): JobView {
     const b = objectWith(body ?? {}, '', ['reason']);
     return this.jobs.cancel(
       id,
       p,
       optionalString(b.reason, 'reason', { max: 500 }) ?? 'no reason given',
-      req.ip ?? '',
+      clientAddress(req),
     );
   }
 }

@@ -143,6 +143,7 @@ export interface CreateOptions {
   scheduleId?: string;
   /** fraction of matching hosts chosen for this job (a schedule's p); overrides targets.sample */
   sample?: number;
+  /** for the audit log: the client address, or `schedule:<id>` */
   source?: string;
 }
 
@@ -231,7 +232,7 @@ export class JobsService {
         sample,
         schedule_id: opts.scheduleId ?? null,
       },
-      opts.source ?? '',
+      { source: opts.source ?? '' },
     );
     this.publishJob(job);
     const byId = new Map(chosen.map((a) => [a.id, a]));
@@ -451,7 +452,7 @@ export class JobsService {
     }
   }
 
-  cancel(jobId: string, who: Principal, reason: string, source = ''): JobView {
+  cancel(jobId: string, who: Principal, reason: string, source: string): JobView {
     const job = this.jobRow(jobId);
     if (job.state !== 'running')
       throw new ConflictException(
@@ -486,7 +487,7 @@ export class JobsService {
       'job.cancel',
       { job_id: jobId, hosts: runs.map((r) => r.host) },
       { reason },
-      source,
+      { source },
     );
     this.publishJob(this.jobRow(jobId));
     this.log.info('job cancelled', { job_id: jobId, by: who.name, cancels_sent: sent });

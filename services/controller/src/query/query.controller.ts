@@ -12,7 +12,7 @@ import {
   Req,
 } from '@nestjs/common';
 import { parseDuration, ValidationError } from '@fleettrace/common';
-import { CurrentPrincipal } from '../auth/auth.guard.js';
+import { clientAddress, CurrentPrincipal, type AuthenticatedRequest } from '../auth/auth.guard.js';
 import { RequireRole, type Principal } from '../auth/roles.js';
 import { AuditService } from '../audit/audit.service.js';
 import { objectWith, requiredString } from '../http/request-fields.js';
@@ -58,19 +58,27 @@ export class QueryController {
         503,
       );
     }
-    this.audit.record(
+    // Written before the query runs, so that one that never returns is still on record.
+    const entry = this.audit.record(
       p,
       'query',
       what,
       { sql: sql.length > 4000 ? `${sql.slice(0, 4000)}…` : sql },
-      source,
+      { source, outcome: 'pending' },
     );
+    const started = performance.now();
+    const durationMs = (): number => Math.round(performance.now() - started);
     try {
-      return await this.options.backend.query(sql, p.role);
+      const answer = await this.options.backend.query(sql, p.role);
+      this.audit.settle(entry, 'ok', { rows: answer.rows.length, duration_ms: durationMs() });
+      return answer;
     } catch (err) {
       const e = err as Error & { code?: string };
-      if (e.code === 'QUERY_REFUSED')
+      if (e.code === 'QUERY_REFUSED') {
+        this.audit.settle(entry, 'refused', { reason: e.message, duration_ms: durationMs() });
         throw new HttpException({ error: 'query refused', message: e.message }, 400);
+      }
+      this.audit.settle(entry, 'error', { error: e.message, duration_ms: durationMs() });
       if (e.code === 'QUERY_FAILED')
         throw new HttpException({ error: 'query failed', message: e.message }, 422);
       throw err;
@@ -84,11 +92,11 @@ export class QueryController {
   async query(
     @Body() body: unknown,
     @CurrentPrincipal() p: Principal,
-    @Req() req: { ip?: string },
+    @Req() req: AuthenticatedRequest,
   ): Promise<QueryAnswer> {
     const b = objectWith(body, '', ['sql']);
     const sql = requiredString(b.sql, 'sql', { max: 100_000 });
-    return this.run(sql, p, req.ip ?? '', { kind: 'sql' });
+    return this.run(sql, p, clientAddress(req), { kind: 'sql' });
   }
 
   /** Who used the CPU and the syscalls, by uid, comm or host. */
@@ -96,7 +104,7 @@ export class QueryController {
   @RequireRole('viewer')
   async top(
     @CurrentPrincipal() p: Principal,
-    @Req() req: { ip?: string },
+    @Req() req: AuthenticatedRequest,
     @Query('by') by?: string,
     @Query('since') since?: string,
     @Query('hosts') hosts?: string,
@@ -105,7 +113,10 @@ export class QueryController {
     if (dim !== 'uid' && dim !== 'comm' && dim !== 'host')
       throw new ValidationError('by', 'must be uid, comm or host');
     const o = { by: dim, sinceS: sinceSeconds(since, '10m'), hosts: hostList(hosts) } as const;
-    return this.run(this.options?.canned.topSql(o) ?? '', p, req.ip ?? '', { kind: 'top', ...o });
+    return this.run(this.options?.canned.topSql(o) ?? '', p, clientAddress(req), {
+      kind: 'top',
+      ...o,
+    });
   }
 
   /** Exits by signal, OOM kills, and kills with sender and target, newest first. */
@@ -113,12 +124,12 @@ export class QueryController {
   @RequireRole('viewer')
   async crashes(
     @CurrentPrincipal() p: Principal,
-    @Req() req: { ip?: string },
+    @Req() req: AuthenticatedRequest,
     @Query('since') since?: string,
     @Query('hosts') hosts?: string,
   ): Promise<QueryAnswer> {
     const o = { sinceS: sinceSeconds(since, '1h'), hosts: hostList(hosts) };
-    return this.run(this.options?.canned.crashesSql(o) ?? '', p, req.ip ?? '', {
+    return this.run(this.options?.canned.crashesSql(o) ?? '', p, clientAddress(req), {
       kind: 'crashes',
       ...o,
     });

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
-import { CurrentPrincipal } from '../auth/auth.guard.js';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
+import { clientAddress, CurrentPrincipal, type AuthenticatedRequest } from '../auth/auth.guard.js';
 import { RequireRole, type Principal } from '../auth/roles.js';
 import { SchedulesService, type ScheduleView } from './schedules.service.js';
 
@@ -10,8 +10,12 @@ export class SchedulesController {
 
   @Post()
   @RequireRole('operator')
-  create(@Body() body: unknown, @CurrentPrincipal() p: Principal): ScheduleView {
-    return this.schedules.create(body, p);
+  create(
+    @Body() body: unknown,
+    @CurrentPrincipal() p: Principal,
+    @Req() req: AuthenticatedRequest,
+  ): ScheduleView {
+    return this.schedules.create(body, p, clientAddress(req));
   }
 
   @Get()
@@ -27,7 +31,11 @@ export class SchedulesController {
   @Delete(':id')
   @RequireRole('operator')
   @HttpCode(200)
-  delete(@Param('id') id: string, @CurrentPrincipal() p: Principal): ScheduleView {
-    return this.schedules.delete(id, p);
+  delete(
+    @Param('id') id: string,
+    @CurrentPrincipal() p: Principal,
+    @Req() req: AuthenticatedRequest,
+  ): ScheduleView {
+    return this.schedules.delete(id, p, clientAddress(req));
   }
 }

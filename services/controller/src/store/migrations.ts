@@ -142,4 +142,22 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX audit_ts ON audit(ts_ms);
     `,
   },
+  {
+    version: 2,
+    description:
+      'audit outcomes and aggregated denials; schedules remember their creator token and can be paused',
+    sql: `
+      -- ok | denied | refused | error | pending (a query still running)
+      ALTER TABLE audit ADD COLUMN outcome TEXT NOT NULL DEFAULT 'ok';
+      -- denied attempts are aggregated per (source, reason) and minute: how many this row stands for
+      ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+      CREATE INDEX audit_action_ts ON audit(action, ts_ms);
+
+      ALTER TABLE schedules ADD COLUMN owner_token_id TEXT;
+      ALTER TABLE schedules ADD COLUMN paused_ms INTEGER;
+      ALTER TABLE schedules ADD COLUMN paused_reason TEXT;
+      -- created_by was written as "<name> (<token id>)"
+      UPDATE schedules SET owner_token_id = substr(created_by, -13, 12) WHERE created_by LIKE '% (____________)';
+    `,
+  },
 ];
