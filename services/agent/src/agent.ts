@@ -10,7 +10,14 @@
  * state directory lock (sub-directory per simulated host).
  */
 import { hostname as osHostname } from 'node:os';
-import { JsonLogger, parseInteger, parseLogLevel, ValidationError } from '@fleettrace/common';
+import {
+  describeSecuredDataDir,
+  JsonLogger,
+  parseInteger,
+  parseLogLevel,
+  secureDataDir,
+  ValidationError,
+} from '@fleettrace/common';
 import type { HostFacts } from '@fleettrace/proto';
 import { AgentConnection, type ConnectionOptions } from './connection';
 import { enroll } from './enroll';
@@ -153,6 +160,13 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     });
   const state = StateDir.open(opts.stateDir);
   try {
+    // Key, certificate, identity, sequence files: owner-only, whatever an older start left.
+    const secured = secureDataDir(opts.stateDir);
+    (secured.failed.length ? logger.warn : logger.info).call(
+      logger,
+      describeSecuredDataDir(secured),
+      { fixed: secured.fixed, checked: secured.checked },
+    );
     if (opts.simulate !== undefined) return await startSimulatedFleet(opts, state, logger);
     const hostname = opts.hostname ?? osHostname();
     const labels = opts.labels ?? {};

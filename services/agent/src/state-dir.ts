@@ -93,7 +93,7 @@ export class StateDir {
     const file = join(this.dir, LOCK);
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        const fd = openSync(file, 'wx', 0o644);
+        const fd = openSync(file, 'wx', 0o600);
         writeSync(fd, `${process.pid}\n`);
         closeSync(fd);
         this.locked = true;
@@ -145,7 +145,7 @@ export class StateDir {
   }
 
   writeIdentity(identity: AgentIdentity): void {
-    writeAtomic(join(this.dir, IDENTITY), JSON.stringify(identity, null, 2) + '\n', 0o644);
+    writeAtomic(join(this.dir, IDENTITY), JSON.stringify(identity, null, 2) + '\n', 0o600);
   }
 
   readCredentials(): ClientCredentials {
@@ -172,7 +172,7 @@ export class StateDir {
   }
 
   writeCa(pem: string): void {
-    writeAtomic(join(this.dir, CA), pem, 0o644);
+    writeAtomic(join(this.dir, CA), pem, 0o600);
   }
 
   /** The current certificate's expiry, ms since the epoch. */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { parseArgs } from 'node:util';
-import { parseDuration } from '@fleettrace/common';
+import { ownerOnlyUmask, parseDuration } from '@fleettrace/common';
 import { UsageError } from '../cli-error';
 import { untilSignal } from '../signals';
 
@@ -30,6 +30,8 @@ options:
   -h, --help            this help`;
 
 export async function controllerCommand(argv: string[]): Promise<number> {
+  // Before anything is created (startController then tightens what an older start left).
+  ownerOnlyUmask();
   const { values, positionals } = parseArgs({
     args: argv,
     strict: true,

@@ -8,14 +8,17 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  describeSecuredDataDir,
+  ownerOnlyUmask,
   parseDuration,
   parseInteger,
   parseListenAddress,
+  secureDataDir,
   ValidationError,
 } from '@fleettrace/common';
 import { ApiClient } from '../api-client';
@@ -93,6 +96,8 @@ interface DefaultJobView {
 }
 
 export async function upCommand(argv: string[]): Promise<number> {
+  // Before anything is created: chDB, SQLite and the agent (its child) make owner-only files.
+  ownerOnlyUmask();
   const { values, positionals } = parseArgs({
     args: argv,
     strict: true,
@@ -132,11 +137,11 @@ export async function upCommand(argv: string[]): Promise<number> {
     maxMs: THROTTLED_RETRY_MAX_MS,
   });
   const data = resolve(values.data ?? defaultDataDir());
-  mkdirSync(data, { recursive: true, mode: 0o700 });
   const host = osHostname();
   const say = (m: string) => process.stderr.write(`fleettrace up: ${m}\n`);
 
   say(`data in ${data}`);
+  say(describeSecuredDataDir(secureDataDir(data)));
   const agentState = join(data, 'agent');
   // The local bus: a unix socket in a 0700 directory, and tokens made for
   // this start that only the agent (in its environment) and this process

@@ -84,7 +84,7 @@ export class PkiService implements OnModuleInit {
       CA_LIFETIME_MS,
     );
     writeFileSync(keyFile, keyPem, { mode: 0o600, flag: 'wx' });
-    writeFileSync(certFile, ca.certPem, { mode: 0o644, flag: 'wx' });
+    writeFileSync(certFile, ca.certPem, { mode: 0o600, flag: 'wx' });
     this.log.info('generated a new certificate authority', { cert: certFile });
     return ca;
   }
