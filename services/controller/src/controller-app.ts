@@ -17,7 +17,13 @@ import {
 } from './config/controller-config.js';
 import { InMemoryControlEventPublisher } from './events/control-event-publisher.js';
 import { ApiExceptionFilter } from './http/api-exception.filter.js';
-import { JsonLogger, parseLogLevel } from '@fleettrace/common';
+import {
+  describeSecuredDataDir,
+  JsonLogger,
+  parseLogLevel,
+  secureDataDir,
+} from '@fleettrace/common';
+import { DEFAULT_HTTP_LIMITS, LimitedExpressAdapter } from './http/http-limits.js';
 import { NestLogger } from './logging/nest-logger.js';
 import { httpMetricsMiddleware } from './metrics/http-metrics.middleware.js';
 import { MetricsService } from './metrics/metrics.service.js';
@@ -52,9 +58,18 @@ export async function startController(options: ControllerOptions): Promise<Runni
     new JsonLogger(parseLogLevel(process.env.FLEETTRACE_LOG_LEVEL, 'FLEETTRACE_LOG_LEVEL'), {
       service: 'controller',
     });
+  // SQLite, the CA key, the admin token: owner-only, whatever an older start left.
+  // This sets the process umask to 0077 (files SQLite makes later are owner-only too).
+  const secured = secureDataDir(config.dataDir);
+  (secured.failed.length ? logger.warn : logger.info).call(
+    logger,
+    describeSecuredDataDir(secured),
+    { fixed: secured.fixed, checked: secured.checked },
+  );
   const publisher = options.publisher ?? new InMemoryControlEventPublisher();
   const app = await NestFactory.create<NestExpressApplication>(
     AppModule.with(config, logger, publisher, options.query),
+    new LimitedExpressAdapter({ ...DEFAULT_HTTP_LIMITS, ...options.httpLimits }),
     {
       logger: new NestLogger(logger.child({ component: 'nest' })),
       abortOnError: false,

@@ -137,7 +137,10 @@ export async function serveAgentMetrics(
   registries: () => Registry[],
 ): Promise<Server> {
   const expected = Buffer.from(`Bearer ${token}`);
-  const server = createServer((req, res) => {
+  // Every local user can connect to it: a connection that sends nothing is closed
+  // after 5 s (Node checks the deadline every second), an idle one after 5 s, at most
+  // 16 at once.
+  const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     const given = Buffer.from(req.headers.authorization ?? '');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
       res
@@ -160,6 +163,9 @@ export async function serveAgentMetrics(
   });
   server.requestTimeout = 10_000;
   server.headersTimeout = 5_000;
+  server.keepAliveTimeout = 5_000;
+  server.timeout = 30_000;
+  server.maxConnections = 16;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(listen.port, listen.host, resolve);

@@ -7,6 +7,7 @@ import { ValidationError } from '@fleettrace/common';
 import type { JsonLogger } from '@fleettrace/common';
 import type { ControlEventPublisher } from '../events/control-event-publisher.js';
 
+import type { HttpLimits } from '../http/http-limits.js';
 import type { QueryOptions } from '../query/query-backend.js';
 import type { BusSettings } from '@fleettrace/proto';
 
@@ -46,6 +47,8 @@ export interface ControllerOptions {
   query?: QueryOptions;
   /** where agents publish events (EnrollResponse.bus); empty: agents are not told */
   bus?: BusSettings;
+  /** the REST listener's timeouts and connection cap (default DEFAULT_HTTP_LIMITS) */
+  httpLimits?: Partial<HttpLimits>;
 }
 
 export interface ResolvedConfig {

@@ -88,6 +88,9 @@ export class ControlServerService implements OnApplicationBootstrap, OnApplicati
       'grpc.keepalive_timeout_ms': 10_000,
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+      // A connection with no call in flight (never an agent's: its Connect stream stays
+      // open) is closed after 2 minutes. No max_connection_age: it would end the stream.
+      'grpc.max_connection_idle_ms': 2 * 60_000,
     });
     server.addService(AgentControlService, {
       connect: (call: ServerDuplexStream<AgentMessage, ControllerMessage>) => this.connect(call),

@@ -67,7 +67,17 @@ export class EnrollmentServerService implements OnApplicationBootstrap, OnApplic
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    const server = new Server({ 'grpc.max_receive_message_length': 64 * 1024 });
+    const server = new Server({
+      'grpc.max_receive_message_length': 64 * 1024,
+      // Enrolling is two short unary calls: a connection with no call in flight for
+      // 30 s is closed, and none is kept past 5 minutes (a call in flight then gets
+      // 10 s more). A connection that never finishes TLS is closed by Node after 120 s.
+      'grpc.max_connection_idle_ms': 30_000,
+      'grpc.max_connection_age_ms': 5 * 60_000,
+      'grpc.max_connection_age_grace_ms': 10_000,
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+    });
     server.addService(EnrollmentServiceDefinition, {
       getCa: (
         _call: ServerUnaryCall<GetCaRequest, GetCaResponse>,
