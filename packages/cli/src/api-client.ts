@@ -1,20 +1,25 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * The user commands' REST client. Server and token come from --server and
- * --token, or FLEETTRACE_SERVER and FLEETTRACE_TOKEN; errors carry the
- * controller's message (which names the field for a 400).
+ * --token-file (or --token, with a warning: argv is public), or
+ * FLEETTRACE_SERVER and FLEETTRACE_TOKEN; errors carry the controller's
+ * message (which names the field for a 400).
  */
 import { UsageError } from './cli-error';
 import { readLocalConfig } from './local-config';
+import { readSecret } from './secret-flags';
 
 export const CONNECTION_OPTIONS = {
   server: { type: 'string' },
   token: { type: 'string' },
+  'token-file': { type: 'string' },
 } as const;
 
 export const CONNECTION_HELP = `  --server URL        controller API (default $FLEETTRACE_SERVER, else the local
                       \`fleettrace up\`, else http://127.0.0.1:7780)
-  --token TOKEN       API token (default $FLEETTRACE_TOKEN, else the local \`up\`'s)`;
+  --token-file FILE   file holding the API token (default $FLEETTRACE_TOKEN, else the
+                      local \`up\`'s); --token TOKEN works too, but every local user
+                      can read a command line`;
 
 /** An error response of the API: exit status 2 for 4xx (the request was wrong), 1 otherwise. */
 export class ApiError extends Error {
@@ -33,7 +38,7 @@ export class ApiClient {
     private readonly token: string | undefined,
   ) {}
 
-  static from(values: { server?: string; token?: string }): ApiClient {
+  static from(values: { server?: string; token?: string; 'token-file'?: string }): ApiClient {
     // Flags, then the environment, then what a local `fleettrace up` recorded.
     const explicit = values.server ?? process.env.FLEETTRACE_SERVER;
     const local = explicit === undefined ? readLocalConfig() : undefined;
@@ -42,14 +47,14 @@ export class ApiClient {
       throw new UsageError(
         `--server: must be a URL such as http://127.0.0.1:7780, got ${JSON.stringify(server)}`,
       );
-    const token = values.token ?? process.env.FLEETTRACE_TOKEN ?? local?.token;
+    const token = readSecret(values, { flag: 'token', env: 'FLEETTRACE_TOKEN' }) ?? local?.token;
     return new ApiClient(server, token || undefined);
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     if (!this.token)
       throw new UsageError(
-        '--token: an API token is needed (or set FLEETTRACE_TOKEN); `fleettrace controller` printed the first one',
+        '--token-file: an API token is needed (or set FLEETTRACE_TOKEN); `fleettrace controller` printed the first one',
       );
     let res: Response;
     try {

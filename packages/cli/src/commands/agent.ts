@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import { parseArgs } from 'node:util';
-import { parseInteger, parseListenAddress } from '@fleettrace/common';
+import { ownerOnlyUmask, parseInteger, parseListenAddress } from '@fleettrace/common';
 import { UsageError } from '../cli-error';
 import { parseLabels } from '../job-flags';
+import { readSecret } from '../secret-flags';
 import { untilSignal } from '../signals';
 
-export const AGENT_HELP = `usage: fleettrace agent --controller HOST:PORT [--token TOKEN] [options]
+export const AGENT_HELP = `usage: fleettrace agent --controller HOST:PORT [--token-file FILE] [options]
 
 Runs the per-host agent: enrolls with the controller (first start, with a
 bootstrap token), keeps its identity, key and certificate in the state
@@ -16,8 +17,9 @@ Stops on SIGINT or SIGTERM.
 
 options:
   --controller H:P    the controller's enrollment address (e.g. ctl.example:7781)
-  --token TOKEN       bootstrap token (ftboot....), needed on the first start
-                      (default $FLEETTRACE_BOOTSTRAP_TOKEN)
+  --token-file FILE   file holding the bootstrap token (ftboot....), needed on the
+                      first start (default $FLEETTRACE_BOOTSTRAP_TOKEN); --token TOKEN
+                      works too, but every local user can read a command line
   --state DIR         state directory (default /var/lib/fleettrace/agent)
   --label K=V         a label of this host (repeatable), e.g. --label role=web
   --hostname NAME     the name to enroll under (default: this host's name);
@@ -43,6 +45,8 @@ options:
   -h, --help          this help`;
 
 export async function agentCommand(argv: string[]): Promise<number> {
+  // Before anything is created (runAgent then tightens what an older start left).
+  ownerOnlyUmask();
   const { values, positionals } = parseArgs({
     args: argv,
     strict: true,
@@ -50,6 +54,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
     options: {
       controller: { type: 'string' },
       token: { type: 'string' },
+      'token-file': { type: 'string' },
       state: { type: 'string', default: '/var/lib/fleettrace/agent' },
       label: { type: 'string', multiple: true },
       hostname: { type: 'string' },
@@ -70,7 +75,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
   if (positionals.length)
     throw new UsageError(`agent takes no arguments, got ${positionals.join(' ')}`);
   if (!values.controller) throw new UsageError(`--controller is required\n\n${AGENT_HELP}`);
-  const token = values.token ?? process.env.FLEETTRACE_BOOTSTRAP_TOKEN;
+  const token = readSecret(values, { flag: 'token', env: 'FLEETTRACE_BOOTSTRAP_TOKEN' });
   const simulate =
     values.simulate === undefined
       ? undefined

@@ -3,10 +3,16 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseDuration } from '@fleettrace/common';
+import {
+  describeSecuredDataDir,
+  ownerOnlyUmask,
+  parseDuration,
+  secureDataDir,
+} from '@fleettrace/common';
 import { TOPICS } from '@fleettrace/bus';
 import { startIngestProcess } from '@fleettrace/ingest';
 import { UsageError } from '../cli-error';
+import { readSecret } from '../secret-flags';
 
 const HELP = `usage: fleettrace ingest [--bus kafka|local] [--brokers host:port,...] [--listen ADDR]
                         [--store server|embedded] [--clickhouse-url URL] [--data DIR]
@@ -25,7 +31,11 @@ the store exactly once; applies the schema migrations first.
                            H:P: every local user can reach a loopback port; agents
                            read it from $FLEETTRACE_BUS_TOKEN)
   --store server|embedded  a ClickHouse server (default) or chDB in --data
-  --clickhouse-url URL     default http://127.0.0.1:8123, as --clickhouse-user/--clickhouse-password
+  --clickhouse-url URL     default http://127.0.0.1:8123, as --clickhouse-user (default default)
+  --clickhouse-password-file FILE
+                           the ClickHouse password (default $FLEETTRACE_CLICKHOUSE_PASSWORD;
+                           --clickhouse-password takes it on the command line, which every
+                           local user can read)
   --data DIR               embedded store and local dead letters (default ~/.local/share/fleettrace)
   --http ADDR|off          /metrics, /healthz, /v1/query (default 127.0.0.1:7421; port 0
                            picks one), behind the bearer token in DATA/http-token (0600)
@@ -34,6 +44,8 @@ the store exactly once; applies the schema migrations first.
   --max-bytes N            embedded store size cap in bytes (default 10 GiB)`;
 
 export async function ingestCommand(argv: string[]): Promise<number> {
+  // Before anything is created: chDB parts and dead letters are owner-only.
+  ownerOnlyUmask();
   const { values } = parseArgs({
     args: argv,
     strict: true,
@@ -47,7 +59,8 @@ export async function ingestCommand(argv: string[]): Promise<number> {
       store: { type: 'string', default: 'server' },
       'clickhouse-url': { type: 'string', default: 'http://127.0.0.1:8123' },
       'clickhouse-user': { type: 'string', default: 'default' },
-      'clickhouse-password': { type: 'string', default: '' },
+      'clickhouse-password': { type: 'string' },
+      'clickhouse-password-file': { type: 'string' },
       data: { type: 'string' },
       http: { type: 'string', default: '127.0.0.1:7421' },
       'flush-interval': { type: 'string' },
@@ -82,6 +95,13 @@ export async function ingestCommand(argv: string[]): Promise<number> {
     if (busToken.length < 16)
       throw new UsageError('--bus-token-file: the token must be at least 16 characters');
   }
+  const clickhousePassword = readSecret(values, {
+    flag: 'clickhouse-password',
+    env: 'FLEETTRACE_CLICKHOUSE_PASSWORD',
+  });
+  const dataDir =
+    values.data ?? join(process.env.XDG_DATA_HOME ?? join(homedir(), '.local/share'), 'fleettrace');
+  process.stderr.write(`fleettrace ingest: ${describeSecuredDataDir(secureDataDir(dataDir))}\n`);
   const running = await startIngestProcess({
     bus: values.bus,
     brokers: values.brokers
@@ -101,10 +121,8 @@ export async function ingestCommand(argv: string[]): Promise<number> {
     store: values.store,
     clickhouseUrl: values['clickhouse-url'],
     clickhouseUser: values['clickhouse-user'],
-    clickhousePassword: values['clickhouse-password'],
-    dataDir:
-      values.data ??
-      join(process.env.XDG_DATA_HOME ?? join(homedir(), '.local/share'), 'fleettrace'),
+    clickhousePassword: clickhousePassword ?? '',
+    dataDir,
     httpAddress: values.http,
     retentionDays: number('retention-days', values['retention-days']),
     maxBytes: number('max-bytes', values['max-bytes']),

@@ -15,25 +15,32 @@ import {
   type QueryResult,
   type Role,
 } from '@fleettrace/store';
-import { UsageError } from '../cli-error';
+import { escapeForTerminal } from '@fleettrace/common';
+import { toJson, UsageError } from '../cli-error';
 import { ApiClient } from '../api-client';
+import { readSecret } from '../secret-flags';
 
 export const TARGET_OPTIONS = {
   'clickhouse-url': { type: 'string' },
   'clickhouse-user': { type: 'string' },
   'clickhouse-password': { type: 'string' },
+  'clickhouse-password-file': { type: 'string' },
   data: { type: 'string' },
   'ingest-url': { type: 'string' },
   role: { type: 'string', default: 'viewer' },
   server: { type: 'string' },
   token: { type: 'string' },
+  'token-file': { type: 'string' },
 } as const;
 
-export const TARGET_HELP = `where to query: by default the controller's API (--server URL and --token, else
-$FLEETTRACE_SERVER and $FLEETTRACE_TOKEN, else the local \`fleettrace up\`), with the
+export const TARGET_HELP = `where to query: by default the controller's API (--server URL and --token-file FILE,
+else $FLEETTRACE_SERVER and $FLEETTRACE_TOKEN, else the local \`fleettrace up\`), with the
 token's role; or directly one of:
   --clickhouse-url URL      a ClickHouse server; as --clickhouse-user (default fleettrace_viewer,
-                            or fleettrace_admin with --role admin) and --clickhouse-password
+                            or fleettrace_admin with --role admin) with the password in
+                            --clickhouse-password-file FILE or $FLEETTRACE_CLICKHOUSE_PASSWORD
+                            (--token and --clickhouse-password take the secret itself, but every
+                            local user can read a command line)
   --data DIR                an embedded store's data directory (not while ingest runs on it)
   --ingest-url URL          a running ingest's query endpoint (viewer role)
   --role viewer|admin       whose rights the query runs with (default viewer)`;
@@ -42,11 +49,13 @@ export interface TargetValues {
   'clickhouse-url'?: string;
   'clickhouse-user'?: string;
   'clickhouse-password'?: string;
+  'clickhouse-password-file'?: string;
   data?: string;
   'ingest-url'?: string;
   role?: string;
   server?: string;
   token?: string;
+  'token-file'?: string;
 }
 
 export async function runQuery(values: TargetValues, sql: string): Promise<QueryResult> {
@@ -84,7 +93,11 @@ export async function runQuery(values: TargetValues, sql: string): Promise<Query
   }
   const user =
     values['clickhouse-user'] ?? (role === 'admin' ? 'fleettrace_admin' : 'fleettrace_viewer');
-  const credentials = { username: user, password: values['clickhouse-password'] ?? '' };
+  const password = readSecret(values as Record<string, unknown>, {
+    flag: 'clickhouse-password',
+    env: 'FLEETTRACE_CLICKHOUSE_PASSWORD',
+  });
+  const credentials = { username: user, password: password ?? '' };
   const store = new ServerStore({
     url: values['clickhouse-url']!,
     owner: credentials,
@@ -98,28 +111,29 @@ export async function runQuery(values: TargetValues, sql: string): Promise<Query
   }
 }
 
+/** A cell as shown: control and bidi characters escaped (the cells are what traced processes chose). */
 function text(v: unknown): string {
   if (v === null || v === undefined) return '';
-  if (typeof v === 'object') return JSON.stringify(v);
-  return String(v);
+  if (typeof v === 'object') return escapeForTerminal(JSON.stringify(v));
+  return escapeForTerminal(String(v));
 }
 
 function csvField(v: unknown): string {
   const s = text(v);
-  return /[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+  return /[",]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 
-/** The result as a table (aligned columns), JSON (one object per row) or CSV with a header. */
+/**
+ * The result as a table (aligned columns), JSON (one object per row) or CSV
+ * with a header. Table and CSV cells show control and bidi characters as
+ * escapes (a newline in a cell is `\x0a`); JSON keeps every value exactly.
+ */
 export function formatResult(r: QueryResult, format: string): string {
   const names = r.columns.map((c) => c.name);
   switch (format) {
     case 'json':
       return (
-        JSON.stringify(
-          r.rows.map((row) => Object.fromEntries(names.map((n, i) => [n, row[i]]))),
-          null,
-          2,
-        ) + '\n'
+        toJson(r.rows.map((row) => Object.fromEntries(names.map((n, i) => [n, row[i]])))) + '\n'
       );
     case 'csv':
       return [names, ...r.rows].map((row) => row.map(csvField).join(',')).join('\n') + '\n';
