@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // SPDX-License-Identifier: Apache-2.0
-import { ValidationError } from '@fleettrace/common';
+import { escapeForTerminal, ValidationError } from '@fleettrace/common';
 import { UsageError } from './cli-error';
 import { ApiError } from './api-client';
 import { warningsAsJsonLines } from './signals';
@@ -99,23 +99,30 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    const e = err as Error & { code?: string };
+    // `code` is a string for Node's errors and a number for gRPC statuses (a refused enrollment).
+    const e = err as Error & { code?: unknown };
+    // Messages may quote what a customer chose (a host name, a label, a job's reason);
+    // a usage error's own lines (the help text) stay lines.
+    const message = String(e?.message ?? err)
+      .split('\n')
+      .map(escapeForTerminal)
+      .join('\n');
     if (err instanceof ApiError) {
       // A 4xx is a request the controller refused (its message names the field): a usage error.
-      process.stderr.write(`fleettrace: ${e.message}\n`);
+      process.stderr.write(`fleettrace: ${message}\n`);
       process.exitCode = err.status >= 400 && err.status < 500 ? 2 : 1;
       return;
     }
     if (
       err instanceof UsageError ||
       err instanceof ValidationError ||
-      e.code?.startsWith('ERR_PARSE_ARGS')
+      (typeof e.code === 'string' && e.code.startsWith('ERR_PARSE_ARGS'))
     ) {
-      process.stderr.write(`fleettrace: ${e.message}\n`);
+      process.stderr.write(`fleettrace: ${message}\n`);
       process.exitCode = 2;
       return;
     }
-    process.stderr.write(`fleettrace: ${e.message}\n`);
+    process.stderr.write(`fleettrace: ${message}\n`);
     if (process.env.FLEETTRACE_DEBUG) process.stderr.write(`${e.stack}\n`);
     process.exitCode = 1;
   },

@@ -107,8 +107,13 @@ export async function enroll(opts: EnrollOptions): Promise<AgentIdentity> {
     );
   } catch (err) {
     const e = err as ServiceError;
+    // UNAUTHENTICATED is the token (unknown, expired, revoked, used up); the rest says itself.
+    const hint =
+      e.code === status.UNAUTHENTICATED
+        ? ' (a new one: `fleettrace token create --bootstrap` on the controller)'
+        : '';
     throw new EnrollError(
-      `enrollment refused by ${opts.address}: ${e.details ?? e.message}`,
+      `enrollment refused by the controller at ${opts.address}: ${e.details || e.message}${hint}`,
       e.code,
     );
   } finally {

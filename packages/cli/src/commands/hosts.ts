@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { parseArgs } from 'node:util';
-import { renderTable } from '@fleettrace/common';
+import { escapeForTerminal, renderTable } from '@fleettrace/common';
 import { ApiClient, CONNECTION_HELP, CONNECTION_OPTIONS } from '../api-client';
 import { toJson, UsageError } from '../cli-error';
 import { parseLabels } from '../job-flags';
@@ -68,7 +68,9 @@ export async function hostsCommand(argv: string[]): Promise<number> {
       `/api/v1/agents/${encodeURIComponent(id)}/revoke`,
       values.reason ? { reason: values.reason } : {},
     );
-    process.stdout.write(values.json ? toJson(a) + '\n' : `revoked ${a.hostname} (${a.id})\n`);
+    process.stdout.write(
+      values.json ? toJson(a) + '\n' : `revoked ${escapeForTerminal(a.hostname)} (${a.id})\n`,
+    );
     return 0;
   }
   if (positionals.length)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { parseArgs } from 'node:util';
-import { parseInteger, renderTable } from '@fleettrace/common';
+import { escapeForTerminal, parseInteger, renderTable } from '@fleettrace/common';
 import { ApiClient, CONNECTION_HELP, CONNECTION_OPTIONS } from '../api-client';
 import { toJson, UsageError } from '../cli-error';
 
@@ -158,10 +158,11 @@ export async function jobCommand(argv: string[]): Promise<number> {
 }
 
 export function printJob(job: JobView): void {
+  const reason = job.cancel_reason ? ` (${escapeForTerminal(job.cancel_reason)})` : '';
   process.stdout.write(
-    `job ${job.id}: ${job.state}${job.cancel_reason ? ` (${job.cancel_reason})` : ''}\n` +
-      `  collectors ${job.spec.collectors.map((c) => c.name).join(', ')}; targets ${JSON.stringify(job.spec.targets)}\n` +
-      `  created ${job.created} by ${job.created_by}; ends ${job.end}${job.schedule_id ? `; schedule ${job.schedule_id}` : ''}\n` +
+    `job ${job.id}: ${job.state}${reason}\n` +
+      `  collectors ${job.spec.collectors.map((c) => c.name).join(', ')}; targets ${toJson(job.spec.targets, 0)}\n` +
+      `  created ${job.created} by ${escapeForTerminal(job.created_by)}; ends ${job.end}${job.schedule_id ? `; schedule ${job.schedule_id}` : ''}\n` +
       `  runs: ${runsByState(job)}; events ${job.events_sent}, lost ${job.events_lost}\n\n`,
   );
   if (job.runs?.length) process.stdout.write(runTable(job.runs) + '\n');

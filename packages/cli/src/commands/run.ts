@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { parseArgs } from 'node:util';
+import { escapeForTerminal } from '@fleettrace/common';
 import { ApiClient, CONNECTION_HELP, CONNECTION_OPTIONS } from '../api-client';
 import { toJson, UsageError } from '../cli-error';
 import { JOB_HELP, JOB_OPTIONS, jobSpecFromFlags, parseFraction } from '../job-flags';
@@ -125,5 +126,5 @@ async function follow(api: ApiClient, created: JobView): Promise<JobView> {
 
 function describe(r: RunView): string {
   const counts = r.state === 'pending' ? '' : `, ${r.events_sent} events, ${r.events_lost} lost`;
-  return `  ${r.host}: ${r.state}${r.reason ? ` (${r.reason})` : ''}${counts}`;
+  return `  ${escapeForTerminal(r.host)}: ${r.state}${r.reason ? ` (${escapeForTerminal(r.reason)})` : ''}${counts}`;
 }

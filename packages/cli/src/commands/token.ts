@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { parseArgs } from 'node:util';
-import { parseInteger, renderTable } from '@fleettrace/common';
+import { escapeForTerminal, parseInteger, renderTable } from '@fleettrace/common';
 import { ApiClient, CONNECTION_HELP, CONNECTION_OPTIONS } from '../api-client';
 import { toJson, UsageError } from '../cli-error';
 
@@ -121,7 +121,9 @@ export async function tokenCommand(argv: string[]): Promise<number> {
       if (!id || extra.length) throw new UsageError('token revoke needs one token id');
       const t = await api.delete<TokenInfo>(`/api/v1/tokens/${encodeURIComponent(id)}`);
       process.stdout.write(
-        values.json ? toJson(t) + '\n' : `revoked ${t.kind} token ${t.id} (${t.name})\n`,
+        values.json
+          ? toJson(t) + '\n'
+          : `revoked ${t.kind} token ${t.id} (${escapeForTerminal(t.name)})\n`,
       );
       return 0;
     }

@@ -4,6 +4,7 @@ import {
   parseDuration,
   parseInteger,
   renderTable,
+  escapeForTerminal,
   formatNs,
   ValidationError,
 } from '@fleettrace/common';
@@ -159,7 +160,9 @@ export async function traceCommand(argv: string[]): Promise<number> {
         const stack = line.slice(0, at);
         weights.set(stack, (weights.get(stack) ?? 0) + Number(line.slice(at + 1)));
       }
-      for (const [stack, weight] of weights) process.stdout.write(`${stack} ${weight}\n`);
+      // Frames hold comm and symbol names a traced process chose.
+      for (const [stack, weight] of weights)
+        process.stdout.write(`${escapeForTerminal(stack)} ${weight}\n`);
       process.stderr.write(`lost: ${result.lost}\n`);
       return 0;
     }
