@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
@@ -89,6 +89,25 @@ describe('fleettrace up (embedded)', () => {
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
+
+  /**
+   * Entries under `root` that group or others may use. A symbolic link's own
+   * mode means nothing; a unix socket is reachable only through its directory.
+   */
+  const notOwnerOnly = (root: string): string[] => {
+    const found: string[] = [];
+    const walk = (path: string, parentMode: number) => {
+      const st = lstatSync(path, { throwIfNoEntry: false });
+      if (!st || st.isSymbolicLink()) return;
+      const ownerOnly = (st.mode & 0o077) === 0;
+      const socketInPrivateDir = st.isSocket() && (parentMode & 0o077) === 0;
+      if (!ownerOnly && !socketInPrivateDir)
+        found.push(`${path} 0${(st.mode & 0o777).toString(8)}`);
+      if (st.isDirectory()) for (const name of readdirSync(path)) walk(join(path, name), st.mode);
+    };
+    walk(root, 0o700);
+    return found;
+  };
 
   const crashCount = () => {
     const r = cli(
@@ -175,6 +194,9 @@ describe('fleettrace up (embedded)', () => {
               .join('\n')}`,
           );
         assert.ok(value('fleettrace_agent_events_total')! > 0, 'the publisher counters too');
+
+        // SQLite, the chDB parts (the sensitive database too), agent state, logs: owner-only.
+        assert.deepEqual(notOwnerOnly(join(dir, 'data')), [], 'nothing under DATA for other users');
       } finally {
         await down(child);
       }
