@@ -16,9 +16,9 @@ import {
 } from '@fleettrace/collectors';
 import { RunState, type JobAssignment, type JobStatus } from '@fleettrace/proto';
 import {
-  loadedFtPrograms,
+  ftProgramsOf,
   renamedCopy,
-  waitForNoFtPrograms,
+  waitForUnloaded,
   workload,
   Workload,
 } from '@fleettrace/testing';
@@ -96,9 +96,11 @@ describe('JobRunner (real kernel)', () => {
       await rec.until((s) => s.jobId === 'job-a' && s.state === RunState.RUN_STATE_RUNNING);
       await rec.until((s) => s.jobId === 'job-b' && s.state === RunState.RUN_STATE_RUNNING);
       assert.deepEqual(
-        loadedFtPrograms().sort(),
+        ftProgramsOf()
+          .map((p) => p.name)
+          .sort(),
         ['ft_sc_enter', 'ft_sc_exit'],
-        'one set of ft_ programs',
+        'one set of ft_ programs in this process',
       );
       assert.deepEqual(runner.activeCollectors(), ['syscalls']);
       await Promise.all([a.run(), b.run()]);
@@ -177,12 +179,15 @@ describe('JobRunner (real kernel)', () => {
         }),
       );
       await rec.until((s) => s.state === RunState.RUN_STATE_RUNNING);
+      const held = ftProgramsOf();
+      assert.ok(held.length > 0, 'job-c loaded its programs');
       const asked = Date.now();
       runner.cancel('job-c', 'operator asked');
       const cancelled = await rec.until((s) => s.state === RunState.RUN_STATE_CANCELLED);
       assert.ok(Date.now() - asked < 2000, `cancelled in ${Date.now() - asked} ms`);
       assert.equal(cancelled.reason, 'operator asked');
-      assert.deepEqual(await waitForNoFtPrograms(2000), [], 'detached (freed within 2 s)');
+      assert.deepEqual(await waitForUnloaded(held, 2000), [], 'detached (freed within 2 s)');
+      assert.deepEqual(ftProgramsOf(), [], 'this process holds no ft_ program');
     } finally {
       await runner.close();
     }
@@ -222,6 +227,8 @@ describe('JobRunner (real kernel)', () => {
         }),
       );
       const running = await rec.until((s) => s.state === RunState.RUN_STATE_RUNNING);
+      const held = ftProgramsOf();
+      assert.ok(held.length > 0, 'the job loaded its programs');
       const throttled = await rec.until((s) => s.state === RunState.RUN_STATE_THROTTLED, 20_000);
       const traced = (await stormDone)
         .filter(([t]) => t > running.unixMs + 150 && t < throttled.unixMs - 50)
@@ -238,7 +245,7 @@ describe('JobRunner (real kernel)', () => {
         `agent measured ${(throttled.overheadShare * 100).toFixed(2)}% vs the storm's slowdown ${(independent * 100).toFixed(2)}% ` +
           `(x${ratio.toFixed(2)}; base ${baseNs} ns, traced ${tracedNs} ns per call, hook cost ${hookNs.toFixed(0)} ns)`,
       );
-      assert.deepEqual(await waitForNoFtPrograms(2000), [], 'the throttled job detached');
+      assert.deepEqual(await waitForUnloaded(held, 2000), [], 'the throttled job detached');
     } finally {
       await runner.close();
     }
@@ -388,6 +395,46 @@ describe('JobRunner (real kernel)', () => {
       );
     } finally {
       busy.kill();
+      await runner.close();
+    }
+  });
+  test('limits.max_events_per_second drops the rows above it and counts them lost, with the cause', async () => {
+    features ??= await probeKernelFeatures(bpfObjectPath('features'));
+    const w = await Workload.start(workload('syscall_workload'), ['getppid', '5000']);
+    const rec = new Recorder();
+    const runner = new JobRunner(rec, { features, hookCostNs: 0 });
+    try {
+      const started = Date.now();
+      runner.assign(
+        assignment({
+          jobId: 'job-rate',
+          collectors: [{ name: 'syscall_trace', params: {} }],
+          filters: { pid: w.pid },
+          limits: { overheadBudget: 0, maxEventsPerSecond: 20 },
+        }),
+      );
+      await rec.until((s) => s.jobId === 'job-rate' && s.state === RunState.RUN_STATE_RUNNING);
+      await w.run();
+      await new Promise((r) => setTimeout(r, 500));
+      runner.cancel('job-rate', 'test over');
+      const last = await rec.until(
+        (s) => s.jobId === 'job-rate' && s.state === RunState.RUN_STATE_CANCELLED,
+      );
+      const seconds = (Date.now() - started) / 1000;
+      const sent = rec.batches.reduce((n, b) => n + b.rows.length, 0);
+      const lost = rec.batches.reduce((n, b) => n + b.lost, 0);
+      // One second's allowance up front (the interval is 200 ms), then 20 a second.
+      assert.ok(sent <= 20 + 20 * seconds, `sent ${sent} rows in ${seconds.toFixed(1)} s`);
+      assert.ok(lost >= 5000 - sent, `lost ${lost} of at least 5000 calls, sent ${sent}`);
+      assert.equal(last.eventsSent, sent);
+      assert.ok(
+        rec.statuses.some((s) =>
+          /rows above limits.max_events_per_second \(20\/s\) are dropped/.test(s.reason),
+        ),
+        'the cause is reported',
+      );
+    } finally {
+      await w.stop();
       await runner.close();
     }
   });

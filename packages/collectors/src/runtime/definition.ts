@@ -94,6 +94,12 @@ export interface CollectorDefinition<Params = unknown, Row = unknown> {
   readonly description: string;
   /** kernel features without which the collector cannot run */
   readonly requires: readonly KernelFeature[];
+  /**
+   * Filters of which at least one must be set, and why. Checked where a job
+   * is accepted (the controller's API, the local `trace` command) so that a
+   * job that would fail on every host is refused up front.
+   */
+  readonly needsFilter?: { oneOf: ReadonlyArray<keyof Filters>; why: string };
   /** Validates raw parameters; errors name the field as `${field}.<param>`. */
   parseParams(raw: Record<string, unknown>, field: string): Params;
   start(opts: StartOptions<Params>): Promise<CollectorSession<Row>>;

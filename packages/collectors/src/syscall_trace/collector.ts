@@ -88,6 +88,10 @@ export const collector: CollectorDefinition<SyscallTraceParams, SyscallTraceRow>
   description:
     'strace -f -T without ptrace: every syscall of a process with decoded arguments, paths, errno, duration',
   requires: ['btf', 'raw_tracepoint', 'task_storage', 'ringbuf'],
+  needsFilter: {
+    oneOf: ['pid', 'comm'],
+    why: 'per-call events of a whole host are neither cheap nor readable',
+  },
 
   parseParams(raw, field) {
     const known = new Set(['rate', 'ring_kb']);

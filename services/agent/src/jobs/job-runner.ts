@@ -25,6 +25,10 @@
  * with a rate lower it. Only when the smallest setting still does not fit is
  * the run stopped and reported THROTTLED with the measured figure. Well under
  * budget again, the fraction doubles back.
+ *
+ * A job's limits.max_events_per_second caps the rows each run sends (see
+ * RowRateLimit); rows above it are dropped and counted in events_lost, with
+ * the cause in the run's reason.
  */
 import { cpus } from 'node:os';
 import {
@@ -49,6 +53,7 @@ import {
 } from './collector-host';
 import type { JobExecutor, JobExecutorEvents } from './job-executor';
 import { calibrateHookCost, type HookCost } from './hook-cost';
+import { RowRateLimit } from './row-rate-limit';
 
 export interface JobRunnerOptions {
   /** a feature report from an earlier probe; probed on first use otherwise */
@@ -114,6 +119,8 @@ interface Run {
   windows: CostWindow[];
   /** the lowest pipeline rate (CPU ns per ns) seen over a full set of windows, see chargedCpuUs */
   pipelineFloor: number;
+  /** limits.max_events_per_second, when the job set one */
+  rateLimit?: RowRateLimit;
   ending: boolean;
 }
 
@@ -226,6 +233,14 @@ export class JobRunner implements JobExecutor {
       settleUntil: 0,
       windows: [],
       pipelineFloor: Infinity,
+      ...(assignment.limits?.maxEventsPerSecond
+        ? {
+            rateLimit: new RowRateLimit(
+              assignment.limits.maxEventsPerSecond,
+              assignment.intervalMs || 1000,
+            ),
+          }
+        : {}),
       ending: false,
     };
     this.runs_.set(assignment.runId, run);
@@ -329,14 +344,28 @@ export class JobRunner implements JobExecutor {
     result: DrainResult<unknown>,
     dutyFraction: number,
   ): void {
-    run.status.eventsSent += result.rows.length;
-    run.status.eventsLost += result.lost;
+    let rows = result.rows;
+    let lost = result.lost;
+    if (run.rateLimit) {
+      const allowed = run.rateLimit.take(rows.length);
+      if (allowed < rows.length) {
+        lost += rows.length - allowed;
+        rows = rows.slice(0, allowed);
+        // The cause of the loss, once: the counts are in events_lost.
+        if (!run.status.reason)
+          run.status.reason = `rows above limits.max_events_per_second (${run.rateLimit.perSecond}/s) are dropped and counted as lost`;
+      }
+    }
+    run.status.eventsSent += rows.length;
+    run.status.eventsLost += lost;
+    // a new reason goes out at once (report() sends changes of reason), with the counts
+    this.report(run);
     this.events.onRows?.({
       jobId: run.assignment.jobId,
       runId: run.assignment.runId,
       collector,
-      rows: result.rows,
-      lost: result.lost,
+      rows,
+      lost,
       // Sums stay unbiased: a schedule's 1/p times the duty cycle's 1/fraction.
       weight: (run.assignment.weight || 1) / dutyFraction,
     });

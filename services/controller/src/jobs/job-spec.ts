@@ -9,7 +9,7 @@
  * not, on each agent's host, and the agent says so in the run's reason).
  */
 import { ValidationError, parseDuration } from '@fleettrace/common';
-import { collectors, validateFilters } from '@fleettrace/collectors';
+import { checkNeededFilters, collectors, validateFilters } from '@fleettrace/collectors';
 import { objectWith } from '../http/request-fields.js';
 import { compileHostGlob, validateLabel, type Targets } from './host-targets.js';
 
@@ -29,7 +29,7 @@ export interface JobFilters {
 export interface JobLimits {
   /** share of host CPU, 0 < b <= 1 */
   overhead_budget: number;
-  /** 0 = the collector's default */
+  /** rows a run may send per second, beyond which the agent drops and counts them lost; 0 = no limit */
   max_events_per_second: number;
 }
 
@@ -58,6 +58,11 @@ export const DEFAULT_DURATION_MS = 30_000;
 export const MAX_DURATION_MS = 7 * 24 * 3_600_000;
 export const DEFAULT_INTERVAL_MS = 1_000;
 export const DEFAULT_OVERHEAD_BUDGET = 0.01;
+/**
+ * The largest overhead budget below the admin role. On a shared host an
+ * operator's job must not be allowed to take the whole machine.
+ */
+export const OPERATOR_MAX_OVERHEAD_BUDGET = 0.05;
 const MAX_COLLECTORS = 16;
 const MAX_HOST_PATTERNS = 1_000;
 
@@ -66,6 +71,11 @@ export function parseJobSpec(raw: unknown, opts: { template?: boolean } = {}): J
   const targets = parseTargets(body.targets);
   const collectorsList = parseCollectors(body.collectors);
   const filters = parseFilters(body.filters);
+  const registry = collectors();
+  checkNeededFilters(
+    collectorsList.map((c) => registry.get(c.name) as { name: string }),
+    filters,
+  );
   const durationMs = opts.template
     ? 0
     : body.duration === undefined
@@ -207,7 +217,7 @@ function parseLimits(raw: unknown): JobLimits {
     if (typeof m !== 'number' || !Number.isInteger(m) || m < 0 || m > 100_000_000)
       throw new ValidationError(
         'limits.max_events_per_second',
-        `must be an integer between 0 and 100000000 (0 = the collector's default), got ${JSON.stringify(m)}`,
+        `must be an integer between 0 and 100000000 (0 = no limit), got ${JSON.stringify(m)}`,
       );
     out.max_events_per_second = m;
   }

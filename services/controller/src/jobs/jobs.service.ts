@@ -31,7 +31,7 @@ import {
 } from '@fleettrace/proto';
 import { CONFIG, LOGGER, PUBLISHER, type ResolvedConfig } from '../config/controller-config.js';
 import type { ControlEventPublisher } from '../events/control-event-publisher.js';
-import type { JsonLogger } from '@fleettrace/common';
+import { ValidationError, type JsonLogger } from '@fleettrace/common';
 import { StoreService } from '../store/store.service.js';
 import { AuditService } from '../audit/audit.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
@@ -39,7 +39,7 @@ import { AgentSessions } from '../agents/agent-sessions.js';
 import { AgentsService, type AgentRow } from '../agents/agents.service.js';
 import { roleAtLeast, SENSITIVE_COLLECTORS, type Principal } from '../auth/roles.js';
 import { sampleOf, TargetMatcher } from './host-targets.js';
-import { sensitiveCollectors, type JobSpec } from './job-spec.js';
+import { OPERATOR_MAX_OVERHEAD_BUDGET, sensitiveCollectors, type JobSpec } from './job-spec.js';
 
 export const RUN_STATES = [
   'pending',
@@ -169,6 +169,20 @@ export class JobsService {
     );
   }
 
+  /**
+   * Refuses limits above what the caller's role may set, naming the field:
+   * below admin, an overhead budget of at most OPERATOR_MAX_OVERHEAD_BUDGET.
+   * Checked when a job is created, not when one is cancelled.
+   */
+  checkLimits(spec: JobSpec, who: Principal): void {
+    if (roleAtLeast(who.role, 'admin')) return;
+    if (spec.limits.overhead_budget > OPERATOR_MAX_OVERHEAD_BUDGET)
+      throw new ValidationError(
+        'limits.overhead_budget',
+        `must be at most ${OPERATOR_MAX_OVERHEAD_BUDGET} (${OPERATOR_MAX_OVERHEAD_BUDGET * 100}% of host CPU) for the ${who.role} role; only admins may set up to 1, got ${spec.limits.overhead_budget}`,
+      );
+  }
+
   /** Refuses collectors that need the admin role, naming the field. */
   checkRole(spec: JobSpec, who: Principal): void {
     if (roleAtLeast(who.role, 'admin')) return;
@@ -187,6 +201,7 @@ export class JobsService {
         `creating jobs needs the operator role; token ${who.name} has ${who.role}`,
       );
     this.checkRole(spec, who);
+    this.checkLimits(spec, who);
     const now = Date.now();
     const sample = opts.sample ?? spec.targets.sample ?? 1;
     const weight = 1 / sample;

@@ -125,12 +125,21 @@ const jobSpecProperties = {
       ['name'],
     ),
   ),
-  filters: obj({
-    pid: { type: 'integer', minimum: 1 },
-    uid: { type: 'integer', minimum: 0 },
-    comm: { type: 'string', maxLength: 15 },
-    cgroup: str('absolute cgroup path, resolved on each host'),
-  }),
+  filters: {
+    ...obj({
+      pid: { type: 'integer', minimum: 1, maximum: 4_194_304, description: 'a JSON number' },
+      uid: { type: 'integer', minimum: 0, maximum: 4_294_967_294, description: 'a JSON number' },
+      comm: {
+        type: 'string',
+        minLength: 1,
+        maxLength: 15,
+        pattern: '^[^\\u0000-\\u001f\\u007f]+$',
+        description: 'at most 15 bytes (UTF-8), no NUL or control characters',
+      },
+      cgroup: str('absolute cgroup path, resolved on each host'),
+    }),
+    description: 'syscall_trace needs pid or comm',
+  },
   duration: str('e.g. 30s, 5m (default 30s, at most 7 days)'),
   interval: str('drain interval, e.g. 1s (default)'),
   limits: obj({
@@ -138,9 +147,16 @@ const jobSpecProperties = {
       type: 'number',
       exclusiveMinimum: 0,
       maximum: 1,
-      description: 'share of host CPU (0.005 = 0.5%), default 0.01',
+      description:
+        'share of host CPU (0.005 = 0.5%), default 0.01; at most 0.05 (5%) below the admin role, up to 1 for admins',
     },
-    max_events_per_second: { type: 'integer', minimum: 0 },
+    max_events_per_second: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 100_000_000,
+      description:
+        "rows each host's run may send per second; the agent drops the rest and counts them lost (0 = no limit)",
+    },
   }),
 };
 
@@ -255,7 +271,19 @@ export function openApiDocument(): Schema {
           [],
           true,
         ),
-        Schedule: { type: 'object', additionalProperties: true },
+        Schedule: {
+          type: 'object',
+          additionalProperties: true,
+          properties: {
+            state: {
+              enum: ['active', 'paused'],
+              description:
+                "paused when its creator's token is gone, revoked, expired or lacks the role the job needs",
+            },
+            paused: { type: ['string', 'null'] },
+            paused_reason: { type: ['string', 'null'] },
+          },
+        },
         ScheduleRequest: obj(
           {
             name: str(),
@@ -276,7 +304,20 @@ export function openApiDocument(): Schema {
           ['every', 'run_for', 'job'],
         ),
         Token: { type: 'object', additionalProperties: true },
-        AuditEntry: { type: 'object', additionalProperties: true },
+        AuditEntry: {
+          type: 'object',
+          additionalProperties: true,
+          properties: {
+            action: str('e.g. job.create, query, auth.denied, schedule.pause'),
+            outcome: { enum: ['ok', 'denied', 'refused', 'error', 'pending'] },
+            count: {
+              type: 'integer',
+              description:
+                'attempts the entry stands for: denied attempts are aggregated per (source, reason) and minute',
+            },
+            source: str('client address, gRPC peer, or schedule:<id>'),
+          },
+        },
         QueryAnswer: obj(
           {
             columns: arr(obj({ name: str(), type: str('ClickHouse type') })),
@@ -486,8 +527,9 @@ export function openApiDocument(): Schema {
           role: 'admin',
           params: [
             limit,
-            { name: 'action', in: 'query', description: 'e.g. job.create' },
-            { name: 'since', in: 'query', description: 'ISO-8601 time' },
+            { name: 'action', in: 'query', description: 'e.g. job.create, auth.denied' },
+            { name: 'outcome', in: 'query', description: 'ok, denied, refused, error or pending' },
+            { name: 'since', in: 'query', description: 'ISO-8601 time, or a duration back (1h)' },
           ],
           response: obj({ entries: arr(ref('AuditEntry')) }),
           errors: [400, 401, 403],

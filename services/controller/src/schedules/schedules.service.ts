@@ -148,6 +148,7 @@ export class SchedulesService implements OnApplicationBootstrap, OnApplicationSh
     if (template.interval_ms > runForMs)
       throw new ValidationError('job.interval', `must not be longer than run_for (${runForMs}ms)`);
     this.jobs.checkRole({ ...template, duration_ms: runForMs }, who);
+    this.jobs.checkLimits({ ...template, duration_ms: runForMs }, who);
     const now = Date.now();
     const row: ScheduleRow = {
       id: `sch_${now.toString(36)}${randomBytes(4).toString('hex')}`,
@@ -235,6 +236,7 @@ export class SchedulesService implements OnApplicationBootstrap, OnApplicationSh
       return { reason: `its creator's token has the ${standing.role} role, jobs need operator` };
     try {
       this.jobs.checkRole(spec, who);
+      this.jobs.checkLimits(spec, who);
     } catch (err) {
       if (err instanceof ForbiddenException || err instanceof ValidationError)
         return { reason: `its creator's token may no longer run it: ${err.message}` };
