@@ -8,7 +8,14 @@
  * message and code. Auditing is the caller's (the controller knows who asked).
  */
 import { checkAst, checkLexically, QueryRefusedError, type StatementKind } from './query-validator';
-import { StoreError, type QueryResult, type Role, type Store } from './store';
+import {
+  StoreBusyError,
+  StoreError,
+  type QueryResult,
+  type QueryRunOptions,
+  type Role,
+  type Store,
+} from './store';
 
 /** The engine refused or stopped a validated query (syntax, limits, rights). */
 export class QueryFailedError extends Error {
@@ -44,11 +51,21 @@ export class QueryService {
     return { sql: lexical.sql, kind: checkAst(ast, role) };
   }
 
-  async query(sql: string, role: Role): Promise<QueryResult & { kind: StatementKind }> {
+  /**
+   * Validates and runs `sql`. `options.signal` stops it when the asker goes
+   * away; StoreBusyError (code QUERY_BUSY) comes through as it is: every
+   * query lane is taken, the caller may try again.
+   */
+  async query(
+    sql: string,
+    role: Role,
+    options: QueryRunOptions = {},
+  ): Promise<QueryResult & { kind: StatementKind }> {
     const v = await this.validate(sql, role);
     try {
-      return { ...(await this.store.queryAs(role, v.sql, v.kind)), kind: v.kind };
+      return { ...(await this.store.queryAs(role, v.sql, v.kind, options)), kind: v.kind };
     } catch (err) {
+      if (err instanceof StoreBusyError) throw err;
       throw failed(err);
     }
   }

@@ -48,7 +48,23 @@ export interface QueryResult {
   columns: Array<{ name: string; type: string }>;
   /** 64-bit integers come as decimal strings (JSON cannot hold them) */
   rows: unknown[][];
-  statistics?: { elapsedS: number; rowsRead: number; bytesRead: number };
+  /** what the engine reported; a streamed (embedded) result has the elapsed time only */
+  statistics?: { elapsedS: number; rowsRead?: number; bytesRead?: number };
+}
+
+/** How one user query runs: who may stop it before its limits do. */
+export interface QueryRunOptions {
+  /** aborted when the asker went away (the HTTP client disconnected): the query is stopped */
+  signal?: AbortSignal;
+}
+
+/** Every lane for user queries is taken (by queries, or by stopped ones the engine still runs). */
+export class StoreBusyError extends Error {
+  readonly code = 'QUERY_BUSY';
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreBusyError';
+  }
 }
 
 export interface InsertOptions {
@@ -84,6 +100,7 @@ export interface Store {
     role: Role,
     sql: string,
     kind?: 'select' | 'show' | 'describe' | 'explain',
+    options?: QueryRunOptions,
   ): Promise<QueryResult>;
   /** ClickHouse's own AST of `sql` (EXPLAIN AST), as the viewer; only when `features().explainAst`. */
   explainAst(sql: string): Promise<string>;
