@@ -148,7 +148,12 @@ export class SchedulesService implements OnApplicationBootstrap, OnApplicationSh
     if (template.interval_ms > runForMs)
       throw new ValidationError('job.interval', `must not be longer than run_for (${runForMs}ms)`);
     this.jobs.checkRole({ ...template, duration_ms: runForMs }, who);
-    this.jobs.checkLimits({ ...template, duration_ms: runForMs }, who);
+    try {
+      this.jobs.checkLimits({ ...template, duration_ms: runForMs }, who);
+    } catch (err) {
+      if (err instanceof ValidationError) throw new ValidationError(`job.${err.field}`, err.reason);
+      throw err;
+    }
     const now = Date.now();
     const row: ScheduleRow = {
       id: `sch_${now.toString(36)}${randomBytes(4).toString('hex')}`,
