@@ -12,7 +12,7 @@ import { lstatSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
-import { waitForNoFtPrograms } from '@fleettrace/testing';
+import { ftProgramsOf, processTree, waitForUnloaded, type BpfProgram } from '@fleettrace/testing';
 import { freePort } from '../control-plane/harness';
 
 const CLI = resolve(__dirname, '../../../bin/fleettrace');
@@ -126,6 +126,9 @@ describe('fleettrace up (embedded)', () => {
     { timeout: 400_000 },
     async () => {
       let child = await up();
+      // The programs of this `up` (the agent is its child): another fleettrace
+      // on the host loads programs of the same names.
+      let held: BpfProgram[] = [];
       try {
         // Give the always-on job a moment to attach, then crash three processes as a known uid.
         await until('the default job running', () => {
@@ -197,10 +200,16 @@ describe('fleettrace up (embedded)', () => {
 
         // SQLite, the chDB parts (the sensitive database too), agent state, logs: owner-only.
         assert.deepEqual(notOwnerOnly(join(dir, 'data')), [], 'nothing under DATA for other users');
+        held = ftProgramsOf(processTree(child.pid!));
+        assert.ok(held.length > 0, 'the always-on job has its programs loaded');
       } finally {
         await down(child);
       }
-      assert.deepEqual(await waitForNoFtPrograms(5000), [], 'nothing stays attached after Ctrl-C');
+      assert.deepEqual(
+        await waitForUnloaded(held, 5000),
+        [],
+        'nothing stays attached after Ctrl-C',
+      );
 
       child = await up();
       try {

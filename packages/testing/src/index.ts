@@ -10,6 +10,8 @@ import {
   copyFileSync,
   existsSync,
   mkdirSync,
+  readdirSync,
+  readFileSync,
   rmdirSync,
   statSync,
   writeFileSync,
@@ -137,24 +139,87 @@ export class TestCgroup {
   }
 }
 
-/** Names of loaded BPF programs that start with ft_ (bpftool prog). */
-export function loadedFtPrograms(): string[] {
+/** A loaded BPF program: its kernel id (never reused while the kernel runs) and name. */
+export interface BpfProgram {
+  id: number;
+  name: string;
+}
+
+/** Every loaded BPF program, by id (bpftool prog show). */
+function loadedPrograms(): Map<number, string> {
   const out = execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' });
-  return (JSON.parse(out) as Array<{ name?: string }>)
-    .map((p) => p.name ?? '')
-    .filter((n) => n.startsWith('ft_'));
+  return new Map(
+    (JSON.parse(out) as Array<{ id: number; name?: string }>).map((p) => [p.id, p.name ?? '']),
+  );
+}
+
+/** `pid` and every process below it (children of children…), from /proc/<pid>/stat. */
+export function processTree(pid: number): number[] {
+  const parentOf = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // The comm field is in parentheses and may hold anything: read after its last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parentOf.set(Number(entry), ppid);
+    } catch {
+      // exited while listing
+    }
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++)
+    for (const [child, parent] of parentOf) if (parent === tree[i]) tree.push(child);
+  return tree;
 }
 
 /**
- * Waits until no ft_ program is loaded (a closed program is freed after an RCU
- * grace period, not at once); returns what is still loaded after `ms`.
+ * The ft_ programs the given processes hold (default: this one), found
+ * through their file descriptors: a program fd or a link fd shows the
+ * program's id as `prog_id` in /proc/<pid>/fdinfo/<fd>. Only these, never
+ * every ft_ program on the host: another fleettrace or another test running
+ * on the machine loads programs of the same names.
  */
-export async function waitForNoFtPrograms(ms = 2000): Promise<string[]> {
-  const deadline = Date.now() + ms;
-  let left = loadedFtPrograms();
-  while (left.length > 0 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 50));
-    left = loadedFtPrograms();
+export function ftProgramsOf(pids: number[] = [process.pid]): BpfProgram[] {
+  const ids = new Set<number>();
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fdinfo`);
+    } catch {
+      continue; // exited
+    }
+    for (const fd of fds) {
+      try {
+        const m = /^prog_id:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+        if (m) ids.add(Number(m[1]));
+      } catch {
+        // closed while listing
+      }
+    }
   }
-  return left;
+  const loaded = loadedPrograms();
+  return [...ids]
+    .map((id) => ({ id, name: loaded.get(id) ?? '' }))
+    .filter((p) => p.name.startsWith('ft_'))
+    .sort((a, b) => a.id - b.id);
+}
+
+/**
+ * Waits until none of `programs` is loaded any more (a closed program is
+ * freed after an RCU grace period, not at once); returns the names of those
+ * still loaded after `ms`.
+ */
+export async function waitForUnloaded(programs: BpfProgram[], ms = 2000): Promise<string[]> {
+  const deadline = Date.now() + ms;
+  const left = () => {
+    const loaded = loadedPrograms();
+    return programs.filter((p) => loaded.has(p.id)).map((p) => `${p.name} (id ${p.id})`);
+  };
+  let still = left();
+  while (still.length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    still = left();
+  }
+  return still;
 }
