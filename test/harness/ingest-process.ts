@@ -22,6 +22,8 @@ export interface IngestArgs {
   clickhouseUrl?: string;
   dataDir?: string;
   failpoints?: string;
+  /** a deliberately wrong ingest (FLEETTRACE_TEST_BROKEN), to prove the checks catch it */
+  broken?: 'commit-first';
 }
 
 export class IngestProcess {
@@ -38,9 +40,14 @@ export class IngestProcess {
     if (a.busTokenFile) args.push('--bus-token-file', a.busTokenFile);
     if (a.clickhouseUrl) args.push('--clickhouse-url', a.clickhouseUrl);
     if (a.dataDir) args.push('--data', a.dataDir);
-    const env = { ...process.env, FLEETTRACE_FAILPOINTS: a.failpoints ?? '' };
+    const env = {
+      ...process.env,
+      FLEETTRACE_FAILPOINTS: a.failpoints ?? '',
+      FLEETTRACE_TEST_BROKEN: a.broken ?? '',
+    };
+    const marks = [a.failpoints, a.broken && `broken:${a.broken}`].filter(Boolean).join(',');
     const p = LocalProcess.start(
-      `ingest${a.failpoints ? `[${a.failpoints}]` : ''}`,
+      `ingest${marks ? `[${marks}]` : ''}`,
       process.execPath,
       [CLI, ...args],
       { env },

@@ -4,10 +4,12 @@
  * collector and publisher → a real Kafka 3.9 broker (KRaft) → `fleettrace
  * ingest` as a child process → the ClickHouse 18.16 server, and the same
  * into chDB. Each scenario runs 200 /bin/true as a uid of its own and must end with
- * exactly 200 exec rows (FINAL), no duplicates, nothing lost, while the
- * committed offset never runs ahead of what is queryable. Faults, one broker
- * and one server for all, in sequence: the broker killed for 20 s, ingest
- * killed at its failpoints, the ClickHouse server stopped for 20 s.
+ * exactly 200 exec rows (FINAL) and every batch the broker acknowledged
+ * stored once in every table it feeds (checkDelivery), while the committed
+ * offset never runs ahead of what is queryable and stands still while the
+ * server is down. Faults, one broker and one server for all, in sequence:
+ * the broker killed for 20 s, ingest killed at its failpoints, the
+ * ClickHouse server stopped for 20 s.
  */
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -106,11 +108,12 @@ describe('fleet: proc → Kafka → ingest → ClickHouse 18.16 server', { timeo
   });
 
   test('200 execs, no fault: exactly 200 exec rows', () =>
-    runScenario({ name: 'server-plain', agent, select, watch }));
+    runScenario({ name: 'server-plain', agent, select, watch, sensitive: true }));
 
   test('Kafka broker killed for 20 s mid-run: spooled, replayed, exactly once', async () => {
     await runScenario({
       name: 'server-kafka-down',
+      sensitive: true,
       agent,
       select,
       watch,
@@ -122,11 +125,18 @@ describe('fleet: proc → Kafka → ingest → ClickHouse 18.16 server', { timeo
     });
   });
 
-  for (const failpoint of ['after-insert-before-commit', 'during-insert']) {
+  for (const failpoint of ['before-insert', 'after-insert-before-commit', 'during-insert']) {
     test(`ingest killed at ${failpoint} and restarted: exactly once`, async () => {
       const f = ingestKilledAt(failpoint, args, current);
       await f.arm();
-      await runScenario({ name: `server-${failpoint}`, agent, select, watch, fault: f.fault });
+      await runScenario({
+        name: `server-${failpoint}`,
+        sensitive: true,
+        agent,
+        select,
+        watch,
+        fault: f.fault,
+      });
     });
   }
 
@@ -187,12 +197,15 @@ describe('fleet: proc → Kafka → ingest → ClickHouse 18.16 server', { timeo
   test('ClickHouse server stopped for 20 s mid-run: ingest retries, exactly once', async () => {
     await runScenario({
       name: 'server-clickhouse-down',
+      sensitive: true,
       agent,
       select,
       watch,
       fault: async () => {
         await server.stop();
+        watch.storeDown();
         await sleep(FAULT_MS);
+        watch.storeUp();
         await server.restart();
       },
     });
@@ -371,7 +384,7 @@ describe('fleet: proc → Kafka → ingest → chDB (embedded store)', { timeout
       },
     }));
 
-  for (const failpoint of ['after-insert-before-commit', 'during-insert']) {
+  for (const failpoint of ['before-insert', 'after-insert-before-commit', 'during-insert']) {
     test(`ingest killed at ${failpoint} and restarted: exactly once`, async () => {
       const f = ingestKilledAt(failpoint, args, current);
       await f.arm();
