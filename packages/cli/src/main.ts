@@ -36,6 +36,7 @@ const COMMANDS: Record<string, () => Command> = {
   job: () => require('./commands/jobs').jobCommand,
   schedule: () => require('./commands/schedule').scheduleCommand,
   token: () => require('./commands/token').tokenCommand,
+  audit: () => require('./commands/audit').auditCommand,
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
 
@@ -66,6 +67,7 @@ fleet:
                       continuous profiling on a sample of hosts
   token create|list|revoke
                       API tokens (roles) and bootstrap tokens for agents
+  audit               the audit log (admin): --since 1h, --action A, --denied
 
 Every command takes --help; commands that print data take --json.`;
 

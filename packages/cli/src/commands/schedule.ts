@@ -31,6 +31,9 @@ interface ScheduleView {
   job: { collectors: Array<{ name: string }>; targets: unknown };
   next_run: string;
   last_job_id: string | null;
+  /** paused: its creator's token may no longer run it (paused_reason says why) */
+  state?: 'active' | 'paused';
+  paused_reason?: string | null;
 }
 
 const secs = (ms: number) => (ms % 60_000 === 0 ? `${ms / 60_000}m` : `${ms / 1000}s`);
@@ -85,10 +88,21 @@ export async function scheduleCommand(argv: string[]): Promise<number> {
       else
         process.stdout.write(
           renderTable(
-            ['SCHEDULE', 'NAME', 'EVERY', 'RUN FOR', 'SAMPLE', 'COLLECTORS', 'NEXT', 'LAST JOB'],
+            [
+              'SCHEDULE',
+              'NAME',
+              'STATE',
+              'EVERY',
+              'RUN FOR',
+              'SAMPLE',
+              'COLLECTORS',
+              'NEXT',
+              'LAST JOB',
+            ],
             schedules.map((s) => [
               s.id,
               s.name,
+              s.state === 'paused' ? `paused: ${s.paused_reason ?? ''}` : (s.state ?? 'active'),
               secs(s.every_ms),
               secs(s.run_for_ms),
               `${(s.sample * 100).toFixed(1)}%`,
