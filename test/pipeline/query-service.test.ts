@@ -70,6 +70,17 @@ const REFUSED: Array<[string, string, RegExp]> = [
     /executable\(\) is not allowed/,
   ],
   ['remote()', "SELECT * FROM remote('127.0.0.1', system.one)", /remote\(\) is not allowed/],
+  [
+    'system.errors',
+    'SELECT * FROM system.errors',
+    /system\.errors is readable by the admin role only/,
+  ],
+  [
+    'sensitive DDL and paths',
+    "SELECT create_table_query, data_paths FROM system.tables WHERE database = 'fleettrace_sensitive'",
+    /readable by the admin role only/,
+  ],
+  ['introspection', 'SELECT addressToSymbol(toUInt64(1))', /addressToSymbol\(\) is not allowed/],
   ['two statements', 'SELECT 1; DROP TABLE fleettrace.proc', /only one statement is allowed/],
   ['two statements after a comment', 'SELECT 1 /* x */; SELECT 2', /only one statement is allowed/],
   [

@@ -255,10 +255,18 @@ export class EmbeddedStore implements Store {
     const streamed = (async () => {
       const chunks: string[] = [];
       let bytes = 0;
+      const format = 'JSONCompactEachRowWithNamesAndTypes';
+      // chDB streams SELECTs only; SHOW, DESCRIBE and EXPLAIN answer a few rows at once.
+      const source: AsyncIterable<{ numBytes: number; text(): string }> =
+        kind === 'select' || kind === undefined
+          ? lane.session.queryStream(text, { format })
+          : (async function* () {
+              const r = await lane.session.queryAsync(text, { format });
+              const t = r.text();
+              yield { numBytes: Buffer.byteLength(t), text: () => t };
+            })();
       try {
-        for await (const chunk of lane.session.queryStream(text, {
-          format: 'JSONCompactEachRowWithNamesAndTypes',
-        })) {
+        for await (const chunk of source) {
           if (stopped) break;
           bytes += chunk.numBytes;
           if (bytes > cap) {

@@ -92,7 +92,36 @@ export const REFUSED_FUNCTIONS = new Set([
   'mergetreeprojection',
   'viewifpermitted',
   'viewexplain',
+  // introspection: server addresses, symbols and thread ids, and server-side settings (paths)
+  'addresstoline',
+  'addresstolinewithinlines',
+  'addresstosymbol',
+  'demangle',
+  'tid',
+  'logtrace',
+  'getserversetting',
+  'getmergetreesetting',
 ]);
+
+/**
+ * Tables of the `system` database a role below admin may read: the ones that
+ * only generate data. The rest hold other users' failed queries
+ * (system.errors, query_log), the sensitive database's DDL and on-disk paths
+ * (system.tables, parts, disks) and server settings; information_schema shows
+ * the same through views.
+ */
+export const VIEWER_SYSTEM_TABLES = new Set(['one', 'numbers', 'numbers_mt', 'zeros', 'zeros_mt']);
+const SERVER_DATABASES = new Set(['system', 'information_schema']);
+
+function refuseServerDatabase(database: string, table: string | undefined, role: string): void {
+  if (!SERVER_DATABASES.has(database.toLowerCase())) return;
+  if (database.toLowerCase() === 'system' && table && VIEWER_SYSTEM_TABLES.has(table.toLowerCase()))
+    return;
+  throw new QueryRefusedError(
+    `${database}${table ? `.${table}` : ''} is readable by the admin role only (role: ${role}); ` +
+      `the fleettrace databases are described by SHOW TABLES and DESCRIBE`,
+  );
+}
 
 export type StatementKind = 'select' | 'show' | 'describe' | 'explain';
 
@@ -214,8 +243,20 @@ export function checkLexically(sql: string, role: string): LexicalCheck {
       );
   }
   if (role !== 'admin')
-    for (const t of tokens) {
+    for (let k = 0; k < tokens.length; k++) {
+      const t = tokens[k]!;
       const name = t.type === 'quoted' ? t.text.slice(1, -1) : t.text;
+      if (t.type === 'word' || t.type === 'quoted') {
+        const dot = tokens[k + 1];
+        const table = tokens[k + 2];
+        const tableName =
+          dot?.type === 'punct' && dot.text === '.' && table
+            ? table.type === 'quoted'
+              ? table.text.slice(1, -1)
+              : table.text
+            : undefined;
+        refuseServerDatabase(name, tableName, role);
+      }
       if (
         (t.type === 'word' || t.type === 'quoted') &&
         name.toLowerCase() === 'fleettrace_sensitive'
@@ -298,6 +339,8 @@ export function checkAst(ast: string, role: string): StatementKind {
     }
     if (role !== 'admin' && (node.kind === 'TableIdentifier' || node.kind === 'Identifier')) {
       const name = node.detail.split(' ')[0] ?? '';
+      const [database = '', table] = name.split('.');
+      refuseServerDatabase(database, table, role);
       if (
         name.toLowerCase() === 'fleettrace_sensitive' ||
         name.toLowerCase().startsWith('fleettrace_sensitive.')

@@ -8,14 +8,18 @@
  * no setting, so the limits cannot be lifted from a query; that is why user
  * queries never run as the owner.
  */
+import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import {
   clickhouseCodeOf,
   featuresOf,
+  DEFAULT_QUERY_LIMITS,
   StoreError,
   type InsertOptions,
+  type QueryLimits,
   type QueryResult,
+  type QueryRunOptions,
   type Role,
   type Store,
   type StoreFeatures,
@@ -36,6 +40,14 @@ export interface ServerStoreOptions {
   admin?: Credentials;
   /** per request, default 60 s (a user query is stopped by its profile's max_execution_time first) */
   requestTimeoutMs?: number;
+  /**
+   * The query users' limits, as written into their profile (server-users.ts):
+   * a query still running at maxExecutionTimeS + 0.5 s (one block the server
+   * checks its limit only after) is answered and killed as the owner, and a
+   * result is cut at maxResultBytes here too (the server does not apply it
+   * to a one-block result).
+   */
+  limits?: QueryLimits;
 }
 
 export class ServerStore implements Store {
@@ -113,11 +125,69 @@ export class ServerStore implements Store {
     }
   }
 
-  async queryAs(role: Role, sql: string): Promise<QueryResult> {
+  async queryAs(
+    role: Role,
+    sql: string,
+    _kind?: string,
+    options: QueryRunOptions = {},
+  ): Promise<QueryResult> {
     const client = role === 'admin' ? this.admin : this.viewer;
+    const limits = this.options.limits ?? DEFAULT_QUERY_LIMITS;
+    const queryId = `fleettrace-${randomUUID()}`;
+    const request = new AbortController();
+    let stopped: StoreError | undefined;
+    const stop = (err: StoreError) => {
+      if (stopped) return;
+      stopped = err;
+      request.abort();
+      // Closing the connection does not stop a query on every server version: kill it.
+      void this.owner
+        .command({ query: `KILL QUERY WHERE query_id = '${queryId}' ASYNC` })
+        .catch(() => undefined);
+    };
+    const timer = setTimeout(
+      () =>
+        stop(
+          new StoreError(
+            'query',
+            `Timeout exceeded: stopped at the time limit of ${limits.maxExecutionTimeS} s`,
+            159,
+          ),
+        ),
+      limits.maxExecutionTimeS * 1000 + 500,
+    );
+    const onAbort = () =>
+      stop(new StoreError('query', 'Query was cancelled: its client went away', 394));
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.signal?.aborted) onAbort();
     try {
-      const rs = await client.query({ query: sql, format: 'JSONCompact' });
-      const body = await rs.json<unknown[]>();
+      const r = await client.exec({
+        query: `${sql}\nFORMAT JSONCompact`,
+        query_id: queryId,
+        abort_signal: request.signal,
+      });
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      for await (const chunk of r.stream as AsyncIterable<Buffer>) {
+        bytes += chunk.length;
+        if (bytes > limits.maxResultBytes) {
+          stop(
+            new StoreError(
+              'query',
+              `Limit for result exceeded: the result is larger than max_result_bytes (${limits.maxResultBytes} bytes); add a LIMIT or aggregate`,
+              396,
+            ),
+          );
+          break;
+        }
+        chunks.push(chunk);
+      }
+      if (stopped) throw stopped;
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+        meta?: Array<{ name: string; type: string }>;
+        data: unknown[][];
+        statistics?: { elapsed: number; rows_read: number; bytes_read: number };
+      };
       return {
         columns: body.meta ?? [],
         rows: body.data,
@@ -128,7 +198,11 @@ export class ServerStore implements Store {
         },
       };
     } catch (err) {
+      if (stopped) throw stopped;
       throw wrap('query', err);
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
     }
   }
 

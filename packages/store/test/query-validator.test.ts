@@ -44,6 +44,23 @@ describe('checkLexically', () => {
     refused('SELECT * FROM `fleettrace_sensitive`.proc_exec', /admin role only/);
   });
 
+  test('below admin, the server databases are closed but for generating tables', () => {
+    for (const sql of [
+      'SELECT * FROM system.errors',
+      'SELECT create_table_query, data_paths FROM system.tables',
+      'SELECT * FROM "system".`query_log`',
+      'SELECT * FROM INFORMATION_SCHEMA.tables',
+      'SHOW TABLES FROM system',
+      'SELECT * FROM system.disks',
+    ])
+      refused(sql, /readable by the admin role only/);
+    refused('SELECT addressToSymbol(1)', /addressToSymbol\(\) is not allowed/);
+    refused("SELECT getServerSetting('path')", /getServerSetting\(\) is not allowed/);
+    for (const sql of ['SELECT * FROM system.one', 'SELECT count() FROM system.numbers LIMIT 3'])
+      assert.equal(checkLexically(sql, 'viewer').kind, 'select', sql);
+    assert.equal(checkLexically('SELECT * FROM system.errors', 'admin').kind, 'select');
+  });
+
   test('admins may name the sensitive database; function-like column names pass', () => {
     assert.equal(
       checkLexically('SELECT argv FROM fleettrace_sensitive.proc_exec', 'admin').kind,

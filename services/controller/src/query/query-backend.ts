@@ -18,9 +18,11 @@ export interface QueryBackend {
    * Validates (one SELECT / WITH / SHOW / DESCRIBE / EXPLAIN, harmless table
    * functions only, no SETTINGS or INTO OUTFILE) and runs `sql` with the
    * limits of `role`. Throws an error with `code` 'QUERY_REFUSED' for what is
-   * not allowed and 'QUERY_FAILED' for what the engine rejected or stopped.
+   * not allowed, 'QUERY_FAILED' for what the engine rejected or stopped, and
+   * 'QUERY_BUSY' when every lane of the store is taken (try again). An
+   * aborted `signal` (the client went away) stops the query.
    */
-  query(sql: string, role: QueryRole): Promise<QueryAnswer>;
+  query(sql: string, role: QueryRole, options?: { signal?: AbortSignal }): Promise<QueryAnswer>;
 }
 
 /** The canned questions' SQL (shared with the CLI's direct mode). */
@@ -38,6 +40,8 @@ export interface CannedQueries {
 export interface QueryOptions {
   backend: QueryBackend;
   canned: CannedQueries;
+  /** per-token query limits (default: 2 at once, 120 a minute) */
+  limits?: { concurrent?: number; perMinute?: number };
 }
 
 export const QUERY_OPTIONS = Symbol('fleettrace.query-options');

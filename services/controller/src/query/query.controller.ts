@@ -16,7 +16,9 @@ import { clientAddress, CurrentPrincipal, type AuthenticatedRequest } from '../a
 import { RequireRole, type Principal } from '../auth/roles.js';
 import { AuditService } from '../audit/audit.service.js';
 import { objectWith, requiredString } from '../http/request-fields.js';
+import type { IncomingMessage } from 'node:http';
 import { QUERY_OPTIONS, type QueryAnswer, type QueryOptions } from './query-backend.js';
+import { QueryLimiter, QueryLimitError } from './query-limiter.js';
 
 /** Hosts as a comma-separated list; each a plain host name. */
 function hostList(raw: string | undefined): string[] | undefined {
@@ -37,21 +39,28 @@ function sinceSeconds(raw: string | undefined, fallback: string): number {
 
 /**
  * SQL over the fleet's history, and the canned questions built on it. Every
- * query, canned or not, is written to the audit log with who asked.
+ * query, canned or not, is written to the audit log with who asked. A token
+ * runs at most a few at once and a bounded number a minute (QueryLimiter); a
+ * query whose client disconnects is stopped.
  */
 @Controller('api/v1')
 export class QueryController {
+  private readonly limiter: QueryLimiter;
+
   constructor(
     private readonly audit: AuditService,
     @Optional() @Inject(QUERY_OPTIONS) private readonly options?: QueryOptions,
-  ) {}
+  ) {
+    this.limiter = new QueryLimiter(options?.limits);
+  }
 
   private async run(
     sql: string,
     p: Principal,
-    source: string,
+    req: AuthenticatedRequest,
     what: unknown,
   ): Promise<QueryAnswer> {
+    const source = clientAddress(req);
     if (!this.options) {
       throw new HttpException(
         { error: 'unavailable', message: 'this controller has no event store configured' },
@@ -68,12 +77,30 @@ export class QueryController {
     );
     const started = performance.now();
     const durationMs = (): number => Math.round(performance.now() - started);
+    let release: (() => void) | undefined;
+    // The client going away (its socket closed before the answer) stops the query.
+    const gone = new AbortController();
+    const socket = (req as unknown as IncomingMessage).socket;
+    const onClose = () => gone.abort();
+    socket?.once('close', onClose);
     try {
-      const answer = await this.options.backend.query(sql, p.role);
+      release = this.limiter.acquire(p.tokenId);
+      const answer = await this.options.backend.query(sql, p.role, { signal: gone.signal });
       this.audit.settle(entry, 'ok', { rows: answer.rows.length, duration_ms: durationMs() });
       return answer;
     } catch (err) {
       const e = err as Error & { code?: string };
+      if (err instanceof QueryLimitError) {
+        this.audit.settle(entry, 'refused', { reason: e.message, duration_ms: durationMs() });
+        throw new HttpException(
+          { error: 'too many queries', message: e.message, retry_after_s: err.retryAfterS },
+          429,
+        );
+      }
+      if (e.code === 'QUERY_BUSY') {
+        this.audit.settle(entry, 'error', { error: e.message, duration_ms: durationMs() });
+        throw new HttpException({ error: 'store busy', message: e.message, retry_after_s: 1 }, 429);
+      }
       if (e.code === 'QUERY_REFUSED') {
         this.audit.settle(entry, 'refused', { reason: e.message, duration_ms: durationMs() });
         throw new HttpException({ error: 'query refused', message: e.message }, 400);
@@ -82,6 +109,9 @@ export class QueryController {
       if (e.code === 'QUERY_FAILED')
         throw new HttpException({ error: 'query failed', message: e.message }, 422);
       throw err;
+    } finally {
+      release?.();
+      socket?.off('close', onClose);
     }
   }
 
@@ -96,7 +126,7 @@ export class QueryController {
   ): Promise<QueryAnswer> {
     const b = objectWith(body, '', ['sql']);
     const sql = requiredString(b.sql, 'sql', { max: 100_000 });
-    return this.run(sql, p, clientAddress(req), { kind: 'sql' });
+    return this.run(sql, p, req, { kind: 'sql' });
   }
 
   /** Who used the CPU and the syscalls, by uid, comm or host. */
@@ -113,7 +143,7 @@ export class QueryController {
     if (dim !== 'uid' && dim !== 'comm' && dim !== 'host')
       throw new ValidationError('by', 'must be uid, comm or host');
     const o = { by: dim, sinceS: sinceSeconds(since, '10m'), hosts: hostList(hosts) } as const;
-    return this.run(this.options?.canned.topSql(o) ?? '', p, clientAddress(req), {
+    return this.run(this.options?.canned.topSql(o) ?? '', p, req, {
       kind: 'top',
       ...o,
     });
@@ -129,7 +159,7 @@ export class QueryController {
     @Query('hosts') hosts?: string,
   ): Promise<QueryAnswer> {
     const o = { sinceS: sinceSeconds(since, '1h'), hosts: hostList(hosts) };
-    return this.run(this.options?.canned.crashesSql(o) ?? '', p, clientAddress(req), {
+    return this.run(this.options?.canned.crashesSql(o) ?? '', p, req, {
       kind: 'crashes',
       ...o,
     });
