@@ -8,20 +8,15 @@
  * <state>/metrics-token (mode 0600, made on first use), for Prometheus's
  * `bearer_token_file` / `authorization.credentials_file`.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
-import { memoryCaches } from '@fleettrace/common';
+import { bearerMatches, memoryCaches, ownerTokenFile } from '@fleettrace/common';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { MemoryGovernor } from './memory-governor';
 
 /** The token in `stateDir`/metrics-token, made (0600) when there is none. */
 export function metricsToken(stateDir: string): string {
-  const file = join(stateDir, 'metrics-token');
-  if (!existsSync(file))
-    writeFileSync(file, randomBytes(32).toString('base64url') + '\n', { mode: 0o600, flag: 'wx' });
-  return readFileSync(file, 'utf8').trim();
+  return ownerTokenFile(join(stateDir, 'metrics-token'));
 }
 
 /** Gauges and counters read at scrape time from the governor and memoryCaches. */
@@ -136,13 +131,11 @@ export async function serveAgentMetrics(
   token: string,
   registries: () => Registry[],
 ): Promise<Server> {
-  const expected = Buffer.from(`Bearer ${token}`);
   // Every local user can connect to it: a connection that sends nothing is closed
   // after 5 s (Node checks the deadline every second), an idle one after 5 s, at most
   // 16 at once.
   const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
-    const given = Buffer.from(req.headers.authorization ?? '');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    if (!bearerMatches(req.headers.authorization, token)) {
       res
         .writeHead(401, {
           'content-type': 'text/plain',
