@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { cgroupMounts } from '@fleettrace/common';
@@ -121,6 +122,43 @@ describe('proc collector (real kernel)', () => {
     assert.equal(e.args_truncated, false);
     const text = JSON.stringify(seen, (_k, v) => (typeof v === 'bigint' ? String(v) : v));
     assert.ok(!text.includes('hunter2'), 'the secret never appears in any row');
+  });
+
+  test('sh -c with two secrets in its string: both masked in place, in every row', async () => {
+    // mysql and curl here are /bin/true under those names: the redactor reads
+    // their options by program name, and nothing leaves the host.
+    const dir = mkdtempSync(join(tmpdir(), 'ft-proc-'));
+    try {
+      for (const name of ['mysql', 'curl']) symlinkSync('/bin/true', join(dir, name));
+      const script =
+        `${dir}/mysql -uroot -pFirstS3cret shop < /dev/null && ` +
+        `${dir}/curl -sf -u ops:'Second S3cret' https://status.example.com/ping`;
+      const child = spawn('/bin/sh', ['-c', script], { stdio: 'ignore' });
+      await once(child, 'exit');
+      const e = await waitFor('exec', (r) => r.pid === child.pid && r.argv[1] === '-c');
+      assert.deepEqual(e.argv, [
+        '/bin/sh',
+        '-c',
+        `${dir}/mysql -uroot -p*** shop < /dev/null && ` +
+          `${dir}/curl -sf -u ops:'***' https://status.example.com/ping`,
+      ]);
+      assert.equal(e.redacted, 2);
+      // The commands the shell ran are exec rows of their own, masked the same way.
+      const mysql = await waitFor('exec', (r) => r.filename === `${dir}/mysql`);
+      assert.deepEqual(mysql.argv.slice(1), ['-uroot', '-p***', 'shop']);
+      const curl = await waitFor('exec', (r) => r.filename === `${dir}/curl`);
+      assert.deepEqual(curl.argv.slice(1), [
+        '-sf',
+        '-u',
+        'ops:***',
+        'https://status.example.com/ping',
+      ]);
+      const text = JSON.stringify(seen, (_k, v) => (typeof v === 'bigint' ? String(v) : v));
+      assert.ok(!text.includes('FirstS3cret'), 'the first secret appears in no row');
+      assert.ok(!text.includes('Second S3cret'), 'the second secret appears in no row');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('fork of a new process is reported with the child pid', async () => {

@@ -14,7 +14,10 @@ import { layouts } from './layout.gen';
 
 export interface ProcParams {
   includeSigchld: boolean;
-  /** extra redaction rules (regular expressions, first group = secret) */
+  /**
+   * extra redaction rules (regular expressions, first group = secret), applied
+   * like the defaults: to every word, every occurrence, inside `sh -c` strings too
+   */
   redact: string[];
   ringKb: number;
 }
@@ -26,7 +29,7 @@ export type ProcRow =
       filename: string;
       argv: string[];
       args_truncated: boolean;
-      /** how many argument values were masked */
+      /** how many secrets were masked (overlapping finds count once) */
       redacted: number;
     })
   | (EventIdentity & {
