@@ -4,19 +4,24 @@
  * one (a fresh uid through setpriv, as a PHP script or a cron job would run).
  * It cannot post to the local bus, gets nothing from any port up and its
  * agent listen on without a token, and can read no file under the data
- * directory, even with the directories above it open to everyone.
+ * directory, even with the directories above it open to everyone. And what
+ * customers' cron jobs and PHP scripts put on their command lines (passwords,
+ * bearer tokens, URL credentials, separately and inside `sh -c`) is in no
+ * table of either database once the always-on job stored their execs.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import {
   chmodSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -134,7 +139,6 @@ describe('fleettrace up, tried by a customer of the host', { timeout: 300_000 },
         'up',
         '--data',
         data,
-        '--no-default-job',
         '--listen',
         `127.0.0.1:${api}`,
         '--enroll-listen',
@@ -224,5 +228,100 @@ describe('fleettrace up, tried by a customer of the host', { timeout: 300_000 },
     for (const t of tries.filter((x) => x.target.startsWith('/')))
       assert.equal(t.error, 'EACCES', t.target);
     assert.equal(statSync(data).mode & 0o077, 0, 'the data directory is owner-only');
+  });
+
+  test("secrets on customers' command lines reach no table", { timeout: 240_000 }, async () => {
+    const cli = (...args: string[]) =>
+      spawnSync(CLI, args, { env, encoding: 'utf8', timeout: 60_000 });
+    const rows = (sql: string): Array<Record<string, unknown>> => {
+      const r = cli('query', '--format', 'json', sql);
+      assert.equal(r.status, 0, `${sql}: ${r.stderr}`);
+      return JSON.parse(r.stdout) as Array<Record<string, unknown>>;
+    };
+    // Programs named as customers call them (each is /bin/true: only the exec matters).
+    const bin = join(dir, 'bin');
+    mkdirSync(bin, { mode: 0o755 });
+    for (const name of ['mysql', 'curl', 'sshpass', 'redis-cli', 'git'])
+      symlinkSync('/bin/true', join(bin, name));
+    const secrets = ['Zq9pwOne', 'Zq9pwTwo', 'Zq9pwThree', 'Zq9pwFour', 'Zq9pwFive', 'Zq9pwSix'];
+    // A GitHub token is ghp_ and 36 characters: the secret is inside one of that shape.
+    const githubToken = `ghp_${secrets[5]}${'x7'.repeat(14)}`;
+    const asCustomer = (file: string, args: string[]) =>
+      execFileSync('setpriv', [
+        `--reuid=${CUSTOMER}`,
+        `--regid=${CUSTOMER}`,
+        '--clear-groups',
+        file,
+        ...args,
+      ]);
+    // Wait for the always-on job to run, so the execs are traced.
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      const r = cli('jobs', '--json');
+      if (r.status === 0 && /"running"/.test(r.stdout)) break;
+      if (Date.now() > deadline) assert.fail('the always-on job did not start');
+      await new Promise((res) => setTimeout(res, 1000));
+    }
+    await new Promise((res) => setTimeout(res, 3000));
+    asCustomer('/bin/sh', [
+      '-c',
+      `${bin}/mysql -uroot -p${secrets[0]!} shop < /dev/null; ${bin}/curl -u bob:${secrets[1]!} https://example.invalid/`,
+    ]);
+    asCustomer(join(bin, 'curl'), [
+      '-H',
+      `Authorization: Bearer ftapi.abcdefabcdef.${secrets[2]!}`,
+      'https://example.invalid/',
+    ]);
+    asCustomer(join(bin, 'sshpass'), ['-p', secrets[3]!, 'ssh', 'deploy@host']);
+    asCustomer(join(bin, 'redis-cli'), ['-a', secrets[4]!, 'PING']);
+    asCustomer(join(bin, 'git'), ['clone', `https://${githubToken}@github.com/acme/site.git`]);
+    // Every one of those execs stored (the last one, then the others), before looking for the secrets.
+    const stored = () =>
+      Number(
+        rows(
+          `SELECT count() AS n FROM fleettrace_sensitive.proc_exec FINAL WHERE uid = ${CUSTOMER} AND filename LIKE '${bin}/%'`,
+        )[0]?.n ?? 0,
+      );
+    const waitUntil = Date.now() + 60_000;
+    while (stored() < 6) {
+      if (Date.now() > waitUntil) assert.fail(`only ${stored()} of 6 execs stored`);
+      await new Promise((res) => setTimeout(res, 2000));
+    }
+    // Through the API, not `fleettrace query`: the secrets must not be on a command line here.
+    const local = JSON.parse(
+      readFileSync(join(dir, 'config', 'fleettrace', 'local.json'), 'utf8'),
+    ) as { server: string; token: string };
+    const apiRows = async (sql: string): Promise<unknown[][]> => {
+      const res = await fetch(`${local.server}/api/v1/query`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${local.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ sql }),
+      });
+      const body = (await res.json()) as { rows: unknown[][]; message?: string };
+      assert.equal(res.status, 200, `${sql}: ${body.message}`);
+      return body.rows;
+    };
+    const tables = rows(
+      "SELECT database, name FROM system.tables WHERE database IN ('fleettrace', 'fleettrace_sensitive') AND engine NOT LIKE '%View%'",
+    );
+    assert.ok(tables.length > 5, `${tables.length} tables`);
+    const found: string[] = [];
+    for (const t of tables) {
+      const table = `${String(t.database)}.${String(t.name)}`;
+      const counts = (
+        await apiRows(
+          `SELECT ${secrets.map((x) => `countIf(position(r, '${x}') > 0)`).join(', ')} FROM (SELECT formatRow('TSV', *) AS r FROM ${table})`,
+        )
+      )[0]!;
+      secrets.forEach((secret, i) => {
+        if (Number(counts[i]) > 0) found.push(`${secret} in ${table} (${String(counts[i])} rows)`);
+      });
+    }
+    assert.deepEqual(found, [], 'no secret stored anywhere');
+    // ... while the commands themselves are there, with their secrets masked.
+    const argv = rows(
+      `SELECT argv FROM fleettrace_sensitive.proc_exec WHERE uid = ${CUSTOMER} AND filename = '${bin}/sshpass' LIMIT 1`,
+    );
+    assert.match(JSON.stringify(argv), /\*\*\*/);
   });
 });

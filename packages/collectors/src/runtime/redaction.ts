@@ -364,6 +364,34 @@ const WRAPPERS: ReadonlyMap<string, Wrapper> = new Map([
   ['stdbuf', wrapper(['-i', '-o', '-e'])],
   ['flock', wrapper(['-w', '-E', '--timeout', '--conflict-exit-code'], 1)],
   ['sshpass', wrapper(['-p', '-f', '-d', '-P'])],
+  // Running as another user or with other limits, as root's cron and control panels do.
+  [
+    'setpriv',
+    wrapper([
+      '--reuid',
+      '--regid',
+      '--ruid',
+      '--rgid',
+      '--euid',
+      '--egid',
+      '--groups',
+      '--inh-caps',
+      '--ambient-caps',
+      '--bounding-set',
+      '--securebits',
+      '--pdeathsig',
+      '--selinux-label',
+      '--apparmor-profile',
+    ]),
+  ],
+  ['runuser', wrapper(['-u', '-g', '-G', '--user', '--group', '--supp-group', '-w'])],
+  ['chroot', wrapper(['--userspec', '--groups'], 1)],
+  ['taskset', wrapper([], 1)],
+  ['chrt', wrapper([], 1)],
+  ['prlimit', wrapper(['-p', '--pid'])],
+  ['nsenter', wrapper(['-t', '--target', '-S', '--setuid', '-G', '--setgid'])],
+  ['unshare', wrapper([])],
+  ['xargs', wrapper(['-I', '-i', '-n', '-P', '-d', '-E', '-s', '-L', '-a', '--arg-file'])],
 ]);
 /** Reserved words that may come before a command's name. */
 const RESERVED = new Set(['!', '{', '}', 'if', 'then', 'else', 'elif', 'do', 'while', 'until']);
