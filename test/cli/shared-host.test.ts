@@ -10,7 +10,7 @@
  * table of either database once the always-on job stored their execs.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import {
   chmodSync,
@@ -27,7 +27,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { freePort } from '../control-plane/harness';
+import { freeUpPorts, startUp } from '../harness/up-process';
 
 const CLI = resolve(__dirname, '../../../bin/fleettrace');
 const CUSTOMER = 62000 + (process.pid % 3000);
@@ -127,53 +127,16 @@ describe('fleettrace up, tried by a customer of the host', { timeout: 300_000 },
   let child: ChildProcess;
 
   before(async () => {
-    const [api, enroll, control, metrics] = await Promise.all([
-      freePort(),
-      freePort(),
-      freePort(),
-      freePort(),
-    ]);
-    child = spawn(
-      CLI,
-      [
-        'up',
-        '--data',
-        data,
-        '--listen',
-        `127.0.0.1:${api}`,
-        '--enroll-listen',
-        `127.0.0.1:${enroll}`,
-        '--control-listen',
-        `127.0.0.1:${control}`,
-        '--agent-metrics',
-        `127.0.0.1:${metrics}`,
-      ],
-      { env, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    let err = '';
-    child.stderr!.on('data', (d) => (err += d));
-    await new Promise<void>((res, rej) => {
-      const timer = setTimeout(
-        () => rej(new Error(`up did not start: ${err.slice(-2000)}`)),
-        90_000,
-      );
-      child.stdout!.on('data', (d) => {
-        out += d;
-        if (out.includes('fleettrace is up')) {
-          clearTimeout(timer);
-          res();
-        }
-      });
-      child.once('exit', (code) => rej(new Error(`up exited ${code}: ${err.slice(-2000)}`)));
-    });
+    const started = await startUp({ data, env, ports: await freeUpPorts() });
+    child = started.child;
+    const err = started.stderr;
     // The agent enrolls and opens its /metrics shortly after up is ready.
     const deadline = Date.now() + 60_000;
     while (
       childrenOf(child.pid!).length === 0 ||
       listeningPorts(childrenOf(child.pid!)).length === 0
     ) {
-      if (Date.now() > deadline) throw new Error(`the agent did not listen: ${err.slice(-2000)}`);
+      if (Date.now() > deadline) throw new Error(`the agent did not listen: ${err().slice(-2000)}`);
       await new Promise((r) => setTimeout(r, 500));
     }
   });

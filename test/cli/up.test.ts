@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
 import { ftProgramsOf, processTree, waitForUnloaded, type BpfProgram } from '@fleettrace/testing';
-import { freePort } from '../control-plane/harness';
+import { freeUpPorts, startUp, type UpPorts } from '../harness/up-process';
 
 const CLI = resolve(__dirname, '../../../bin/fleettrace');
 const UID = 61000 + (process.pid % 4000);
@@ -24,50 +24,11 @@ describe('fleettrace up (embedded)', () => {
   const env: NodeJS.ProcessEnv = { ...process.env, XDG_CONFIG_HOME: join(dir, 'config') };
   delete env.FLEETTRACE_SERVER;
   delete env.FLEETTRACE_TOKEN;
-  let ports: number[] = [];
+  let ports: UpPorts | undefined;
 
   async function up(extra: string[] = [], data = join(dir, 'data')): Promise<ChildProcess> {
-    if (ports.length === 0)
-      ports = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
-    const [api, enroll, control, bus, metrics] = ports;
-    const child = spawn(
-      CLI,
-      [
-        'up',
-        '--data',
-        data,
-        '--listen',
-        `127.0.0.1:${api}`,
-        '--enroll-listen',
-        `127.0.0.1:${enroll}`,
-        '--control-listen',
-        `127.0.0.1:${control}`,
-        '--bus-listen',
-        `127.0.0.1:${bus}`,
-        '--agent-metrics',
-        `127.0.0.1:${metrics}`,
-        ...extra,
-      ],
-      { env, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (d) => (out += d));
-    child.stderr!.on('data', (d) => (err += d));
-    await new Promise<void>((res, rej) => {
-      const timer = setTimeout(
-        () => rej(new Error(`up did not start in 90 s: ${err.slice(-2000)}`)),
-        90_000,
-      );
-      child.stdout!.on('data', () => {
-        if (out.includes('fleettrace is up')) {
-          clearTimeout(timer);
-          res();
-        }
-      });
-      child.once('exit', (code) => rej(new Error(`up exited ${code}: ${err.slice(-2000)}`)));
-    });
-    return child;
+    ports ??= await freeUpPorts();
+    return (await startUp({ data, env, ports, extra })).child;
   }
 
   async function down(child: ChildProcess): Promise<void> {
@@ -167,7 +128,7 @@ describe('fleettrace up (embedded)', () => {
         assert.match(top.stdout, /^UID\s+USER\s+CPU_S/m);
 
         // The agent's /metrics: nothing without the token; with it, its memory and every cache.
-        const url = `http://127.0.0.1:${ports[4]}/metrics`;
+        const url = `http://127.0.0.1:${ports![3]}/metrics`;
         assert.equal((await fetch(url)).status, 401, 'no token, no metrics');
         const tokenFile = join(dir, 'data', 'agent', 'metrics-token');
         assert.equal(statSync(tokenFile).mode & 0o777, 0o600, 'the token is readable by root only');
