@@ -87,6 +87,24 @@ test('every lane taken: refused at once, not queued', async () => {
   await Promise.all([a, b]);
 });
 
+test('a 1e6 x 1e6 cross join ends at its limit + 1 s, and a query beside it answers at once', async () => {
+  for (let i = 0; i < 300 && store.queriesRunning() > 0; i++)
+    await new Promise((r) => setTimeout(r, 100));
+  const join = timed(
+    store.queryAs(
+      'viewer',
+      'SELECT count() FROM numbers(1000000) AS a CROSS JOIN numbers(1000000) AS b',
+      'select',
+    ),
+  );
+  await new Promise((r) => setTimeout(r, 300));
+  const one = await timed(store.queryAs('admin', 'SELECT 1', 'select'));
+  assert.ok(one.ms < 1000, `SELECT 1 beside it took ${one.ms.toFixed(0)} ms`);
+  const r = await join;
+  assert.ok(r.error, 'the cross join is stopped');
+  assert.ok(r.ms < 2000 + 1000, `stopped after ${r.ms.toFixed(0)} ms (limit 2 s)`);
+});
+
 test('a query whose asker went away stops within 2 s', async () => {
   for (let i = 0; i < 300 && store.queriesRunning() > 0; i++)
     await new Promise((r) => setTimeout(r, 100));
