@@ -245,7 +245,7 @@ describe('fleettrace fleet commands', () => {
       const sid = /schedule (sch_\S+) created/.exec(sched.stdout)?.[1] as string;
       assert.match(
         cli(['schedule', 'list'], env).stdout,
-        new RegExp(`${sid}\\s+gwp\\s+1m\\s+10s\\s+50.0%`),
+        new RegExp(`${sid}\\s+gwp\\s+active\\s+1m\\s+10s\\s+50.0%`),
       );
       assert.equal(cli(['schedule', 'delete', sid], env).status, 0);
 
