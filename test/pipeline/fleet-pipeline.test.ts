@@ -110,7 +110,8 @@ describe('fleet: proc → Kafka → ingest → ClickHouse 18.16 server', { timeo
   test('200 execs, no fault: exactly 200 exec rows', () =>
     runScenario({ name: 'server-plain', agent, select, watch, sensitive: true }));
 
-  test('Kafka broker killed for 20 s mid-run: spooled, replayed, exactly once', async () => {
+  test('Kafka broker killed for 20 s mid-run: spooled, replayed, exactly once; ingest unhealthy meanwhile', async () => {
+    let healthDuringOutage = 0;
     await runScenario({
       name: 'server-kafka-down',
       sensitive: true,
@@ -119,10 +120,22 @@ describe('fleet: proc → Kafka → ingest → ClickHouse 18.16 server', { timeo
       watch,
       fault: async () => {
         await broker.kill();
-        await sleep(FAULT_MS);
+        const until = Date.now() + FAULT_MS;
+        // The bus is checked every 5 s with 3 s to answer: unhealthy within ~8 s.
+        while (Date.now() < until && healthDuringOutage !== 503) {
+          healthDuringOutage = (await fetch(`http://127.0.0.1:${current.ingest!.httpPort}/healthz`))
+            .status;
+          await sleep(500);
+        }
+        await sleep(Math.max(0, until - Date.now()));
         await broker.restart();
       },
     });
+    assert.equal(healthDuringOutage, 503, 'ingest reported itself unhealthy while Kafka was down');
+    await waitFor(
+      'ingest healthy again',
+      async () => (await fetch(`http://127.0.0.1:${current.ingest!.httpPort}/healthz`)).ok,
+    );
   });
 
   for (const failpoint of ['before-insert', 'after-insert-before-commit', 'during-insert']) {

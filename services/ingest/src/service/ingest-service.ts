@@ -84,6 +84,8 @@ export interface IngestHealth {
   lastFlushOkMs: number;
   /** the error of the failing flush, while it fails */
   storeError?: string;
+  /** why the bus did not answer the last check (every 5 s, 3 s to answer), while it does not */
+  busError?: string;
   pendingRows: number;
 }
 
@@ -123,6 +125,7 @@ export class IngestService {
   private retentionTimer?: NodeJS.Timeout;
   private lastFlushOkMs = 0;
   private storeError?: string;
+  private busError?: string;
   private stopping = false;
   private readonly failpoints: Failpoints;
   private readonly log: (m: string) => void;
@@ -154,11 +157,31 @@ export class IngestService {
       topics: [TOPICS.events, TOPICS.control],
       onMessages: (messages) => this.onMessages(messages),
     });
+    // The lag check doubles as the bus's health: a broker that does not answer
+    // it within 3 s makes ingest unhealthy until it does again.
     this.lagTimer = setInterval(() => {
-      this.subscription
-        ?.lag()
-        .then((v) => this.metrics.lag.set(v))
-        .catch(() => undefined);
+      const sub = this.subscription;
+      if (!sub) return;
+      let timer: NodeJS.Timeout | undefined;
+      Promise.race([
+        sub.lag(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('no answer within 3 s')), 3000);
+        }),
+      ])
+        .then(
+          (v) => {
+            this.metrics.lag.set(v);
+            if (this.busError !== undefined) this.log('the bus answers again');
+            this.busError = undefined;
+          },
+          (err: Error) => {
+            if (this.busError === undefined)
+              this.log(`the ${this.options.bus.kind} bus does not answer: ${err.message}`);
+            this.busError = err.message;
+          },
+        )
+        .finally(() => clearTimeout(timer));
     }, 5000);
     if (this.options.retention) {
       const retention = this.options.retention;
@@ -176,10 +199,14 @@ export class IngestService {
 
   health(): IngestHealth {
     return {
-      ok: this.subscription !== undefined && this.storeError === undefined,
+      ok:
+        this.subscription !== undefined &&
+        this.storeError === undefined &&
+        this.busError === undefined,
       subscribed: this.subscription !== undefined,
       lastFlushOkMs: this.lastFlushOkMs,
       storeError: this.storeError,
+      busError: this.busError,
       pendingRows: this.pendingRows,
     };
   }
