@@ -7,7 +7,7 @@
  * both hosts sees a workload of a uid of its own run exactly N times, and
  * `fleettrace query` through the controller counts exactly N execs per host.
  * The controller's job and run changes reach fleettrace.jobs / job_runs, and
- * the query is in the audit log. Then an agent whose controller names no bus:
+ * the query is in the audit log; top and crashes answer. Then an agent whose controller names no bus:
  * its rows are counted as lost with the reason, never "0 lost".
  */
 import assert from 'node:assert/strict';
@@ -284,6 +284,13 @@ describe(
         60_000,
         500,
       ).catch(() => assert.equal(last, expected));
+
+      // The canned views answer through the same store (no 503).
+      for (const view of [['top', '--by', 'host'], ['crashes']]) {
+        const r = cli([...view, '--since', '1h', '--format', 'json'], c.env);
+        assert.equal(r.status, 0, `${view[0]}: ${r.stderr}`);
+        assert.ok(Array.isArray(JSON.parse(r.stdout)), r.stdout);
+      }
 
       // The controller's changes, through Kafka and ingest, as the passwordless owner sees them.
       const owner = async (query: string) => {
