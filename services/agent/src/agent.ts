@@ -49,6 +49,8 @@ export interface AgentOptions {
   synthetic?: SyntheticExecutorOptions;
   /** rows from the executor, for the event bus */
   onRows?: (batch: RowBatch) => void;
+  /** why rows cannot be published now (see JobExecutorEvents.undeliverable); real agent only */
+  undeliverable?: () => string | undefined;
   /**
    * Processes on this host whose CPU time counts toward every job's overhead
    * (the ingest and embedded store of `fleettrace up`): see ChargedProcesses.
@@ -84,6 +86,7 @@ interface InstanceOptions {
   executor: (events: JobExecutorEvents) => JobExecutor;
   connection?: ConnectionTuning;
   onRows?: (batch: RowBatch) => void;
+  undeliverable?: () => string | undefined;
 }
 
 /** The identity in `state`, enrolling first when there is none or its certificate expired. */
@@ -129,6 +132,7 @@ async function startInstance(o: InstanceOptions): Promise<AgentInstance> {
   const executor = o.executor({
     onStatus: (s) => link.connection?.sendStatus(s),
     ...(o.onRows ? { onRows: o.onRows } : {}),
+    ...(o.undeliverable ? { undeliverable: o.undeliverable } : {}),
   });
   const connection = new AgentConnection({
     state: o.state,
@@ -216,6 +220,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
         }),
       ...(opts.connection ? { connection: opts.connection } : {}),
       ...(opts.onRows ? { onRows: opts.onRows } : {}),
+      ...(opts.undeliverable ? { undeliverable: opts.undeliverable } : {}),
     });
     memory.start();
     return {

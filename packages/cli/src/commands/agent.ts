@@ -26,7 +26,10 @@ options:
                       with --simulate, the prefix of the simulated names
   --bus local|kafka   publish rows to the local bus of \`fleettrace up\` / an ingest
                       (--bus-address H:P) or to Kafka (--brokers H:P,...);
-                      without it rows are not published
+                      without it, to the bus the controller names at enrollment
+                      and on every reconnect (\`fleettrace controller --brokers\`).
+                      With neither, a job's rows are counted as lost, with the
+                      reason "no event bus: ...", never as sent
   --bus-address ADDR  local bus address: a unix socket path or H:P (default
                       127.0.0.1:7420); its publisher token from $FLEETTRACE_BUS_TOKEN
   --brokers LIST      Kafka brokers for --bus kafka
@@ -87,12 +90,29 @@ export async function agentCommand(argv: string[]): Promise<number> {
   if (values.bus && simulate !== undefined)
     throw new UsageError('--bus: simulated agents publish nothing');
   // Rows arrive once jobs run; the publisher needs the agent id, known after enrollment.
-  let publisher: import('@fleettrace/agent').EventPublisher | undefined;
-  const early: import('@fleettrace/agent').RowBatch[] = [];
-  const onRows = values.bus
-    ? (batch: import('@fleettrace/agent').RowBatch) =>
-        publisher ? publisher.publish(batch) : early.push(batch)
-    : undefined;
+  // Its bus: --bus if given, else the one the controller names in every Welcome.
+  const { EventPublisher } = await import('@fleettrace/agent');
+  const { busFromSettings, KafkaBus, LocalBus } = await import('@fleettrace/bus');
+  type Publisher = import('@fleettrace/agent').EventPublisher;
+  type RowBatch = import('@fleettrace/agent').RowBatch;
+  let publisher: Publisher | undefined;
+  /** the bus of `publisher` (an EventPublisher does not close its bus) */
+  let publisherBus: import('@fleettrace/bus').Bus | undefined;
+  /** rows waiting for the first publisher (--bus) or for the next one (a bus change) */
+  const early: RowBatch[] = [];
+  const followController = !values.bus && simulate === undefined;
+  /** with followController: why there is no publisher, or undefined while one is (being) made */
+  let noBus: string | undefined =
+    'no event bus: the controller named none yet and this agent has no --bus';
+  const onRows =
+    values.bus || followController
+      ? (batch: RowBatch) => {
+          if (publisher) publisher.publish(batch);
+          else if (!followController || !noBus) early.push(batch);
+          // else: undeliverable() already counted the rows as lost
+        }
+      : undefined;
+  const undeliverable = followController ? () => noBus : undefined;
   const chargePids = (values['charge-pid'] ?? []).map((raw) =>
     parseInteger('--charge-pid', raw, 1, 4_194_304),
   );
@@ -113,6 +133,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
   const { runAgent } = await import('@fleettrace/agent');
   const agent = await runAgent({
     ...(onRows ? { onRows } : {}),
+    ...(undeliverable ? { undeliverable } : {}),
     controller: values.controller,
     ...(token ? { token } : {}),
     stateDir: values.state,
@@ -123,10 +144,21 @@ export async function agentCommand(argv: string[]): Promise<number> {
     ...(memoryLimitMiB !== undefined ? { memoryLimitMiB } : {}),
   });
   const first = agent.agents[0];
+  const publishTo = (bus: import('@fleettrace/bus').Bus, topic?: string) => {
+    if (!first) return;
+    publisherBus = bus;
+    publisher = new EventPublisher({
+      agentId: first.agentId,
+      host: first.hostname,
+      bus,
+      stateDir: values.state,
+      ...(topic ? { topic } : {}),
+      log: (m) => process.stderr.write(`agent publish: ${m}\n`),
+    });
+    for (const b of early.splice(0)) publisher.publish(b);
+  };
   if (values.bus && first) {
-    const { EventPublisher } = await import('@fleettrace/agent');
-    const { KafkaBus, LocalBus } = await import('@fleettrace/bus');
-    const bus =
+    publishTo(
       values.bus === 'kafka'
         ? new KafkaBus({
             brokers: (values.brokers ?? '').split(',').filter(Boolean),
@@ -137,15 +169,52 @@ export async function agentCommand(argv: string[]): Promise<number> {
             // The local bus's publisher token: from the environment (fleettrace up sets it;
             // /proc/<pid>/environ is readable by the owner only), never argv.
             token: process.env.FLEETTRACE_BUS_TOKEN,
-          });
-    publisher = new EventPublisher({
-      agentId: first.agentId,
-      host: first.hostname,
-      bus,
-      stateDir: values.state,
-      log: (m) => process.stderr.write(`agent publish: ${m}\n`),
+          }),
+    );
+  } else if (followController && first) {
+    // The settings in use, to tell a reconnect's unchanged settings from a new bus.
+    let current = '';
+    let switching = Promise.resolve();
+    const follow = (settings: import('@fleettrace/proto').BusSettings | undefined) => {
+      const key = settings?.kind ? JSON.stringify(settings) : '';
+      if (key === current) return;
+      current = key;
+      const old = publisher;
+      const oldBus = publisherBus;
+      publisher = undefined;
+      publisherBus = undefined;
+      const closeOld = async () => {
+        await old?.close();
+        await oldBus?.close().catch(() => undefined);
+      };
+      if (!settings?.kind) {
+        noBus = 'no event bus: the controller names none and this agent has no --bus';
+        process.stderr.write(`fleettrace agent: ${noBus}; rows are counted as lost\n`);
+        switching = switching.then(closeOld);
+        return;
+      }
+      let bus: import('@fleettrace/bus').Bus;
+      try {
+        bus = busFromSettings(settings, `fleettrace-agent-${first.hostname}`);
+      } catch (err) {
+        noBus = `no event bus: the controller's bus settings are unusable: ${(err as Error).message}`;
+        process.stderr.write(`fleettrace agent: ${noBus}; rows are counted as lost\n`);
+        switching = switching.then(closeOld);
+        return;
+      }
+      // Rows of the switch wait in `early` for the new publisher (one spool directory: one publisher at a time).
+      noBus = undefined;
+      process.stderr.write(
+        `fleettrace agent: publishing to the controller's ${settings.kind} bus ${settings.kind === 'kafka' ? settings.brokers.join(',') : settings.localAddress}\n`,
+      );
+      switching = switching.then(closeOld).then(() => {
+        if (current === key) publishTo(bus, settings.topic);
+        else void bus.close();
+      });
+    };
+    first.connection.on('message', (m) => {
+      if (m.body?.$case === 'welcome') follow(m.body.value.bus);
     });
-    for (const b of early.splice(0)) publisher.publish(b);
   }
   let metricsServer: import('node:http').Server | undefined;
   if (metricsListen) {
@@ -171,5 +240,6 @@ export async function agentCommand(argv: string[]): Promise<number> {
   metricsServer?.close();
   await agent.close();
   await publisher?.close();
+  await publisherBus?.close().catch(() => undefined);
   return 0;
 }

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 import { parseArgs } from 'node:util';
 import { ownerOnlyUmask, parseDuration } from '@fleettrace/common';
+import type { BusSettings, ControlEvent } from '@fleettrace/proto';
+import type { QueryService, cannedQueries } from '@fleettrace/store';
 import { UsageError } from '../cli-error';
+import { readSecret } from '../secret-flags';
 import { untilSignal } from '../signals';
 
 export const CONTROLLER_HELP = `usage: fleettrace controller [options]
@@ -27,6 +30,30 @@ options:
   --cert-lifetime D     lifetime of agent certificates (default 7d written as 168h)
   --heartbeat D         agent heartbeat interval (default 5s)
   --lost-after D        mark an agent lost after this long without heartbeat (default 3 heartbeats)
+
+fleet store (the ClickHouse server \`fleettrace ingest\` writes; without it
+query, top and crashes answer 503):
+  --clickhouse-url URL  e.g. http://ch.example:8123
+  --clickhouse-viewer-user NAME, --clickhouse-admin-user NAME
+                        the readonly users queries of the viewer and admin roles
+                        run as (default fleettrace_viewer, fleettrace_admin)
+  --clickhouse-password-file FILE
+                        their password (default $FLEETTRACE_CLICKHOUSE_PASSWORD;
+                        --clickhouse-password works too, but every local user
+                        can read a command line)
+  --clickhouse-viewer-password-file FILE, --clickhouse-admin-password-file FILE
+                        one user's own password, instead of the one above
+                        (default $FLEETTRACE_CLICKHOUSE_VIEWER_PASSWORD,
+                        $FLEETTRACE_CLICKHOUSE_ADMIN_PASSWORD)
+
+fleet bus (Kafka; the controller publishes job, run and agent changes there for
+ingest, and hands these settings to agents at enrollment and on every reconnect):
+  --brokers H:P,...     Kafka brokers
+  --kafka-tls           connect to them over TLS
+  --kafka-sasl-mechanism plain|scram-sha-256|scram-sha-512
+  --kafka-sasl-user NAME
+  --kafka-sasl-password-file FILE
+                        the SASL password (default $FLEETTRACE_KAFKA_SASL_PASSWORD)
   -h, --help            this help`;
 
 export async function controllerCommand(argv: string[]): Promise<number> {
@@ -48,6 +75,21 @@ export async function controllerCommand(argv: string[]): Promise<number> {
       'cert-lifetime': { type: 'string' },
       heartbeat: { type: 'string' },
       'lost-after': { type: 'string' },
+      'clickhouse-url': { type: 'string' },
+      'clickhouse-viewer-user': { type: 'string' },
+      'clickhouse-admin-user': { type: 'string' },
+      'clickhouse-password': { type: 'string' },
+      'clickhouse-password-file': { type: 'string' },
+      'clickhouse-viewer-password': { type: 'string' },
+      'clickhouse-viewer-password-file': { type: 'string' },
+      'clickhouse-admin-password': { type: 'string' },
+      'clickhouse-admin-password-file': { type: 'string' },
+      brokers: { type: 'string' },
+      'kafka-tls': { type: 'boolean' },
+      'kafka-sasl-mechanism': { type: 'string' },
+      'kafka-sasl-user': { type: 'string' },
+      'kafka-sasl-password': { type: 'string' },
+      'kafka-sasl-password-file': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -61,8 +103,12 @@ export async function controllerCommand(argv: string[]): Promise<number> {
     raw === undefined
       ? undefined
       : parseDuration(flag, raw, { minMs, maxMs: 10 * 365 * 86_400_000 });
+  const store = storeOptions(values);
+  const bus = busSettings(values);
   const { startController } = await import('@fleettrace/controller');
+  const fleet = await connectFleet(store, bus);
   const c = await startController({
+    ...fleet.options,
     dataDir: values.data,
     ...(values.listen ? { listen: values.listen } : {}),
     ...(values['enroll-listen'] ? { enrollListen: values['enroll-listen'] } : {}),
@@ -76,6 +122,9 @@ export async function controllerCommand(argv: string[]): Promise<number> {
       : {}),
     ...(values.heartbeat ? { heartbeatIntervalMs: ms('--heartbeat', values.heartbeat, 100) } : {}),
     ...(values['lost-after'] ? { lostAfterMs: ms('--lost-after', values['lost-after'], 200) } : {}),
+  }).catch(async (err: unknown) => {
+    await fleet.close();
+    throw err;
   });
   process.stdout.write(
     `fleettrace controller\n  api      ${c.url}\n  enroll   ${c.enrollAddress} (TLS)\n  control  ${c.controlAddress} (mutual TLS)\n  ca       ${c.caHash}\n`,
@@ -87,5 +136,166 @@ export async function controllerCommand(argv: string[]): Promise<number> {
   const signal = await untilSignal();
   process.stderr.write(`fleettrace: ${signal}, stopping the controller\n`);
   await c.close();
+  await fleet.close();
   return 0;
+}
+
+interface StoreFlags {
+  url: string;
+  viewer: { username: string; password: string };
+  admin: { username: string; password: string };
+}
+
+/** The --clickhouse-* flags, checked; undefined without --clickhouse-url. */
+function storeOptions(values: Record<string, unknown>): StoreFlags | undefined {
+  const raw = values['clickhouse-url'] as string | undefined;
+  if (raw === undefined) {
+    for (const flag of [
+      'clickhouse-viewer-user',
+      'clickhouse-admin-user',
+      'clickhouse-password',
+      'clickhouse-password-file',
+      'clickhouse-viewer-password',
+      'clickhouse-viewer-password-file',
+      'clickhouse-admin-password',
+      'clickhouse-admin-password-file',
+    ])
+      if (values[flag] !== undefined) throw new UsageError(`--${flag}: needs --clickhouse-url`);
+    return undefined;
+  }
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new UsageError(
+      `--clickhouse-url: expected a URL such as http://127.0.0.1:8123, got ${JSON.stringify(raw)}`,
+    );
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UsageError(`--clickhouse-url: expected http: or https:, got ${url.protocol}`);
+  if (url.username || url.password)
+    throw new UsageError(
+      '--clickhouse-url: no credentials in the URL (every local user can read a command line); use the --clickhouse-*-user flags and --clickhouse-password-file',
+    );
+  const user = (flag: string, dflt: string) => {
+    const name = (values[flag] as string | undefined) ?? dflt;
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name))
+      throw new UsageError(`--${flag}: not a ClickHouse user name: ${JSON.stringify(name)}`);
+    return name;
+  };
+  const shared =
+    readSecret(values, { flag: 'clickhouse-password', env: 'FLEETTRACE_CLICKHOUSE_PASSWORD' }) ??
+    '';
+  const password = (role: 'viewer' | 'admin') =>
+    readSecret(values, {
+      flag: `clickhouse-${role}-password`,
+      env: `FLEETTRACE_CLICKHOUSE_${role.toUpperCase()}_PASSWORD`,
+    }) ?? shared;
+  return {
+    url: raw,
+    viewer: {
+      username: user('clickhouse-viewer-user', 'fleettrace_viewer'),
+      password: password('viewer'),
+    },
+    admin: {
+      username: user('clickhouse-admin-user', 'fleettrace_admin'),
+      password: password('admin'),
+    },
+  };
+}
+
+const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'];
+
+/** The --brokers and --kafka-* flags as the BusSettings agents get; undefined without --brokers. */
+function busSettings(values: Record<string, unknown>): BusSettings | undefined {
+  const raw = values.brokers as string | undefined;
+  if (raw === undefined) {
+    for (const flag of [
+      'kafka-tls',
+      'kafka-sasl-mechanism',
+      'kafka-sasl-user',
+      'kafka-sasl-password',
+      'kafka-sasl-password-file',
+    ])
+      if (values[flag] !== undefined) throw new UsageError(`--${flag}: needs --brokers`);
+    return undefined;
+  }
+  const brokers = raw
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
+  if (!brokers.length) throw new UsageError('--brokers: expected host:port,..., got nothing');
+  for (const b of brokers)
+    if (!/^(?:\[[^\]]+\]|[^:[\]\s]+):\d{1,5}$/.test(b) || Number(b.split(':').pop()) > 65535)
+      throw new UsageError(`--brokers: expected host:port, got ${JSON.stringify(b)}`);
+  const mechanism = values['kafka-sasl-mechanism'] as string | undefined;
+  const user = values['kafka-sasl-user'] as string | undefined;
+  const password = readSecret(values, {
+    flag: 'kafka-sasl-password',
+    env: 'FLEETTRACE_KAFKA_SASL_PASSWORD',
+  });
+  if (mechanism !== undefined && !SASL_MECHANISMS.includes(mechanism))
+    throw new UsageError(
+      `--kafka-sasl-mechanism: expected ${SASL_MECHANISMS.join(', ')}, got ${JSON.stringify(mechanism)}`,
+    );
+  if (mechanism === undefined && user !== undefined)
+    throw new UsageError('--kafka-sasl-user: needs --kafka-sasl-mechanism');
+  if (mechanism !== undefined && !user)
+    throw new UsageError('--kafka-sasl-user: needed with --kafka-sasl-mechanism');
+  if (mechanism !== undefined && !password)
+    throw new UsageError(
+      '--kafka-sasl-password-file: needed with --kafka-sasl-mechanism (or $FLEETTRACE_KAFKA_SASL_PASSWORD)',
+    );
+  return {
+    kind: 'kafka',
+    brokers,
+    topic: '',
+    tls: values['kafka-tls'] === true,
+    saslMechanism: mechanism ?? '',
+    saslUsername: mechanism !== undefined ? (user ?? '') : '',
+    // Agents get it over the enrollment (TLS) and control (mutual TLS) streams only.
+    saslPassword: mechanism !== undefined ? (password ?? '') : '',
+    localAddress: '',
+  };
+}
+
+/**
+ * The store behind the query API and the Kafka publisher of control events,
+ * as startController options, and how to close them after the controller.
+ */
+interface FleetOptions {
+  query?: { backend: QueryService; canned: typeof cannedQueries };
+  bus?: BusSettings;
+  publisher?: { publish(event: ControlEvent): void; close(): Promise<void> };
+}
+
+async function connectFleet(
+  store: StoreFlags | undefined,
+  bus: BusSettings | undefined,
+): Promise<{ options: FleetOptions; close(): Promise<void> }> {
+  const options: FleetOptions = {};
+  const closers: Array<() => Promise<void>> = [];
+  if (store) {
+    const { ServerStore, QueryService, cannedQueries } = await import('@fleettrace/store');
+    const server = new ServerStore({ url: store.url, viewer: store.viewer, admin: store.admin });
+    options.query = { backend: new QueryService(server), canned: cannedQueries };
+    closers.push(() => server.close());
+  }
+  if (bus) {
+    const { busFromSettings, ControlEventSender } = await import('@fleettrace/bus');
+    const kafka = busFromSettings(bus, 'fleettrace-controller');
+    const sender = new ControlEventSender(kafka, {
+      log: (m) => process.stderr.write(`fleettrace controller: control events: ${m}\n`),
+    });
+    options.bus = bus;
+    options.publisher = { publish: (event) => sender.send(event), close: () => sender.close() };
+    // The controller closes its publisher (the sender) first; the Kafka client after it.
+    closers.push(() => kafka.close());
+  }
+  return {
+    options,
+    async close() {
+      for (const close of closers) await close().catch(() => undefined);
+    },
+  };
 }

@@ -184,6 +184,13 @@ export interface Welcome {
    */
   heartbeatIntervalMs: number;
   unixMs: number;
+  /**
+   * Where to publish events, as in EnrollResponse.bus, sent again on every
+   * stream so an agent enrolled before the controller had a bus (or whose
+   * controller changed it) follows the current one. Unset: the controller
+   * names no bus.
+   */
+  bus?: BusSettings | undefined;
 }
 
 /** First message on every stream. */
@@ -1485,7 +1492,7 @@ export const ControllerMessage: MessageFns<ControllerMessage> = {
 };
 
 function createBaseWelcome(): Welcome {
-  return { agentId: "", heartbeatIntervalMs: 0, unixMs: 0 };
+  return { agentId: "", heartbeatIntervalMs: 0, unixMs: 0, bus: undefined };
 }
 
 export const Welcome: MessageFns<Welcome> = {
@@ -1498,6 +1505,9 @@ export const Welcome: MessageFns<Welcome> = {
     }
     if (message.unixMs !== 0) {
       writer.uint32(24).int64(message.unixMs);
+    }
+    if (message.bus !== undefined) {
+      BusSettings.encode(message.bus, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -1539,6 +1549,14 @@ export const Welcome: MessageFns<Welcome> = {
             message.unixMs = longToNumber(reader.int64());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.bus = BusSettings.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1568,6 +1586,7 @@ export const Welcome: MessageFns<Welcome> = {
         : isSet(object.unix_ms)
         ? globalThis.Number(object.unix_ms)
         : 0,
+      bus: isSet(object.bus) ? BusSettings.fromJSON(object.bus) : undefined,
     };
   },
 
@@ -1582,6 +1601,9 @@ export const Welcome: MessageFns<Welcome> = {
     if (message.unixMs !== 0) {
       obj.unixMs = Math.round(message.unixMs);
     }
+    if (message.bus !== undefined) {
+      obj.bus = BusSettings.toJSON(message.bus);
+    }
     return obj;
   },
 
@@ -1593,6 +1615,7 @@ export const Welcome: MessageFns<Welcome> = {
     message.agentId = object.agentId ?? "";
     message.heartbeatIntervalMs = object.heartbeatIntervalMs ?? 0;
     message.unixMs = object.unixMs ?? 0;
+    message.bus = (object.bus !== undefined && object.bus !== null) ? BusSettings.fromPartial(object.bus) : undefined;
     return message;
   },
 };

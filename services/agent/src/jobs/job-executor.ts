@@ -25,6 +25,12 @@ export interface JobExecutorEvents {
   onStatus(status: JobStatus): void;
   /** Rows to publish. */
   onRows?(batch: RowBatch): void;
+  /**
+   * Why rows cannot be published now (e.g. "no event bus: ..."), or undefined
+   * when they can. Asked before every batch: rows that cannot be published are
+   * counted in events_lost, not events_sent, and the run's reason says why.
+   */
+  undeliverable?(): string | undefined;
 }
 
 export interface JobExecutor {

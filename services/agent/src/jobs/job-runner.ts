@@ -96,6 +96,8 @@ interface Run {
   filters: Filters;
   collectors: Array<{ def: CollectorDefinition; params: unknown }>;
   handles: SubscriptionHandle[];
+  /** why rows of this run were not published (events.undeliverable), kept for its final status */
+  undeliverable?: string;
   startTimer?: NodeJS.Timeout;
   endTimer?: NodeJS.Timeout;
   /** the last status sent (see report()) */
@@ -355,6 +357,14 @@ export class JobRunner implements JobExecutor {
         if (!run.status.reason)
           run.status.reason = `rows above limits.max_events_per_second (${run.rateLimit.perSecond}/s) are dropped and counted as lost`;
       }
+    }
+    const undeliverable = rows.length ? this.events.undeliverable?.() : undefined;
+    if (undeliverable) {
+      // Rows with nowhere to go are lost, never "sent": a run must not finish with "0 lost" for them.
+      lost += rows.length;
+      rows = [];
+      run.undeliverable = undeliverable;
+      if (!run.status.reason) run.status.reason = undeliverable;
     }
     run.status.eventsSent += rows.length;
     run.status.eventsLost += lost;
@@ -631,7 +641,9 @@ export class JobRunner implements JobExecutor {
   private end(run: Run, state: RunState, reason: string): void {
     run.ending = true;
     run.status.state = state;
-    run.status.reason = reason;
+    // A run that finished with rows it could not publish says why in its final status.
+    run.status.reason =
+      reason || (state === RunState.RUN_STATE_FINISHED ? (run.undeliverable ?? '') : '');
     this.emit(run);
     setTimeout(
       () => this.runs_.delete(run.assignment.runId),

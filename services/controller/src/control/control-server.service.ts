@@ -233,6 +233,7 @@ export class ControlServerService implements OnApplicationBootstrap, OnApplicati
                 agentId: who.agentId,
                 heartbeatIntervalMs: this.config.heartbeatIntervalMs,
                 unixMs: Date.now(),
+                ...(this.config.bus ? { bus: this.config.bus } : {}),
               },
             },
           });

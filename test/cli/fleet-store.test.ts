@@ -1,0 +1,357 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Fleet mode as the README starts it (issue 10): a Kafka 3.9 broker, the
+ * ClickHouse 18.16 server, `fleettrace controller --clickhouse-url --brokers`,
+ * `fleettrace ingest` and two real agents with no bus flags, all processes.
+ * The agents must publish to the bus the controller names; a proc job on
+ * both hosts sees a workload of a uid of its own run exactly N times, and
+ * `fleettrace query` through the controller counts exactly N execs per host.
+ * The controller's job and run changes reach fleettrace.jobs / job_runs, and
+ * the query is in the audit log; top and crashes answer. Then an agent whose controller names no bus:
+ * its rows are counted as lost with the reason, never "0 lost".
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { ClickHouseServer, ADMIN, VIEWER } from '../harness/clickhouse-server';
+import { IngestProcess } from '../harness/ingest-process';
+import { KafkaBroker } from '../harness/kafka-broker';
+import { waitFor } from '../harness/local-processes';
+
+const CLI = resolve(__dirname, '../../../bin/fleettrace');
+const TEST_UID = 57_000 + (process.pid % 4000);
+const EXECS = 20;
+const PREFIX = `fs${process.pid}`;
+
+function cli(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(CLI, args, {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, ...env },
+  });
+}
+
+/** Starts a long-running command; resolves once stdout matches `ready`. */
+function startProcess(
+  args: string[],
+  ready: RegExp,
+  env: Record<string, string> = {},
+): Promise<{ child: ChildProcess; stdout: string; stderr: () => string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(CLI, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
+    let out = '';
+    let err = '';
+    child.stdout?.on('data', (d) => {
+      out += d;
+      if (ready.test(out)) resolvePromise({ child, stdout: out, stderr: () => err });
+    });
+    child.stderr?.on('data', (d) => (err += d));
+    child.on('exit', (code) => reject(new Error(`${args[0]} exited ${code}: ${err.slice(-2000)}`)));
+  });
+}
+
+function stop(child: ChildProcess | undefined): Promise<void> {
+  return new Promise((r) => {
+    if (!child || child.exitCode !== null) return r();
+    child.removeAllListeners('exit');
+    child.once('exit', () => r());
+    child.kill('SIGTERM');
+  });
+}
+
+async function startController(extra: string[], env: Record<string, string> = {}) {
+  const data = mkdtempSync(join(tmpdir(), 'fleettrace-fleet-store-ctl-'));
+  const started = await startProcess(
+    [
+      'controller',
+      '--data',
+      data,
+      '--listen',
+      '127.0.0.1:0',
+      '--enroll-listen',
+      '127.0.0.1:0',
+      '--control-listen',
+      '127.0.0.1:0',
+      '--heartbeat',
+      '200ms',
+      ...extra,
+    ],
+    /admin API token[^\n]*\n\s+(ftapi\S+)\n/,
+    env,
+  );
+  const api = /api\s+(http\S+)/.exec(started.stdout)?.[1] as string;
+  const admin = /\n\s+(ftapi\S+)\n/.exec(started.stdout)?.[1] as string;
+  return {
+    child: started.child,
+    enroll: /enroll\s+(\S+)/.exec(started.stdout)?.[1] as string,
+    env: { FLEETTRACE_SERVER: api, FLEETTRACE_TOKEN: admin },
+    api,
+    admin,
+  };
+}
+
+/** A real agent, enrolled under `hostname`, with no bus flags. */
+async function startAgent(
+  env: Record<string, string>,
+  enroll: string,
+  hostname: string,
+): Promise<ChildProcess> {
+  const boot = cli(['token', 'create', '--bootstrap', '--uses', '1', '--name', hostname], env);
+  assert.equal(boot.status, 0, boot.stderr);
+  const state = mkdtempSync(join(tmpdir(), 'fleettrace-fleet-store-agent-'));
+  const started = await startProcess(
+    ['agent', '--controller', enroll, '--state', state, '--hostname', hostname],
+    /is agent/,
+    { FLEETTRACE_BOOTSTRAP_TOKEN: boot.stdout.trim() },
+  );
+  return started.child;
+}
+
+interface Run {
+  host: string;
+  state: string;
+  reason: string;
+  events_sent: number;
+  events_lost: number;
+}
+
+async function getJob(api: string, token: string, id: string): Promise<{ runs: Run[] }> {
+  const r = await fetch(`${api}/api/v1/jobs/${id}`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  assert.equal(r.status, 200);
+  return (await r.json()) as { runs: Run[] };
+}
+
+/** `run` a proc job filtered to TEST_UID on the hosts; its id once every run is running. */
+async function startProcJob(
+  c: { env: Record<string, string>; api: string; admin: string },
+  hosts: string,
+  runs: number,
+  duration: string,
+): Promise<string> {
+  const r = cli(
+    [
+      'run',
+      '--collect',
+      'proc',
+      '--uid',
+      String(TEST_UID),
+      '--hosts',
+      hosts,
+      '--duration',
+      duration,
+      '--json',
+    ],
+    c.env,
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const id = JSON.parse(r.stdout).id as string;
+  await waitFor(
+    `${runs} runs of ${id} running`,
+    async () => {
+      const job = await getJob(c.api, c.admin, id);
+      return (job.runs ?? []).filter((x) => x.state === 'running').length === runs || undefined;
+    },
+    30_000,
+    100,
+  );
+  return id;
+}
+
+/** EXECS runs of /bin/true as TEST_UID, one after the other. */
+async function workload(): Promise<void> {
+  for (let i = 0; i < EXECS; i++) {
+    const child = spawn('/bin/true', [], { uid: TEST_UID, gid: TEST_UID, stdio: 'ignore' });
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 0);
+  }
+}
+
+async function untilEnded(c: { api: string; admin: string }, id: string): Promise<Run[]> {
+  return waitFor(
+    `the runs of ${id} ended`,
+    async () => {
+      const job = await getJob(c.api, c.admin, id);
+      const runs = job.runs ?? [];
+      return runs.length && runs.every((x) => x.state !== 'running' && x.state !== 'pending')
+        ? runs
+        : undefined;
+    },
+    60_000,
+    200,
+  );
+}
+
+describe(
+  'fleet: controller with --clickhouse-url and --brokers, agents on its bus',
+  {
+    timeout: 600_000,
+  },
+  () => {
+    let broker: KafkaBroker;
+    let server: ClickHouseServer;
+    let ingest: IngestProcess | undefined;
+    const children: ChildProcess[] = [];
+
+    before(async () => {
+      broker = await KafkaBroker.start();
+      server = await ClickHouseServer.start();
+      ingest = await IngestProcess.start({
+        bus: 'kafka',
+        brokers: broker.brokers,
+        store: 'server',
+        clickhouseUrl: server.url,
+      });
+    });
+    after(async () => {
+      for (const c of children.reverse()) await stop(c);
+      await ingest?.stop();
+      await server?.destroy();
+      await broker?.destroy();
+    });
+
+    test('bad flags are refused, naming the flag', () => {
+      for (const [args, message] of [
+        [['--clickhouse-url', 'ftp://x'], /--clickhouse-url: expected http: or https:/],
+        [['--clickhouse-admin-user', 'x'], /--clickhouse-admin-user: needs --clickhouse-url/],
+        [['--brokers', 'nohost'], /--brokers: expected host:port, got "nohost"/],
+        [['--kafka-tls'], /--kafka-tls: needs --brokers/],
+        [
+          ['--brokers', '127.0.0.1:9', '--kafka-sasl-mechanism', 'gssapi'],
+          /--kafka-sasl-mechanism: expected plain, scram-sha-256, scram-sha-512/,
+        ],
+        [
+          ['--brokers', '127.0.0.1:9', '--kafka-sasl-mechanism', 'plain', '--kafka-sasl-user', 'u'],
+          /--kafka-sasl-password-file: needed with --kafka-sasl-mechanism/,
+        ],
+      ] as Array<[string[], RegExp]>) {
+        const r = cli(['controller', '--data', mkdtempSync(join(tmpdir(), 'ft-bad-')), ...args]);
+        assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+        assert.match(r.stderr, message);
+      }
+      assert.match(cli(['controller', '--help']).stdout, /--clickhouse-url URL[\s\S]*--brokers/);
+    });
+
+    test('two agents with no bus flags: exact per-host rows through the controller, jobs and runs in ClickHouse, the query audited', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'fleettrace-fleet-store-'));
+      const viewerFile = join(dir, 'viewer-password');
+      writeFileSync(viewerFile, VIEWER.password + '\n', { mode: 0o600 });
+      const c = await startController(
+        [
+          '--clickhouse-url',
+          server.url,
+          '--clickhouse-viewer-password-file',
+          viewerFile,
+          '--brokers',
+          broker.brokers.join(','),
+        ],
+        { FLEETTRACE_CLICKHOUSE_ADMIN_PASSWORD: ADMIN.password },
+      );
+      children.push(c.child);
+      children.push(await startAgent(c.env, c.enroll, `${PREFIX}-a`));
+      children.push(await startAgent(c.env, c.enroll, `${PREFIX}-b`));
+
+      const id = await startProcJob(c, `${PREFIX}-*`, 2, '15s');
+      await workload();
+      const runs = await untilEnded(c, id);
+      for (const run of runs) {
+        assert.equal(run.state, 'finished', JSON.stringify(run));
+        assert.equal(run.events_lost, 0, JSON.stringify(run));
+        assert.ok(run.events_sent >= 2 * EXECS, JSON.stringify(run));
+      }
+
+      const sql =
+        `SELECT host, countIf(event = 'exec') AS execs FROM fleettrace.proc FINAL ` +
+        `WHERE job_id = '${id}' AND uid = ${TEST_UID} GROUP BY host ORDER BY host`;
+      const expected = `host,execs\n${PREFIX}-a,${EXECS}\n${PREFIX}-b,${EXECS}\n`;
+      let last = '';
+      await waitFor(
+        'exact per-host exec counts',
+        () => {
+          const q = cli(['query', sql, '--format', 'csv'], c.env);
+          assert.equal(q.status, 0, q.stderr);
+          last = q.stdout;
+          return last === expected || undefined;
+        },
+        60_000,
+        500,
+      ).catch(() => assert.equal(last, expected));
+
+      // The canned views answer through the same store (no 503).
+      for (const view of [['top', '--by', 'host'], ['crashes']]) {
+        const r = cli([...view, '--since', '1h', '--format', 'json'], c.env);
+        assert.equal(r.status, 0, `${view[0]}: ${r.stderr}`);
+        assert.ok(Array.isArray(JSON.parse(r.stdout)), r.stdout);
+      }
+
+      // The controller's changes, through Kafka and ingest, as the passwordless owner sees them.
+      const owner = async (query: string) => {
+        const r = await fetch(`${server.url}/?query=${encodeURIComponent(query)}`);
+        assert.equal(r.status, 200);
+        return (await r.text()).trim();
+      };
+      await waitFor(
+        'the job in fleettrace.jobs',
+        async () =>
+          (await owner(`SELECT state FROM fleettrace.jobs FINAL WHERE job_id = '${id}'`)) ===
+            'finished' || undefined,
+        60_000,
+        500,
+      ).catch(async () =>
+        assert.equal(
+          await owner(`SELECT state FROM fleettrace.jobs FINAL WHERE job_id = '${id}'`),
+          'finished',
+        ),
+      );
+      const runsSql =
+        `SELECT host, state, events_lost FROM fleettrace.job_runs FINAL ` +
+        `WHERE job_id = '${id}' ORDER BY host FORMAT TSV`;
+      const runsExpected = `${PREFIX}-a\tfinished\t0\n${PREFIX}-b\tfinished\t0`;
+      await waitFor(
+        'the runs in fleettrace.job_runs',
+        async () => (await owner(runsSql)) === runsExpected || undefined,
+        60_000,
+        500,
+      ).catch(async () => assert.equal(await owner(runsSql), runsExpected));
+      const agents = await owner(
+        `SELECT count() FROM fleettrace.agents FINAL WHERE host LIKE '${PREFIX}-%'`,
+      );
+      assert.equal(agents, '2');
+
+      const audit = await fetch(`${c.api}/api/v1/audit?action=query`, {
+        headers: { authorization: `Bearer ${c.admin}` },
+      });
+      assert.equal(audit.status, 200);
+      const entries = ((await audit.json()) as { entries: Array<{ details: { sql?: string } }> })
+        .entries;
+      assert.ok(
+        entries.some((e) => e.details?.sql === sql),
+        `no audit entry for the query: ${JSON.stringify(entries.slice(0, 3))}`,
+      );
+    });
+
+    test('an agent whose controller names no bus counts its rows as lost, with the reason', async () => {
+      const c = await startController([]);
+      children.push(c.child);
+      children.push(await startAgent(c.env, c.enroll, `${PREFIX}-nobus`));
+      const id = await startProcJob(c, `${PREFIX}-nobus`, 1, '5s');
+      await workload();
+      const [run] = await untilEnded(c, id);
+      assert.ok(run);
+      assert.equal(run.events_sent, 0, JSON.stringify(run));
+      assert.ok(run.events_lost >= 2 * EXECS, JSON.stringify(run));
+      assert.match(run.reason, /^no event bus: /);
+      const show = cli(['job', 'show', id], c.env);
+      assert.equal(show.status, 0, show.stderr);
+      assert.doesNotMatch(show.stdout, /\b0 lost\b/);
+    });
+  },
+);
