@@ -11,51 +11,21 @@
  * its rows are counted as lost with the reason, never "0 lost".
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { cli, startCli } from '../harness/cli-process';
 import { ClickHouseServer, ADMIN, VIEWER } from '../harness/clickhouse-server';
 import { IngestProcess } from '../harness/ingest-process';
 import { KafkaBroker } from '../harness/kafka-broker';
 import { waitFor } from '../harness/local-processes';
 
-const CLI = resolve(__dirname, '../../../bin/fleettrace');
 const TEST_UID = 57_000 + (process.pid % 4000);
 const EXECS = 20;
 const PREFIX = `fs${process.pid}`;
-
-function cli(args: string[], env: Record<string, string> = {}) {
-  return spawnSync(CLI, args, {
-    encoding: 'utf8',
-    timeout: 60_000,
-    env: { ...process.env, ...env },
-  });
-}
-
-/** Starts a long-running command; resolves once stdout matches `ready`. */
-function startProcess(
-  args: string[],
-  ready: RegExp,
-  env: Record<string, string> = {},
-): Promise<{ child: ChildProcess; stdout: string; stderr: () => string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(CLI, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...env },
-    });
-    let out = '';
-    let err = '';
-    child.stdout?.on('data', (d) => {
-      out += d;
-      if (ready.test(out)) resolvePromise({ child, stdout: out, stderr: () => err });
-    });
-    child.stderr?.on('data', (d) => (err += d));
-    child.on('exit', (code) => reject(new Error(`${args[0]} exited ${code}: ${err.slice(-2000)}`)));
-  });
-}
 
 function stop(child: ChildProcess | undefined): Promise<void> {
   return new Promise((r) => {
@@ -68,7 +38,7 @@ function stop(child: ChildProcess | undefined): Promise<void> {
 
 async function startController(extra: string[], env: Record<string, string> = {}) {
   const data = mkdtempSync(join(tmpdir(), 'fleettrace-fleet-store-ctl-'));
-  const started = await startProcess(
+  const started = await startCli(
     [
       'controller',
       '--data',
@@ -106,7 +76,7 @@ async function startAgent(
   const boot = cli(['token', 'create', '--bootstrap', '--uses', '1', '--name', hostname], env);
   assert.equal(boot.status, 0, boot.stderr);
   const state = mkdtempSync(join(tmpdir(), 'fleettrace-fleet-store-agent-'));
-  const started = await startProcess(
+  const started = await startCli(
     ['agent', '--controller', enroll, '--state', state, '--hostname', hostname],
     /is agent/,
     { FLEETTRACE_BOOTSTRAP_TOKEN: boot.stdout.trim() },

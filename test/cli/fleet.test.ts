@@ -5,44 +5,17 @@
  * user commands against them.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { cli, startCli } from '../harness/cli-process';
 import { renamedCopy, workload } from '@fleettrace/testing';
-
-const CLI = resolve(__dirname, '../../../bin/fleettrace');
-
-function cli(args: string[], env: Record<string, string> = {}) {
-  return spawnSync(CLI, args, {
-    encoding: 'utf8',
-    timeout: 60_000,
-    env: { ...process.env, ...env },
-  });
-}
-
-/** Starts a long-running command and resolves with it once stdout matches `ready`. */
-function startProcess(
-  args: string[],
-  ready: RegExp,
-): Promise<{ child: ChildProcess; stdout: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(CLI, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout?.on('data', (d) => {
-      out += d;
-      if (ready.test(out)) resolvePromise({ child, stdout: out });
-    });
-    child.stderr?.on('data', (d) => (err += d));
-    child.on('exit', (code) => reject(new Error(`${args[0]} exited ${code}: ${err.slice(-1000)}`)));
-  });
-}
 
 /** Starts `fleettrace controller` on free loopback ports; its addresses and first admin token. */
 async function startController(data: string, extra: string[] = []) {
-  const started = await startProcess(
+  const started = await startCli(
     [
       'controller',
       '--data',
@@ -79,7 +52,7 @@ async function startAgent(
   );
   assert.equal(boot.status, 0, boot.stderr);
   const state = mkdtempSync(join(tmpdir(), 'fleettrace-cli-agent-'));
-  const started = await startProcess(
+  const started = await startCli(
     ['agent', '--controller', enroll, '--token', boot.stdout.trim(), '--state', state, ...args],
     ready,
   );
