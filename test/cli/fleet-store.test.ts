@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -22,6 +22,7 @@ import { ClickHouseServer, ADMIN, VIEWER } from '../harness/clickhouse-server';
 import { IngestProcess } from '../harness/ingest-process';
 import { KafkaBroker } from '../harness/kafka-broker';
 import { waitFor } from '../harness/local-processes';
+import { ftProgramsOf, waitForUnloaded } from '@fleettrace/testing';
 
 const TEST_UID = 57_000 + (process.pid % 4000);
 const EXECS = 20;
@@ -73,15 +74,42 @@ async function startAgent(
   enroll: string,
   hostname: string,
 ): Promise<ChildProcess> {
+  return (await startObservedAgent(env, enroll, hostname, [])).child;
+}
+
+/** startAgent, with its state directory and stderr. */
+async function startObservedAgent(
+  env: Record<string, string>,
+  enroll: string,
+  hostname: string,
+  extra: string[],
+) {
   const boot = cli(['token', 'create', '--bootstrap', '--uses', '1', '--name', hostname], env);
   assert.equal(boot.status, 0, boot.stderr);
   const state = mkdtempSync(join(tmpdir(), 'fleettrace-fleet-store-agent-'));
   const started = await startCli(
-    ['agent', '--controller', enroll, '--state', state, '--hostname', hostname],
+    ['agent', '--controller', enroll, '--state', state, '--hostname', hostname, ...extra],
     /is agent/,
     { FLEETTRACE_BOOTSTRAP_TOKEN: boot.stdout.trim() },
   );
-  return started.child;
+  return { child: started.child, state, stderr: started.stderr };
+}
+
+/** Sends `signal` (again after `againAfterMs`, if given); the exit status, signal and the time to exit. */
+async function timedStop(
+  child: ChildProcess,
+  againAfterMs?: number,
+): Promise<{ ms: number; code: number | null; signal: NodeJS.Signals | null }> {
+  assert.equal(child.exitCode, null, 'still running before the signal');
+  child.removeAllListeners('exit');
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  const t0 = Date.now();
+  child.kill('SIGTERM');
+  const again =
+    againAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGTERM'), againAfterMs);
+  const [code, signal] = await exited;
+  clearTimeout(again);
+  return { ms: Date.now() - t0, code, signal };
 }
 
 interface Run {
@@ -322,6 +350,104 @@ describe(
       const show = cli(['job', 'show', id], c.env);
       assert.equal(show.status, 0, show.stderr);
       assert.doesNotMatch(show.stdout, /\b0 lost\b/);
+    });
+
+    // Last: it stops the suite's ingest.
+    test('SIGTERM stops agent, controller and ingest within 5 s with Kafka connected; a hung broker cannot hold the agent; a second signal forces', async (t) => {
+      const c = await startController(['--brokers', broker.brokers.join(',')]);
+      children.push(c.child);
+      const metricsArgs = ['--metrics', '127.0.0.1:0'];
+      const a = await startObservedAgent(c.env, c.enroll, `${PREFIX}-stop-a`, metricsArgs);
+      const b = await startObservedAgent(c.env, c.enroll, `${PREFIX}-stop-b`, metricsArgs);
+      const d = await startObservedAgent(c.env, c.enroll, `${PREFIX}-stop-c`, metricsArgs);
+      children.push(a.child, b.child, d.child);
+      const id = await startProcJob(c, `${PREFIX}-stop-*`, 3, '120s');
+      await workload();
+
+      // /healthz on the agent's metrics port: ok for anyone, the reasons with the token.
+      const port = Number(
+        await waitFor(
+          'the metrics address',
+          () => /\/metrics on [\d.]+:(\d+)/.exec(a.stderr())?.[1],
+          10_000,
+          50,
+        ),
+      );
+      const token = readFileSync(join(a.state, 'metrics-token'), 'utf8').trim();
+      const health = await waitFor(
+        "agent a's /healthz ok (its bus answers)",
+        async () => {
+          const r = await fetch(`http://127.0.0.1:${port}/healthz`, {
+            headers: { authorization: `Bearer ${token}` },
+          });
+          const body = (await r.json()) as { ok: boolean; controller: string; bus: string };
+          return r.status === 200 && body.ok ? body : undefined;
+        },
+        30_000,
+        200,
+      );
+      assert.equal(health.controller, 'connected');
+      assert.equal(health.bus, 'ok');
+      const anonymous = await fetch(`http://127.0.0.1:${port}/healthz`);
+      assert.equal(await anonymous.text(), 'ok\n', 'no details without the token');
+      const metrics = await (
+        await fetch(`http://127.0.0.1:${port}/metrics`, {
+          headers: { authorization: `Bearer ${token}` },
+        })
+      ).text();
+      assert.match(metrics, /fleettrace_agent_bus_state\{state="ok"\} 1/);
+      assert.match(metrics, /fleettrace_agent_controller_connected 1/);
+      assert.match(metrics, new RegExp(`fleettrace_agent_run_overhead_share\\{job_id="${id}"`));
+      assert.match(metrics, /fleettrace_agent_spool_bytes \d/);
+
+      // 1. Kafka connected, a job running: the agent detaches everything and exits 0 in time.
+      const programs = ftProgramsOf([a.child.pid as number]);
+      assert.ok(programs.length > 0, 'the proc job holds BPF programs');
+      const stopA = await timedStop(a.child);
+      assert.equal(stopA.code, 0, a.stderr().slice(-2000));
+      assert.ok(stopA.ms < 5000, `agent stopped in ${stopA.ms} ms`);
+      assert.deepEqual(await waitForUnloaded(programs), [], 'no program left loaded');
+
+      // 2. The broker hangs (SIGSTOP) while rows are in flight: still out within 5 s, rows spooled.
+      const times: Record<string, number> = { agent: stopA.ms };
+      broker.pause();
+      try {
+        await workload();
+        await new Promise((r) => setTimeout(r, 1500)); // the publisher cuts its batch after 1 s
+        const stopB = await timedStop(b.child);
+        times['agent, hung broker'] = stopB.ms;
+        assert.ok(stopB.ms < 5000, `agent with a hung broker stopped in ${stopB.ms} ms`);
+        assert.ok(
+          readdirSync(join(b.state, 'spool')).length > 0,
+          `the unacknowledged rows are in the spool: ${b.stderr().slice(-1500)}`,
+        );
+        // 3. A second SIGTERM 300 ms after the first ends the agent at once, saying so.
+        await workload();
+        await new Promise((r) => setTimeout(r, 1500));
+        const stopC = await timedStop(d.child, 300);
+        times['agent, second signal'] = stopC.ms;
+        assert.equal(stopC.code, 1, d.stderr().slice(-1500));
+        assert.ok(stopC.ms < 1500, `forced out ${stopC.ms} ms after the first signal`);
+        assert.match(d.stderr(), /second SIGTERM while /);
+      } finally {
+        broker.resume();
+      }
+
+      // 4. The controller (its control events on Kafka) and ingest (consuming) exit 0 in time.
+      const stopCtl = await timedStop(c.child);
+      assert.equal(stopCtl.code, 0);
+      assert.ok(stopCtl.ms < 5000, `controller stopped in ${stopCtl.ms} ms`);
+      assert.ok(ingest?.running);
+      const t0 = Date.now();
+      await ingest?.stop();
+      const ingestMs = Date.now() - t0;
+      const exit = await ingest?.process.exited;
+      assert.equal(exit?.code, 0, ingest?.process.log.slice(-2000));
+      assert.ok(ingestMs < 5000, `ingest stopped in ${ingestMs} ms`);
+      t.diagnostic(
+        `stop times (ms): ${JSON.stringify({ ...times, controller: stopCtl.ms, ingest: ingestMs })}`,
+      );
+      ingest = undefined;
     });
   },
 );

@@ -146,6 +146,16 @@ export class KafkaBroker {
     await this.process?.stop('SIGKILL');
   }
 
+  /** SIGSTOP: the broker keeps its connections open and answers nothing (a hung broker). */
+  pause(): void {
+    this.process?.child.kill('SIGSTOP');
+  }
+
+  /** SIGCONT after pause(). */
+  resume(): void {
+    this.process?.child.kill('SIGCONT');
+  }
+
   /** Starts the broker again on the same data and ports (after kill or stop). */
   async restart(): Promise<void> {
     if (this.process?.running) await this.kill();
@@ -153,6 +163,7 @@ export class KafkaBroker {
   }
 
   async destroy(): Promise<void> {
+    this.resume();
     await this.process?.stop('SIGTERM', 10_000);
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -22,3 +22,10 @@ export {
   type MemoryFigures,
 } from './memory/memory-governor';
 export { memoryRegistry, metricsToken, serveAgentMetrics } from './memory/agent-metrics';
+export {
+  agentHealth,
+  agentStatusRegistry,
+  type AgentHealth,
+  type AgentStatusSource,
+  type BusState,
+} from './agent-status';

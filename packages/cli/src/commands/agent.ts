@@ -4,7 +4,7 @@ import { ownerOnlyUmask, parseInteger, parseListenAddress } from '@fleettrace/co
 import { UsageError } from '../cli-error';
 import { parseLabels } from '../job-flags';
 import { readSecret } from '../secret-flags';
-import { untilSignal } from '../signals';
+import { serveUntilSignal } from '../signals';
 
 export const AGENT_HELP = `usage: fleettrace agent --controller HOST:PORT [--token-file FILE] [options]
 
@@ -13,7 +13,8 @@ bootstrap token), keeps its identity, key and certificate in the state
 directory, holds a mutual-TLS stream to the controller, runs assigned jobs
 through the collectors and reports their state. One agent per host: a second
 one on the same state directory is refused. Logs are JSON lines on stderr.
-Stops on SIGINT or SIGTERM.
+Stops on SIGINT or SIGTERM within 5 s (a second signal forces): collectors
+detached, rows the bus has not taken by then spooled for the next start.
 
 options:
   --controller H:P    the controller's enrollment address (e.g. ctl.example:7781)
@@ -40,8 +41,11 @@ options:
                       80% of it the C heap is trimmed and V8 collects, and if that is
                       not enough every cache is shrunk to half (at most every 30 s);
                       /metrics shows each cache's size, bound and evictions
-  --metrics H:P       serve Prometheus /metrics there (port 0 picks one), behind the
-                      bearer token in <state>/metrics-token (made 0600 on first use)
+  --metrics H:P       serve Prometheus /metrics and /healthz there (port 0 picks one).
+                      /metrics (events, loss by stage, spool, the controller link, bus
+                      state, each run's overhead) needs the bearer token in
+                      <state>/metrics-token (made 0600 on first use); /healthz answers
+                      200 ok or 503 unavailable to anyone, the reasons with the token
   --simulate N        run N simulated agents in this process, each enrolled with
                       its own key and mutual-TLS stream, with synthetic collectors
                       (the token must allow N uses)
@@ -144,9 +148,12 @@ export async function agentCommand(argv: string[]): Promise<number> {
     ...(memoryLimitMiB !== undefined ? { memoryLimitMiB } : {}),
   });
   const first = agent.agents[0];
-  const publishTo = (bus: import('@fleettrace/bus').Bus, topic?: string) => {
+  /** where the rows go, for /healthz */
+  let busName = '';
+  const publishTo = (bus: import('@fleettrace/bus').Bus, name: string, topic?: string) => {
     if (!first) return;
     publisherBus = bus;
+    busName = name;
     publisher = new EventPublisher({
       agentId: first.agentId,
       host: first.hostname,
@@ -170,6 +177,9 @@ export async function agentCommand(argv: string[]): Promise<number> {
             // /proc/<pid>/environ is readable by the owner only), never argv.
             token: process.env.FLEETTRACE_BUS_TOKEN,
           }),
+      values.bus === 'kafka'
+        ? `kafka ${values.brokers ?? ''}`
+        : `the local bus ${values['bus-address']}`,
     );
   } else if (followController && first) {
     // The settings in use, to tell a reconnect's unchanged settings from a new bus.
@@ -204,11 +214,10 @@ export async function agentCommand(argv: string[]): Promise<number> {
       }
       // Rows of the switch wait in `early` for the new publisher (one spool directory: one publisher at a time).
       noBus = undefined;
-      process.stderr.write(
-        `fleettrace agent: publishing to the controller's ${settings.kind} bus ${settings.kind === 'kafka' ? settings.brokers.join(',') : settings.localAddress}\n`,
-      );
+      const name = `${settings.kind} ${settings.kind === 'kafka' ? settings.brokers.join(',') : settings.localAddress}`;
+      process.stderr.write(`fleettrace agent: publishing to the controller's bus: ${name}\n`);
       switching = switching.then(closeOld).then(() => {
-        if (current === key) publishTo(bus, settings.topic);
+        if (current === key) publishTo(bus, name, settings.topic);
         else void bus.close();
       });
     };
@@ -217,13 +226,35 @@ export async function agentCommand(argv: string[]): Promise<number> {
     });
   }
   let metricsServer: import('node:http').Server | undefined;
-  if (metricsListen) {
-    const { memoryRegistry, metricsToken, serveAgentMetrics } = await import('@fleettrace/agent');
+  if (metricsListen && first) {
+    const { agentHealth, agentStatusRegistry, memoryRegistry, metricsToken, serveAgentMetrics } =
+      await import('@fleettrace/agent');
+    const source: import('@fleettrace/agent').AgentStatusSource = {
+      controllerConnected: () => first.connection.connected,
+      bus: () => {
+        if (publisher) {
+          const spool = publisher.spoolState();
+          return spool.batches > 0
+            ? {
+                state: 'spooling',
+                detail: `${spool.batches} batches (${spool.bytes} bytes) wait for ${busName}`,
+              }
+            : { state: 'ok', detail: busName };
+        }
+        return followController && noBus
+          ? { state: 'none', detail: noBus }
+          : { state: 'spooling', detail: `rows wait in memory for ${busName || 'the bus'}` };
+      },
+      runs: () => first.executor.runs(),
+    };
     const memory = memoryRegistry(agent.memory);
-    metricsServer = await serveAgentMetrics(metricsListen, metricsToken(values.state), () => [
-      memory,
-      ...(publisher ? [publisher.metrics.registry] : []),
-    ]);
+    const status = agentStatusRegistry(source);
+    metricsServer = await serveAgentMetrics(
+      metricsListen,
+      metricsToken(values.state),
+      () => [memory, status, ...(publisher ? [publisher.metrics.registry] : [])],
+      () => agentHealth(source),
+    );
     const address = metricsServer.address();
     const port = typeof address === 'object' && address ? address.port : metricsListen.port;
     process.stderr.write(
@@ -235,11 +266,18 @@ export async function agentCommand(argv: string[]): Promise<number> {
       ? `fleettrace agent: ${agent.agents.length} simulated agents (${first?.hostname} ...) connected to ${values.controller}\n`
       : `fleettrace agent: ${first?.hostname} is agent ${first?.agentId}, controller ${values.controller}\n`,
   );
-  const signal = await untilSignal();
-  process.stderr.write(`fleettrace: ${signal}, stopping the agent\n`);
-  metricsServer?.close();
-  await agent.close();
-  await publisher?.close();
-  await publisherBus?.close().catch(() => undefined);
-  return 0;
+  return serveUntilSignal('agent', async (step) => {
+    metricsServer?.close();
+    step('detaching the collectors and reporting the runs');
+    await agent.close();
+    // What the bus has not taken 2 s from now waits in the spool for the next start.
+    step('handing the last batches to the bus');
+    await publisher?.close(2000);
+    step('closing the bus connection');
+    // A hung broker does not answer a disconnect either; what it holds is spooled by now.
+    await Promise.race([
+      publisherBus?.close().catch(() => undefined),
+      new Promise((r) => setTimeout(r, 500).unref()),
+    ]);
+  });
 }

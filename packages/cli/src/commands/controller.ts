@@ -5,7 +5,7 @@ import type { BusSettings, ControlEvent } from '@fleettrace/proto';
 import type { QueryService, cannedQueries } from '@fleettrace/store';
 import { UsageError } from '../cli-error';
 import { readSecret } from '../secret-flags';
-import { untilSignal } from '../signals';
+import { serveUntilSignal } from '../signals';
 
 export const CONTROLLER_HELP = `usage: fleettrace controller [options]
 
@@ -14,7 +14,8 @@ Runs the control plane: the REST API (with /metrics, /healthz, /readyz and
 AgentControl listener (mutual TLS). State lives in SQLite in the data
 directory, with the CA it generates on first start. On the first start it
 prints an admin API token, also written (0600) to <data>/admin-token.
-Logs are JSON lines on stderr. Stops on SIGINT or SIGTERM.
+Logs are JSON lines on stderr. Stops on SIGINT or SIGTERM within 5 s (a second
+signal forces).
 
 options:
   --data DIR            data directory (default /var/lib/fleettrace/controller)
@@ -133,11 +134,12 @@ export async function controllerCommand(argv: string[]): Promise<number> {
     process.stdout.write(
       `\nfirst start: admin API token (also in ${c.adminTokenFile}, mode 0600):\n  ${c.firstAdminToken}\n`,
     );
-  const signal = await untilSignal();
-  process.stderr.write(`fleettrace: ${signal}, stopping the controller\n`);
-  await c.close();
-  await fleet.close();
-  return 0;
+  return serveUntilSignal('controller', async (step) => {
+    step("closing the API and the agents' streams");
+    await c.close();
+    step('sending the last control events to the bus');
+    await fleet.close();
+  });
 }
 
 interface StoreFlags {

@@ -13,13 +13,16 @@ import { TOPICS } from '@fleettrace/bus';
 import { startIngestProcess } from '@fleettrace/ingest';
 import { UsageError } from '../cli-error';
 import { readSecret } from '../secret-flags';
+import { serveUntilSignal } from '../signals';
 
 const HELP = `usage: fleettrace ingest [--bus kafka|local] [--brokers host:port,...] [--listen ADDR]
                         [--store server|embedded] [--clickhouse-url URL] [--data DIR]
                         [--http ADDR] [--retention-days N] [--max-bytes N]
 
 Consumes event batches and controller changes from the bus and writes them to
-the store exactly once; applies the schema migrations first.
+the store exactly once; applies the schema migrations first. Stops on SIGINT or
+SIGTERM within 5 s (a second signal forces): what it consumed is written and its
+offsets committed, or left uncommitted for the next start to read again.
 
   --bus kafka|local        Kafka (default) or the local bus of a single host
   --brokers LIST           Kafka brokers (default 127.0.0.1:9092)
@@ -131,15 +134,8 @@ export async function ingestCommand(argv: string[]): Promise<number> {
         ? undefined
         : parseDuration('--flush-interval', values['flush-interval'], { minMs: 10, maxMs: 60_000 }),
   });
-  await new Promise<void>((resolve) => {
-    const onSignal = () => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolve();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+  return serveUntilSignal('ingest', async (step) => {
+    step('writing what was consumed and committing its offsets');
+    await running.stop();
   });
-  await running.stop();
-  return 0;
 }

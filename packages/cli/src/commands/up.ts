@@ -24,6 +24,7 @@ import {
 import { ApiClient } from '../api-client';
 import { UsageError } from '../cli-error';
 import { defaultDataDir, writeLocalConfig } from '../local-config';
+import { serveUntilSignal } from '../signals';
 
 export const UP_HELP = `usage: fleettrace up [--data DIR] [options]
 
@@ -287,18 +288,22 @@ export async function upCommand(argv: string[]): Promise<number> {
   };
   startAgent();
 
-  const shutdown = async () => {
+  const shutdown = async (step: (s: string) => void = () => undefined) => {
     stopping = true;
     if (agent && agent.exitCode === null && agent.signalCode === null) {
+      step('stopping the agent');
       const exited = new Promise((r) => agent?.once('exit', r));
       agent.kill('SIGTERM');
-      const timer = setTimeout(() => agent?.kill('SIGKILL'), 10_000);
+      // Within up's own deadline: the agent's probes go with its process either way.
+      const timer = setTimeout(() => agent?.kill('SIGKILL'), 3000);
       await exited;
       clearTimeout(timer);
     }
+    step('stopping the controller');
     await controller.close();
     await controlSender.close();
     await controlBus.close();
+    step('writing what ingest holds');
     await ingest.stop();
     writeLocalConfig({ server: controller.url, token: adminToken, data, pid: 0 });
   };
@@ -421,20 +426,12 @@ export async function upCommand(argv: string[]): Promise<number> {
       if (process.stderr.isTTY) void status();
     }, 2000);
 
-    await new Promise<void>((done) => {
-      const onSignal = () => {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-        done();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
+    await serveUntilSignal('up', async (step) => {
+      if (process.stderr.isTTY) process.stderr.write('\n');
+      clearInterval(renew);
+      clearInterval(statusTimer);
+      await shutdown(step);
     });
-    if (process.stderr.isTTY) process.stderr.write('\n');
-    say('stopping: agent, controller, ingest');
-    clearInterval(renew);
-    clearInterval(statusTimer);
-    await shutdown();
     say('stopped');
     return 0;
   }

@@ -12,6 +12,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { bearerMatches, memoryCaches, ownerTokenFile } from '@fleettrace/common';
 import { Counter, Gauge, Registry } from 'prom-client';
+import type { AgentHealth } from '../agent-status';
 import type { MemoryGovernor } from './memory-governor';
 
 /** The token in `stateDir`/metrics-token, made (0600) when there is none. */
@@ -130,12 +131,23 @@ export async function serveAgentMetrics(
   listen: { host: string; port: number },
   token: string,
   registries: () => Registry[],
+  health?: () => AgentHealth,
 ): Promise<Server> {
   // Every local user can connect to it: a connection that sends nothing is closed
   // after 5 s (Node checks the deadline every second), an idle one after 5 s, at most
   // 16 at once.
   const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
-    if (!bearerMatches(req.headers.authorization, token)) {
+    const authorized = bearerMatches(req.headers.authorization, token);
+    if (req.method === 'GET' && req.url === '/healthz' && health) {
+      // Without the token: ok or unavailable only (what the links are is the owner's to read).
+      const h = health();
+      res.writeHead(h.ok ? 200 : 503, {
+        'content-type': authorized ? 'application/json' : 'text/plain',
+      });
+      res.end(authorized ? JSON.stringify(h) + '\n' : h.ok ? 'ok\n' : 'unavailable\n');
+      return;
+    }
+    if (!authorized) {
       res
         .writeHead(401, {
           'content-type': 'text/plain',
@@ -145,7 +157,9 @@ export async function serveAgentMetrics(
       return;
     }
     if (req.method !== 'GET' || req.url !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
+      res
+        .writeHead(404, { 'content-type': 'text/plain' })
+        .end('not found: GET /metrics or /healthz\n');
       return;
     }
     const merged = Registry.merge(registries());

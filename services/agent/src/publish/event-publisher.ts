@@ -170,7 +170,21 @@ export class EventPublisher {
     this.closed = true;
     this.stopping = true;
     this.wake?.();
-    await this.loop;
+    // A hung bus holds the loop inside a publish until the client's own timeout (30 s):
+    // its batches are still in the outbox and go to the spool as well. If the bus took
+    // them after all, downstream keeps one copy of each (agent id, sequence).
+    let waitTimer: NodeJS.Timeout | undefined;
+    const stuck = await Promise.race([
+      this.loop.then(() => false),
+      new Promise<boolean>((r) => {
+        waitTimer = setTimeout(() => r(true), 500);
+      }),
+    ]);
+    clearTimeout(waitTimer);
+    if (stuck && this.outbox.length > 0)
+      this.log(
+        `the bus has not answered the last publish: its ${this.outbox.length} batches are spooled`,
+      );
     if (this.outbox.length > 0) await this.toSpool(this.outbox.splice(0));
     this.updateGauges();
   }
