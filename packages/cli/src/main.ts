@@ -3,6 +3,7 @@
 import { escapeForTerminal, ValidationError } from '@fleettrace/common';
 import { UsageError } from './cli-error';
 import { ApiError } from './api-client';
+import { attributeToConfigFile } from './config-file';
 import { warningsAsJsonLines } from './signals';
 
 type Command = (argv: string[]) => Promise<number>;
@@ -100,7 +101,9 @@ main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
-  (err: unknown) => {
+  (thrown: unknown) => {
+    // A bad value from a --config file is said of the file and key, not of a flag.
+    const err = attributeToConfigFile(thrown);
     // `code` is a string for Node's errors and a number for gRPC statuses (a refused enrollment).
     const e = err as Error & { code?: unknown };
     // Messages may quote what a customer chose (a host name, a label, a job's reason);
