@@ -38,6 +38,7 @@ const COMMANDS: Record<string, () => Command> = {
   schedule: () => require('./commands/schedule').scheduleCommand,
   token: () => require('./commands/token').tokenCommand,
   audit: () => require('./commands/audit').auditCommand,
+  config: () => require('./commands/config').configCommand,
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
 
@@ -69,6 +70,10 @@ fleet:
   token create|list|revoke
                       API tokens (roles) and bootstrap tokens for agents
   audit               the audit log (admin): --since 1h, --action A, --denied
+
+configuration:
+  config check FILE   check a --config file of controller, agent and ingest
+                      (docs/config.md); exit 1 on errors
 
 Every command takes --help; commands that print data take --json.`;
 
