@@ -84,9 +84,7 @@ function expectation(key: ConfigKey): string {
       : key.placeholder
         ? `a string (${key.placeholder})`
         : 'a string';
-  return key.kind === 'list'
-    ? `a list of ${one.replace(/^an? /, '').replace(/^string/, 'strings')}`
-    : one;
+  return key.kind === 'list' ? `a list of ${one.replace(/^an? (string|integer)/, '$1s')}` : one;
 }
 
 /**

@@ -59,7 +59,7 @@ function helpEntries(help: string): HelpEntry[] {
   let current: HelpEntry | undefined;
   for (const line of help.split('\n')) {
     const head =
-      /^ {2}(?:-\w, )?(--[a-z][a-z0-9-]*(?: [^\s,]+)?(?:, --[a-z][a-z0-9-]*(?: [^\s,]+)?)*)(?: {2,}(.*))?$/.exec(
+      /^ {2}(?:-\w, )?(--[a-z][a-z0-9-]*(?: (?:[^\s,]|,(?! ))+)?(?:, --[a-z][a-z0-9-]*(?: (?:[^\s,]|,(?! ))+)?)*)(?: {2,}(.*))?$/.exec(
         line,
       );
     if (head) {
@@ -96,8 +96,8 @@ export function configKeys(service: ServiceSpec): ConfigKey[] {
     if (!own && secret) {
       placeholder = 'SECRET';
       meaning =
-        `the secret itself instead of ${name}-file (${sibling?.text ?? ''}). ` +
-        'A command line can be read by every local user; in a file, keep the file mode 0600';
+        `the secret itself, instead of ${sibling ? `${name}-file` : 'its file'}: every local user ` +
+        'can read a command line, and a config file holding it should be mode 0600';
     } else if (!own && mentioned) {
       placeholder = /--\S+ ([A-Z][A-Z:,.|]*)/.exec(mentioned.text)?.[1] ?? '';
       meaning = `see ${[...mentioned.flags.keys()].join(', ')}: ${mentioned.text}`;
