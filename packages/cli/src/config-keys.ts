@@ -26,7 +26,7 @@ export interface ConfigKey {
   placeholder: string;
   /** the option table's default, as the command line would spell it */
   default?: string;
-  /** the --help text that explains the option, on one line */
+  /** the --help text that explains the option, on one line; "" when --help has no entry for it */
   meaning: string;
   /** an integer (N, MIB, PID): a YAML number is taken as well as a string */
   numeric: boolean;
@@ -87,9 +87,7 @@ export function configKeys(service: ServiceSpec): ConfigKey[] {
     if (NOT_IN_FILE.has(name)) continue;
     const own = entries.find((e) => e.flags.has(name));
     const secret = option.type === 'string' && `${name}-file` in service.options;
-    // An option without its own entry is explained where its help mentions it;
-    // a secret given inline is the value of its -file sibling.
-    const mentioned = entries.find((e) => new RegExp(`--${name}(?![\\w-])`).test(e.text));
+    // A secret given inline needs no entry of its own: it is the value of its -file sibling.
     const sibling = entries.find((e) => e.flags.has(`${name}-file`));
     let placeholder = own?.flags.get(name) ?? '';
     let meaning = own?.text ?? '';
@@ -98,9 +96,6 @@ export function configKeys(service: ServiceSpec): ConfigKey[] {
       meaning =
         `the secret itself, instead of ${sibling ? `${name}-file` : 'its file'}: every local user ` +
         'can read a command line, and a config file holding it should be mode 0600';
-    } else if (!own && mentioned) {
-      placeholder = /--\S+ ([A-Z][A-Z:,.|]*)/.exec(mentioned.text)?.[1] ?? '';
-      meaning = `see ${[...mentioned.flags.keys()].join(', ')}: ${mentioned.text}`;
     }
     const kind = option.type === 'boolean' ? 'boolean' : option.multiple ? 'list' : 'string';
     const dflt = option.default;
