@@ -3,6 +3,7 @@
 import { escapeForTerminal, ValidationError } from '@fleettrace/common';
 import { UsageError } from './cli-error';
 import { ApiError } from './api-client';
+import { attributeToConfigFile } from './config-file';
 import { warningsAsJsonLines } from './signals';
 
 type Command = (argv: string[]) => Promise<number>;
@@ -37,6 +38,7 @@ const COMMANDS: Record<string, () => Command> = {
   schedule: () => require('./commands/schedule').scheduleCommand,
   token: () => require('./commands/token').tokenCommand,
   audit: () => require('./commands/audit').auditCommand,
+  config: () => require('./commands/config').configCommand,
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
 
@@ -69,6 +71,10 @@ fleet:
                       API tokens (roles) and bootstrap tokens for agents
   audit               the audit log (admin): --since 1h, --action A, --denied
 
+configuration:
+  config check FILE   check a --config file of controller, agent and ingest
+                      (docs/config.md); exit 1 on errors
+
 Every command takes --help; commands that print data take --json.`;
 
 async function main(argv: string[]): Promise<number> {
@@ -100,7 +106,9 @@ main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
-  (err: unknown) => {
+  (thrown: unknown) => {
+    // A bad value from a --config file is said of the file and key, not of a flag.
+    const err = attributeToConfigFile(thrown);
     // `code` is a string for Node's errors and a number for gRPC statuses (a refused enrollment).
     const e = err as Error & { code?: unknown };
     // Messages may quote what a customer chose (a host name, a label, a job's reason);

@@ -8,6 +8,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { UsageError } from './cli-error';
+import { configOrigin } from './config-file';
 
 export interface SecretFlag {
   /** the flag that takes the secret itself, e.g. "token" for --token */
@@ -22,7 +23,8 @@ const warn = (message: string) => process.stderr.write(`fleettrace: warning: ${m
  * The secret of `--<flag>`, `--<flag>-file FILE` or `$<env>`, in that order;
  * undefined when none is given. One trailing newline of a file is dropped.
  * Warns on stderr when the secret is on the command line, and when its file
- * can be read by group or others.
+ * can be read by group or others. `values` may hold options of a --config
+ * file (parseServiceArgs): a secret from there is not on the command line.
  */
 export function readSecret(
   values: Record<string, unknown>,
@@ -32,6 +34,9 @@ export function readSecret(
   const file = values[`${flag}-file`] as string | undefined;
   if (inline !== undefined && file !== undefined)
     throw new UsageError(`--${flag}, --${flag}-file: give one of them`);
+  // From a config file, the secret is not on the command line; checkConfigFile
+  // has warned if other users can read the file.
+  if (inline !== undefined && configOrigin(flag)) return inline;
   if (inline !== undefined) {
     warn(
       `--${flag} on the command line can be read by every local user (/proc/<pid>/cmdline); ` +

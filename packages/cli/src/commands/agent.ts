@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-import { parseArgs } from 'node:util';
 import { ownerOnlyUmask, parseInteger, parseListenAddress } from '@fleettrace/common';
 import { UsageError } from '../cli-error';
+import { parseServiceArgs } from '../config-file';
+import type { OptionTable } from '../config-keys';
 import { parseLabels } from '../job-flags';
 import { readSecret } from '../secret-flags';
 import { serveUntilSignal } from '../signals';
@@ -17,6 +18,8 @@ Stops on SIGINT or SIGTERM within 5 s (a second signal forces): collectors
 detached, rows the bus has not taken by then spooled for the next start.
 
 options:
+  --config FILE       take options from FILE's agent: section (YAML, see
+                      docs/config.md); flags given here override it
   --controller H:P    the controller's enrollment address (e.g. ctl.example:7781)
   --token-file FILE   file holding the bootstrap token (ftboot....), needed on the
                       first start (default $FLEETTRACE_BOOTSTRAP_TOKEN); --token TOKEN
@@ -51,30 +54,35 @@ options:
                       (the token must allow N uses)
   -h, --help          this help`;
 
+export const AGENT_OPTIONS = {
+  controller: { type: 'string' },
+  token: { type: 'string' },
+  'token-file': { type: 'string' },
+  state: { type: 'string', default: '/var/lib/fleettrace/agent' },
+  label: { type: 'string', multiple: true },
+  hostname: { type: 'string' },
+  simulate: { type: 'string' },
+  bus: { type: 'string' },
+  'bus-address': { type: 'string', default: '127.0.0.1:7420' },
+  brokers: { type: 'string' },
+  'charge-pid': { type: 'string', multiple: true },
+  'memory-limit': { type: 'string' },
+  metrics: { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} satisfies OptionTable;
+
 export async function agentCommand(argv: string[]): Promise<number> {
   // Before anything is created (runAgent then tightens what an older start left).
   ownerOnlyUmask();
-  const { values, positionals } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: true,
-    options: {
-      controller: { type: 'string' },
-      token: { type: 'string' },
-      'token-file': { type: 'string' },
-      state: { type: 'string', default: '/var/lib/fleettrace/agent' },
-      label: { type: 'string', multiple: true },
-      hostname: { type: 'string' },
-      simulate: { type: 'string' },
-      bus: { type: 'string' },
-      'bus-address': { type: 'string', default: '127.0.0.1:7420' },
-      brokers: { type: 'string' },
-      'charge-pid': { type: 'string', multiple: true },
-      'memory-limit': { type: 'string' },
-      metrics: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
+  const { values, positionals } = parseServiceArgs(
+    { name: 'agent', help: AGENT_HELP },
+    {
+      args: argv,
+      strict: true,
+      allowPositionals: true,
+      options: AGENT_OPTIONS,
     },
-  });
+  );
   if (values.help) {
     process.stdout.write(AGENT_HELP + '\n');
     return 0;

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-import { parseArgs } from 'node:util';
 import { ownerOnlyUmask, parseDuration } from '@fleettrace/common';
 import type { BusSettings, ControlEvent } from '@fleettrace/proto';
 import type { QueryService, cannedQueries } from '@fleettrace/store';
 import { UsageError } from '../cli-error';
+import { parseServiceArgs } from '../config-file';
+import type { OptionTable } from '../config-keys';
 import { readSecret } from '../secret-flags';
 import { serveUntilSignal } from '../signals';
 
@@ -18,6 +19,8 @@ Logs are JSON lines on stderr. Stops on SIGINT or SIGTERM within 5 s (a second
 signal forces).
 
 options:
+  --config FILE         take options from FILE's controller: section (YAML, see
+                        docs/config.md); flags given here override it
   --data DIR            data directory (default /var/lib/fleettrace/controller)
   --listen H:P          REST API (default 127.0.0.1:7780)
   --enroll-listen H:P   agent enrollment, TLS (default 127.0.0.1:7781)
@@ -52,48 +55,55 @@ ingest, and hands these settings to agents at enrollment and on every reconnect)
   --brokers H:P,...     Kafka brokers
   --kafka-tls           connect to them over TLS
   --kafka-sasl-mechanism plain|scram-sha-256|scram-sha-512
+                        authenticate to the brokers with SASL
   --kafka-sasl-user NAME
+                        the SASL user name
   --kafka-sasl-password-file FILE
                         the SASL password (default $FLEETTRACE_KAFKA_SASL_PASSWORD)
   -h, --help            this help`;
 
+export const CONTROLLER_OPTIONS = {
+  data: { type: 'string', default: '/var/lib/fleettrace/controller' },
+  listen: { type: 'string' },
+  'enroll-listen': { type: 'string' },
+  'control-listen': { type: 'string' },
+  'control-advertise': { type: 'string' },
+  'server-name': { type: 'string', multiple: true },
+  'ca-cert': { type: 'string' },
+  'ca-key': { type: 'string' },
+  'cert-lifetime': { type: 'string' },
+  heartbeat: { type: 'string' },
+  'lost-after': { type: 'string' },
+  'clickhouse-url': { type: 'string' },
+  'clickhouse-viewer-user': { type: 'string' },
+  'clickhouse-admin-user': { type: 'string' },
+  'clickhouse-password': { type: 'string' },
+  'clickhouse-password-file': { type: 'string' },
+  'clickhouse-viewer-password': { type: 'string' },
+  'clickhouse-viewer-password-file': { type: 'string' },
+  'clickhouse-admin-password': { type: 'string' },
+  'clickhouse-admin-password-file': { type: 'string' },
+  brokers: { type: 'string' },
+  'kafka-tls': { type: 'boolean' },
+  'kafka-sasl-mechanism': { type: 'string' },
+  'kafka-sasl-user': { type: 'string' },
+  'kafka-sasl-password': { type: 'string' },
+  'kafka-sasl-password-file': { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} satisfies OptionTable;
+
 export async function controllerCommand(argv: string[]): Promise<number> {
   // Before anything is created (startController then tightens what an older start left).
   ownerOnlyUmask();
-  const { values, positionals } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: true,
-    options: {
-      data: { type: 'string', default: '/var/lib/fleettrace/controller' },
-      listen: { type: 'string' },
-      'enroll-listen': { type: 'string' },
-      'control-listen': { type: 'string' },
-      'control-advertise': { type: 'string' },
-      'server-name': { type: 'string', multiple: true },
-      'ca-cert': { type: 'string' },
-      'ca-key': { type: 'string' },
-      'cert-lifetime': { type: 'string' },
-      heartbeat: { type: 'string' },
-      'lost-after': { type: 'string' },
-      'clickhouse-url': { type: 'string' },
-      'clickhouse-viewer-user': { type: 'string' },
-      'clickhouse-admin-user': { type: 'string' },
-      'clickhouse-password': { type: 'string' },
-      'clickhouse-password-file': { type: 'string' },
-      'clickhouse-viewer-password': { type: 'string' },
-      'clickhouse-viewer-password-file': { type: 'string' },
-      'clickhouse-admin-password': { type: 'string' },
-      'clickhouse-admin-password-file': { type: 'string' },
-      brokers: { type: 'string' },
-      'kafka-tls': { type: 'boolean' },
-      'kafka-sasl-mechanism': { type: 'string' },
-      'kafka-sasl-user': { type: 'string' },
-      'kafka-sasl-password': { type: 'string' },
-      'kafka-sasl-password-file': { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
+  const { values, positionals } = parseServiceArgs(
+    { name: 'controller', help: CONTROLLER_HELP },
+    {
+      args: argv,
+      strict: true,
+      allowPositionals: true,
+      options: CONTROLLER_OPTIONS,
     },
-  });
+  );
   if (values.help) {
     process.stdout.write(CONTROLLER_HELP + '\n');
     return 0;

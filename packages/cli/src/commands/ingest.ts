@@ -2,7 +2,6 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   describeSecuredDataDir,
   ownerOnlyUmask,
@@ -12,10 +11,12 @@ import {
 import { TOPICS } from '@fleettrace/bus';
 import { startIngestProcess } from '@fleettrace/ingest';
 import { UsageError } from '../cli-error';
+import { parseServiceArgs } from '../config-file';
+import type { OptionTable } from '../config-keys';
 import { readSecret } from '../secret-flags';
 import { serveUntilSignal } from '../signals';
 
-const HELP = `usage: fleettrace ingest [--bus kafka|local] [--brokers host:port,...] [--listen ADDR]
+export const INGEST_HELP = `usage: fleettrace ingest [--bus kafka|local] [--brokers host:port,...] [--listen ADDR]
                         [--store server|embedded] [--clickhouse-url URL] [--data DIR]
                         [--http ADDR] [--retention-days N] [--max-bytes N]
 
@@ -24,6 +25,8 @@ the store exactly once; applies the schema migrations first. Stops on SIGINT or
 SIGTERM within 5 s (a second signal forces): what it consumed is written and its
 offsets committed, or left uncommitted for the next start to read again.
 
+  --config FILE            take options from FILE's ingest: section (YAML, see
+                           docs/config.md); flags given here override it
   --bus kafka|local        Kafka (default) or the local bus of a single host
   --brokers LIST           Kafka brokers (default 127.0.0.1:9092)
   --partitions N           partitions of the topics ingest creates (default 1)
@@ -34,7 +37,8 @@ offsets committed, or left uncommitted for the next start to read again.
                            H:P: every local user can reach a loopback port; agents
                            read it from $FLEETTRACE_BUS_TOKEN)
   --store server|embedded  a ClickHouse server (default) or chDB in --data
-  --clickhouse-url URL     default http://127.0.0.1:8123, as --clickhouse-user (default default)
+  --clickhouse-url URL     the ClickHouse server (default http://127.0.0.1:8123)
+  --clickhouse-user NAME   its user (default default)
   --clickhouse-password-file FILE
                            the ClickHouse password (default $FLEETTRACE_CLICKHOUSE_PASSWORD;
                            --clickhouse-password takes it on the command line, which every
@@ -46,34 +50,39 @@ offsets committed, or left uncommitted for the next start to read again.
   --retention-days N       keep N days (default 30; 0 keeps everything)
   --max-bytes N            embedded store size cap in bytes (default 10 GiB)`;
 
+export const INGEST_OPTIONS = {
+  bus: { type: 'string', default: 'kafka' },
+  brokers: { type: 'string', default: '127.0.0.1:9092' },
+  partitions: { type: 'string', default: '1' },
+  group: { type: 'string', default: 'fleettrace-ingest' },
+  listen: { type: 'string', default: '127.0.0.1:7420' },
+  'bus-token-file': { type: 'string' },
+  store: { type: 'string', default: 'server' },
+  'clickhouse-url': { type: 'string', default: 'http://127.0.0.1:8123' },
+  'clickhouse-user': { type: 'string', default: 'default' },
+  'clickhouse-password': { type: 'string' },
+  'clickhouse-password-file': { type: 'string' },
+  data: { type: 'string' },
+  http: { type: 'string', default: '127.0.0.1:7421' },
+  'flush-interval': { type: 'string' },
+  'retention-days': { type: 'string', default: '30' },
+  'max-bytes': { type: 'string', default: String(10 * 1024 ** 3) },
+  help: { type: 'boolean', short: 'h', default: false },
+} satisfies OptionTable;
+
 export async function ingestCommand(argv: string[]): Promise<number> {
   // Before anything is created: chDB parts and dead letters are owner-only.
   ownerOnlyUmask();
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      bus: { type: 'string', default: 'kafka' },
-      brokers: { type: 'string', default: '127.0.0.1:9092' },
-      partitions: { type: 'string', default: '1' },
-      group: { type: 'string', default: 'fleettrace-ingest' },
-      listen: { type: 'string', default: '127.0.0.1:7420' },
-      'bus-token-file': { type: 'string' },
-      store: { type: 'string', default: 'server' },
-      'clickhouse-url': { type: 'string', default: 'http://127.0.0.1:8123' },
-      'clickhouse-user': { type: 'string', default: 'default' },
-      'clickhouse-password': { type: 'string' },
-      'clickhouse-password-file': { type: 'string' },
-      data: { type: 'string' },
-      http: { type: 'string', default: '127.0.0.1:7421' },
-      'flush-interval': { type: 'string' },
-      'retention-days': { type: 'string', default: '30' },
-      'max-bytes': { type: 'string', default: String(10 * 1024 ** 3) },
-      help: { type: 'boolean', short: 'h', default: false },
+  const { values } = parseServiceArgs(
+    { name: 'ingest', help: INGEST_HELP },
+    {
+      args: argv,
+      strict: true,
+      options: INGEST_OPTIONS,
     },
-  });
+  );
   if (values.help) {
-    process.stdout.write(HELP + '\n');
+    process.stdout.write(INGEST_HELP + '\n');
     return 0;
   }
   if (values.bus !== 'kafka' && values.bus !== 'local')
