@@ -117,6 +117,7 @@ interface Run {
   state: string;
   reason: string;
   events_sent: number;
+  events_acked: number;
   events_lost: number;
 }
 
@@ -283,6 +284,50 @@ describe(
         500,
       ).catch(() => assert.equal(last, expected));
 
+      // Three figures per run, equal once everything landed: sent, acknowledged by Kafka, stored.
+      type Stored = {
+        runs: Array<{
+          host: string;
+          events_sent: number;
+          events_acked: number;
+          rows_stored: number;
+        }>;
+      };
+      let figures: Stored | undefined;
+      await waitFor(
+        'sent = acked = stored for both runs',
+        async () => {
+          const r = await fetch(`${c.api}/api/v1/jobs/${id}/stored`, {
+            headers: { authorization: `Bearer ${c.admin}` },
+          });
+          assert.equal(r.status, 200);
+          figures = (await r.json()) as Stored;
+          return (
+            (figures.runs.length === 2 &&
+              figures.runs.every(
+                (x) =>
+                  x.events_sent > 0 &&
+                  x.events_acked === x.events_sent &&
+                  x.rows_stored === x.events_sent,
+              )) ||
+            undefined
+          );
+        },
+        30_000,
+        500,
+      ).catch(() => assert.fail(`figures: ${JSON.stringify(figures)}`));
+      const show = cli(['job', 'show', id], c.env);
+      assert.equal(show.status, 0, show.stderr);
+      assert.match(show.stdout, /HOST\s+STATE\s+SENT\s+ACKED\s+STORED\s+LOST/);
+      for (const run of figures?.runs ?? [])
+        assert.match(
+          show.stdout,
+          new RegExp(
+            `${run.host}\\s+finished\\s+${run.events_sent}\\s+${run.events_sent}\\s+${run.events_sent}\\s+0\\s`,
+          ),
+        );
+      assert.doesNotMatch(show.stdout, /not acknowledged|not stored|STORED unknown/);
+
       // The canned views answer through the same store (no 503).
       for (const view of [['top', '--by', 'host'], ['crashes']]) {
         const r = cli([...view, '--since', '1h', '--format', 'json'], c.env);
@@ -347,9 +392,12 @@ describe(
       assert.equal(run.events_sent, 0, JSON.stringify(run));
       assert.ok(run.events_lost >= 2 * EXECS, JSON.stringify(run));
       assert.match(run.reason, /^no event bus: /);
+      assert.equal(run.events_acked, 0, JSON.stringify(run));
       const show = cli(['job', 'show', id], c.env);
       assert.equal(show.status, 0, show.stderr);
       assert.doesNotMatch(show.stdout, /\b0 lost\b/);
+      // This controller has no store: STORED is unknown, and said to be, never 0.
+      assert.match(show.stdout, /STORED unknown: the controller has no event store/);
     });
 
     // Last: it stops the suite's ingest.

@@ -168,7 +168,7 @@ describe('fleettrace fleet commands', () => {
       assert.equal(run.status, 0, run.stderr);
       assert.match(run.stdout, /runs: 2 finished/);
       assert.match(run.stderr, /cli-1: running/, 'per-host progress on stderr');
-      assert.match(run.stderr, /cli-2: finished, \d+ events, 0 lost/);
+      assert.match(run.stderr, /cli-2: finished, \d+ events sent, 0 acked, 0 lost/);
 
       const bad = cli(
         ['run', '--collect', 'cpu_profile', '--param', 'hz=5000', '--hosts', '*'],

@@ -93,6 +93,7 @@ describe('single host: proc → local bus → ingest → chDB', { timeout: 300_0
           state: 'failed',
           reason: 'no BTF',
           eventsSent: 5,
+          eventsAcked: 4,
           eventsLost: 1,
           overheadShare: 0.01,
           weight: 1,
@@ -118,10 +119,16 @@ describe('single host: proc → local bus → ingest → chDB', { timeout: 300_0
       const r = await select(
         `SELECT (SELECT any(state) FROM fleettrace.jobs FINAL WHERE job_id = '${job}') AS job_state,
                 (SELECT any(reason) FROM fleettrace.job_runs FINAL WHERE job_id = '${job}') AS run_reason,
+                (SELECT any(events_acked) FROM fleettrace.job_runs FINAL WHERE job_id = '${job}') AS run_acked,
                 (SELECT count() FROM fleettrace.agents FINAL WHERE agent_id = '${job}-agent') AS agents`,
       );
       return r[0]?.job_state ? r : undefined;
     });
-    assert.deepEqual(rows[0], { job_state: 'finished', run_reason: 'no BTF', agents: '1' });
+    assert.deepEqual(rows[0], {
+      job_state: 'finished',
+      run_reason: 'no BTF',
+      run_acked: '4',
+      agents: '1',
+    });
   });
 });

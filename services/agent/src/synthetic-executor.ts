@@ -53,6 +53,8 @@ export class SyntheticExecutor implements JobExecutor {
         eventsLost: 0,
         overheadShare: 0,
         unixMs: now,
+        // Simulated rows go to no bus: none is ever acknowledged.
+        eventsAcked: 0,
       },
       startedMs: Math.max(now, a.startUnixMs),
       timers: [],

@@ -169,6 +169,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
       stateDir: values.state,
       ...(topic ? { topic } : {}),
       log: (m) => process.stderr.write(`agent publish: ${m}\n`),
+      onAcknowledged: (jobId, runId, rows) => first.executor.acknowledged?.(jobId, runId, rows),
     });
     for (const b of early.splice(0)) publisher.publish(b);
   };

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import { parseArgs } from 'node:util';
 import { escapeForTerminal, parseInteger, renderTable } from '@fleettrace/common';
-import { ApiClient, CONNECTION_HELP, CONNECTION_OPTIONS } from '../api-client';
+import { ApiClient, ApiError, CONNECTION_HELP, CONNECTION_OPTIONS } from '../api-client';
 import { toJson, UsageError } from '../cli-error';
 
 export interface RunView {
@@ -10,9 +10,12 @@ export interface RunView {
   state: string;
   reason: string;
   events_sent: number;
+  events_acked: number;
   events_lost: number;
   overhead_share: number;
   ack_latency_ms: number | null;
+  /** rows the store holds for the run (GET /jobs/:id/stored); null when unknown */
+  rows_stored?: number | null;
 }
 
 export interface JobView {
@@ -25,9 +28,39 @@ export interface JobView {
   schedule_id: string | null;
   runs_by_state: Record<string, number>;
   events_sent: number;
+  events_acked: number;
   events_lost: number;
   cancel_reason: string | null;
   runs?: RunView[];
+  /** why rows_stored is unknown, when it is */
+  stored_unknown?: string;
+}
+
+const ENDED = new Set(['finished', 'failed', 'throttled', 'cancelled', 'lost']);
+
+/**
+ * The job with each run's stored rows (the controller counts them in the
+ * store). A controller without a store, or a query refused, leaves them
+ * unknown and says why: never 0.
+ */
+export async function withStored(api: ApiClient, job: JobView): Promise<JobView> {
+  try {
+    const stored = await api.get<{ runs: Array<{ run_id: string; rows_stored: number }> }>(
+      `/api/v1/jobs/${encodeURIComponent(job.id)}/stored`,
+    );
+    const byRun = new Map(stored.runs.map((r) => [r.run_id, r.rows_stored]));
+    return { ...job, runs: job.runs?.map((r) => ({ ...r, rows_stored: byRun.get(r.id) ?? 0 })) };
+  } catch (err) {
+    const why =
+      err instanceof ApiError && err.status === 503
+        ? 'the controller has no event store'
+        : (err as Error).message;
+    return {
+      ...job,
+      runs: job.runs?.map((r) => ({ ...r, rows_stored: null })),
+      stored_unknown: why,
+    };
+  }
 }
 
 export const JOBS_HELP = `usage: fleettrace jobs [--state running|finished|cancelled] [--limit N] [--json]
@@ -43,8 +76,10 @@ ${CONNECTION_HELP}`;
 export const JOB_HELP = `usage: fleettrace job show ID [--json]
        fleettrace job cancel ID [--reason TEXT]
 
-\`show\` prints a job and every per-host run (state, reason, events sent and
-lost, overhead). \`cancel\` stops it on every host (operator; admin for jobs
+\`show\` prints a job and every per-host run: state, reason, overhead, and
+three figures of its rows: SENT (handed to the agent's publisher), ACKED (taken
+by the bus) and STORED (in the store, counted by the controller), with LOST
+(never sent: kernel side, limits, no bus). \`cancel\` stops it on every host (operator; admin for jobs
 with sensitive collectors).
 
 options:
@@ -64,16 +99,38 @@ export function runsByState(j: JobView): string {
 
 export function runTable(runs: RunView[]): string {
   return renderTable(
-    ['HOST', 'STATE', 'EVENTS', 'LOST', 'OVERHEAD', 'REASON'],
+    ['HOST', 'STATE', 'SENT', 'ACKED', 'STORED', 'LOST', 'OVERHEAD', 'REASON'],
     runs.map((r) => [
       r.host,
       r.state,
       r.events_sent,
+      r.events_acked,
+      r.rows_stored === undefined || r.rows_stored === null ? '?' : r.rows_stored,
       r.events_lost,
       pct(r.overhead_share),
       r.reason || '',
     ]),
   );
+}
+
+/** What an ended run's figures say that the table alone does not. */
+export function deliveryNotes(job: JobView): string[] {
+  const notes: string[] = [];
+  for (const r of job.runs ?? []) {
+    if (!ENDED.has(r.state)) continue;
+    const host = escapeForTerminal(r.host);
+    if (r.events_acked < r.events_sent)
+      notes.push(
+        `${host}: ${r.events_sent - r.events_acked} of ${r.events_sent} rows sent were not acknowledged by the bus ` +
+          `(they wait in the agent's spool, or were lost if it is gone)`,
+      );
+    if (typeof r.rows_stored === 'number' && r.rows_stored < r.events_acked)
+      notes.push(
+        `${host}: ${r.events_acked - r.rows_stored} acknowledged rows are not stored (yet): ingest may be behind`,
+      );
+  }
+  if (job.stored_unknown) notes.push(`STORED unknown: ${escapeForTerminal(job.stored_unknown)}`);
+  return notes;
 }
 
 export async function jobsCommand(argv: string[]): Promise<number> {
@@ -147,7 +204,7 @@ export async function jobCommand(argv: string[]): Promise<number> {
   const path = `/api/v1/jobs/${encodeURIComponent(id)}`;
   const job =
     sub === 'show'
-      ? await api.get<JobView>(path)
+      ? await withStored(api, await api.get<JobView>(path))
       : await api.post<JobView>(`${path}/cancel`, values.reason ? { reason: values.reason } : {});
   if (values.json) {
     process.stdout.write(toJson(job) + '\n');
@@ -163,7 +220,9 @@ export function printJob(job: JobView): void {
     `job ${job.id}: ${job.state}${reason}\n` +
       `  collectors ${job.spec.collectors.map((c) => c.name).join(', ')}; targets ${toJson(job.spec.targets, 0)}\n` +
       `  created ${job.created} by ${escapeForTerminal(job.created_by)}; ends ${job.end}${job.schedule_id ? `; schedule ${job.schedule_id}` : ''}\n` +
-      `  runs: ${runsByState(job)}; events ${job.events_sent}, lost ${job.events_lost}\n\n`,
+      `  runs: ${runsByState(job)}; events sent ${job.events_sent}, acked ${job.events_acked}, lost ${job.events_lost}\n\n`,
   );
   if (job.runs?.length) process.stdout.write(runTable(job.runs) + '\n');
+  const notes = deliveryNotes(job);
+  if (notes.length) process.stdout.write('\n' + notes.map((n) => `  ${n}\n`).join(''));
 }

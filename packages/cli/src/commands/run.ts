@@ -4,7 +4,7 @@ import { escapeForTerminal } from '@fleettrace/common';
 import { ApiClient, CONNECTION_HELP, CONNECTION_OPTIONS } from '../api-client';
 import { toJson, UsageError } from '../cli-error';
 import { JOB_HELP, JOB_OPTIONS, jobSpecFromFlags, parseFraction } from '../job-flags';
-import { printJob, runsByState, type JobView, type RunView } from './jobs';
+import { printJob, runsByState, withStored, type JobView, type RunView } from './jobs';
 
 export const RUN_HELP = `usage: fleettrace run --collect A[,B] (--hosts GLOB | --label K=V) [options]
 
@@ -66,7 +66,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   process.stderr.write(
     `job ${created.id}: ${created.runs?.length ?? 0} hosts, until ${created.end}\n`,
   );
-  const job = await follow(api, created);
+  const job = await settle(api, await follow(api, created));
   if (values.json) process.stdout.write(toJson(job) + '\n');
   else printJob(job);
   const runs = job.runs ?? [];
@@ -100,7 +100,7 @@ async function follow(api: ApiClient, created: JobView): Promise<JobView> {
         }
       }
       const left = Math.max(0, (Date.parse(job.end) - Date.now()) / 1000);
-      const summary = `${job.id}: ${runsByState(job)}; events ${job.events_sent}, lost ${job.events_lost}; ${job.state === 'running' ? `${left.toFixed(0)}s left` : job.state}`;
+      const summary = `${job.id}: ${runsByState(job)}; events sent ${job.events_sent}, acked ${job.events_acked}, lost ${job.events_lost}; ${job.state === 'running' ? `${left.toFixed(0)}s left` : job.state}`;
       if (tty) {
         process.stderr.write('\r\x1b[K' + lines.map((l) => l + '\n').join('') + summary);
       } else {
@@ -124,7 +124,42 @@ async function follow(api: ApiClient, created: JobView): Promise<JobView> {
   return job;
 }
 
+/**
+ * An ended job's last figures: the bus acknowledges the last batches and the
+ * store takes them a moment after the runs end. Polls while acked < sent or
+ * stored < acked and the figures still move (15 s at most), then shows what
+ * is there.
+ */
+async function settle(api: ApiClient, ended: JobView): Promise<JobView> {
+  const deadline = Date.now() + 15_000;
+  const figures = (j: JobView) =>
+    (j.runs ?? []).map((r) => `${r.events_acked}/${r.rows_stored ?? '?'}`).join(',');
+  const settled = (j: JobView) =>
+    (j.runs ?? []).every(
+      (r) =>
+        r.events_acked >= r.events_sent &&
+        (r.rows_stored === null || r.rows_stored === undefined || r.rows_stored >= r.events_acked),
+    );
+  let job = await withStored(api, ended);
+  let still = 0;
+  if (!settled(job))
+    process.stderr.write('waiting for the last rows to be acknowledged and stored\n');
+  while (!settled(job) && Date.now() < deadline && still < 3) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const before = figures(job);
+    job = await withStored(
+      api,
+      await api.get<JobView>(`/api/v1/jobs/${encodeURIComponent(ended.id)}`),
+    );
+    still = figures(job) === before ? still + 1 : 0;
+  }
+  return job;
+}
+
 function describe(r: RunView): string {
-  const counts = r.state === 'pending' ? '' : `, ${r.events_sent} events, ${r.events_lost} lost`;
+  const counts =
+    r.state === 'pending'
+      ? ''
+      : `, ${r.events_sent} events sent, ${r.events_acked} acked, ${r.events_lost} lost`;
   return `  ${escapeForTerminal(r.host)}: ${r.state}${r.reason ? ` (${escapeForTerminal(r.reason)})` : ''}${counts}`;
 }

@@ -403,6 +403,7 @@ export async function upCommand(argv: string[]): Promise<number> {
               runs?: Array<{
                 state: string;
                 events_sent?: number;
+                events_acked?: number;
                 events_lost?: number;
                 overhead_share?: number;
               }>;
@@ -413,7 +414,7 @@ export async function upCommand(argv: string[]): Promise<number> {
         const line =
           `agent ${agent?.exitCode === null ? 'running' : 'down'} | job ${run?.state ?? 'none'}` +
           (run
-            ? ` | sent ${run.events_sent ?? 0} lost ${run.events_lost ?? 0} | overhead ${((run.overhead_share ?? 0) * 100).toFixed(2)}%`
+            ? ` | sent ${run.events_sent ?? 0} acked ${run.events_acked ?? 0} lost ${run.events_lost ?? 0} | overhead ${((run.overhead_share ?? 0) * 100).toFixed(2)}%`
             : '') +
           ` | store ${h.ok ? 'ok' : `error: ${h.storeError ?? 'not subscribed'}`}`;
         if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${line}`);

@@ -248,11 +248,17 @@ export interface JobStatus {
   state: RunState;
   /** Why a run failed, was throttled or cancelled, in words for people. */
   reason: string;
+  /** Rows handed to the publisher (never rows with nowhere to go: those are lost). */
   eventsSent: number;
   eventsLost: number;
   /** Measured share of host CPU the job's collectors cost (BPF run time, fixed hook cost, agent CPU). */
   overheadShare: number;
   unixMs: number;
+  /**
+   * Of events_sent, the rows the bus acknowledged (in this agent process's life:
+   * batches a restarted agent replays from its spool are not counted here).
+   */
+  eventsAcked: number;
 }
 
 export interface CollectorSpec {
@@ -2422,7 +2428,17 @@ export const AgentError: MessageFns<AgentError> = {
 };
 
 function createBaseJobStatus(): JobStatus {
-  return { jobId: "", runId: "", state: 0, reason: "", eventsSent: 0, eventsLost: 0, overheadShare: 0, unixMs: 0 };
+  return {
+    jobId: "",
+    runId: "",
+    state: 0,
+    reason: "",
+    eventsSent: 0,
+    eventsLost: 0,
+    overheadShare: 0,
+    unixMs: 0,
+    eventsAcked: 0,
+  };
 }
 
 export const JobStatus: MessageFns<JobStatus> = {
@@ -2450,6 +2466,9 @@ export const JobStatus: MessageFns<JobStatus> = {
     }
     if (message.unixMs !== 0) {
       writer.uint32(64).int64(message.unixMs);
+    }
+    if (message.eventsAcked !== 0) {
+      writer.uint32(72).int64(message.eventsAcked);
     }
     return writer;
   },
@@ -2531,6 +2550,14 @@ export const JobStatus: MessageFns<JobStatus> = {
             message.unixMs = longToNumber(reader.int64());
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.eventsAcked = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2577,6 +2604,11 @@ export const JobStatus: MessageFns<JobStatus> = {
         : isSet(object.unix_ms)
         ? globalThis.Number(object.unix_ms)
         : 0,
+      eventsAcked: isSet(object.eventsAcked)
+        ? globalThis.Number(object.eventsAcked)
+        : isSet(object.events_acked)
+        ? globalThis.Number(object.events_acked)
+        : 0,
     };
   },
 
@@ -2606,6 +2638,9 @@ export const JobStatus: MessageFns<JobStatus> = {
     if (message.unixMs !== 0) {
       obj.unixMs = Math.round(message.unixMs);
     }
+    if (message.eventsAcked !== 0) {
+      obj.eventsAcked = Math.round(message.eventsAcked);
+    }
     return obj;
   },
 
@@ -2622,6 +2657,7 @@ export const JobStatus: MessageFns<JobStatus> = {
     message.eventsLost = object.eventsLost ?? 0;
     message.overheadShare = object.overheadShare ?? 0;
     message.unixMs = object.unixMs ?? 0;
+    message.eventsAcked = object.eventsAcked ?? 0;
     return message;
   },
 };

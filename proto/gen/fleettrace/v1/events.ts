@@ -75,6 +75,7 @@ export interface RunChanged {
   eventsLost: number;
   overheadShare: number;
   weight: number;
+  eventsAcked: number;
 }
 
 export interface AgentChanged {
@@ -646,6 +647,7 @@ function createBaseRunChanged(): RunChanged {
     eventsLost: 0,
     overheadShare: 0,
     weight: 0,
+    eventsAcked: 0,
   };
 }
 
@@ -680,6 +682,9 @@ export const RunChanged: MessageFns<RunChanged> = {
     }
     if (message.weight !== 0) {
       writer.uint32(81).double(message.weight);
+    }
+    if (message.eventsAcked !== 0) {
+      writer.uint32(88).int64(message.eventsAcked);
     }
     return writer;
   },
@@ -777,6 +782,14 @@ export const RunChanged: MessageFns<RunChanged> = {
             message.weight = reader.double();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.eventsAcked = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -825,6 +838,11 @@ export const RunChanged: MessageFns<RunChanged> = {
         ? globalThis.Number(object.overhead_share)
         : 0,
       weight: isSet(object.weight) ? globalThis.Number(object.weight) : 0,
+      eventsAcked: isSet(object.eventsAcked)
+        ? globalThis.Number(object.eventsAcked)
+        : isSet(object.events_acked)
+        ? globalThis.Number(object.events_acked)
+        : 0,
     };
   },
 
@@ -860,6 +878,9 @@ export const RunChanged: MessageFns<RunChanged> = {
     if (message.weight !== 0) {
       obj.weight = floatToJson(message.weight);
     }
+    if (message.eventsAcked !== 0) {
+      obj.eventsAcked = Math.round(message.eventsAcked);
+    }
     return obj;
   },
 
@@ -878,6 +899,7 @@ export const RunChanged: MessageFns<RunChanged> = {
     message.eventsLost = object.eventsLost ?? 0;
     message.overheadShare = object.overheadShare ?? 0;
     message.weight = object.weight ?? 0;
+    message.eventsAcked = object.eventsAcked ?? 0;
     return message;
   },
 };

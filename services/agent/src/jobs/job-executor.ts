@@ -47,6 +47,12 @@ export interface JobExecutor {
   runs(): JobStatus[];
   /** Share of host CPU spent on tracing since the previous call (BPF run time, fixed hook cost, agent CPU). */
   overheadShare(): number;
+  /**
+   * The bus acknowledged `rows` of a run's rows: they count in its events_acked.
+   * Runs this executor no longer knows (ended long ago, or of an earlier agent
+   * process, replayed from the spool) are ignored.
+   */
+  acknowledged?(jobId: string, runId: string, rows: number): void;
   /** Stops every run and detaches every program. */
   close(): Promise<void>;
 }

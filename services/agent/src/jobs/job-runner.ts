@@ -223,6 +223,7 @@ export class JobRunner implements JobExecutor {
       eventsLost: 0,
       overheadShare: 0,
       unixMs: Date.now(),
+      eventsAcked: 0,
     };
     const run: Run = {
       assignment,
@@ -659,6 +660,15 @@ export class JobRunner implements JobExecutor {
 
   runs(): JobStatus[] {
     return [...this.runs_.values()].map((r) => ({ ...r.status }));
+  }
+
+  acknowledged(jobId: string, runId: string, rows: number): void {
+    const run = this.runs_.get(runId);
+    if (!run || run.assignment.jobId !== jobId) return;
+    run.status.eventsAcked = Math.min(run.status.eventsSent, run.status.eventsAcked + rows);
+    // After the end the last acknowledgements are the run's final figures: sent at once.
+    if (ENDED.has(run.status.state)) this.emit(run);
+    else this.report(run);
   }
 
   overheadShare(): number {

@@ -50,6 +50,8 @@ export interface EventPublisherOptions {
   retryMinMs?: number;
   retryMaxMs?: number;
   log?: (message: string) => void;
+  /** rows of one run the bus acknowledged (from memory or the spool), once per run per publish */
+  onAcknowledged?: (jobId: string, runId: string, rows: number) => void;
 }
 
 interface OpenBatch {
@@ -65,6 +67,8 @@ interface OpenBatch {
 
 interface Outgoing {
   sequence: number;
+  jobId: string;
+  runId: string;
   rowCount: number;
   /** resolves to the encoded envelope (packing runs on the thread pool) */
   bytes: Promise<Buffer>;
@@ -216,7 +220,14 @@ export class EventPublisher {
       ),
     );
     // The size is known only once packed; the raw size bounds it from above.
-    this.outbox.push({ sequence, rowCount, bytes, size: open.bytes });
+    this.outbox.push({
+      sequence,
+      jobId: open.jobId,
+      runId: open.runId,
+      rowCount,
+      bytes,
+      size: open.bytes,
+    });
     this.outboxBytes += open.bytes;
     this.updateGauges();
     this.wake?.();
@@ -270,10 +281,7 @@ export class EventPublisher {
     }
     this.outbox.splice(0, taken.length);
     this.outboxBytes = this.outbox.reduce((s, o) => s + o.size, 0);
-    this.acknowledged(
-      taken.length,
-      taken.reduce((s, o) => s + o.rowCount, 0),
-    );
+    this.acknowledged(taken);
   }
 
   private async sendSpooled(): Promise<void> {
@@ -288,10 +296,7 @@ export class EventPublisher {
       return;
     }
     await this.spool.removeHead(head.length);
-    this.acknowledged(
-      head.length,
-      head.reduce((s, b) => s + b.rowCount, 0),
-    );
+    this.acknowledged(head.map((b) => ({ ...runOf(b.bytes), rowCount: b.rowCount })));
     if (this.spool.count === 0) this.log('spool replayed; the bus is back');
   }
 
@@ -329,12 +334,22 @@ export class EventPublisher {
     this.retryAt = Date.now() + this.retryMs;
   }
 
-  private acknowledged(batches: number, rows: number): void {
+  private acknowledged(batches: Array<{ jobId: string; runId: string; rowCount: number }>): void {
     this.retryMs = 0;
     this.retryAt = 0;
-    this.metrics.batches.inc(batches);
-    this.metrics.published.inc(rows);
+    this.metrics.batches.inc(batches.length);
+    this.metrics.published.inc(batches.reduce((s, b) => s + b.rowCount, 0));
     this.updateGauges();
+    const onAcknowledged = this.options.onAcknowledged;
+    if (!onAcknowledged) return;
+    const perRun = new Map<string, { jobId: string; runId: string; rows: number }>();
+    for (const b of batches) {
+      if (!b.runId || b.rowCount === 0) continue;
+      const r = perRun.get(b.runId) ?? { jobId: b.jobId, runId: b.runId, rows: 0 };
+      r.rows += b.rowCount;
+      perRun.set(b.runId, r);
+    }
+    for (const r of perRun.values()) onAcknowledged(r.jobId, r.runId, r.rows);
   }
 
   private updateGauges(): void {
@@ -359,5 +374,15 @@ export class EventPublisher {
 
   private log(message: string): void {
     (this.options.log ?? ((m) => process.stderr.write(`publish: ${m}\n`)))(message);
+  }
+}
+
+/** The job and run of a spooled envelope (its rows stay packed). */
+function runOf(bytes: Buffer): { jobId: string; runId: string } {
+  try {
+    const b = EventBatch.decode(bytes);
+    return { jobId: b.jobId, runId: b.runId };
+  } catch {
+    return { jobId: '', runId: '' };
   }
 }

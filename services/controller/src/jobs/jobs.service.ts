@@ -90,6 +90,7 @@ interface RunRow {
   state: RunStateName;
   reason: string;
   events_sent: number;
+  events_acked: number;
   events_lost: number;
   overhead_share: number;
   weight: number;
@@ -106,7 +107,10 @@ export interface RunView {
   host: string;
   state: RunStateName;
   reason: string;
+  /** rows the agent handed to its publisher */
   events_sent: number;
+  /** of those, rows the bus acknowledged */
+  events_acked: number;
   events_lost: number;
   overhead_share: number;
   weight: number;
@@ -131,6 +135,7 @@ export interface JobView {
   cancel_reason: string | null;
   runs_by_state: Partial<Record<RunStateName, number>>;
   events_sent: number;
+  events_acked: number;
   events_lost: number;
   runs?: RunView[];
 }
@@ -271,6 +276,7 @@ export class JobsService {
       state: 'pending',
       reason: '',
       events_sent: 0,
+      events_acked: 0,
       events_lost: 0,
       overhead_share: 0,
       weight: job.weight,
@@ -423,12 +429,13 @@ export class JobsService {
     }
     // Counts only grow: a late, smaller figure (reordering across a reconnect) does not undo a larger one.
     run.events_sent = Math.max(run.events_sent, status.eventsSent);
+    run.events_acked = Math.max(run.events_acked, status.eventsAcked);
     run.events_lost = Math.max(run.events_lost, status.eventsLost);
     run.overhead_share = status.overheadShare;
     run.updated_ms = now;
     this.store
       .stmt(
-        `UPDATE runs SET state = @state, reason = @reason, events_sent = @events_sent, events_lost = @events_lost,
+        `UPDATE runs SET state = @state, reason = @reason, events_sent = @events_sent, events_acked = @events_acked, events_lost = @events_lost,
            overhead_share = @overhead_share, acked_ms = @acked_ms, ended_ms = @ended_ms, updated_ms = @updated_ms WHERE id = @id`,
       )
       .run({
@@ -436,6 +443,7 @@ export class JobsService {
         state: run.state,
         reason: run.reason,
         events_sent: run.events_sent,
+        events_acked: run.events_acked,
         events_lost: run.events_lost,
         overhead_share: run.overhead_share,
         acked_ms: run.acked_ms,
@@ -613,9 +621,15 @@ export class JobsService {
   private view(job: JobRow, withRuns: boolean): JobView {
     const counts = this.store
       .stmt(
-        'SELECT state, COUNT(*) AS n, SUM(events_sent) AS sent, SUM(events_lost) AS lost FROM runs WHERE job_id = ? GROUP BY state',
+        'SELECT state, COUNT(*) AS n, SUM(events_sent) AS sent, SUM(events_acked) AS acked, SUM(events_lost) AS lost FROM runs WHERE job_id = ? GROUP BY state',
       )
-      .all(job.id) as Array<{ state: RunStateName; n: number; sent: number; lost: number }>;
+      .all(job.id) as Array<{
+      state: RunStateName;
+      n: number;
+      sent: number;
+      acked: number;
+      lost: number;
+    }>;
     const v: JobView = {
       id: job.id,
       state: job.state,
@@ -630,6 +644,7 @@ export class JobsService {
       cancel_reason: job.cancel_reason,
       runs_by_state: Object.fromEntries(counts.map((c) => [c.state, c.n])),
       events_sent: counts.reduce((s, c) => s + c.sent, 0),
+      events_acked: counts.reduce((s, c) => s + c.acked, 0),
       events_lost: counts.reduce((s, c) => s + c.lost, 0),
     };
     if (withRuns)
@@ -640,6 +655,7 @@ export class JobsService {
         state: r.state,
         reason: r.reason,
         events_sent: r.events_sent,
+        events_acked: r.events_acked,
         events_lost: r.events_lost,
         overhead_share: r.overhead_share,
         weight: r.weight,
@@ -677,6 +693,7 @@ export class JobsService {
           state: r.state,
           reason: r.reason,
           eventsSent: r.events_sent,
+          eventsAcked: r.events_acked,
           eventsLost: r.events_lost,
           overheadShare: r.overhead_share,
           weight: r.weight,

@@ -222,6 +222,7 @@ export function openApiDocument(): Schema {
             cancel_reason: { type: ['string', 'null'] },
             runs_by_state: { type: 'object', additionalProperties: { type: 'integer' } },
             events_sent: { type: 'integer' },
+            events_acked: { type: 'integer' },
             events_lost: { type: 'integer' },
             runs: arr(ref('Run')),
           },
@@ -237,7 +238,11 @@ export function openApiDocument(): Schema {
               enum: ['pending', 'running', 'finished', 'failed', 'throttled', 'cancelled', 'lost'],
             },
             reason: str(),
-            events_sent: { type: 'integer' },
+            events_sent: { type: 'integer', description: 'rows the agent handed to its publisher' },
+            events_acked: {
+              type: 'integer',
+              description: 'of events_sent, rows the bus acknowledged',
+            },
             events_lost: { type: 'integer' },
             overhead_share: { type: 'number' },
             weight: { type: 'number' },
@@ -425,6 +430,29 @@ export function openApiDocument(): Schema {
           params: [id('job')],
           response: ref('Job'),
           errors: [401, 404],
+        }),
+      },
+      '/api/v1/jobs/{id}/stored': {
+        get: operation('query', {
+          summary:
+            "Per run: rows sent by the agent, acknowledged by the bus, and stored (counted in the job's collector tables)",
+          params: [id('job')],
+          response: obj({
+            job_id: str(),
+            tables: arr(str()),
+            runs: arr(
+              obj({
+                run_id: str(),
+                host: str(),
+                state: str(),
+                events_sent: { type: 'integer' },
+                events_acked: { type: 'integer' },
+                rows_stored: { type: 'integer' },
+                events_lost: { type: 'integer' },
+              }),
+            ),
+          }),
+          errors: [401, 404, 422, 429, 503],
         }),
       },
       '/api/v1/jobs/{id}/cancel': {

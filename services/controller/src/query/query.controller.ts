@@ -7,6 +7,7 @@ import {
   HttpException,
   Inject,
   Optional,
+  Param,
   Post,
   Query,
   Req,
@@ -15,10 +16,21 @@ import { parseDuration, ValidationError } from '@fleettrace/common';
 import { clientAddress, CurrentPrincipal, type AuthenticatedRequest } from '../auth/auth.guard.js';
 import { RequireRole, type Principal } from '../auth/roles.js';
 import { AuditService } from '../audit/audit.service.js';
+import { JobsService } from '../jobs/jobs.service.js';
 import { objectWith, requiredString } from '../http/request-fields.js';
 import type { IncomingMessage } from 'node:http';
 import { QUERY_OPTIONS, type QueryAnswer, type QueryOptions } from './query-backend.js';
 import { QueryLimiter, QueryLimitError } from './query-limiter.js';
+
+interface StoredRun {
+  run_id: string;
+  host: string;
+  state: string;
+  events_sent: number;
+  events_acked: number;
+  rows_stored: number;
+  events_lost: number;
+}
 
 /** Hosts as a comma-separated list; each a plain host name. */
 function hostList(raw: string | undefined): string[] | undefined {
@@ -49,6 +61,7 @@ export class QueryController {
 
   constructor(
     private readonly audit: AuditService,
+    private readonly jobs: JobsService,
     @Optional() @Inject(QUERY_OPTIONS) private readonly options?: QueryOptions,
   ) {
     this.limiter = new QueryLimiter(options?.limits);
@@ -113,6 +126,52 @@ export class QueryController {
       release?.();
       socket?.off('close', onClose);
     }
+  }
+
+  /**
+   * The third figure of a job's runs: rows the store holds for each (copies
+   * of a batch delivered twice collapsed), beside what the agent sent and the
+   * bus acknowledged. Counts the main table of every collector of the job.
+   */
+  @Get('jobs/:id/stored')
+  @RequireRole('viewer')
+  async stored(
+    @Param('id') id: string,
+    @CurrentPrincipal() p: Principal,
+    @Req() req: AuthenticatedRequest,
+  ): Promise<{ job_id: string; tables: string[]; runs: StoredRun[] }> {
+    const job = this.jobs.get(id); // 404 for an unknown id, before any SQL
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(job.id)) throw new ValidationError('id', 'must be a job id');
+    const tables = [...new Set(job.spec.collectors.map((c) => c.name))]
+      .filter((name) => /^[a-z][a-z0-9_]*$/.test(name))
+      .map((name) => `fleettrace.${name}`);
+    const stored = new Map<string, number>();
+    if (tables.length) {
+      const sql =
+        `SELECT run_id, sum(n) AS rows FROM (` +
+        tables
+          .map(
+            (t) =>
+              `SELECT run_id, count() AS n FROM ${t} FINAL WHERE job_id = '${job.id}' GROUP BY run_id`,
+          )
+          .join(' UNION ALL ') +
+        `) GROUP BY run_id`;
+      const answer = await this.run(sql, p, req, { kind: 'stored', job_id: job.id });
+      for (const [runId, rows] of answer.rows) stored.set(String(runId), Number(rows));
+    }
+    return {
+      job_id: job.id,
+      tables,
+      runs: (job.runs ?? []).map((r) => ({
+        run_id: r.id,
+        host: r.host,
+        state: r.state,
+        events_sent: r.events_sent,
+        events_acked: r.events_acked,
+        rows_stored: stored.get(r.id) ?? 0,
+        events_lost: r.events_lost,
+      })),
+    };
   }
 
   /** One SELECT / WITH / SHOW / DESCRIBE / EXPLAIN statement. */

@@ -160,4 +160,11 @@ export const MIGRATIONS: Migration[] = [
       UPDATE schedules SET owner_token_id = substr(created_by, -13, 12) WHERE created_by LIKE '% (____________)';
     `,
   },
+  {
+    version: 3,
+    description: 'runs count what the bus acknowledged, apart from what the agent sent',
+    sql: `
+      ALTER TABLE runs ADD COLUMN events_acked INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];

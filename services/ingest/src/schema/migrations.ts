@@ -275,4 +275,12 @@ ORDER BY agent_id`,
       ];
     },
   },
+  {
+    version: 3,
+    name: 'job_runs.events_acked',
+    statements() {
+      // What the bus acknowledged of what the agent sent (RunChanged.events_acked).
+      return [`ALTER TABLE fleettrace.job_runs ADD COLUMN events_acked Int64 AFTER events_sent`];
+    },
+  },
 ];
