@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Runs deploy/helm/check.sh (helm lint + template + the strict validator) and
+ * reads back what it rendered. Shared by the chart's and the systemd units'
+ * tests. The first run on a cache directory builds helm from the Go module
+ * proxy (minutes); later runs reuse it.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const REPO = resolve(__dirname, '../../..');
+export const CHECK = join(REPO, 'deploy/helm/check.sh');
+export const PRODUCTION_VALUES = join(REPO, 'deploy/helm/fleettrace/values-production.yaml');
+
+export interface CheckResult {
+  status: number | null;
+  /** stdout and stderr, interleaved as written */
+  output: string;
+  /** where the renders (NAME.yaml) and decoded objects (NAME.json) are */
+  outDir: string;
+}
+
+/** Runs check.sh on the given values files ("default" = the chart's own). */
+export function runCheck(...values: string[]): CheckResult {
+  const outDir = mkdtempSync(join(tmpdir(), 'fleettrace-helm-'));
+  const r = spawnSync('sh', ['-c', `"$0" "$@" 2>&1`, CHECK, ...values], {
+    env: { ...process.env, FLEETTRACE_HELM_OUT: outDir },
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
+  if (r.error) throw r.error;
+  return { status: r.status, output: r.stdout, outDir };
+}
+
+/** A values file with this YAML text, in a fresh temporary directory. */
+export function valuesFile(name: string, yaml: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'fleettrace-values-')), `${name}.yaml`);
+  writeFileSync(file, yaml);
+  return file;
+}
+
+/** The parts of a rendered object these tests read. */
+export interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string };
+  spec?: {
+    template?: { spec: PodSpec };
+    jobTemplate?: never;
+  };
+}
+
+export interface PodSpec {
+  hostPID?: boolean;
+  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
+  containers: Container[];
+  initContainers?: Container[];
+}
+
+export interface Container {
+  name: string;
+  args?: string[];
+  command?: string[];
+  securityContext?: {
+    privileged?: boolean;
+    runAsNonRoot?: boolean;
+    runAsUser?: number;
+    allowPrivilegeEscalation?: boolean;
+    readOnlyRootFilesystem?: boolean;
+    capabilities?: { add?: string[]; drop?: string[] };
+  };
+}
+
+/** The objects the validator decoded from one render ("default", "values-production"). */
+export function renderedObjects(result: CheckResult, name: string): K8sObject[] {
+  return JSON.parse(readFileSync(join(result.outDir, `${name}.json`), 'utf8')) as K8sObject[];
+}
+
+export function find(objects: K8sObject[], kind: string, component: string): K8sObject {
+  const o = objects.find((x) => x.kind === kind && x.metadata.name.endsWith(`-${component}`));
+  if (!o) throw new Error(`no ${kind} for ${component} in the render`);
+  return o;
+}
+
+/** Every pod template of the render with the object it belongs to. */
+export function podSpecs(objects: K8sObject[]): Array<{ owner: string; pod: PodSpec }> {
+  return objects
+    .filter((o) => o.spec?.template?.spec)
+    .map((o) => ({ owner: `${o.kind} ${o.metadata.name}`, pod: o.spec!.template!.spec }));
+}
+
+/** The agent's capabilities in the rendered DaemonSet, as systemd spells them (CAP_BPF, ...). */
+export function daemonSetCapabilities(objects: K8sObject[]): string[] {
+  const pod = find(objects, 'DaemonSet', 'agent').spec!.template!.spec;
+  const add = pod.containers[0]?.securityContext?.capabilities?.add ?? [];
+  return add.map((c) => `CAP_${c}`).sort();
+}
