@@ -97,3 +97,34 @@ export function daemonSetCapabilities(objects: K8sObject[]): string[] {
   const add = pod.containers[0]?.securityContext?.capabilities?.add ?? [];
   return add.map((c) => `CAP_${c}`).sort();
 }
+
+/**
+ * The keys of the chart's values.yaml that carry a "# -- " description, as
+ * dotted paths. Keys are found by indentation; list items are never keys.
+ */
+export function documentedValueKeys(valuesYaml: string): string[] {
+  const keys: string[] = [];
+  const stack: Array<{ indent: number; key: string }> = [];
+  let described = false;
+  for (const line of valuesYaml.split('\n')) {
+    const comment = /^\s*#(.*)$/.exec(line);
+    if (comment) {
+      if (comment[1]!.startsWith(' -- ')) described = true;
+      continue;
+    }
+    const key = /^(\s*)([A-Za-z][\w-]*):/.exec(line);
+    if (key) {
+      const indent = key[1]!.length;
+      while (stack.length && stack[stack.length - 1]!.indent >= indent) stack.pop();
+      stack.push({ indent, key: key[2]! });
+      if (described) keys.push(stack.map((s) => s.key).join('.'));
+    }
+    described = false;
+  }
+  return keys;
+}
+
+/** The first column of the chart README's values table. */
+export function readmeValueKeys(readme: string): string[] {
+  return [...readme.matchAll(/^\| `([\w.-]+)` +\|/gm)].map((m) => m[1]!);
+}

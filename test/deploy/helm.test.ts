@@ -7,13 +7,18 @@
  * caught with the field named.
  */
 import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import {
   type CheckResult,
   PRODUCTION_VALUES,
+  REPO,
   daemonSetCapabilities,
+  documentedValueKeys,
   find,
   podSpecs,
+  readmeValueKeys,
   renderedObjects,
   runCheck,
   valuesFile,
@@ -105,5 +110,12 @@ describe('helm chart', () => {
       r.output,
       /FAIL .*apps\/v1 Deployment fleettrace-ingest.*spec\.replicas of type int32/,
     );
+  });
+
+  it("lists in README.md's values table exactly the keys values.yaml documents", () => {
+    const chart = join(REPO, 'deploy/helm/fleettrace');
+    const documented = documentedValueKeys(readFileSync(join(chart, 'values.yaml'), 'utf8'));
+    assert.ok(documented.length > 50, `only ${documented.length} documented keys found`);
+    assert.deepEqual(readmeValueKeys(readFileSync(join(chart, 'README.md'), 'utf8')), documented);
   });
 });
