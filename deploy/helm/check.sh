@@ -23,6 +23,11 @@ export GOPATH="$cache/go" GOMODCACHE="$cache/go/pkg/mod" GOCACHE="$cache/go-buil
 now() { date +%s; }
 started=$(now)
 
+# helm's own config, cache and data: nothing of the user's, nothing kept.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export HELM_CONFIG_HOME="$work/helm-config" HELM_CACHE_HOME="$work/helm-cache" HELM_DATA_HOME="$work/helm-data"
+
 helm="$cache/helm-$helm_version/helm"
 if [ ! -x "$helm" ]; then
   echo "check: building helm $helm_version into $cache (once per cache directory)"
@@ -30,14 +35,11 @@ if [ ! -x "$helm" ]; then
 fi
 # Rebuilt every run: incremental through GOCACHE, and never stale.
 validator="$cache/helm-validate/validate"
-(cd "$here/validate" && go build -mod=readonly -o "$validator" .)
+# Built beside and renamed, so a concurrent run never sees half a binary.
+(cd "$here/validate" && go build -mod=readonly -o "$validator.$$" . && mv -f "$validator.$$" "$validator")
 echo "check: tools ready in $(($(now) - started))s ($helm, $validator)"
 
-out=${FLEETTRACE_HELM_OUT:-}
-if [ -z "$out" ]; then
-  out=$(mktemp -d)
-  trap 'rm -rf "$out"' EXIT
-fi
+out=${FLEETTRACE_HELM_OUT:-$work/out}
 mkdir -p "$out"
 [ $# -gt 0 ] || set -- default "$chart/values-production.yaml"
 
