@@ -7,6 +7,7 @@
  * caught with the field named.
  */
 import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -117,5 +118,25 @@ describe('helm chart', () => {
     const documented = documentedValueKeys(readFileSync(join(chart, 'values.yaml'), 'utf8'));
     assert.ok(documented.length > 50, `only ${documented.length} documented keys found`);
     assert.deepEqual(readmeValueKeys(readFileSync(join(chart, 'README.md'), 'utf8')), documented);
+  });
+
+  it('passes each service only flags its CLI accepts (strict parse, then --help)', () => {
+    for (const name of RENDERS) {
+      const objects = renderedObjects(result, name);
+      for (const [kind, component] of [
+        ['DaemonSet', 'agent'],
+        ['Deployment', 'controller'],
+        ['Deployment', 'ingest'],
+        ['Job', 'migrate'],
+      ] as const) {
+        const args = find(objects, kind, component).spec!.template!.spec.containers[0]!.args!;
+        // The CLI parses strictly before it looks at --help: an unknown flag fails.
+        const r = spawnSync(join(REPO, 'bin/fleettrace'), [...args, '--help'], {
+          encoding: 'utf8',
+        });
+        assert.equal(r.status, 0, `${name}: ${component} ${args.join(' ')}\n${r.stderr}`);
+        assert.match(r.stdout, new RegExp(`usage: fleettrace ${args[0]}`));
+      }
+    }
   });
 });
