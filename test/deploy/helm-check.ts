@@ -6,13 +6,25 @@
  * proxy (minutes); later runs reuse it.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const REPO = resolve(__dirname, '../../..');
 export const CHECK = join(REPO, 'deploy/helm/check.sh');
 export const PRODUCTION_VALUES = join(REPO, 'deploy/helm/fleettrace/values-production.yaml');
+
+/** Temporary directories of this process's renders and values files, removed at exit. */
+const temporary: string[] = [];
+process.on('exit', () => {
+  for (const dir of temporary) rmSync(dir, { recursive: true, force: true });
+});
+
+function temporaryDirectory(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  temporary.push(dir);
+  return dir;
+}
 
 export interface CheckResult {
   status: number | null;
@@ -24,7 +36,7 @@ export interface CheckResult {
 
 /** Runs check.sh on the given values files ("default" = the chart's own). */
 export function runCheck(...values: string[]): CheckResult {
-  const outDir = mkdtempSync(join(tmpdir(), 'fleettrace-helm-'));
+  const outDir = temporaryDirectory('fleettrace-helm-');
   const r = spawnSync('sh', ['-c', `"$0" "$@" 2>&1`, CHECK, ...values], {
     env: { ...process.env, FLEETTRACE_HELM_OUT: outDir },
     encoding: 'utf8',
@@ -36,7 +48,7 @@ export function runCheck(...values: string[]): CheckResult {
 
 /** A values file with this YAML text, in a fresh temporary directory. */
 export function valuesFile(name: string, yaml: string): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'fleettrace-values-')), `${name}.yaml`);
+  const file = join(temporaryDirectory('fleettrace-values-'), `${name}.yaml`);
   writeFileSync(file, yaml);
   return file;
 }
