@@ -115,6 +115,15 @@ With an existing Secret, a non-empty key; otherwise a non-empty password.
 - kafka
 - --brokers
 - {{ include "fleettrace.ingestBrokers" . | quote }}
+{{- if .Values.kafka.tls }}
+- --kafka-tls
+{{- end }}
+{{- with .Values.kafka.sasl.mechanism }}
+- --kafka-sasl-mechanism
+- {{ . | quote }}
+- --kafka-sasl-user
+- {{ required "kafka.sasl.user is required with kafka.sasl.mechanism" $.Values.kafka.sasl.user | quote }}
+{{- end }}
 - --partitions
 - {{ .Values.ingest.partitions | quote }}
 - --group
@@ -155,6 +164,18 @@ seccompProfile:
 {{- include "fleettrace.clickhousePasswordEnv" (list . "viewer" "FLEETTRACE_CLICKHOUSE_VIEWER_PASSWORD") }}
 {{- include "fleettrace.clickhousePasswordEnv" (list . "admin" "FLEETTRACE_CLICKHOUSE_ADMIN_PASSWORD") }}
 {{- if and .Values.kafka.brokers .Values.kafka.sasl.mechanism }}
+- name: FLEETTRACE_KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "fleettrace.kafkaSecret" . }}
+      key: {{ .Values.kafka.sasl.passwordKey }}
+{{- end }}
+{{- end -}}
+
+{{/* Secrets of ingest as environment variables: its ClickHouse and Kafka SASL passwords. */}}
+{{- define "fleettrace.ingestEnv" -}}
+{{- include "fleettrace.clickhousePasswordEnv" (list . "ingest" "FLEETTRACE_CLICKHOUSE_PASSWORD") }}
+{{- if .Values.kafka.sasl.mechanism }}
 - name: FLEETTRACE_KAFKA_SASL_PASSWORD
   valueFrom:
     secretKeyRef:

@@ -5,6 +5,7 @@ import type { QueryService, cannedQueries } from '@fleettrace/store';
 import { UsageError } from '../cli-error';
 import { parseServiceArgs } from '../config-file';
 import type { OptionTable } from '../config-keys';
+import { kafkaSettings } from '../kafka-flags';
 import { readSecret } from '../secret-flags';
 import { serveUntilSignal } from '../signals';
 
@@ -115,7 +116,7 @@ export async function controllerCommand(argv: string[]): Promise<number> {
       ? undefined
       : parseDuration(flag, raw, { minMs, maxMs: 10 * 365 * 86_400_000 });
   const store = storeOptions(values);
-  const bus = busSettings(values);
+  const bus = kafkaSettings(values);
   const { startController } = await import('@fleettrace/controller');
   const fleet = await connectFleet(store, bus);
   const c = await startController({
@@ -213,61 +214,6 @@ function storeOptions(values: Record<string, unknown>): StoreFlags | undefined {
       username: user('clickhouse-admin-user', 'fleettrace_admin'),
       password: password('admin'),
     },
-  };
-}
-
-const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'];
-
-/** The --brokers and --kafka-* flags as the BusSettings agents get; undefined without --brokers. */
-function busSettings(values: Record<string, unknown>): BusSettings | undefined {
-  const raw = values.brokers as string | undefined;
-  if (raw === undefined) {
-    for (const flag of [
-      'kafka-tls',
-      'kafka-sasl-mechanism',
-      'kafka-sasl-user',
-      'kafka-sasl-password',
-      'kafka-sasl-password-file',
-    ])
-      if (values[flag] !== undefined) throw new UsageError(`--${flag}: needs --brokers`);
-    return undefined;
-  }
-  const brokers = raw
-    .split(',')
-    .map((b) => b.trim())
-    .filter(Boolean);
-  if (!brokers.length) throw new UsageError('--brokers: expected host:port,..., got nothing');
-  for (const b of brokers)
-    if (!/^(?:\[[^\]]+\]|[^:[\]\s]+):\d{1,5}$/.test(b) || Number(b.split(':').pop()) > 65535)
-      throw new UsageError(`--brokers: expected host:port, got ${JSON.stringify(b)}`);
-  const mechanism = values['kafka-sasl-mechanism'] as string | undefined;
-  const user = values['kafka-sasl-user'] as string | undefined;
-  const password = readSecret(values, {
-    flag: 'kafka-sasl-password',
-    env: 'FLEETTRACE_KAFKA_SASL_PASSWORD',
-  });
-  if (mechanism !== undefined && !SASL_MECHANISMS.includes(mechanism))
-    throw new UsageError(
-      `--kafka-sasl-mechanism: expected ${SASL_MECHANISMS.join(', ')}, got ${JSON.stringify(mechanism)}`,
-    );
-  if (mechanism === undefined && user !== undefined)
-    throw new UsageError('--kafka-sasl-user: needs --kafka-sasl-mechanism');
-  if (mechanism !== undefined && !user)
-    throw new UsageError('--kafka-sasl-user: needed with --kafka-sasl-mechanism');
-  if (mechanism !== undefined && !password)
-    throw new UsageError(
-      '--kafka-sasl-password-file: needed with --kafka-sasl-mechanism (or $FLEETTRACE_KAFKA_SASL_PASSWORD)',
-    );
-  return {
-    kind: 'kafka',
-    brokers,
-    topic: '',
-    tls: values['kafka-tls'] === true,
-    saslMechanism: mechanism ?? '',
-    saslUsername: mechanism !== undefined ? (user ?? '') : '',
-    // Agents get it over the enrollment (TLS) and control (mutual TLS) streams only.
-    saslPassword: mechanism !== undefined ? (password ?? '') : '',
-    localAddress: '',
   };
 }
 

@@ -13,6 +13,7 @@ import { startIngestProcess } from '@fleettrace/ingest';
 import { UsageError } from '../cli-error';
 import { parseServiceArgs } from '../config-file';
 import type { OptionTable } from '../config-keys';
+import { kafkaSettings } from '../kafka-flags';
 import { readSecret } from '../secret-flags';
 import { serveUntilSignal } from '../signals';
 
@@ -29,6 +30,14 @@ offsets committed, or left uncommitted for the next start to read again.
                            docs/config.md); flags given here override it
   --bus kafka|local        Kafka (default) or the local bus of a single host
   --brokers LIST           Kafka brokers (default 127.0.0.1:9092)
+  --kafka-tls              connect to them over TLS (system CAs)
+  --kafka-sasl-mechanism plain|scram-sha-256|scram-sha-512
+                           authenticate to them with SASL
+  --kafka-sasl-user NAME   the SASL user
+  --kafka-sasl-password-file FILE
+                           the SASL password (default $FLEETTRACE_KAFKA_SASL_PASSWORD;
+                           --kafka-sasl-password takes it on the command line, which
+                           every local user can read)
   --partitions N           partitions of the topics ingest creates (default 1)
   --group ID               consumer group (default fleettrace-ingest)
   --listen ADDR            local bus: where agents post batches, a unix socket path or
@@ -53,6 +62,11 @@ offsets committed, or left uncommitted for the next start to read again.
 export const INGEST_OPTIONS = {
   bus: { type: 'string', default: 'kafka' },
   brokers: { type: 'string', default: '127.0.0.1:9092' },
+  'kafka-tls': { type: 'boolean' },
+  'kafka-sasl-mechanism': { type: 'string' },
+  'kafka-sasl-user': { type: 'string' },
+  'kafka-sasl-password': { type: 'string' },
+  'kafka-sasl-password-file': { type: 'string' },
   partitions: { type: 'string', default: '1' },
   group: { type: 'string', default: 'fleettrace-ingest' },
   listen: { type: 'string', default: '127.0.0.1:7420' },
@@ -107,6 +121,17 @@ export async function ingestCommand(argv: string[]): Promise<number> {
     if (busToken.length < 16)
       throw new UsageError('--bus-token-file: the token must be at least 16 characters');
   }
+  const kafka = kafkaSettings(values);
+  if (values.bus === 'local')
+    for (const flag of [
+      'kafka-tls',
+      'kafka-sasl-mechanism',
+      'kafka-sasl-user',
+      'kafka-sasl-password',
+      'kafka-sasl-password-file',
+    ])
+      if ((values as Record<string, unknown>)[flag] !== undefined)
+        throw new UsageError(`--${flag}: for --bus kafka only`);
   const clickhousePassword = readSecret(values, {
     flag: 'clickhouse-password',
     env: 'FLEETTRACE_CLICKHOUSE_PASSWORD',
@@ -120,6 +145,16 @@ export async function ingestCommand(argv: string[]): Promise<number> {
       .split(',')
       .map((b) => b.trim())
       .filter(Boolean),
+    ...(values.bus === 'kafka' && kafka?.tls ? { kafkaTls: true } : {}),
+    ...(values.bus === 'kafka' && kafka?.saslMechanism
+      ? {
+          kafkaSasl: {
+            mechanism: kafka.saslMechanism as 'plain' | 'scram-sha-256' | 'scram-sha-512',
+            username: kafka.saslUsername,
+            password: kafka.saslPassword,
+          },
+        }
+      : {}),
     partitions: Math.max(1, number('partitions', values.partitions)),
     groupId: values.group,
     localAddress: values.listen,

@@ -17,6 +17,13 @@ import { IngestService } from './ingest-service';
 export interface IngestProcessOptions {
   bus: 'kafka' | 'local';
   brokers: string[];
+  /** TLS and SASL to the brokers (KafkaBusOptions) */
+  kafkaTls?: boolean;
+  kafkaSasl?: {
+    mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+    username: string;
+    password: string;
+  };
   /** the local bus's listen address (host:port or a socket path) */
   localAddress: string;
   /** who may post to the local bus (required on a TCP address) */
@@ -60,6 +67,8 @@ export async function startIngestProcess(o: IngestProcessOptions): Promise<Runni
       brokers: o.brokers,
       clientId: 'fleettrace-ingest',
       partitions: o.partitions,
+      ...(o.kafkaTls ? { tls: true } : {}),
+      ...(o.kafkaSasl ? { sasl: o.kafkaSasl } : {}),
     });
     for (let attempt = 0; ; attempt++) {
       try {
