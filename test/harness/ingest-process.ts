@@ -21,6 +21,8 @@ export interface IngestArgs {
   store: 'server' | 'embedded';
   clickhouseUrl?: string;
   dataDir?: string;
+  /** more flags, e.g. --kafka-sasl-* */
+  extraArgs?: string[];
   failpoints?: string;
   /** a deliberately wrong ingest (FLEETTRACE_TEST_BROKEN), to prove the checks catch it */
   broken?: 'commit-first';
@@ -40,6 +42,7 @@ export class IngestProcess {
     if (a.busTokenFile) args.push('--bus-token-file', a.busTokenFile);
     if (a.clickhouseUrl) args.push('--clickhouse-url', a.clickhouseUrl);
     if (a.dataDir) args.push('--data', a.dataDir);
+    args.push(...(a.extraArgs ?? []));
     const env = {
       ...process.env,
       FLEETTRACE_FAILPOINTS: a.failpoints ?? '',

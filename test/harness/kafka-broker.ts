@@ -34,13 +34,21 @@ export class KafkaBroker {
     readonly dir: string,
     readonly port: number,
     private readonly libs: string,
+    /** with start({ sasl }): the one client user the broker knows (SASL/PLAIN) */
+    readonly sasl?: { username: string; password: string },
   ) {}
 
   get brokers(): string[] {
     return [`127.0.0.1:${this.port}`];
   }
 
-  static async start(): Promise<KafkaBroker> {
+  /**
+   * `sasl`: the client listener is SASL_PLAINTEXT with the PLAIN mechanism and
+   * knows this one user (and its own inter-broker user); no anonymous access.
+   */
+  static async start(
+    options: { sasl?: { username: string; password: string } } = {},
+  ): Promise<KafkaBroker> {
     const libs = kafkaLibs();
     const dir = mkdtempSync(join(tmpdir(), 'fleettrace-kafka-'));
     const [port, controllerPort] = [await freePort(), await freePort()];
@@ -51,10 +59,25 @@ export class KafkaBroker {
         'process.roles=broker,controller',
         'node.id=1',
         `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-        `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-        `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+        ...(options.sasl
+          ? [
+              `listeners=SASL_PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+              `advertised.listeners=SASL_PLAINTEXT://127.0.0.1:${port}`,
+              'listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT',
+              'inter.broker.listener.name=SASL_PLAINTEXT',
+              'sasl.enabled.mechanisms=PLAIN',
+              'sasl.mechanism.inter.broker.protocol=PLAIN',
+              'listener.name.sasl_plaintext.plain.sasl.jaas.config=' +
+                'org.apache.kafka.common.security.plain.PlainLoginModule required ' +
+                'username="broker" password="broker-secret" user_broker="broker-secret" ' +
+                `user_${options.sasl.username}="${options.sasl.password}";`,
+            ]
+          : [
+              `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+              `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+              'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+            ]),
         'controller.listener.names=CONTROLLER',
-        'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
         `log.dirs=${dir}/data`,
         'num.partitions=1',
         'offsets.topic.replication.factor=1',
@@ -101,7 +124,7 @@ export class KafkaBroker {
       ],
       { stdio: 'ignore' },
     );
-    const broker = new KafkaBroker(dir, port, libs);
+    const broker = new KafkaBroker(dir, port, libs, options.sasl);
     await broker.startProcess();
     return broker;
   }
@@ -122,6 +145,7 @@ export class KafkaBroker {
       brokers: this.brokers,
       logLevel: logLevel.NOTHING,
       retry: { retries: 0 },
+      ...(this.sasl ? { sasl: { mechanism: 'plain' as const, ...this.sasl } } : {}),
     });
     await waitFor(
       'the Kafka broker to answer metadata requests',
