@@ -175,9 +175,14 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     const hostname = opts.hostname ?? osHostname();
     const labels = opts.labels ?? {};
     // The kernel side is loaded only by a real agent: simulated ones never touch BPF.
-    const { bpfObjectPath, collectors, probeKernelFeatures } = await import(
-      '@fleettrace/collectors'
-    );
+    const { bpfObjectPath, collectors, probeKernelFeatures, requireAgentCapabilities } =
+      await import('@fleettrace/collectors');
+    // Before anything loads: a missing capability is named, not reported as a kernel without BPF.
+    const caps = requireAgentCapabilities();
+    if (caps.unknownToKernel.length)
+      logger.info('capabilities this kernel predates (CAP_SYS_ADMIN covers them)', {
+        capabilities: caps.unknownToKernel,
+      });
     const { JobRunner } = await import('./jobs/job-runner.js');
     const { DEFAULT_MEMORY_LIMIT_MIB, MemoryGovernor } = await import(
       './memory/memory-governor.js'

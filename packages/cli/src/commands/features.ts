@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { renderTable } from '@fleettrace/common';
 import {
   bpfObjectPath,
+  agentCapabilities,
   collectors,
   missingFeatures,
   probeKernelFeatures,
@@ -31,8 +32,20 @@ export async function featuresCommand(argv: string[]): Promise<number> {
   const runnable = Object.fromEntries(
     [...collectors().values()].map((c) => [c.name, missingFeatures(report, c.requires)]),
   );
+  const caps = agentCapabilities();
   if (values.json) {
-    process.stdout.write(toJson({ ...report, collectors: runnable }) + '\n');
+    process.stdout.write(
+      toJson({
+        ...report,
+        collectors: runnable,
+        capabilities: {
+          held: caps.held,
+          missing: caps.missing.map((c) => c.name),
+          not_needed: caps.notNeeded,
+          unknown_to_kernel: caps.unknownToKernel,
+        },
+      }) + '\n',
+    );
     return 0;
   }
   process.stdout.write(`kernel ${report.kernel}, libbpf ${report.libbpf}\n\n`);
@@ -51,6 +64,11 @@ export async function featuresCommand(argv: string[]): Promise<number> {
     .map(([h]) => h);
   process.stdout.write(
     `helpers absent: ${absentHelpers.length ? absentHelpers.join(', ') : 'none'}\n\n`,
+  );
+  process.stdout.write(
+    `capabilities: ${caps.missing.length ? `MISSING ${caps.missing.map((c) => `${c.name} (${c.purpose})`).join(', ')}` : `all the collectors need (${caps.held.join(', ')})`}` +
+      (caps.notNeeded.length ? `; not needed on this kernel: ${caps.notNeeded.join(', ')}` : '') +
+      '\n\n',
   );
   process.stdout.write(
     renderTable(

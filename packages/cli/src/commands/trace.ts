@@ -12,6 +12,7 @@ import { writeFileSync } from 'node:fs';
 import {
   collectors,
   encodePprof,
+  requireAgentCapabilities,
   requireCollector,
   runLocal,
   type Filters,
@@ -105,6 +106,8 @@ export async function traceCommand(argv: string[]): Promise<number> {
     params[p.slice(0, eq)] = p.slice(eq + 1);
   }
 
+  // Before anything loads: a missing capability is named, not reported as a kernel without BPF.
+  requireAgentCapabilities();
   const abort = new AbortController();
   const onSignal = () => abort.abort();
   process.once('SIGINT', onSignal);
