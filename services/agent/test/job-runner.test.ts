@@ -348,6 +348,34 @@ describe('JobRunner (real kernel)', () => {
     }
   });
 
+  test('a run that ends within its warm-up above its budget finishes saying why the budget was not enforced', async () => {
+    features ??= await probeKernelFeatures(bpfObjectPath('features'));
+    const storm = renamedCopy(workload('storm'), 'ft_duty_storm');
+    const child = spawn(storm, ['50000']);
+    const rec = new Recorder();
+    const runner = new JobRunner(rec, { features, warmupMs: 60_000 });
+    try {
+      runner.assign(
+        assignment({
+          jobId: 'job-short',
+          endUnixMs: Date.now() + 4000,
+          collectors: [{ name: 'syscalls', params: {} }],
+          filters: { comm: 'ft_duty_storm' },
+          limits: { overheadBudget: 0.00001, maxEventsPerSecond: 0 },
+        }),
+      );
+      const ended = await rec.until((s) => s.state === RunState.RUN_STATE_FINISHED, 30_000);
+      assert.ok(ended.overheadShare > 0.00001, `measured ${ended.overheadShare}`);
+      assert.match(
+        ended.reason,
+        /^overhead \d+\.\d+% is above the budget of 0\.001% but was not enforced: the run ended before its budget was judged \(budgets are judged after a 60 s warm-up/,
+      );
+    } finally {
+      child.kill();
+      await runner.close();
+    }
+  });
+
   test("a co-located pipeline's CPU counts into the overhead: a busy charged process degrades, then throttles a proc job", async () => {
     features ??= await probeKernelFeatures(bpfObjectPath('features'));
     // Stands in for `up`'s ingest and store: idle while the run measures the

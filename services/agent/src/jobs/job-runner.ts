@@ -119,6 +119,8 @@ interface Run {
   startedAt?: number;
   /** the last few measured intervals; budgets are judged over their sum */
   windows: CostWindow[];
+  /** whether the budget was ever judged (a run that ends in its warm-up never is) */
+  judged?: boolean;
   /** the lowest pipeline rate (CPU ns per ns) seen over a full set of windows, see chargedCpuUs */
   pipelineFloor: number;
   /** limits.max_events_per_second, when the job set one */
@@ -474,6 +476,7 @@ export class JobRunner implements JobExecutor {
         this.report(run);
         continue;
       }
+      run.judged = true;
       const measured =
         `overhead ${pct(share)} of host CPU` +
         ` (over ${(sum.wallNs / 1e9).toFixed(1)} s on ${this.ncpus} CPUs: kernel ${ms(sum.kernelNs)}` +
@@ -642,14 +645,34 @@ export class JobRunner implements JobExecutor {
   private end(run: Run, state: RunState, reason: string): void {
     run.ending = true;
     run.status.state = state;
-    // A run that finished with rows it could not publish says why in its final status.
+    // A run that finished with rows it could not publish says why in its final status,
+    // and one whose figure is above its budget says why nothing was done about it.
     run.status.reason =
-      reason || (state === RunState.RUN_STATE_FINISHED ? (run.undeliverable ?? '') : '');
+      reason ||
+      (state === RunState.RUN_STATE_FINISHED
+        ? (run.undeliverable ?? this.unjudgedReason(run))
+        : '');
     this.emit(run);
     setTimeout(
       () => this.runs_.delete(run.assignment.runId),
       this.opts.keepEndedMs ?? 600_000,
     ).unref();
+  }
+
+  /**
+   * Why a finished run's overhead figure is above its budget although nothing
+   * throttled it: budgets are judged only after the warm-up, whose figure
+   * holds the one-off start-up work. '' when there is nothing to explain.
+   */
+  private unjudgedReason(run: Run): string {
+    const budget = run.assignment.limits?.overheadBudget ?? 0;
+    if (budget <= 0 || run.judged || run.status.overheadShare <= budget) return '';
+    const warmupS = (this.opts.warmupMs ?? DEFAULT_WARMUP_MS) / 1000;
+    return (
+      `overhead ${pct(run.status.overheadShare)} is above the budget of ${pct(budget)} but was not enforced: ` +
+      `the run ended before its budget was judged (budgets are judged after a ${warmupS} s warm-up, ` +
+      `whose figure includes one-off start-up work: loading and attaching programs, reading symbol tables)`
+    );
   }
 
   private emit(run: Run): void {
