@@ -56,8 +56,9 @@ Ctrl-C (or SIGTERM) stops the agents first (they detach their BPF programs),
 then the controller, ingest, and ClickHouse and Kafka together, within
 ${STOP_DEADLINE_MS / 1000} s (SIGKILL for a part past its grace), then removes the data directory
 unless --keep. If a part exits on its own, dev-fleet names it and its log,
-stops the rest and exits 1. If dev-fleet itself is killed, a small reaper
-process it started stops the parts (SIGTERM, SIGKILL 5 s later).
+stops the rest and exits 1, keeping the data directory for the logs. If
+dev-fleet itself is killed, a small reaper process it started stops the
+parts (SIGTERM, SIGKILL 5 s later).
 
 Needs root (the agents load BPF programs), Java, the Kafka ${KAFKA_VERSION} jars in
 $FLEETTRACE_CACHE (default /var/cache/fleettrace) and clickhouse-server:
@@ -205,7 +206,7 @@ export async function devFleetCommand(argv: string[]): Promise<number> {
     if (!stopping) {
       say(`failed: ${(err as Error).message}`);
       await stopAll();
-      removeData();
+      removeData(true);
       throw err;
     }
     // A signal or a part's exit is stopping the fleet: the failure says so already.
@@ -219,14 +220,16 @@ export async function devFleetCommand(argv: string[]): Promise<number> {
   if (failed) return 1;
   return 0;
 
-  function removeData(): void {
+  /** Unless --keep, or a part failed: its log is the one place that says why. */
+  function removeData(failure = failed !== undefined): void {
     if (values.keep) say(`kept ${data}`);
+    else if (failure) say(`kept ${data} for its logs`);
     else rmSync(data, { recursive: true, force: true });
   }
 
   async function startFleet(): Promise<Record<string, unknown>> {
     const { TOPICS } = await import('@fleettrace/bus');
-    say(`starting Kafka ${KAFKA_VERSION} (KRaft) and ClickHouse; Kafka takes 10-20 s`);
+    say(`starting Kafka ${KAFKA_VERSION} (KRaft) and ClickHouse; Kafka takes 5-20 s`);
     const kafkaStart = startKafka(reaper, join(data, 'kafka'), logOf('kafka'), [
       TOPICS.events,
       TOPICS.control,
