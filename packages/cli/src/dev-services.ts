@@ -121,6 +121,9 @@ process.stdin.on('end', () => {
 `;
 
 export class Reaper {
+  /** the children started with this reaper that have not exited yet */
+  readonly running = new Set<ChildService>();
+
   private constructor(private readonly child: ChildProcess) {}
 
   get pid(): number {
@@ -149,8 +152,12 @@ export class Reaper {
 
   /** After a clean stop: nothing is left to end, the reaper exits. */
   close(): void {
+    this.closed = true;
     this.child.stdin?.end();
   }
+
+  /** set by close(): no child may start any more (a stop came during the start) */
+  closed = false;
 }
 
 /**
@@ -170,9 +177,11 @@ export class ChildService {
     private readonly reaper: Reaper,
   ) {
     reaper.watch(this.pid);
+    reaper.running.add(this);
     this.exited = new Promise((r) =>
       child.once('exit', (code, signal) => {
         reaper.forget(this.pid);
+        reaper.running.delete(this);
         r({ code, signal });
       }),
     );
@@ -186,6 +195,7 @@ export class ChildService {
     args: string[],
     env: NodeJS.ProcessEnv = process.env,
   ): ChildService {
+    if (reaper.closed) throw new ServiceExited(`${name}: not started, dev-fleet is stopping`);
     const fd = openSync(log, 'a');
     try {
       const child = spawn(command, args, { detached: true, stdio: ['ignore', fd, fd], env });

@@ -161,7 +161,10 @@ export async function devFleetCommand(argv: string[]): Promise<number> {
       report(s.name, await s.stop(SERVICE_GRACE_MS));
     }
     step('stopping ClickHouse and Kafka');
-    await Promise.all(parts.stores.map(async (s) => report(s.name, await s.stop(STORE_GRACE_MS))));
+    // ClickHouse and Kafka, and whatever a stop during the start left (a broker not ready yet).
+    await Promise.all(
+      [...reaper.running].map(async (s) => report(s.name, await s.stop(STORE_GRACE_MS))),
+    );
     reaper.close();
   };
   /** A part that exits while the fleet runs stops the fleet (through the signal path). */
@@ -238,12 +241,12 @@ export async function devFleetCommand(argv: string[]): Promise<number> {
     // Both are tracked as soon as they exist, whichever fails first.
     const [kafkaResult, clickhouseResult] = await Promise.allSettled([
       kafkaStart.then((k) => {
-        parts.stores.push(watch(k.service));
+        watch(k.service);
         say(`Kafka answers on ${k.brokers.join(',')} (${since()})`);
         return k;
       }),
       clickhouseStart.then((c) => {
-        parts.stores.push(watch(c.service));
+        watch(c.service);
         say(`ClickHouse answers on ${c.url} (${since()})`);
         return c;
       }),
