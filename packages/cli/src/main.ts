@@ -16,6 +16,7 @@ type Command = (argv: string[]) => Promise<number>;
 /* eslint-disable @typescript-eslint/no-require-imports */
 const COMMANDS: Record<string, () => Command> = {
   up: () => require('./commands/up').upCommand,
+  'dev-fleet': () => require('./commands/dev-fleet').devFleetCommand,
   trace: () => require('./commands/trace').traceCommand,
   features: () => require('./commands/features').featuresCommand,
   collectors: () => require('./commands/collectors').collectorsCommand,
@@ -46,6 +47,8 @@ const HELP = `usage: fleettrace <command> [options]
 
   up                  run everything on this machine (controller, ingest with an
                       embedded ClickHouse, the local agent, an always-on job)
+  dev-fleet           a fleet on this machine, each part its own process: Kafka,
+                      ClickHouse, ingest, the controller and N agents (--agents N)
 
 commands:
   trace <collector>   trace this host with one collector and print a summary
