@@ -221,6 +221,11 @@ describe(
       for (const [args, message] of [
         [['--clickhouse-url', 'ftp://x'], /--clickhouse-url: expected http: or https:/],
         [['--clickhouse-admin-user', 'x'], /--clickhouse-admin-user: needs --clickhouse-url/],
+        [['--clickhouse-owner-user', 'x'], /--clickhouse-owner-user: needs --clickhouse-url/],
+        [
+          ['--clickhouse-url', 'http://127.0.0.1:9', '--clickhouse-owner-user', 'a b'],
+          /--clickhouse-owner-user: not a ClickHouse user name/,
+        ],
         [['--brokers', 'nohost'], /--brokers: expected host:port, got "nohost"/],
         [['--kafka-tls'], /--kafka-tls: needs --brokers/],
         [

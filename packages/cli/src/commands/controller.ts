@@ -50,6 +50,12 @@ query, top and crashes answer 503):
                         one user's own password, instead of the one above
                         (default $FLEETTRACE_CLICKHOUSE_VIEWER_PASSWORD,
                         $FLEETTRACE_CLICKHOUSE_ADMIN_PASSWORD)
+  --clickhouse-owner-user NAME
+                        the user that reads the server's version and stops a query
+                        past its time limit (KILL QUERY) (default default)
+  --clickhouse-owner-password-file FILE
+                        its password (default $FLEETTRACE_CLICKHOUSE_OWNER_PASSWORD;
+                        none by default)
 
 fleet bus (Kafka; the controller publishes job, run and agent changes there for
 ingest, and hands these settings to agents at enrollment and on every reconnect):
@@ -84,6 +90,9 @@ export const CONTROLLER_OPTIONS = {
   'clickhouse-viewer-password-file': { type: 'string' },
   'clickhouse-admin-password': { type: 'string' },
   'clickhouse-admin-password-file': { type: 'string' },
+  'clickhouse-owner-user': { type: 'string' },
+  'clickhouse-owner-password': { type: 'string' },
+  'clickhouse-owner-password-file': { type: 'string' },
   brokers: { type: 'string' },
   'kafka-tls': { type: 'boolean' },
   'kafka-sasl-mechanism': { type: 'string' },
@@ -157,6 +166,7 @@ interface StoreFlags {
   url: string;
   viewer: { username: string; password: string };
   admin: { username: string; password: string };
+  owner: { username: string; password: string };
 }
 
 /** The --clickhouse-* flags, checked; undefined without --clickhouse-url. */
@@ -172,6 +182,9 @@ function storeOptions(values: Record<string, unknown>): StoreFlags | undefined {
       'clickhouse-viewer-password-file',
       'clickhouse-admin-password',
       'clickhouse-admin-password-file',
+      'clickhouse-owner-user',
+      'clickhouse-owner-password',
+      'clickhouse-owner-password-file',
     ])
       if (values[flag] !== undefined) throw new UsageError(`--${flag}: needs --clickhouse-url`);
     return undefined;
@@ -214,6 +227,14 @@ function storeOptions(values: Record<string, unknown>): StoreFlags | undefined {
       username: user('clickhouse-admin-user', 'fleettrace_admin'),
       password: password('admin'),
     },
+    owner: {
+      username: user('clickhouse-owner-user', 'default'),
+      password:
+        readSecret(values, {
+          flag: 'clickhouse-owner-password',
+          env: 'FLEETTRACE_CLICKHOUSE_OWNER_PASSWORD',
+        }) ?? '',
+    },
   };
 }
 
@@ -235,7 +256,12 @@ async function connectFleet(
   const closers: Array<() => Promise<void>> = [];
   if (store) {
     const { ServerStore, QueryService, cannedQueries } = await import('@fleettrace/store');
-    const server = new ServerStore({ url: store.url, viewer: store.viewer, admin: store.admin });
+    const server = new ServerStore({
+      url: store.url,
+      viewer: store.viewer,
+      admin: store.admin,
+      owner: store.owner,
+    });
     options.query = { backend: new QueryService(server), canned: cannedQueries };
     closers.push(() => server.close());
   }
