@@ -6,6 +6,15 @@ import { readSecret } from './secret-flags';
 
 const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'];
 
+/** How to reach the brokers beyond their addresses; each needs --brokers. */
+export const KAFKA_CONNECTION_FLAGS = [
+  'kafka-tls',
+  'kafka-sasl-mechanism',
+  'kafka-sasl-user',
+  'kafka-sasl-password',
+  'kafka-sasl-password-file',
+] as const;
+
 /**
  * The --brokers and --kafka-* flags (controller, ingest) as BusSettings, the
  * form agents get them in; undefined without --brokers.
@@ -13,13 +22,7 @@ const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'];
 export function kafkaSettings(values: Record<string, unknown>): BusSettings | undefined {
   const raw = values.brokers as string | undefined;
   if (raw === undefined) {
-    for (const flag of [
-      'kafka-tls',
-      'kafka-sasl-mechanism',
-      'kafka-sasl-user',
-      'kafka-sasl-password',
-      'kafka-sasl-password-file',
-    ])
+    for (const flag of KAFKA_CONNECTION_FLAGS)
       if (values[flag] !== undefined) throw new UsageError(`--${flag}: needs --brokers`);
     return undefined;
   }

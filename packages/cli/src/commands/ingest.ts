@@ -13,7 +13,7 @@ import { startIngestProcess } from '@fleettrace/ingest';
 import { UsageError } from '../cli-error';
 import { parseServiceArgs } from '../config-file';
 import type { OptionTable } from '../config-keys';
-import { kafkaSettings } from '../kafka-flags';
+import { KAFKA_CONNECTION_FLAGS, kafkaSettings } from '../kafka-flags';
 import { readSecret } from '../secret-flags';
 import { serveUntilSignal } from '../signals';
 
@@ -123,13 +123,7 @@ export async function ingestCommand(argv: string[]): Promise<number> {
   }
   const kafka = kafkaSettings(values);
   if (values.bus === 'local')
-    for (const flag of [
-      'kafka-tls',
-      'kafka-sasl-mechanism',
-      'kafka-sasl-user',
-      'kafka-sasl-password',
-      'kafka-sasl-password-file',
-    ])
+    for (const flag of KAFKA_CONNECTION_FLAGS)
       if ((values as Record<string, unknown>)[flag] !== undefined)
         throw new UsageError(`--${flag}: for --bus kafka only`);
   const clickhousePassword = readSecret(values, {
