@@ -197,6 +197,15 @@ describe('fleettrace clickhouse-users on the ClickHouse 18.16 server', () => {
     );
   });
 
+  test('--apply refuses a server without SQL access control, pointing to --users-d', () => {
+    const r = cli(['clickhouse-users', '--apply', server.url, '--generate', secrets]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /--apply: ClickHouse 18\.16\.[\d.]+ has no SQL access control \(20\.5 on\): write the users file with --users-d instead/,
+    );
+  });
+
   test('the controller queries with the generated password files', async () => {
     const data = mkdtempSync(join(tmpdir(), 'fleettrace-ch-users-ctl-'));
     let child: ChildProcess | undefined;

@@ -252,14 +252,18 @@ function writeUsersFile(dir: string, xml: string): string {
   return file;
 }
 
-/** Runs each statement on the server over HTTP; stops at the first error. */
+/**
+ * Runs each statement on the server over HTTP; stops at the first error.
+ * First asks the server's version: before 20.5 there is no CREATE USER, and
+ * the operator is better served by "use --users-d" than by a syntax error.
+ */
 async function applyStatements(
   url: string,
   user: string,
   password: string | undefined,
   statements: string[],
-): Promise<void> {
-  for (const sql of statements) {
+): Promise<string> {
+  const run = async (sql: string) => {
     const headers: Record<string, string> = { 'X-ClickHouse-User': user };
     if (password !== undefined) headers['X-ClickHouse-Key'] = password;
     let r: Response;
@@ -268,12 +272,22 @@ async function applyStatements(
     } catch (err) {
       throw new Error(`--apply ${url}: ${(err as Error).message}`, { cause: err });
     }
+    const text = (await r.text()).trim();
     // Only the statement's first words: the rest may hold a password hash.
     if (!r.ok)
       throw new Error(
-        `--apply ${url}: ${sql.split(' ').slice(0, 4).join(' ')}: HTTP ${r.status}: ${(await r.text()).trim()}`,
+        `--apply ${url}: ${sql.split(' ').slice(0, 4).join(' ')}: HTTP ${r.status}: ${text}`,
       );
-  }
+    return text;
+  };
+  const version = await run('SELECT version()');
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  if (major < 20 || (major === 20 && minor < 5))
+    throw new UsageError(
+      `--apply: ClickHouse ${version} has no SQL access control (20.5 on): write the users file with --users-d instead`,
+    );
+  for (const sql of statements) await run(sql);
+  return version;
 }
 
 export async function clickhouseUsersCommand(argv: string[]): Promise<number> {
@@ -359,8 +373,13 @@ export async function clickhouseUsersCommand(argv: string[]): Promise<number> {
     target = { users_file: writeUsersFile(values['users-d']!, queryUsersXml(options)) };
   } else {
     const statements = queryUsersSql(options);
-    await applyStatements(applyUrl!, values.user ?? 'default', applyPassword, statements);
-    target = { applied: applyUrl, statements: statements.length };
+    const version = await applyStatements(
+      applyUrl!,
+      values.user ?? 'default',
+      applyPassword,
+      statements,
+    );
+    target = { applied: applyUrl, server_version: version, statements: statements.length };
   }
   if (values.json) {
     process.stdout.write(toJson({ ...target, ...report }) + '\n');
