@@ -47,7 +47,8 @@ where (one of):
   --apply URL           run those statements on the server at URL (http://H:8123)
   --user NAME           with --apply: who runs them (default "default")
   --password-file FILE  with --apply: that user's password (default
-                        $FLEETTRACE_CLICKHOUSE_PASSWORD; none if unset)
+                        $FLEETTRACE_CLICKHOUSE_PASSWORD, as ingest reads it; none
+                        if unset)
 
 passwords (never needed on the command line; the controller reads the same files
 through its --clickhouse-viewer-password-file and --clickhouse-admin-password-file):
@@ -129,7 +130,8 @@ function parseBytes(flag: string, raw: string): number {
   return n;
 }
 
-export function limitsFromFlags(values: Values): QueryLimits {
+/** QueryLimits from the --max-* flags, each checked; defaults for those not given. */
+function limitsFromFlags(values: Values): QueryLimits {
   const given = (flag: string) => values[flag] as string | undefined;
   const limits = { ...DEFAULT_QUERY_LIMITS };
   const time = given('max-execution-time');
@@ -173,7 +175,7 @@ function networks(values: Values): string[] | undefined {
   return list;
 }
 
-/** Writes `text` to `file` (mode 0600) unless it exists; returns the file's content. */
+/** A random password in a new `file` (mode 0600), or the one an earlier run left there. */
 function keepOrCreateSecret(file: string): { password: string; created: boolean } {
   if (existsSync(file)) {
     const password = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
