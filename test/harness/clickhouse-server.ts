@@ -4,8 +4,9 @@
  * 12) run as a local process for tests: its own config, data and logs in a
  * temporary directory, HTTP and native ports on loopback, the owner as the
  * passwordless "default" user and the query users from @fleettrace/store's
- * queryUsersXml (readonly=1, limits in their profile). Can be stopped and
- * started again on the same data (fault tests).
+ * queryUsersXml (readonly=1, limits in their profile) unless asked not to
+ * (a test of provisioning them). Can be stopped and started again on the
+ * same data (fault tests).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,19 +34,35 @@ function serverBinary(): string {
   throw new Error('clickhouse-server is not installed: run `node scripts/test-services.mjs`');
 }
 
+export interface ClickHouseServerOptions {
+  /** write the query users into users.d (default true) */
+  queryUsers?: boolean;
+  /** more elements of config.xml's root, e.g. <remote_servers> */
+  extraConfig?: (ports: { http: number; tcp: number }) => string;
+}
+
 export class ClickHouseServer {
   private process?: LocalProcess;
 
   private constructor(
     readonly dir: string,
     readonly httpPort: number,
+    readonly tcpPort: number,
   ) {}
 
   get url(): string {
     return `http://127.0.0.1:${this.httpPort}`;
   }
 
-  static async start(limits?: QueryLimits): Promise<ClickHouseServer> {
+  /** The users.d directory next to users.xml: the server merges its files and rereads them when they change. */
+  get usersDir(): string {
+    return join(this.dir, 'users.d');
+  }
+
+  static async start(
+    limits?: QueryLimits,
+    { queryUsers = true, extraConfig }: ClickHouseServerOptions = {},
+  ): Promise<ClickHouseServer> {
     const dir = mkdtempSync(join(tmpdir(), 'fleettrace-clickhouse-'));
     const [http, tcp] = [await freePort(), await freePort()];
     for (const d of ['data', 'tmp', 'user_files', 'format_schemas', 'log', 'users.d'])
@@ -68,6 +85,7 @@ export class ClickHouseServer {
   <timezone>UTC</timezone>
   <mark_cache_size>268435456</mark_cache_size>
   <max_concurrent_queries>100</max_concurrent_queries>
+${extraConfig?.({ http, tcp }) ?? ''}
 </yandex>
 `,
     );
@@ -88,11 +106,12 @@ export class ClickHouseServer {
 </yandex>
 `,
     );
-    writeFileSync(
-      join(dir, 'users.d', 'fleettrace-query-users.xml'),
-      queryUsersXml({ viewer: VIEWER, admin: ADMIN, limits }),
-    );
-    const server = new ClickHouseServer(dir, http);
+    if (queryUsers)
+      writeFileSync(
+        join(dir, 'users.d', 'fleettrace-query-users.xml'),
+        queryUsersXml({ viewer: VIEWER, admin: ADMIN, limits }),
+      );
+    const server = new ClickHouseServer(dir, http, tcp);
     await server.startProcess();
     return server;
   }

@@ -40,6 +40,8 @@ const COMMANDS: Record<string, () => Command> = {
   token: () => require('./commands/token').tokenCommand,
   audit: () => require('./commands/audit').auditCommand,
   config: () => require('./commands/config').configCommand,
+  'clickhouse-users': () => require('./commands/clickhouse-users').clickhouseUsersCommand,
+  schema: () => require('./commands/schema').schemaCommand,
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
 
@@ -73,6 +75,12 @@ fleet:
   token create|list|revoke
                       API tokens (roles) and bootstrap tokens for agents
   audit               the audit log (admin): --since 1h, --action A, --denied
+
+ClickHouse server:
+  clickhouse-users    provision the read-only query users (a users.d file, or SQL
+                      for servers with access control)
+  schema              the schema's DDL: for one server, or --cluster NAME for
+                      sharded and replicated tables (docs/deploy.md)
 
 configuration:
   config check FILE   check a --config file of controller, agent and ingest

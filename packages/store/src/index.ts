@@ -12,5 +12,10 @@ export {
   type StatementKind,
 } from './query-validator';
 export { QueryService, QueryFailedError } from './query-service';
-export { queryUsersXml, type QueryUsersOptions } from './server-users';
+export {
+  queryUsersXml,
+  queryUsersSql,
+  QUERY_PROFILE,
+  type QueryUsersOptions,
+} from './server-users';
 export * as cannedQueries from './canned-queries';

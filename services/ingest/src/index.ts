@@ -15,3 +15,12 @@ export {
   applyRetention,
   type RetentionOptions,
 } from './schema/schema-manager';
+export {
+  clusterSchema,
+  DEFAULT_REPLICA,
+  DEFAULT_ZOOKEEPER_PATH,
+  LOCAL_SUFFIX,
+  type ClusterSchema,
+  type ClusterSchemaOptions,
+  type ClusterTable,
+} from './schema/cluster-schema';
