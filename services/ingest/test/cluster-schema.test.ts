@@ -74,6 +74,16 @@ ORDER BY (host, n)`,
         shardingKey: 'cityHash64(host)',
         engine: 'ReplicatedReplacingMergeTree',
       });
+      // A column added later is folded into the table's CREATE, after the column named.
+      MIGRATIONS.push({
+        version: 9_999.5,
+        name: 'a column',
+        statements: () => ['ALTER TABLE fleettrace.test_added ADD COLUMN m UInt32 AFTER host'],
+      });
+      const local = clusterSchema({ cluster: 'fleet', features }).statements.find((x) =>
+        x.startsWith('CREATE TABLE IF NOT EXISTS fleettrace.test_added_local'),
+      );
+      assert.match(local ?? '', /host String,\s+m UInt32,\s+n UInt64/);
       MIGRATIONS.push({
         version: 10_000,
         name: 'an alter',

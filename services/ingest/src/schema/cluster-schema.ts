@@ -20,8 +20,10 @@
  * agent_id, stacks by stack_id, jobs and job_runs by job_id, agents by
  * agent_id).
  *
- * A statement of a migration that has no cluster form here (an ALTER, say)
- * throws: a new kind of migration must be taught to this file, never skipped.
+ * A column a later migration adds (ALTER TABLE ... ADD COLUMN) is folded into
+ * its table's CREATE: the DDL creates the tables the migrations end at. Any
+ * other statement with no cluster form here throws: a new kind of migration
+ * must be taught to this file, never skipped.
  */
 import type { StoreFeatures } from '@fleettrace/store';
 import { MIGRATIONS } from './migrations';
@@ -163,14 +165,29 @@ export function clusterSchema(options: ClusterSchemaOptions): ClusterSchema {
   const statements: string[] = [];
   const tables: ClusterTable[] = [];
   const databases = new Set<string>();
+  // The schema the migrations end at: a column a later migration adds is folded into its
+  // table's CREATE, so the DDL creates the latest tables (and runs again harmlessly).
+  const steps: Array<{ database: string } | { table: TableParts; where: string }> = [];
+  const byName = new Map<string, TableParts>();
   for (const m of MIGRATIONS) {
     for (const sql of m.statements(features)) {
       const where = `migration ${m.version} (${m.name})`;
       const db = /^CREATE DATABASE IF NOT EXISTS (\w+)$/.exec(sql);
       if (db) {
-        if (!databases.has(db[1]!))
-          statements.push(`CREATE DATABASE IF NOT EXISTS ${db[1]}${onCluster}`);
-        databases.add(db[1]!);
+        steps.push({ database: db[1]! });
+        continue;
+      }
+      const add = /^ALTER TABLE (\w+\.\w+) ADD COLUMN (?!IF )(\w+) (.+?)(?: AFTER (\w+))?$/.exec(
+        sql,
+      );
+      if (add) {
+        const t = byName.get(add[1]!);
+        if (!t) throw new Error(`${where}: ${add[1]} is not created by an earlier migration`);
+        const columns = splitTopLevel(t.columns);
+        const after = add[4] ? columns.findIndex((c) => c.split(/\s/)[0] === add[4]) : -1;
+        if (add[4] && after < 0) throw new Error(`${where}: ${add[1]} has no column ${add[4]}`);
+        columns.splice(after < 0 ? columns.length : after + 1, 0, `${add[2]} ${add[3]}`);
+        t.columns = columns.join(',\n  ');
         continue;
       }
       if (!sql.startsWith('CREATE TABLE '))
@@ -178,50 +195,59 @@ export function clusterSchema(options: ClusterSchemaOptions): ClusterSchema {
           `${where}: no cluster form for this statement (teach cluster-schema.ts): ${sql.split('\n')[0]}`,
         );
       const t = parseCreateTable(sql, where);
-      if (!t.engine.endsWith('MergeTree'))
-        throw new Error(`${where}: ${t.database}.${t.name}: no replicated form of ${t.engine}`);
-      const local = `${t.name}${LOCAL_SUFFIX}`;
-      const engine = replicated ? `Replicated${t.engine}` : t.engine;
-      const args = replicated
-        ? [
-            quote(`${zkPrefix}/${t.database}/${local}`),
-            quote(replica),
-            ...(t.engineArgs ? [t.engineArgs] : []),
-          ]
-        : t.engineArgs
-          ? [t.engineArgs]
-          : [];
-      const clauses = t.clauses.map((c) =>
-        // A replicated table deduplicates inserted blocks through ZooKeeper, by its own window.
-        replicated && c.startsWith('SETTINGS ')
-          ? c.replace('non_replicated_deduplication_window', 'replicated_deduplication_window')
-          : c,
-      );
-      // The same tables applyRetention keeps: those partitioned by time.
-      const partitioned = clauses.some(
-        (c) => c.startsWith('PARTITION BY ') && c.includes('(time)'),
-      );
-      if (retentionDays > 0 && features.ttl && partitioned) {
-        const at = clauses.findIndex((c) => c.startsWith('SETTINGS '));
-        clauses.splice(
-          at < 0 ? clauses.length : at,
-          0,
-          `TTL time + toIntervalDay(${Math.floor(retentionDays)})`,
-        );
-      }
-      const key = shardingKey(t, where);
-      statements.push(
-        `CREATE TABLE IF NOT EXISTS ${t.database}.${local}${onCluster} (\n  ${t.columns}\n) ENGINE = ${engine}(${args.join(', ')})\n${clauses.join('\n')}`,
-        `CREATE TABLE IF NOT EXISTS ${t.database}.${t.name}${onCluster} AS ${t.database}.${local}\n` +
-          `ENGINE = Distributed(${cluster}, ${t.database}, ${local}, ${key})`,
-      );
-      tables.push({
-        table: `${t.database}.${t.name}`,
-        local: `${t.database}.${local}`,
-        shardingKey: key,
-        engine,
-      });
+      byName.set(`${t.database}.${t.name}`, t);
+      steps.push({ table: t, where });
     }
+  }
+  for (const step of steps) {
+    if ('database' in step) {
+      if (!databases.has(step.database))
+        statements.push(`CREATE DATABASE IF NOT EXISTS ${step.database}${onCluster}`);
+      databases.add(step.database);
+      continue;
+    }
+    const { table: t, where } = step;
+    if (!t.engine.endsWith('MergeTree'))
+      throw new Error(`${where}: ${t.database}.${t.name}: no replicated form of ${t.engine}`);
+    const local = `${t.name}${LOCAL_SUFFIX}`;
+    const engine = replicated ? `Replicated${t.engine}` : t.engine;
+    const args = replicated
+      ? [
+          quote(`${zkPrefix}/${t.database}/${local}`),
+          quote(replica),
+          ...(t.engineArgs ? [t.engineArgs] : []),
+        ]
+      : t.engineArgs
+        ? [t.engineArgs]
+        : [];
+    const clauses = t.clauses.map((c) =>
+      // A replicated table deduplicates inserted blocks through ZooKeeper, by its own window.
+      replicated && c.startsWith('SETTINGS ')
+        ? c.replace('non_replicated_deduplication_window', 'replicated_deduplication_window')
+        : c,
+    );
+    // The same tables applyRetention keeps: those partitioned by time.
+    const partitioned = clauses.some((c) => c.startsWith('PARTITION BY ') && c.includes('(time)'));
+    if (retentionDays > 0 && features.ttl && partitioned) {
+      const at = clauses.findIndex((c) => c.startsWith('SETTINGS '));
+      clauses.splice(
+        at < 0 ? clauses.length : at,
+        0,
+        `TTL time + toIntervalDay(${Math.floor(retentionDays)})`,
+      );
+    }
+    const key = shardingKey(t, where);
+    statements.push(
+      `CREATE TABLE IF NOT EXISTS ${t.database}.${local}${onCluster} (\n  ${t.columns}\n) ENGINE = ${engine}(${args.join(', ')})\n${clauses.join('\n')}`,
+      `CREATE TABLE IF NOT EXISTS ${t.database}.${t.name}${onCluster} AS ${t.database}.${local}\n` +
+        `ENGINE = Distributed(${cluster}, ${t.database}, ${local}, ${key})`,
+    );
+    tables.push({
+      table: `${t.database}.${t.name}`,
+      local: `${t.database}.${local}`,
+      shardingKey: key,
+      engine,
+    });
   }
   return { statements, tables };
 }

@@ -38,7 +38,17 @@ ORDER BY version`);
   let version = Math.max(0, ...done);
   for (const m of MIGRATIONS) {
     if (done.has(m.version)) continue;
-    for (const sql of m.statements(f)) await store.command(sql);
+    for (const sql of m.statements(f)) {
+      try {
+        await store.command(sql);
+      } catch (err) {
+        // A column that is already there (a cluster's DDL from `fleettrace schema --cluster`
+        // creates the latest tables; 18.16 has no ADD COLUMN IF NOT EXISTS) is this step done.
+        const column = /^ALTER TABLE (\S+) ADD COLUMN (\w+) /.exec(sql);
+        if (!column || !/Code: 44\b.*already exists/.test((err as Error).message)) throw err;
+        log(`schema: ${column[1]}.${column[2]} is there already`);
+      }
+    }
     const row = { version: m.version, name: m.name, applied: Math.floor(Date.now() / 1000) };
     await store.insert('fleettrace.schema_migrations', Buffer.from(JSON.stringify(row) + '\n'));
     log(`schema: applied migration ${m.version} (${m.name}) on ClickHouse ${f.version}`);
