@@ -780,6 +780,7 @@ function describeStatus(status) {
     'ended',
     'ack_latency_ms',
     'events_sent',
+    'events_acked',
     'events_lost',
     'overhead_share',
     'state',
