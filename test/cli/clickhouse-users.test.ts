@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { EmbeddedStore } from '@fleettrace/store';
-import { cli, startCli } from '../harness/cli-process';
+import { cli, startController } from '../harness/cli-process';
 import { ClickHouseServer } from '../harness/clickhouse-server';
 import { waitFor } from '../harness/local-processes';
 
@@ -210,31 +210,18 @@ describe('fleettrace clickhouse-users on the ClickHouse 18.16 server', () => {
     const data = mkdtempSync(join(tmpdir(), 'fleettrace-ch-users-ctl-'));
     let child: ChildProcess | undefined;
     try {
-      const started = await startCli(
-        [
-          'controller',
-          '--data',
-          data,
-          '--listen',
-          '127.0.0.1:0',
-          '--enroll-listen',
-          '127.0.0.1:0',
-          '--control-listen',
-          '127.0.0.1:0',
-          '--clickhouse-url',
-          server.url,
-          '--clickhouse-viewer-password-file',
-          report.users[0]!.password_file,
-          '--clickhouse-admin-password-file',
-          report.users[1]!.password_file,
-        ],
-        /admin API token[^\n]*\n\s+(ftapi\S+)\n/,
-      );
+      const started = await startController([
+        '--data',
+        data,
+        '--clickhouse-url',
+        server.url,
+        '--clickhouse-viewer-password-file',
+        report.users[0]!.password_file,
+        '--clickhouse-admin-password-file',
+        report.users[1]!.password_file,
+      ]);
       child = started.child;
-      const env = {
-        FLEETTRACE_SERVER: /api\s+(http\S+)/.exec(started.stdout)![1]!,
-        FLEETTRACE_TOKEN: /\n\s+(ftapi\S+)\n/.exec(started.stdout)![1]!,
-      };
+      const env = started.env;
       const q = cli(['query', 'SELECT count() AS n FROM fleettrace.probe', '--format', 'csv'], env);
       assert.equal(q.status, 0, q.stderr);
       assert.match(q.stdout, new RegExp(`^${PROBE_ROWS}$`, 'm'));

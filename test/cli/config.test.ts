@@ -10,13 +10,13 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { cli, startCli } from '../harness/cli-process';
+import { cli, startController, stopCli } from '../harness/cli-process';
 import { freePort } from '../harness/local-processes';
 
 const dir = mkdtempSync(join(tmpdir(), 'fleettrace-cli-config-'));
 const children: ChildProcess[] = [];
 after(async () => {
-  await Promise.all(children.map(stop));
+  await Promise.all(children.map(stopCli));
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -27,20 +27,11 @@ function write(name: string, text: string, mode = 0o644): string {
   return path;
 }
 
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((r) => {
-    if (child.exitCode !== null || child.signalCode !== null) return r();
-    child.removeAllListeners('exit');
-    child.once('exit', () => r());
-    child.kill('SIGTERM');
-  });
-}
-
-/** Starts `fleettrace controller args…` and waits for its addresses; the REST API's URL. */
-async function startController(args: string[]): Promise<string> {
-  const started = await startCli(['controller', ...args], /control\s+\S+ \(mutual TLS\)\n/);
+/** Starts `fleettrace controller args…` with its listeners from the file; the REST API's URL. */
+async function startWithConfig(args: string[]): Promise<string> {
+  const started = await startController(args, {}, { loopback: false });
   children.push(started.child);
-  return /api\s+(http\S+)/.exec(started.stdout)?.[1] as string;
+  return started.api;
 }
 
 describe('fleettrace --config', () => {
@@ -59,7 +50,7 @@ describe('fleettrace --config', () => {
         '  controller: elsewhere.example:7781', // another service's section: not read
       ].join('\n'),
     );
-    const api = await startController(['--config', config]);
+    const api = await startWithConfig(['--config', config]);
     assert.equal(api, `http://127.0.0.1:${port}`);
     const health = await fetch(`${api}/healthz`);
     assert.equal(health.status, 200);
@@ -86,7 +77,7 @@ describe('fleettrace --config', () => {
         '  control-listen: 127.0.0.1:0',
       ].join('\n'),
     );
-    const api = await startController([
+    const api = await startWithConfig([
       '--config',
       config,
       '--listen',

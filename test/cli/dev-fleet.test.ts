@@ -10,14 +10,14 @@
  * agents held and not its data directory is left.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { ftProgramsOf, processTree, waitForUnloaded } from '@fleettrace/testing';
-import { cli, startCli } from '../harness/cli-process';
+import { execsAs, ftProgramsOf, processTree, waitForUnloaded } from '@fleettrace/testing';
+import { cli, startCli, startProcJob, waitForQueryOutput } from '../harness/cli-process';
 import { waitFor } from '../harness/local-processes';
 
 const TEST_UID = 53_000 + (process.pid % 4000);
@@ -83,40 +83,8 @@ async function runsOf(env: Record<string, string>, id: string): Promise<Run[]> {
 }
 
 /** A proc job for TEST_UID on dev-*; its id once both runs are running. */
-async function startProcJob(env: Record<string, string>, duration: string): Promise<string> {
-  const r = cli(
-    [
-      'run',
-      '--collect',
-      'proc',
-      '--uid',
-      String(TEST_UID),
-      '--hosts',
-      'dev-*',
-      '--duration',
-      duration,
-      '--json',
-    ],
-    env,
-  );
-  assert.equal(r.status, 0, r.stderr);
-  const id = JSON.parse(r.stdout).id as string;
-  await waitFor(
-    `both runs of ${id} running`,
-    async () => (await runsOf(env, id)).filter((x) => x.state === 'running').length === 2,
-    30_000,
-    100,
-  );
-  return id;
-}
-
-/** EXECS runs of /bin/true as TEST_UID, one after the other. */
-async function workload(): Promise<void> {
-  for (let i = 0; i < EXECS; i++) {
-    const child = spawn('/bin/true', [], { uid: TEST_UID, gid: TEST_UID, stdio: 'ignore' });
-    const [code] = (await once(child, 'exit')) as [number | null];
-    assert.equal(code, 0);
-  }
+function procJob(env: Record<string, string>, duration: string): Promise<string> {
+  return startProcJob(env, { uid: TEST_UID, hosts: 'dev-*', duration, runs: 2 });
 }
 
 describe('fleettrace dev-fleet', { timeout: 300_000 }, () => {
@@ -183,8 +151,8 @@ describe('fleettrace dev-fleet', { timeout: 300_000 }, () => {
       ['dev-1 connected', 'dev-2 connected'],
     );
 
-    const id = await startProcJob(env, '10s');
-    await workload();
+    const id = await procJob(env, '10s');
+    await execsAs(TEST_UID, EXECS);
     const runs = await waitFor(
       `the runs of ${id} ended`,
       async () => {
@@ -204,21 +172,10 @@ describe('fleettrace dev-fleet', { timeout: 300_000 }, () => {
       `SELECT host, countIf(event = 'exec') AS execs FROM fleettrace.proc FINAL ` +
       `WHERE job_id = '${id}' AND uid = ${TEST_UID} GROUP BY host ORDER BY host`;
     const expected = `host,execs\ndev-1,${EXECS}\ndev-2,${EXECS}\n`;
-    let last = '';
-    await waitFor(
-      'exact per-host exec counts through the controller',
-      () => {
-        const q = cli(['query', sql, '--format', 'csv'], env);
-        assert.equal(q.status, 0, q.stderr);
-        last = q.stdout;
-        return last === expected || undefined;
-      },
-      60_000,
-      500,
-    ).catch(() => assert.equal(last, expected));
+    await waitForQueryOutput(env, sql, expected);
 
     // A job still running at Ctrl-C: the agents hold BPF programs then.
-    await startProcJob(env, '120s');
+    await procJob(env, '120s');
     const programs = ftProgramsOf(f.agents.map((a) => a.pid));
     assert.ok(programs.length > 0, 'the running job holds BPF programs');
 

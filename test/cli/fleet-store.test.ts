@@ -11,88 +11,40 @@
  * its rows are counted as lost with the reason, never "0 lost".
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { cli, startCli } from '../harness/cli-process';
+import {
+  cli,
+  startAgent,
+  startController,
+  startProcJob,
+  stopCli,
+  waitForQueryOutput,
+  type StartedController,
+} from '../harness/cli-process';
 import { ClickHouseServer, ADMIN, VIEWER } from '../harness/clickhouse-server';
 import { IngestProcess } from '../harness/ingest-process';
 import { KafkaBroker } from '../harness/kafka-broker';
 import { waitFor } from '../harness/local-processes';
-import { ftProgramsOf, waitForUnloaded } from '@fleettrace/testing';
+import { execsAs, ftProgramsOf, waitForUnloaded } from '@fleettrace/testing';
 
 const TEST_UID = 57_000 + (process.pid % 4000);
 const EXECS = 20;
 const PREFIX = `fs${process.pid}`;
 
-function stop(child: ChildProcess | undefined): Promise<void> {
-  return new Promise((r) => {
-    if (!child || child.exitCode !== null) return r();
-    child.removeAllListeners('exit');
-    child.once('exit', () => r());
-    child.kill('SIGTERM');
-  });
-}
-
-async function startController(extra: string[], env: Record<string, string> = {}) {
+/** A controller on a new data directory, heartbeats every 200 ms. */
+function startFleetController(extra: string[], env: Record<string, string> = {}) {
   const data = mkdtempSync(join(tmpdir(), 'fleettrace-fleet-store-ctl-'));
-  const started = await startCli(
-    [
-      'controller',
-      '--data',
-      data,
-      '--listen',
-      '127.0.0.1:0',
-      '--enroll-listen',
-      '127.0.0.1:0',
-      '--control-listen',
-      '127.0.0.1:0',
-      '--heartbeat',
-      '200ms',
-      ...extra,
-    ],
-    /admin API token[^\n]*\n\s+(ftapi\S+)\n/,
-    env,
-  );
-  const api = /api\s+(http\S+)/.exec(started.stdout)?.[1] as string;
-  const admin = /\n\s+(ftapi\S+)\n/.exec(started.stdout)?.[1] as string;
-  return {
-    child: started.child,
-    enroll: /enroll\s+(\S+)/.exec(started.stdout)?.[1] as string,
-    env: { FLEETTRACE_SERVER: api, FLEETTRACE_TOKEN: admin },
-    api,
-    admin,
-  };
+  return startController(['--data', data, '--heartbeat', '200ms', ...extra], env);
 }
 
-/** A real agent, enrolled under `hostname`, with no bus flags. */
-async function startAgent(
-  env: Record<string, string>,
-  enroll: string,
-  hostname: string,
-): Promise<ChildProcess> {
-  return (await startObservedAgent(env, enroll, hostname, [])).child;
-}
-
-/** startAgent, with its state directory and stderr. */
-async function startObservedAgent(
-  env: Record<string, string>,
-  enroll: string,
-  hostname: string,
-  extra: string[],
-) {
-  const boot = cli(['token', 'create', '--bootstrap', '--uses', '1', '--name', hostname], env);
-  assert.equal(boot.status, 0, boot.stderr);
-  const state = mkdtempSync(join(tmpdir(), 'fleettrace-fleet-store-agent-'));
-  const started = await startCli(
-    ['agent', '--controller', enroll, '--state', state, '--hostname', hostname, ...extra],
-    /is agent/,
-    { FLEETTRACE_BOOTSTRAP_TOKEN: boot.stdout.trim() },
-  );
-  return { child: started.child, state, stderr: started.stderr };
+/** A real agent enrolled under `hostname` (and its token's name), with no bus flags. */
+function startHost(c: StartedController, hostname: string, extra: string[] = []) {
+  return startAgent(c, ['--hostname', hostname, ...extra], { name: hostname });
 }
 
 /** Sends `signal` (again after `againAfterMs`, if given); the exit status, signal and the time to exit. */
@@ -129,50 +81,18 @@ async function getJob(api: string, token: string, id: string): Promise<{ runs: R
   return (await r.json()) as { runs: Run[] };
 }
 
-/** `run` a proc job filtered to TEST_UID on the hosts; its id once every run is running. */
-async function startProcJob(
-  c: { env: Record<string, string>; api: string; admin: string },
+/** A proc job filtered to TEST_UID on `hosts`; its id once `runs` of its runs are running. */
+function procJob(
+  c: { env: Record<string, string> },
   hosts: string,
   runs: number,
   duration: string,
 ): Promise<string> {
-  const r = cli(
-    [
-      'run',
-      '--collect',
-      'proc',
-      '--uid',
-      String(TEST_UID),
-      '--hosts',
-      hosts,
-      '--duration',
-      duration,
-      '--json',
-    ],
-    c.env,
-  );
-  assert.equal(r.status, 0, r.stderr);
-  const id = JSON.parse(r.stdout).id as string;
-  await waitFor(
-    `${runs} runs of ${id} running`,
-    async () => {
-      const job = await getJob(c.api, c.admin, id);
-      return (job.runs ?? []).filter((x) => x.state === 'running').length === runs || undefined;
-    },
-    30_000,
-    100,
-  );
-  return id;
+  return startProcJob(c.env, { uid: TEST_UID, hosts, duration, runs });
 }
 
-/** EXECS runs of /bin/true as TEST_UID, one after the other. */
-async function workload(): Promise<void> {
-  for (let i = 0; i < EXECS; i++) {
-    const child = spawn('/bin/true', [], { uid: TEST_UID, gid: TEST_UID, stdio: 'ignore' });
-    const [code] = (await once(child, 'exit')) as [number | null];
-    assert.equal(code, 0);
-  }
-}
+/** EXECS exec events as TEST_UID. */
+const workload = () => execsAs(TEST_UID, EXECS);
 
 async function untilEnded(c: { api: string; admin: string }, id: string): Promise<Run[]> {
   return waitFor(
@@ -211,7 +131,7 @@ describe(
       });
     });
     after(async () => {
-      for (const c of children.reverse()) await stop(c);
+      for (const c of children.reverse()) await stopCli(c);
       await ingest?.stop();
       await server?.destroy();
       await broker?.destroy();
@@ -248,7 +168,7 @@ describe(
       const dir = mkdtempSync(join(tmpdir(), 'fleettrace-fleet-store-'));
       const viewerFile = join(dir, 'viewer-password');
       writeFileSync(viewerFile, VIEWER.password + '\n', { mode: 0o600 });
-      const c = await startController(
+      const c = await startFleetController(
         [
           '--clickhouse-url',
           server.url,
@@ -260,10 +180,10 @@ describe(
         { FLEETTRACE_CLICKHOUSE_ADMIN_PASSWORD: ADMIN.password },
       );
       children.push(c.child);
-      children.push(await startAgent(c.env, c.enroll, `${PREFIX}-a`));
-      children.push(await startAgent(c.env, c.enroll, `${PREFIX}-b`));
+      children.push((await startHost(c, `${PREFIX}-a`)).child);
+      children.push((await startHost(c, `${PREFIX}-b`)).child);
 
-      const id = await startProcJob(c, `${PREFIX}-*`, 2, '15s');
+      const id = await procJob(c, `${PREFIX}-*`, 2, '15s');
       await workload();
       const runs = await untilEnded(c, id);
       for (const run of runs) {
@@ -276,18 +196,7 @@ describe(
         `SELECT host, countIf(event = 'exec') AS execs FROM fleettrace.proc FINAL ` +
         `WHERE job_id = '${id}' AND uid = ${TEST_UID} GROUP BY host ORDER BY host`;
       const expected = `host,execs\n${PREFIX}-a,${EXECS}\n${PREFIX}-b,${EXECS}\n`;
-      let last = '';
-      await waitFor(
-        'exact per-host exec counts',
-        () => {
-          const q = cli(['query', sql, '--format', 'csv'], c.env);
-          assert.equal(q.status, 0, q.stderr);
-          last = q.stdout;
-          return last === expected || undefined;
-        },
-        60_000,
-        500,
-      ).catch(() => assert.equal(last, expected));
+      await waitForQueryOutput(c.env, sql, expected);
 
       // Three figures per run, equal once everything landed: sent, acknowledged by Kafka, stored.
       type Stored = {
@@ -387,10 +296,10 @@ describe(
     });
 
     test('an agent whose controller names no bus counts its rows as lost, with the reason', async () => {
-      const c = await startController([]);
+      const c = await startFleetController([]);
       children.push(c.child);
-      children.push(await startAgent(c.env, c.enroll, `${PREFIX}-nobus`));
-      const id = await startProcJob(c, `${PREFIX}-nobus`, 1, '5s');
+      children.push((await startHost(c, `${PREFIX}-nobus`)).child);
+      const id = await procJob(c, `${PREFIX}-nobus`, 1, '5s');
       await workload();
       const [run] = await untilEnded(c, id);
       assert.ok(run);
@@ -407,14 +316,14 @@ describe(
 
     // Last: it stops the suite's ingest.
     test('SIGTERM stops agent, controller and ingest within 5 s with Kafka connected; a hung broker cannot hold the agent; a second signal forces', async (t) => {
-      const c = await startController(['--brokers', broker.brokers.join(',')]);
+      const c = await startFleetController(['--brokers', broker.brokers.join(',')]);
       children.push(c.child);
       const metricsArgs = ['--metrics', '127.0.0.1:0'];
-      const a = await startObservedAgent(c.env, c.enroll, `${PREFIX}-stop-a`, metricsArgs);
-      const b = await startObservedAgent(c.env, c.enroll, `${PREFIX}-stop-b`, metricsArgs);
-      const d = await startObservedAgent(c.env, c.enroll, `${PREFIX}-stop-c`, metricsArgs);
+      const a = await startHost(c, `${PREFIX}-stop-a`, metricsArgs);
+      const b = await startHost(c, `${PREFIX}-stop-b`, metricsArgs);
+      const d = await startHost(c, `${PREFIX}-stop-c`, metricsArgs);
       children.push(a.child, b.child, d.child);
-      const id = await startProcJob(c, `${PREFIX}-stop-*`, 3, '120s');
+      const id = await procJob(c, `${PREFIX}-stop-*`, 3, '120s');
       await workload();
 
       // /healthz on the agent's metrics port: ok for anyone, the reasons with the token.

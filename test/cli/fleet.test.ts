@@ -10,63 +10,8 @@ import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { cli, startCli } from '../harness/cli-process';
+import { cli, startAgent, startController, stopCli } from '../harness/cli-process';
 import { renamedCopy, workload } from '@fleettrace/testing';
-
-/** Starts `fleettrace controller` on free loopback ports; its addresses and first admin token. */
-async function startController(data: string, extra: string[] = []) {
-  const started = await startCli(
-    [
-      'controller',
-      '--data',
-      data,
-      '--listen',
-      '127.0.0.1:0',
-      '--enroll-listen',
-      '127.0.0.1:0',
-      '--control-listen',
-      '127.0.0.1:0',
-      ...extra,
-    ],
-    /admin API token[^\n]*\n\s+(ftapi\S+)\n/,
-  );
-  return {
-    child: started.child,
-    api: /api\s+(http\S+)/.exec(started.stdout)?.[1] as string,
-    enroll: /enroll\s+(\S+)/.exec(started.stdout)?.[1] as string,
-    admin: /\n\s+(ftapi\S+)\n/.exec(started.stdout)?.[1] as string,
-  };
-}
-
-/** Makes a bootstrap token and starts `fleettrace agent` with it in a fresh state directory. */
-async function startAgent(
-  env: Record<string, string>,
-  enroll: string,
-  token: { name: string; uses: number },
-  args: string[],
-  ready: RegExp,
-): Promise<ChildProcess> {
-  const boot = cli(
-    ['token', 'create', '--bootstrap', '--uses', String(token.uses), '--name', token.name],
-    env,
-  );
-  assert.equal(boot.status, 0, boot.stderr);
-  const state = mkdtempSync(join(tmpdir(), 'fleettrace-cli-agent-'));
-  const started = await startCli(
-    ['agent', '--controller', enroll, '--token', boot.stdout.trim(), '--state', state, ...args],
-    ready,
-  );
-  return started.child;
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((r) => {
-    if (child.exitCode !== null) return r();
-    child.removeAllListeners('exit');
-    child.once('exit', () => r());
-    child.kill('SIGTERM');
-  });
-}
 
 describe('fleettrace fleet commands', () => {
   test('--help on every fleet command', () => {
@@ -120,22 +65,28 @@ describe('fleettrace fleet commands', () => {
     const data = mkdtempSync(join(tmpdir(), 'fleettrace-cli-controller-'));
 
     before(async () => {
-      const started = await startController(data, ['--heartbeat', '200ms', '--lost-after', '5s']);
+      const started = await startController([
+        '--data',
+        data,
+        '--heartbeat',
+        '200ms',
+        '--lost-after',
+        '5s',
+      ]);
       controller = started.child;
-      const { api, enroll, admin } = started;
       assert.equal(statSync(join(data, 'admin-token')).mode & 0o777, 0o600);
-      env = { FLEETTRACE_SERVER: api, FLEETTRACE_TOKEN: admin };
-      agents = await startAgent(
-        env,
-        enroll,
-        { name: 'sim', uses: 2 },
-        ['--simulate', '2', '--hostname', 'cli', '--label', 'role=web'],
-        /2 simulated agents/,
-      );
+      env = started.env;
+      agents = (
+        await startAgent(started, ['--simulate', '2', '--hostname', 'cli', '--label', 'role=web'], {
+          name: 'sim',
+          uses: 2,
+          ready: /2 simulated agents/,
+        })
+      ).child;
     });
     after(async () => {
-      if (agents) await stop(agents);
-      if (controller) await stop(controller);
+      await stopCli(agents);
+      await stopCli(controller);
     });
 
     test('hosts, run --wait, jobs, job show and cancel, schedules, tokens', async () => {
@@ -241,21 +192,19 @@ describe('fleettrace fleet commands', () => {
     const data = mkdtempSync(join(tmpdir(), 'fleettrace-cli-budget-'));
 
     before(async () => {
-      const started = await startController(data);
+      const started = await startController(['--data', data]);
       controller = started.child;
-      const { api, enroll, admin } = started;
-      env = { FLEETTRACE_SERVER: api, FLEETTRACE_TOKEN: admin };
-      agent = await startAgent(
-        env,
-        enroll,
-        { name: 'real', uses: 1 },
-        ['--hostname', 'budget-host'],
-        /budget-host is agent/,
-      );
+      env = started.env;
+      agent = (
+        await startAgent(started, ['--hostname', 'budget-host'], {
+          name: 'real',
+          ready: /budget-host is agent/,
+        })
+      ).child;
     });
     after(async () => {
-      if (agent) await stop(agent);
-      if (controller) await stop(controller);
+      await stopCli(agent);
+      await stopCli(controller);
     });
 
     test('a job over its budget is visibly duty-cycled, and one that cannot fit is throttled, in job show', async () => {

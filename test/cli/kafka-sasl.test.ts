@@ -8,13 +8,13 @@
  * changes arrive; ingest with a wrong password says why it cannot start.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { cli, startCli } from '../harness/cli-process';
+import { execsAs } from '@fleettrace/testing';
+import { startAgent, startController, startProcJob, stopCli } from '../harness/cli-process';
 import { IngestProcess } from '../harness/ingest-process';
 import { KafkaBroker } from '../harness/kafka-broker';
 import { LocalProcess, waitFor } from '../harness/local-processes';
@@ -23,15 +23,6 @@ const TEST_UID = 53_000 + (process.pid % 4000);
 const EXECS = 10;
 const SASL = { username: 'fleet', password: 'fleet-sasl-secret' };
 const MAIN = resolve(__dirname, '../../../packages/cli/dist/src/main.js');
-
-function stop(child: ChildProcess | undefined): Promise<void> {
-  return new Promise((r) => {
-    if (!child || child.exitCode !== null) return r();
-    child.removeAllListeners('exit');
-    child.once('exit', () => r());
-    child.kill('SIGTERM');
-  });
-}
 
 describe('fleet on a SASL Kafka', { timeout: 300_000 }, () => {
   let broker: KafkaBroker;
@@ -55,7 +46,7 @@ describe('fleet on a SASL Kafka', { timeout: 300_000 }, () => {
     broker = await KafkaBroker.start({ sasl: SASL });
   });
   after(async () => {
-    for (const c of children.reverse()) await stop(c);
+    for (const c of children.reverse()) await stopCli(c);
     await ingest?.stop();
     await broker?.destroy();
   });
@@ -90,47 +81,19 @@ describe('fleet on a SASL Kafka', { timeout: 300_000 }, () => {
       dataDir: mkdtempSync(join(tmpdir(), 'fleettrace-sasl-ingest-')),
       extraArgs: saslFlags(passwordFile),
     });
-    const started = await startCli(
-      [
-        'controller',
-        '--data',
-        mkdtempSync(join(tmpdir(), 'fleettrace-sasl-ctl-')),
-        '--listen',
-        '127.0.0.1:0',
-        '--enroll-listen',
-        '127.0.0.1:0',
-        '--control-listen',
-        '127.0.0.1:0',
-        '--heartbeat',
-        '200ms',
-        '--brokers',
-        broker.brokers.join(','),
-        ...saslFlags(passwordFile),
-      ],
-      /admin API token[^\n]*\n\s+(ftapi\S+)\n/,
-    );
-    children.push(started.child);
-    const api = /api\s+(http\S+)/.exec(started.stdout)?.[1] as string;
-    const env = {
-      FLEETTRACE_SERVER: api,
-      FLEETTRACE_TOKEN: /\n\s+(ftapi\S+)\n/.exec(started.stdout)?.[1] as string,
-    };
-    const enroll = /enroll\s+(\S+)/.exec(started.stdout)?.[1] as string;
-    const boot = cli(['token', 'create', '--bootstrap', '--uses', '1', '--name', 'sasl'], env);
-    assert.equal(boot.status, 0, boot.stderr);
-    const agent = await startCli(
-      [
-        'agent',
-        '--controller',
-        enroll,
-        '--state',
-        mkdtempSync(join(tmpdir(), 'fleettrace-sasl-agent-')),
-        '--hostname',
-        `sasl-${process.pid}`,
-      ],
-      /is agent/,
-      { FLEETTRACE_BOOTSTRAP_TOKEN: boot.stdout.trim() },
-    );
+    const controller = await startController([
+      '--data',
+      mkdtempSync(join(tmpdir(), 'fleettrace-sasl-ctl-')),
+      '--heartbeat',
+      '200ms',
+      '--brokers',
+      broker.brokers.join(','),
+      ...saslFlags(passwordFile),
+    ]);
+    children.push(controller.child);
+    const agent = await startAgent(controller, ['--hostname', `sasl-${process.pid}`], {
+      name: 'sasl',
+    });
     children.push(agent.child);
     await waitFor(
       "the agent on the controller's bus",
@@ -139,33 +102,13 @@ describe('fleet on a SASL Kafka', { timeout: 300_000 }, () => {
       100,
     );
 
-    const run = cli(
-      [
-        'run',
-        '--collect',
-        'proc',
-        '--uid',
-        String(TEST_UID),
-        '--hosts',
-        `sasl-${process.pid}`,
-        '--duration',
-        '8s',
-        '--json',
-      ],
-      env,
-    );
-    assert.equal(run.status, 0, run.stderr);
-    const id = JSON.parse(run.stdout).id as string;
-    await waitFor(
-      'the run running',
-      () => /\brunning\b/.test(cli(['job', 'show', id], env).stdout) || undefined,
-      20_000,
-      200,
-    );
-    for (let i = 0; i < EXECS; i++) {
-      const child = spawn('/bin/true', [], { uid: TEST_UID, gid: TEST_UID, stdio: 'ignore' });
-      assert.equal((await once(child, 'exit'))[0], 0);
-    }
+    const id = await startProcJob(controller.env, {
+      uid: TEST_UID,
+      hosts: `sasl-${process.pid}`,
+      duration: '8s',
+      runs: 1,
+    });
+    await execsAs(TEST_UID, EXECS);
     const sql =
       `SELECT (SELECT countIf(event = 'exec') FROM fleettrace.proc FINAL WHERE job_id = '${id}' AND uid = ${TEST_UID}) AS execs, ` +
       `(SELECT count() FROM fleettrace.jobs FINAL WHERE job_id = '${id}') AS jobs`;

@@ -5,7 +5,6 @@
  * tokens, simulated or real agents, and polling with a deadline.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type {
@@ -13,6 +12,7 @@ import type {
   RunningController,
 } from '@fleettrace/controller' with { 'resolution-mode': 'import' };
 import { JsonLogger, type LogLevel } from '@fleettrace/common';
+import { waitFor as waitForService } from '@fleettrace/local-services';
 import { runAgent, type AgentOptions, type RunningAgent } from '@fleettrace/agent';
 
 // gRPC over TLS to 127.0.0.1 draws Node's DEP0123 (an IP address as TLS server name) once per
@@ -31,16 +31,7 @@ export function tempDir(prefix: string): string {
 }
 
 /** A free loopback port (for a controller that must come back on the same ports). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
+export { freePort } from '@fleettrace/local-services';
 
 /** Fast timings: heartbeats every 200 ms, lost after 1.5 s, sweeps every 100 ms. */
 export const FAST = {
@@ -143,28 +134,14 @@ export async function startSimulated(
   });
 }
 
-/** Polls `probe` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
-export async function waitFor<T>(
+/** waitFor of @fleettrace/local-services with this harness's short defaults (in-process services start fast). */
+export function waitFor<T>(
   what: string,
   probe: () => Promise<T | undefined | false> | T | undefined | false,
   timeoutMs = 10_000,
   everyMs = 50,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out after ${timeoutMs}ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`,
-      );
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+  return waitForService(what, probe, timeoutMs, everyMs);
 }
 
 export interface Run {

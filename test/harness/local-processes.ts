@@ -5,45 +5,10 @@
  * for the failure message.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
+import { ServiceExited, waitFor } from '@fleettrace/local-services';
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 30_000,
-  everyMs = 200,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`,
-      );
-    await sleep(everyMs);
-  }
-}
+// The same port and polling helpers `fleettrace dev-fleet` uses.
+export { freePort, ServiceExited, sleep, waitFor } from '@fleettrace/local-services';
 
 /**
  * Children still running when this process exits (a failed test file, an
@@ -103,7 +68,7 @@ export class LocalProcess {
       `${this.name} to print ${re}`,
       () => {
         if (!this.running && !this.output.match(re))
-          throw new Error(`${this.name} exited: ${this.output.slice(-3000)}`);
+          throw new ServiceExited(`${this.name} exited: ${this.output.slice(-3000)}`);
         return this.output.match(re) ?? undefined;
       },
       timeoutMs,

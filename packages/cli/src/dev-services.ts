@@ -6,63 +6,31 @@
  * services of fleet mode on loopback ports: an Apache Kafka 3.9 broker in
  * KRaft mode (the jars `scripts/test-services.mjs` caches) and the ClickHouse
  * 18.16 server (Debian's clickhouse-server), each configured in its own
- * directory.
+ * directory by @fleettrace/local-services (which the test harness uses too).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { accessSync, constants, existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { accessSync, constants, existsSync, openSync, closeSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { delimiter, join, resolve } from 'node:path';
+import {
+  clickHouseBinary,
+  freePort,
+  KAFKA_VERSION,
+  kafkaBrokerArgs,
+  kafkaFormatArgs,
+  kafkaJar,
+  kafkaLibs,
+  serviceCache,
+  ServiceExited,
+  tailOf,
+  waitFor,
+  waitForClickHouse,
+  writeClickHouseConfig,
+  writeKafkaConfig,
+} from '@fleettrace/local-services';
 
-export const KAFKA_VERSION = '3.9.1';
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-/** A service ended while something waited for it: waiting longer cannot help. */
-export class ServiceExited extends Error {
-  override name = 'ServiceExited';
-}
-
-/**
- * Polls `check` until it returns a value other than undefined/false; fails
- * after `timeoutMs`, or at once when `check` throws ServiceExited.
- */
-export async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs: number,
-  everyMs = 200,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (err) {
-      if (err instanceof ServiceExited) throw err;
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`,
-      );
-    await sleep(everyMs);
-  }
-}
+export { KAFKA_VERSION, serviceCache, waitFor };
 
 /** Resolves once something accepts TCP connections on 127.0.0.1:port. */
 function accepts(port: number): Promise<boolean> {
@@ -74,15 +42,6 @@ function accepts(port: number): Promise<boolean> {
     });
     socket.once('error', () => r(false));
   });
-}
-
-/** The last `bytes` of a file ('' if it cannot be read). */
-export function tailOf(file: string, bytes = 4000): string {
-  try {
-    return readFileSync(file, 'utf8').slice(-bytes);
-  } catch {
-    return '';
-  }
 }
 
 /**
@@ -264,11 +223,6 @@ export class ChildService {
   }
 }
 
-/** Where `scripts/test-services.mjs` caches the Kafka jars: $FLEETTRACE_CACHE or /var/cache/fleettrace. */
-export function serviceCache(): string {
-  return process.env.FLEETTRACE_CACHE ?? '/var/cache/fleettrace';
-}
-
 /** The installer in this checkout (the CLI runs from packages/cli/dist/src). */
 export const INSTALLER = resolve(__dirname, '../../../../scripts/test-services.mjs');
 
@@ -285,27 +239,10 @@ function onPath(tool: string): string | undefined {
   return undefined;
 }
 
-function clickHouseBinary(): string | undefined {
-  for (const p of ['/usr/bin/clickhouse-server', '/usr/sbin/clickhouse-server']) {
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      // next
-    }
-  }
-  return undefined;
-}
-
 /** What is missing to run the services, each with why; empty when all is there. */
 export function missingServices(): string[] {
   const missing: string[] = [];
-  const jar = join(
-    serviceCache(),
-    `kafka-${KAFKA_VERSION}`,
-    'libs',
-    `kafka_2.13-${KAFKA_VERSION}.jar`,
-  );
+  const jar = kafkaJar();
   if (!existsSync(jar)) missing.push(`the Kafka ${KAFKA_VERSION} jars (no ${jar})`);
   if (!onPath('java')) missing.push('a Java runtime (no java on PATH)');
   if (!clickHouseBinary()) missing.push('the ClickHouse server (no /usr/bin/clickhouse-server)');
@@ -333,72 +270,22 @@ export async function startKafka(
   topics: string[],
   timeoutMs = 120_000,
 ): Promise<KafkaBroker> {
-  const libs = join(serviceCache(), `kafka-${KAFKA_VERSION}`, 'libs');
+  const libs = kafkaLibs();
   const [port, controllerPort] = [await freePort(), await freePort()];
-  mkdirSync(join(dir, 'data'), { recursive: true });
-  const brokerLog = join(dir, 'broker.log');
-  writeFileSync(
-    join(dir, 'server.properties'),
-    [
-      'process.roles=broker,controller',
-      'node.id=1',
-      `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-      `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
-      'controller.listener.names=CONTROLLER',
-      'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
-      `log.dirs=${dir}/data`,
-      // One node: every internal topic has one replica.
-      'num.partitions=1',
-      'offsets.topic.replication.factor=1',
-      'offsets.topic.num.partitions=1',
-      'transaction.state.log.replication.factor=1',
-      'transaction.state.log.min.isr=1',
-      'group.initial.rebalance.delay.ms=0',
-      'auto.create.topics.enable=true',
-      '',
-    ].join('\n'),
+  const config = writeKafkaConfig(dir, { port, controllerPort });
+  const format = ChildService.start(
+    reaper,
+    'kafka storage format',
+    log,
+    'java',
+    kafkaFormatArgs(config, libs),
   );
-  writeFileSync(
-    join(dir, 'log4j.properties'),
-    [
-      'log4j.rootLogger=WARN, file',
-      'log4j.appender.file=org.apache.log4j.FileAppender',
-      `log4j.appender.file.File=${brokerLog}`,
-      'log4j.appender.file.layout=org.apache.log4j.PatternLayout',
-      'log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n',
-      'log4j.logger.kafka.server.KafkaRaftServer=INFO',
-      '',
-    ].join('\n'),
-  );
-  const java = ['-cp', `${libs}/*`, `-Dlog4j.configuration=file:${dir}/log4j.properties`];
-  // A KRaft cluster id is 16 random bytes in unpadded base64url (what
-  // `kafka-storage.sh random-uuid` prints); making it here saves a JVM start.
-  const clusterId = randomBytes(16).toString('base64url');
-  const format = ChildService.start(reaper, 'kafka storage format', log, 'java', [
-    ...java,
-    'kafka.tools.StorageTool',
-    'format',
-    '-t',
-    clusterId,
-    '-c',
-    join(dir, 'server.properties'),
-  ]);
   const formatted = await format.exited;
   if (formatted.code !== 0)
     throw new Error(
       `formatting the Kafka log directory failed (${formatted.signal ?? formatted.code}); the end of ${log}:\n${tailOf(log, 2000)}`,
     );
-  const service = ChildService.start(reaper, 'kafka', log, 'java', [
-    '-Xms256m',
-    '-Xmx768m',
-    '-XX:+UseG1GC',
-    // C1 only: the broker is up seconds sooner, and a dev fleet's load is small.
-    '-XX:TieredStopAtLevel=1',
-    ...java,
-    'kafka.Kafka',
-    join(dir, 'server.properties'),
-  ]);
+  const service = ChildService.start(reaper, 'kafka', log, 'java', kafkaBrokerArgs(config, libs));
   const brokers = [`127.0.0.1:${port}`];
   const deadline = Date.now() + timeoutMs;
   await waitFor(
@@ -426,7 +313,7 @@ export async function startKafka(
     Math.max(1000, deadline - Date.now()),
     500,
   );
-  return { service, port, controllerPort, brokers, brokerLog };
+  return { service, port, controllerPort, brokers, brokerLog: config.brokerLog };
 }
 
 export interface ClickHouseServer {
@@ -460,75 +347,29 @@ export async function startClickHouse(
   const binary = clickHouseBinary();
   if (!binary) throw new Error('clickhouse-server is not installed');
   const [httpPort, tcpPort] = [await freePort(), await freePort()];
-  for (const d of ['data', 'tmp', 'user_files', 'format_schemas', 'log', 'users.d'])
-    mkdirSync(join(dir, d), { recursive: true });
-  const serverLog = join(dir, 'log', 'server.log');
-  writeFileSync(
-    join(dir, 'config.xml'),
-    `<?xml version="1.0"?>
-<yandex>
-  <logger><level>warning</level><log>${serverLog}</log><errorlog>${dir}/log/error.log</errorlog></logger>
-  <http_port>${httpPort}</http_port>
-  <tcp_port>${tcpPort}</tcp_port>
-  <listen_host>127.0.0.1</listen_host>
-  <path>${dir}/data/</path>
-  <tmp_path>${dir}/tmp/</tmp_path>
-  <user_files_path>${dir}/user_files/</user_files_path>
-  <format_schema_path>${dir}/format_schemas/</format_schema_path>
-  <users_config>${dir}/users.xml</users_config>
-  <default_profile>default</default_profile>
-  <default_database>default</default_database>
-  <timezone>UTC</timezone>
-  <mark_cache_size>268435456</mark_cache_size>
-  <max_concurrent_queries>100</max_concurrent_queries>
-</yandex>
-`,
-  );
+  const config = writeClickHouseConfig(dir, { httpPort, tcpPort });
   const passwordFiles = {
     viewer: join(dir, 'viewer-password'),
     admin: join(dir, 'admin-password'),
   };
-  // The owner ("default", for ingest) has no password, loopback only, as in the
-  // README's fleet setup: `fleettrace controller` also connects as the owner
-  // (the server's version, killing a query past its limit) and takes no
-  // password for it.
-  writeFileSync(
-    join(dir, 'users.xml'),
-    `<?xml version="1.0"?>
-<yandex>
-  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
-  <users>
-    <default>
-      <password></password>
-      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
-      <profile>default</profile>
-      <quota>default</quota>
-    </default>
-  </users>
-  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
-</yandex>
-`,
-  );
   const { queryUsersXml } = await import('@fleettrace/store');
   writeFileSync(
-    join(dir, 'users.d', 'fleettrace-query-users.xml'),
+    join(config.usersDir, 'fleettrace-query-users.xml'),
     queryUsersXml({
       viewer: { password: secretFile(passwordFiles.viewer) },
       admin: { password: secretFile(passwordFiles.admin) },
     }),
   );
   const service = ChildService.start(reaper, 'clickhouse', log, binary, [
-    `--config-file=${join(dir, 'config.xml')}`,
+    `--config-file=${config.configFile}`,
   ]);
-  const url = `http://127.0.0.1:${httpPort}`;
-  await waitFor(
-    'the ClickHouse server to answer /ping',
-    async () => {
-      service.assertRunning();
-      return (await fetch(`${url}/ping`)).ok;
-    },
-    timeoutMs,
-    200,
-  );
-  return { service, httpPort, tcpPort, url, passwordFiles, serverLog };
+  await waitForClickHouse(config.url, () => service.assertRunning(), timeoutMs);
+  return {
+    service,
+    httpPort,
+    tcpPort,
+    url: config.url,
+    passwordFiles,
+    serverLog: config.serverLog,
+  };
 }

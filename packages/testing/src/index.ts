@@ -46,6 +46,19 @@ export function renamedCopy(binary: string, comm: string): string {
   return out;
 }
 
+/**
+ * Runs /bin/true `times` times as `uid` (and the gid of the same number), one
+ * after the other: exactly that many exec events of a uid nothing else on the
+ * host uses, for a job filtered to it. Rejects if one does not exit 0.
+ */
+export async function execsAs(uid: number, times: number): Promise<void> {
+  for (let i = 0; i < times; i++) {
+    const child = spawn('/bin/true', [], { uid, gid: uid, stdio: 'ignore' });
+    const [code] = (await once(child, 'exit')) as [number | null];
+    if (code !== 0) throw new Error(`/bin/true as uid ${uid} exited ${code}`);
+  }
+}
+
 /** A started syscall_workload waiting for `go()`. */
 export class Workload {
   readonly pid: number;
