@@ -244,7 +244,7 @@ describe(
 
       // The canned views answer through the same store (no 503).
       for (const view of [['top', '--by', 'host'], ['crashes']]) {
-        const r = cli([...view, '--since', '1h', '--format', 'json'], c.env);
+        const r = cli([...view, '--since', '1h', '--json'], c.env);
         assert.equal(r.status, 0, `${view[0]}: ${r.stderr}`);
         assert.ok(Array.isArray(JSON.parse(r.stdout)), r.stdout);
       }

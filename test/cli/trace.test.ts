@@ -39,6 +39,12 @@ describe('fleettrace CLI', () => {
       [['trace', 'syscalls', '--bogus'], /Unknown option '--bogus'/],
       [['trace', 'syscalls', '--param', 'max_entries=0'], /params\.max_entries: must be between/],
       [['frobnicate'], /unknown command "frobnicate"/],
+      // The data commands: their output flags are checked before any query runs.
+      [['top', '--limit', 'abc'], /--limit: must be an integer/],
+      [['crashes', '--limit', '0'], /--limit: must be between 1 and 10000/],
+      [['top', '--format', 'xml'], /--format: expected table, json or csv, got "xml"/],
+      [['crashes', '--json', '--format', 'csv'], /--json: conflicts with --format csv/],
+      [['query', 'SELECT 1', '--format', 'yaml'], /--format: expected table, json or csv/],
     ];
     for (const [args, message] of cases) {
       const r = run(args);

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 import { parseArgs } from 'node:util';
-import { parseDuration } from '@fleettrace/common';
+import { parseDuration, parseInteger } from '@fleettrace/common';
 import { cannedQueries } from '@fleettrace/store';
-import { formatResult, runQuery, TARGET_HELP, TARGET_OPTIONS } from './query-target';
+import { formatResult, outputFormat, runQuery, TARGET_HELP, TARGET_OPTIONS } from './query-target';
 
-const HELP = `usage: fleettrace crashes [--since 1h] [--hosts a,b] [--limit 100] [--format table|json|csv] <where>
+const HELP = `usage: fleettrace crashes [--since 1h] [--hosts a,b] [--limit 100] [--format table|json|csv | --json] <where>
 
 Processes that died by a signal, OOM kills, and fatal signals with sender and
 target, newest first (from the proc collector).
@@ -20,7 +20,6 @@ export async function crashesCommand(argv: string[]): Promise<number> {
       since: { type: 'string', default: '1h' },
       hosts: { type: 'string' },
       limit: { type: 'string', default: '100' },
-      format: { type: 'string', default: 'table' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -28,14 +27,15 @@ export async function crashesCommand(argv: string[]): Promise<number> {
     process.stdout.write(HELP + '\n');
     return 0;
   }
+  const format = outputFormat(values);
   const sql = cannedQueries.crashesSql({
     sinceS: parseDuration('--since', values.since, { minMs: 1000 }) / 1000,
     hosts: values.hosts
       ?.split(',')
       .map((h) => h.trim())
       .filter(Boolean),
-    limit: Number(values.limit),
+    limit: parseInteger('--limit', values.limit, 1, 10_000),
   });
-  process.stdout.write(formatResult(await runQuery(values, sql), values.format));
+  process.stdout.write(formatResult(await runQuery(values, sql), format));
   return 0;
 }

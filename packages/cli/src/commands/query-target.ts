@@ -31,6 +31,8 @@ export const TARGET_OPTIONS = {
   server: { type: 'string' },
   token: { type: 'string' },
   'token-file': { type: 'string' },
+  format: { type: 'string', default: 'table' },
+  json: { type: 'boolean', default: false },
 } as const;
 
 export const TARGET_HELP = `where to query: by default the controller's API (--server URL and --token-file FILE,
@@ -43,7 +45,10 @@ token's role; or directly one of:
                             local user can read a command line)
   --data DIR                an embedded store's data directory (not while ingest runs on it)
   --ingest-url URL          a running ingest's query endpoint (viewer role)
-  --role viewer|admin       whose rights the query runs with (default viewer)`;
+  --role viewer|admin       whose rights the query runs with (default viewer)
+output:
+  --format table|json|csv   how to print the rows (default table)
+  --json                    the same as --format json`;
 
 export interface TargetValues {
   'clickhouse-url'?: string;
@@ -128,6 +133,18 @@ function csvField(v: unknown): string {
  * with a header. Table and CSV cells show control and bidi characters as
  * escapes (a newline in a cell is `\x0a`); JSON keeps every value exactly.
  */
+/** --format and --json, checked before any query runs. */
+export function outputFormat(values: { format?: string; json?: boolean }): OutputFormat {
+  const format = values.format ?? 'table';
+  if (!['table', 'json', 'csv'].includes(format))
+    throw new UsageError(`--format: expected table, json or csv, got ${JSON.stringify(format)}`);
+  if (values.json && format !== 'table' && format !== 'json')
+    throw new UsageError(`--json: conflicts with --format ${format}`);
+  return values.json ? 'json' : (format as OutputFormat);
+}
+
+export type OutputFormat = 'table' | 'json' | 'csv';
+
 export function formatResult(r: QueryResult, format: string): string {
   const names = r.columns.map((c) => c.name);
   switch (format) {

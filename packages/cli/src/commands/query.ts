@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 import { parseArgs } from 'node:util';
 import { UsageError } from '../cli-error';
-import { formatResult, runQuery, TARGET_HELP, TARGET_OPTIONS } from './query-target';
+import { formatResult, outputFormat, runQuery, TARGET_HELP, TARGET_OPTIONS } from './query-target';
 
-const HELP = `usage: fleettrace query "SQL" [--format table|json|csv] <where>
+const HELP = `usage: fleettrace query "SQL" [--format table|json|csv | --json] <where>
 
 Runs one SELECT, WITH, SHOW, DESCRIBE or EXPLAIN statement over the traces
 (tables: docs/schema.md). Table functions other than numbers(), zeros() and
@@ -19,7 +19,6 @@ export async function queryCommand(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       ...TARGET_OPTIONS,
-      format: { type: 'string', default: 'table' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -28,7 +27,8 @@ export async function queryCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length !== 1) throw new UsageError(`expected one SQL argument\n\n${HELP}`);
+  const format = outputFormat(values);
   const result = await runQuery(values, positionals[0]!);
-  process.stdout.write(formatResult(result, values.format));
+  process.stdout.write(formatResult(result, format));
   return 0;
 }
