@@ -184,10 +184,22 @@ describe('ingest against hostile posts (local bus, embedded store)', { timeout: 
 
   test('a flood of undecodable frames stops at the dead-letter caps, drops counted', async () => {
     const frames = 120;
+    // The first frame is a well-formed batch for another agent, a zero byte,
+    // then noise: ts-proto's decode stops quietly at the zero tag, so without
+    // the whole-buffer check it would be counted a forgery instead of kept.
+    // (Random bytes alone hit that about once in 150 runs.)
+    const prefixed = Buffer.concat([
+      batch('agent-other', 1, gzipSync(execRow(1)), 1),
+      Buffer.from([0]),
+      randomBytes(1 << 20),
+    ]);
     for (let i = 0; i < frames; i += 12)
       await publisher.publish(
         TOPICS.events,
-        Array.from({ length: 12 }, () => ({ key: 'x', value: randomBytes(1 << 20) })),
+        Array.from({ length: 12 }, (_, k) => ({
+          key: 'x',
+          value: i + k === 0 ? prefixed : randomBytes(1 << 20),
+        })),
       );
     const deadDir = join(dir, 'ingest', 'dead-letters');
     const bytes = readdirSync(deadDir).reduce((s, f) => s + statSync(join(deadDir, f)).size, 0);
@@ -196,6 +208,11 @@ describe('ingest against hostile posts (local bus, embedded store)', { timeout: 
     const kept = Number(/fleettrace_ingest_dead_letters_total (\d+)/.exec(metrics)?.[1]);
     const dropped = Number(/fleettrace_ingest_dead_letters_dropped_total (\d+)/.exec(metrics)?.[1]);
     assert.ok(dropped > 0, 'some were dropped');
+    assert.match(
+      metrics,
+      /fleettrace_ingest_refused_batches_total\{publisher="agent"\} 1\n/,
+      'no noise was taken for a forged batch',
+    );
     assert.equal(kept + dropped, 4 + frames, 'every undecodable frame kept or counted dropped');
   });
 

@@ -30,7 +30,7 @@ import {
   type Position,
   type Subscription,
 } from '@fleettrace/bus';
-import { ControlEvent, EventBatch } from '@fleettrace/proto';
+import { ControlEvent, decodeWhole, EventBatch } from '@fleettrace/proto';
 import { DATA_ERROR_CODES, StoreError, type Store } from '@fleettrace/store';
 import {
   applyRetention,
@@ -352,7 +352,7 @@ export class IngestService {
   ): Promise<{ batch: EventBatch; batchId: string; lines: string[] } | undefined> {
     let batch: EventBatch;
     try {
-      batch = EventBatch.decode(m.value);
+      batch = decodeWhole(EventBatch, m.value);
     } catch (err) {
       throw new UndecodableBatchError(`not a fleettrace.v1.EventBatch: ${(err as Error).message}`);
     }
@@ -411,7 +411,7 @@ export class IngestService {
   private control(m: ConsumedMessage): void {
     let e: ControlEvent;
     try {
-      e = ControlEvent.decode(m.value);
+      e = decodeWhole(ControlEvent, m.value);
     } catch (err) {
       throw new UndecodableBatchError(
         `not a fleettrace.v1.ControlEvent: ${(err as Error).message}`,
