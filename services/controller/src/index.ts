@@ -7,4 +7,4 @@ export {
   type ControlEventPublisher,
 } from './events/control-event-publisher.js';
 export { caHashOf } from './pki/certificate-authority.js';
-export { SENSITIVE_COLLECTORS, ROLES, type Role } from './auth/roles.js';
+export { adminOnlyCollectors, ROLES, type Role } from './auth/roles.js';

@@ -8,7 +8,21 @@ export {
 export { serveIngestHttp } from './service/ingest-http';
 export { Failpoints, FAILPOINT_NAMES, type FailpointName } from './service/failpoints';
 export { BusDeadLetters, DirectoryDeadLetters, type DeadLetterSink } from './service/dead-letters';
-export { MIGRATIONS, type Migration } from './schema/migrations';
+export { MIGRATIONS, HAND_MIGRATIONS, fromGenerated, type Migration } from './schema/migrations';
+export {
+  generatedState,
+  pendingMigration,
+  renderSchemaDoc,
+  renderKernelsDoc,
+  renderRolesDoc,
+} from './schema/collector-schema';
+export {
+  RowRouter,
+  topLevelKeys,
+  type TableSet,
+  type UnmappedFieldSink,
+} from './writer/row-routing';
+export { TableBuffer, type BatchContext } from './writer/table-buffer';
 export {
   migrate,
   tableColumns,

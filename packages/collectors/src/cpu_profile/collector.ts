@@ -38,6 +38,7 @@ import {
 } from '../runtime/stacks';
 import { BpfSession } from '../runtime/bpf-session';
 import { layouts } from './layout.gen';
+import { manifest } from './manifest';
 
 export interface CpuProfileParams {
   /** samples per second per CPU */
@@ -241,9 +242,8 @@ function summarize(
 
 export const collector: CollectorDefinition<CpuProfileParams, CpuProfileRow> = {
   name: 'cpu_profile',
-  description:
-    'sampled on-CPU kernel and user stacks per process and user (perf_event cpu-clock), symbolized on the host',
-  requires: ['btf', 'perf_event_software', 'stack_trace', 'ringbuf', 'map_in_map'],
+  description: manifest.description,
+  requires: manifest.requires,
 
   parseParams(raw, field) {
     const known = new Set(['hz', 'stream']);

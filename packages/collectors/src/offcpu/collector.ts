@@ -18,6 +18,7 @@ import { readChars, readS32, readU32, readU64, readU64Number } from '../runtime/
 import { foldedLine, stackNotes, StackResolver, type ResolvedStack } from '../runtime/stacks';
 import { BpfSession } from '../runtime/bpf-session';
 import { layouts } from './layout.gen';
+import { manifest } from './manifest';
 
 export const STATES = { interruptible: 1, uninterruptible: 2, idle: 3, other: 4 } as const;
 export type BlockedState = keyof typeof STATES;
@@ -173,8 +174,8 @@ function summarize(rows: OffcpuRow[], opts: { top: number; perProcess: boolean }
 
 export const collector: CollectorDefinition<OffcpuParams, OffcpuRow> = {
   name: 'offcpu',
-  description: 'time blocked off-CPU per process, user, state (S/D) and stack',
-  requires: ['btf', 'tp_btf', 'task_storage', 'stack_trace', 'map_in_map'],
+  description: manifest.description,
+  requires: manifest.requires,
 
   parseParams(raw, field) {
     const known = new Set(['min_block', 'states', 'stack_reset_drains']);

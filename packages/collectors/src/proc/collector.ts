@@ -11,6 +11,7 @@ import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { readChars, readS32, readU32, readU64, readU64Number } from '../runtime/layout';
 import { Redactor } from '../runtime/redaction';
 import { layouts } from './layout.gen';
+import { manifest } from './manifest';
 
 export interface ProcParams {
   includeSigchld: boolean;
@@ -194,9 +195,8 @@ function parseBool(field: string, raw: unknown): boolean {
 
 export const collector: CollectorDefinition<ProcParams, ProcRow> = {
   name: 'proc',
-  description:
-    'process exec (with redacted args), exit (code, signal, core), fork, signals sender -> target, OOM kills',
-  requires: ['btf', 'tp_btf', 'ringbuf'],
+  description: manifest.description,
+  requires: manifest.requires,
 
   parseParams(raw, field) {
     const known = new Set(['include_sigchld', 'redact', 'ring_kb']);

@@ -17,6 +17,7 @@ import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { addU32Array, readU32, readU64, readU64Number } from '../runtime/layout';
 import { BpfSession } from '../runtime/bpf-session';
 import { layouts } from './layout.gen';
+import { manifest } from './manifest';
 
 export interface RunqlatRow {
   /** end of the interval, UTC Unix ns */
@@ -121,8 +122,8 @@ function summarize(rows: RunqlatRow[], opts: { top: number }): SummaryTable {
 
 export const collector: CollectorDefinition<Record<string, never>, RunqlatRow> = {
   name: 'runqlat',
-  description: 'run-queue latency (waiting for a CPU) per user and cgroup, as a histogram',
-  requires: ['btf', 'tp_btf', 'task_storage', 'map_in_map', 'percpu_hash'],
+  description: manifest.description,
+  requires: manifest.requires,
 
   parseParams(raw, field) {
     for (const k of Object.keys(raw))

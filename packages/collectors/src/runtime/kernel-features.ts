@@ -22,25 +22,9 @@ import {
   type NativeError,
 } from '@fleettrace/native';
 
-export const KERNEL_FEATURES = [
-  'btf',
-  'tracepoint',
-  'raw_tracepoint',
-  'tp_btf',
-  'kprobe',
-  'fentry',
-  'uprobe',
-  'perf_event_software',
-  'perf_event_hardware',
-  'ringbuf',
-  'task_storage',
-  'map_in_map',
-  'stack_trace',
-  'percpu_hash',
-  'bpf_stats_fd',
-] as const;
+import { KERNEL_FEATURES, type KernelFeature } from '@fleettrace/collector-spec';
 
-export type KernelFeature = (typeof KERNEL_FEATURES)[number];
+export { KERNEL_FEATURES, type KernelFeature };
 
 export interface FeatureState {
   present: boolean;

@@ -15,6 +15,7 @@ import { readU64Number } from '../runtime/layout';
 import { layouts } from './layout.gen';
 import { pathArgumentIndex, type SyscallEvent } from './syscall-args';
 import { formatCall } from './strace-format';
+import { manifest } from './manifest';
 
 export interface SyscallTraceParams {
   /** events per second for the whole host; calls beyond it are counted, not traced */
@@ -85,9 +86,8 @@ function summarize(rows: SyscallTraceRow[], opts: { top: number }): SummaryTable
 
 export const collector: CollectorDefinition<SyscallTraceParams, SyscallTraceRow> = {
   name: 'syscall_trace',
-  description:
-    'strace -f -T without ptrace: every syscall of a process with decoded arguments, paths, errno, duration',
-  requires: ['btf', 'raw_tracepoint', 'task_storage', 'ringbuf'],
+  description: manifest.description,
+  requires: manifest.requires,
   needsFilter: {
     oneOf: ['pid', 'comm'],
     why: 'per-call events of a whole host are neither cheap nor readable',

@@ -30,6 +30,7 @@ import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { addU32Array, readChars, readU32, readU64, readU64Number } from '../runtime/layout';
 import { BpfSession } from '../runtime/bpf-session';
 import { layouts } from './layout.gen';
+import { manifest } from './manifest';
 
 export interface SyscallsParams {
   /** max_entries of the (pid, uid, syscall) maps */
@@ -338,9 +339,8 @@ function summarize(
 
 export const collector: CollectorDefinition<SyscallsParams, SyscallRow> = {
   name: 'syscalls',
-  description:
-    'calls, errors and latency histograms per process, user and syscall (like strace -c / syscount)',
-  requires: ['btf', 'raw_tracepoint', 'task_storage', 'map_in_map', 'percpu_hash'],
+  description: manifest.description,
+  requires: manifest.requires,
 
   parseParams(raw, field) {
     const known = new Set(['max_entries', 'max_timed_per_tick', 'overflow_entries']);

@@ -5,6 +5,7 @@
  * (collectors that see sensitive data, token management, revocation, audit).
  */
 import { SetMetadata } from '@nestjs/common';
+import { manifests } from '@fleettrace/collectors/manifests';
 
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -14,18 +15,18 @@ export function roleAtLeast(have: Role, need: Role): boolean {
 }
 
 /**
- * Collectors that see sensitive data (DESIGN.md, security): per-call syscall
- * arguments and paths, exec arguments (`proc` is admin-only as a whole rather
- * than losing its argv for non-admins: a half-redacted exec log would mislead),
- * file paths, user-space probes and bpftrace scripts.
+ * Collectors that see sensitive data (DESIGN.md, security), from their
+ * manifests (role admin, with what they see): per-call syscall arguments and
+ * paths, exec arguments (`proc` is admin-only as a whole rather than losing
+ * its argv for non-admins: a half-redacted exec log would mislead).
  */
-export const SENSITIVE_COLLECTORS: Record<string, string> = {
-  syscall_trace: 'per-call syscall arguments and paths',
-  proc: 'exec arguments',
-  file_opens: 'file paths',
-  uprobe: 'user-space function probes',
-  bpftrace: 'arbitrary bpftrace scripts',
-};
+export function adminOnlyCollectors(): Record<string, string> {
+  return Object.fromEntries(
+    [...manifests().values()]
+      .filter((m) => m.role === 'admin')
+      .map((m) => [m.name, m.sensitiveBecause ?? 'sensitive data']),
+  );
+}
 
 /** Who made a request: the API token's id, name and role. */
 export interface Principal {

@@ -37,7 +37,7 @@ import { AuditService } from '../audit/audit.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { AgentSessions } from '../agents/agent-sessions.js';
 import { AgentsService, type AgentRow } from '../agents/agents.service.js';
-import { roleAtLeast, SENSITIVE_COLLECTORS, type Principal } from '../auth/roles.js';
+import { roleAtLeast, adminOnlyCollectors, type Principal } from '../auth/roles.js';
 import { sampleOf, TargetMatcher } from './host-targets.js';
 import { OPERATOR_MAX_OVERHEAD_BUDGET, sensitiveCollectors, type JobSpec } from './job-spec.js';
 
@@ -191,7 +191,7 @@ export class JobsService {
   /** Refuses collectors that need the admin role, naming the field. */
   checkRole(spec: JobSpec, who: Principal): void {
     if (roleAtLeast(who.role, 'admin')) return;
-    const sensitive = sensitiveCollectors(spec, SENSITIVE_COLLECTORS);
+    const sensitive = sensitiveCollectors(spec, adminOnlyCollectors());
     if (sensitive.length > 0) {
       const [i, name, what] = sensitive[0] as [number, string, string];
       throw new ForbiddenException(

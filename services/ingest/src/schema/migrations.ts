@@ -14,11 +14,18 @@
  * merges and in FINAL (DESIGN.md). Both copies land in the same partition
  * because `time` comes from the row itself.
  *
- * Ingest inserts JSON rows by field name (the store skips fields without a
- * column and defaults columns without a field): this file is the one place
- * that names columns; row-routing.ts derives the few that rows lack.
+ * Collector tables come from the collectors' manifests: migrations 1 and 2
+ * below created the first ones by hand (they are the baseline of the
+ * generated state and stay as released); every later change to a collector
+ * table is a generated migration (collector-schema.ts, appended by
+ * scripts/gen-schema.mjs). Tables that are not a collector's (stacks,
+ * batches, controller state) and changes the generator refuses (a type
+ * change, a removed column) are written here by hand.
  */
+import type { GeneratedMigration } from '@fleettrace/collector-spec';
 import type { StoreFeatures } from '@fleettrace/store';
+import { GENERATED_MIGRATIONS } from './collector-migrations.gen';
+import { stepSql } from './collector-schema';
 
 export interface Migration {
   version: number;
@@ -67,7 +74,8 @@ ORDER BY (${[...sortPrefix, 'batch_id', 'row_idx'].join(', ')})
 ${t.settings}`;
 }
 
-export const MIGRATIONS: Migration[] = [
+/** Written by hand; collector tables after migration 2 are generated. */
+export const HAND_MIGRATIONS: Migration[] = [
   {
     version: 1,
     name: 'collector tables, stacks, batches, controller state, sensitive database',
@@ -284,3 +292,22 @@ ORDER BY agent_id`,
     },
   },
 ];
+
+/** A generated migration as one the schema manager applies. */
+export function fromGenerated(g: GeneratedMigration): Migration {
+  return {
+    version: g.version,
+    name: g.name,
+    statements: (f) => g.steps.map((s) => stepSql(s, f)),
+  };
+}
+
+/** Every migration in version order: hand-written and generated from the manifests. */
+export const MIGRATIONS: Migration[] = [
+  ...HAND_MIGRATIONS,
+  ...GENERATED_MIGRATIONS.map(fromGenerated),
+].sort((a, b) => a.version - b.version);
+
+for (let i = 1; i < MIGRATIONS.length; i++)
+  if (MIGRATIONS[i]!.version === MIGRATIONS[i - 1]!.version)
+    throw new Error(`two migrations have version ${MIGRATIONS[i]!.version}`);

@@ -6,7 +6,7 @@
  * the bytes on disk (oldest days dropped first).
  */
 import type { Store } from '@fleettrace/store';
-import { MIGRATIONS } from './migrations';
+import { MIGRATIONS, type Migration } from './migrations';
 
 export interface ColumnSpec {
   name: string;
@@ -19,6 +19,7 @@ export const DATABASES = ['fleettrace', 'fleettrace_sensitive'];
 export async function migrate(
   store: Store,
   log: (m: string) => void = () => undefined,
+  migrations: Migration[] = MIGRATIONS,
 ): Promise<number> {
   const f = await store.features();
   await store.command('CREATE DATABASE IF NOT EXISTS fleettrace');
@@ -36,7 +37,7 @@ ORDER BY version`);
     ).map((r) => Number(r.version)),
   );
   let version = Math.max(0, ...done);
-  for (const m of MIGRATIONS) {
+  for (const m of migrations) {
     if (done.has(m.version)) continue;
     for (const sql of m.statements(f)) {
       try {

@@ -41,6 +41,12 @@ export class IngestMetrics {
     labelNames: ['publisher'],
     registers: [this.registry],
   });
+  readonly unmappedFields = new Counter({
+    name: 'fleettrace_ingest_unmapped_fields_total',
+    help: 'Values lost because no table of their collector has a column for their field (an agent newer than ingest\'s schema, a renamed field), by collector and field; past 100 fields they count as field="(other)"',
+    labelNames: ['collector', 'field'],
+    registers: [this.registry],
+  });
   readonly duplicates = new Counter({
     name: 'fleettrace_ingest_duplicate_batches_total',
     help: 'Batches delivered again that ingest had stored already (skipped; the store collapses the ones it does not know)',

@@ -38,6 +38,7 @@ import {
   tableColumns,
   type RetentionOptions,
 } from '../schema/schema-manager';
+import { manifests } from '@fleettrace/collectors/manifests';
 import { RowRouter } from '../writer/row-routing';
 import { TableBuffer, type BatchContext, type Block } from '../writer/table-buffer';
 import type { DeadLetterSink } from './dead-letters';
@@ -109,6 +110,7 @@ export class IngestService {
   readonly metrics = new IngestMetrics();
   private readonly buffers = new Map<string, TableBuffer>();
   private router!: RowRouter;
+  private readonly unmappedLabels = new Set<string>();
   private subscription?: Subscription;
   private positions = new Map<string, Position>();
   private pendingRows = 0;
@@ -151,7 +153,11 @@ export class IngestService {
     }
     for (const table of (await tableColumns(this.options.store)).keys())
       this.buffers.set(table, new TableBuffer(table));
-    this.router = new RowRouter({ get: (t) => this.buffers.get(t) });
+    this.router = new RowRouter(
+      { get: (t) => this.buffers.get(t) },
+      manifests().values(),
+      (collector, field, rows) => this.unmappedField(collector, field, rows),
+    );
     this.subscription = await this.options.bus.subscribe({
       groupId: this.options.groupId ?? 'fleettrace-ingest',
       topics: [TOPICS.events, TOPICS.control],
@@ -317,6 +323,21 @@ export class IngestService {
       if (this.pendingRows >= (this.options.flushRows ?? 100_000) && !this.flushRunning)
         void this.flush().catch(() => undefined);
     }
+  }
+
+  /** Counts values of a field without a column (at most 100 field labels), logs at most every 10 s. */
+  private unmappedField(collector: string, field: string, rows: number): void {
+    const label = `${collector}\0${field}`;
+    if (!this.unmappedLabels.has(label) && this.unmappedLabels.size < 100)
+      this.unmappedLabels.add(label);
+    const known = this.unmappedLabels.has(label);
+    this.metrics.unmappedFields.inc(
+      { collector: known ? collector : '(other)', field: known ? field : '(other)' },
+      rows,
+    );
+    this.logAtMostEvery10s(
+      `${rows} ${collector} rows carried ${JSON.stringify(field.slice(0, 64))}, which no table has a column for: those values are lost (fleettrace_ingest_unmapped_fields_total)`,
+    );
   }
 
   /** Keeps an undecodable message with the reason, or counts it dropped when the sink is full. */

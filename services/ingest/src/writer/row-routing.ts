@@ -1,31 +1,41 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * Which tables a collector's rows go to, and the columns derived on the way
- * (DESIGN.md "Storage", docs/schema.md). Rows arrive as the agent's JSON
- * lines (the collector's row types, 64-bit integers as decimal strings).
+ * Which tables a collector's rows go to, and the columns derived on the way,
+ * all read from the collector's manifest (packages/collectors/src/<name>/
+ * manifest.ts; docs/schema.md): the main table fleettrace.<name>, the
+ * sensitive table in fleettrace_sensitive (admin only) for the fields only
+ * admins may read, and fleettrace.stacks for the frames of collectors with
+ * stacks. Rows arrive as the agent's JSON lines (the collector's row types,
+ * 64-bit integers as decimal strings).
  *
- * Sensitive values (exec arguments and file names, syscall_trace arguments,
- * paths and strace lines) are stored in fleettrace_sensitive only: the main
- * tables have no columns for them, and the store skips fields without a
- * column; the main tables keep a redacted form (the exe's base name and the
- * argument count, whether a path was there).
+ * Every field of every row is checked against the manifest: a field no
+ * table has a column for (a renamed field, an agent newer than this ingest)
+ * is counted as lost (`fleettrace_ingest_unmapped_fields_total`) and logged,
+ * never dropped silently; the rest of the row is stored.
  *
- * High-volume rows that need nothing derived (proc's exit, fork, oom_kill)
- * pass through as text; the rest are parsed, completed and serialized again.
- * A line is recognised by the exact text JSON.stringify writes for a key and
- * value (`"event":"exec"`): inside a JSON string a quote is always escaped,
- * so a value cannot imitate it.
+ * Rows that need nothing derived and carry no sensitive field (proc's exit
+ * and fork, most rows by volume) pass through as text; the rest are parsed,
+ * completed, projected onto each table's columns and serialized again.
+ * A key is recognised by its exact text (`"name":`): inside a JSON string a
+ * quote is always escaped, so a value cannot imitate one.
  */
-import { errnoName, syscallName } from '@fleettrace/common';
+import {
+  acceptedFields,
+  allColumns,
+  BATCH_COLUMNS,
+  type CollectorManifest,
+  type Row,
+} from '@fleettrace/collector-spec';
 import { UndecodableBatchError } from '@fleettrace/bus';
 import type { BatchContext, TableBuffer } from './table-buffer';
-
-type Row = Record<string, unknown>;
 
 export interface TableSet {
   /** the buffer of a table that exists, or undefined */
   get(table: string): TableBuffer | undefined;
 }
+
+/** Fields of rows that no table of their collector has a column for. */
+export type UnmappedFieldSink = (collector: string, field: string, rows: number) => void;
 
 /** Stack ids stored recently: a stack seen in every interval is written once, not every time. */
 class RecentStacks {
@@ -51,40 +61,161 @@ function parse(line: string): Row {
   }
 }
 
-const STACK_FIELDS = ['kernel_frames', 'user_frames', 'kernel_ips', 'user_ips'];
+/**
+ * The top-level keys of a JSON object as JSON.stringify wrote it (no
+ * whitespace), without parsing the values. Keys of nested objects are not
+ * top-level and are skipped.
+ */
+export function topLevelKeys(line: string): string[] {
+  const keys: string[] = [];
+  let depth = 0;
+  const n = line.length;
+  for (let i = 0; i < n; i++) {
+    const c = line.charCodeAt(i);
+    if (c === 34) {
+      const start = i + 1;
+      for (i++; i < n; i++) {
+        const d = line.charCodeAt(i);
+        if (d === 92) i++;
+        else if (d === 34) break;
+      }
+      if (depth === 1 && line.charCodeAt(i + 1) === 58) keys.push(line.slice(start, i));
+    } else if (c === 123 || c === 91) depth++;
+    else if (c === 125 || c === 93) depth--;
+  }
+  return keys;
+}
+
+/** What the router needs of one manifest, computed once. */
+interface Plan {
+  manifest: CollectorManifest;
+  main: string;
+  mainColumns: Set<string>;
+  sensitive?: { table: string; columns: Set<string>; when?: { field: string; equals: string } };
+  /** the text a line has when it matches `sensitive.when` */
+  whenText?: string;
+  accepted: Set<string>;
+  /** fields whose presence makes a row need parsing */
+  triggers: Set<string>;
+  /** every row is parsed */
+  parseAll: boolean;
+  renames: Array<[string, string]>;
+}
+
+function planOf(m: CollectorManifest): Plan {
+  const columns = (spec: CollectorManifest['table']) =>
+    new Set(
+      allColumns(spec)
+        .map((c) => c.name)
+        .filter((c) => !BATCH_COLUMNS.has(c)),
+    );
+  const mainColumns = columns(m.table);
+  const sensitive = m.sensitive && {
+    table: `fleettrace_sensitive.${m.sensitive.table}`,
+    columns: columns(m.sensitive),
+    when: m.sensitive.when,
+  };
+  const triggers = new Set<string>(m.consumes ?? []);
+  for (const f of m.derivedFrom ?? []) triggers.add(f);
+  if (sensitive) for (const c of sensitive.columns) if (!mainColumns.has(c)) triggers.add(c);
+  return {
+    manifest: m,
+    main: `fleettrace.${m.name}`,
+    mainColumns,
+    sensitive,
+    whenText:
+      sensitive?.when && `"${sensitive.when.field}":${JSON.stringify(sensitive.when.equals)}`,
+    accepted: acceptedFields(m),
+    triggers,
+    parseAll:
+      !!m.stacks ||
+      (!!m.derive && (m.derivedFrom ?? []).length === 0) ||
+      (!!sensitive && !sensitive.when),
+    renames: Object.entries(m.renames ?? {}),
+  };
+}
+
+function project(r: Row, columns: Set<string>): Row {
+  const out: Row = {};
+  for (const k in r) if (columns.has(k)) out[k] = r[k];
+  return out;
+}
 
 export class RowRouter {
   private readonly stacks = new RecentStacks();
   /** stack ids added since the last `flushed()`: forgotten if that flush fails */
   private pendingStacks: string[] = [];
+  private readonly plans = new Map<string, Plan>();
 
-  constructor(private readonly tables: TableSet) {}
+  constructor(
+    private readonly tables: TableSet,
+    manifests: Iterable<CollectorManifest>,
+    private readonly unmapped: UnmappedFieldSink = () => undefined,
+  ) {
+    for (const m of manifests) this.plans.set(m.name, planOf(m));
+  }
 
   /** Routes one batch's rows; throws UndecodableBatchError when the collector has no table. */
   route(collector: string, batch: BatchContext, lines: string[]): number {
-    switch (collector) {
-      case 'proc':
-        return this.proc(batch, lines);
-      case 'syscalls':
-        return this.derived('syscalls', batch, lines, (r) => {
-          const errnos = (r.errnos ?? {}) as Record<string, number>;
-          r.errno_names = Object.keys(errnos);
-          r.errno_counts = Object.values(errnos);
-          delete r.errnos;
-        });
-      case 'cpu_profile':
-      case 'offcpu':
-        return this.withStacks(collector, batch, lines);
-      case 'syscall_trace':
-        return this.syscallTrace(batch, lines);
-      default:
-        if (!/^[a-z][a-z0-9_]*$/.test(collector))
-          throw new UndecodableBatchError(
-            `collector name ${JSON.stringify(collector)} is not a table name`,
-          );
-        this.main(collector).add(batch, lines);
-        return lines.length;
+    const plan = this.plans.get(collector);
+    if (!plan)
+      throw new UndecodableBatchError(
+        `no collector ${JSON.stringify(collector.slice(0, 64))} in this ingest's manifests`,
+      );
+    const main = this.table(plan.main, collector);
+    const sensitive = plan.sensitive && this.table(plan.sensitive.table, collector);
+    const stacks = plan.manifest.stacks ? this.tables.get('fleettrace.stacks') : undefined;
+    const mainLines: string[] = [];
+    const sensitiveLines: string[] = [];
+    const sensitiveIdx: number[] = [];
+    const freshStacks: Row[] = [];
+    let unmapped: Map<string, number> | undefined;
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!;
+      const keys = topLevelKeys(line);
+      let parseIt = plan.parseAll;
+      for (const k of keys) {
+        if (!plan.accepted.has(k)) {
+          unmapped ??= new Map();
+          unmapped.set(k, (unmapped.get(k) ?? 0) + 1);
+        }
+        if (plan.triggers.has(k)) parseIt = true;
+      }
+      if (!parseIt && plan.whenText && line.includes(plan.whenText)) parseIt = true;
+      if (!parseIt) {
+        let out = line;
+        for (const [from, to] of plan.renames)
+          if (out.includes(`"${from}":`)) out = out.replace(`"${from}":`, `"${to}":`);
+        mainLines.push(out);
+        continue;
+      }
+      const r = parse(line);
+      for (const [from, to] of plan.renames)
+        if (from in r) {
+          r[to] = r[from];
+          delete r[from];
+        }
+      const m = plan.manifest;
+      if (m.derive) {
+        const from = m.derivedFrom ?? [];
+        if (from.length === 0 || from.some((f) => f in r)) m.derive(r);
+      }
+      if (
+        plan.sensitive &&
+        sensitive &&
+        (!plan.sensitive.when || r[plan.sensitive.when.field] === plan.sensitive.when.equals)
+      ) {
+        sensitiveLines.push(JSON.stringify(project(r, plan.sensitive.columns)));
+        sensitiveIdx.push(i);
+      }
+      if (stacks) this.stack(r, freshStacks);
+      mainLines.push(JSON.stringify(project(r, plan.mainColumns)));
     }
+    main.add(batch, mainLines);
+    if (sensitive && sensitiveLines.length) sensitive.add(batch, sensitiveLines, sensitiveIdx);
+    stacks?.addRows(batch, freshStacks);
+    if (unmapped) for (const [field, n] of unmapped) this.unmapped(collector, field, n);
+    return lines.length;
   }
 
   /** Whether the last flush stored everything routed before it. */
@@ -93,105 +224,29 @@ export class RowRouter {
     this.pendingStacks = [];
   }
 
-  private main(table: string): TableBuffer {
-    const buffer = this.tables.get(`fleettrace.${table}`);
+  private table(name: string, collector: string): TableBuffer {
+    const buffer = this.tables.get(name);
     if (!buffer)
-      throw new UndecodableBatchError(`no table fleettrace.${table} for collector ${table}`);
+      throw new UndecodableBatchError(
+        `no table ${name} for collector ${collector} (is this ingest's schema older than the agent?)`,
+      );
     return buffer;
   }
 
-  private sensitive(table: string): TableBuffer {
-    return this.tables.get(`fleettrace_sensitive.${table}`)!;
-  }
-
-  private derived(
-    table: string,
-    batch: BatchContext,
-    lines: string[],
-    derive: (r: Row) => void,
-  ): number {
-    const out = lines.map((l) => {
-      const r = parse(l);
-      derive(r);
-      return JSON.stringify(r);
+  /** A stack seen for the first time since a while goes to fleettrace.stacks. */
+  private stack(r: Row, fresh: Row[]): void {
+    const id = r.stack_id;
+    if (typeof id !== 'string' || id === '' || this.stacks.has(id)) return;
+    this.stacks.add(id);
+    this.pendingStacks.push(id);
+    fresh.push({
+      stack_id: id,
+      time: Math.floor(Date.now() / 1000),
+      kernel_frames: r.kernel_frames ?? [],
+      user_frames: r.user_frames ?? [],
+      user_depth: r.user_depth ?? 0,
+      truncated: r.truncated ?? false,
+      jit_frames: r.jit_frames ?? 0,
     });
-    this.main(table).add(batch, out);
-    return lines.length;
-  }
-
-  private proc(batch: BatchContext, lines: string[]): number {
-    const main: string[] = [];
-    const execs: string[] = [];
-    const execIdx: number[] = [];
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i]!;
-      if (line.includes('"event":"exec"')) {
-        const r = parse(line);
-        const filename = typeof r.filename === 'string' ? r.filename : '';
-        r.exe = filename.slice(filename.lastIndexOf('/') + 1);
-        r.argc = Array.isArray(r.argv) ? r.argv.length : 0;
-        // The main table would skip them; not sending them spares the server the parsing.
-        delete r.argv;
-        delete r.filename;
-        main.push(JSON.stringify(r));
-        execs.push(line);
-        execIdx.push(i);
-      } else if (line.includes('"event":"signal"')) {
-        // the collector's `result` is signal_result in the table
-        main.push(line.replace('"result":', '"signal_result":'));
-      } else {
-        main.push(line);
-      }
-    }
-    this.main('proc').add(batch, main);
-    this.sensitive('proc_exec').add(batch, execs, execIdx);
-    return lines.length;
-  }
-
-  private withStacks(table: string, batch: BatchContext, lines: string[]): number {
-    const stacks = this.tables.get('fleettrace.stacks');
-    const fresh: Row[] = [];
-    const out = lines.map((l) => {
-      const r = parse(l);
-      const id = r.stack_id;
-      if (stacks && typeof id === 'string' && id !== '' && !this.stacks.has(id)) {
-        this.stacks.add(id);
-        this.pendingStacks.push(id);
-        fresh.push({
-          stack_id: id,
-          time: Math.floor(Date.now() / 1000),
-          kernel_frames: r.kernel_frames ?? [],
-          user_frames: r.user_frames ?? [],
-          user_depth: r.user_depth ?? 0,
-          truncated: r.truncated ?? false,
-          jit_frames: r.jit_frames ?? 0,
-        });
-      }
-      for (const f of STACK_FIELDS) delete r[f];
-      return JSON.stringify(r);
-    });
-    this.main(table).add(batch, out);
-    stacks?.addRows(batch, fresh);
-    return lines.length;
-  }
-
-  private syscallTrace(batch: BatchContext, lines: string[]): number {
-    const main: string[] = [];
-    const sensitive: string[] = [];
-    for (const l of lines) {
-      const r = parse(l);
-      r.syscall = syscallName(Number(r.nr));
-      const ret = Number(r.ret);
-      r.errno = ret < 0 && ret >= -4095 ? errnoName(-ret) : '';
-      r.has_path = r.path !== undefined && r.path !== null;
-      sensitive.push(JSON.stringify(r));
-      delete r.args;
-      delete r.path;
-      delete r.line;
-      main.push(JSON.stringify(r));
-    }
-    this.main('syscall_trace').add(batch, main);
-    this.sensitive('syscall_trace_args').add(batch, sensitive);
-    return lines.length;
   }
 }

@@ -1,0 +1,6 @@
+// SPDX-License-Identifier: Apache-2.0
+export * from './manifest';
+export * from './kernel-features';
+export * from './render';
+export * from './plan';
+export * from './docs';

@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: Apache-2.0
+import { defineCollector } from '@fleettrace/collector-spec';
+
+export const manifest = defineCollector({
+  name: 'syscalls',
+  description:
+    'calls, errors and latency histograms per process, user and syscall (like strace -c / syscount)',
+  role: 'operator',
+  requires: ['btf', 'raw_tracepoint', 'task_storage', 'map_in_map', 'percpu_hash'],
+  minKernel: { version: '5.11', why: 'task storage, `bpf_get_current_task_btf()`' },
+  table: {
+    columns: [
+      { name: 'nr', type: 'UInt32', doc: 'x86_64 syscall number' },
+      { name: 'syscall', type: 'LowCardinality(String)', doc: 'its name' },
+      { name: 'count', type: 'UInt64', doc: 'calls in the interval' },
+      { name: 'errors', type: 'UInt64', doc: 'calls that failed' },
+      { name: 'total_ns', type: 'UInt64', doc: 'time spent in them (see below)' },
+      {
+        name: 'hist',
+        type: 'Array(UInt64)',
+        doc: '36 log2 latency slots: slot s counts calls in [2^s, 2^(s+1)) ns',
+      },
+      { name: 'errno_names', type: 'Array(String)', doc: 'errno names of the failures' },
+      { name: 'errno_counts', type: 'Array(UInt64)', doc: 'failures of each, same order' },
+    ],
+    sortKey: ['uid', 'syscall', 'host', 'ts_ns'],
+  },
+  consumes: ['errnos'],
+  derivedFrom: [],
+  derive(r) {
+    const errnos = (r.errnos ?? {}) as Record<string, number>;
+    r.errno_names = Object.keys(errnos);
+    r.errno_counts = Object.values(errnos);
+  },
+});
