@@ -26,9 +26,14 @@ describe('fleettrace up (embedded)', () => {
   delete env.FLEETTRACE_TOKEN;
   let ports: UpPorts | undefined;
 
+  /** stderr of the last `up` started */
+  let upLog: () => string = () => '';
+
   async function up(extra: string[] = [], data = join(dir, 'data')): Promise<ChildProcess> {
     ports ??= await freeUpPorts();
-    return (await startUp({ data, env, ports, extra })).child;
+    const started = await startUp({ data, env, ports, extra });
+    upLog = started.stderr;
+    return started.child;
   }
 
   async function down(child: ChildProcess): Promise<void> {
@@ -126,6 +131,8 @@ describe('fleettrace up (embedded)', () => {
           return r.status === 0 && /^0\s+root\s/m.test(r.stdout) ? r : undefined;
         });
         assert.match(top.stdout, /^UID\s+USER\s+CPU_S/m);
+        // Every field of the default job's rows has a column (the manifests are complete).
+        assert.doesNotMatch(upLog(), /no table has a column for/);
 
         // The agent's /metrics: nothing without the token; with it, its memory and every cache.
         const url = `http://127.0.0.1:${ports![3]}/metrics`;

@@ -49,8 +49,14 @@ describe('single host: proc → local bus → ingest → chDB', { timeout: 300_0
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  test('200 execs, no fault: exactly 200 exec rows', () =>
-    runScenario({ name: 'local-plain', agent, select }));
+  test('200 execs, no fault: exactly 200 exec rows', async () => {
+    await runScenario({ name: 'local-plain', agent, select });
+    // Every field of the real collector's rows has a column (the manifest is complete).
+    assert.doesNotMatch(
+      await current.ingest!.metrics(),
+      /^fleettrace_ingest_unmapped_fields_total\{/m,
+    );
+  });
 
   test('ingest killed for 10 s mid-run: the agent spools and replays, exactly once', () =>
     runScenario({
