@@ -4,3 +4,5 @@ export * from './kernel-features';
 export * from './render';
 export * from './plan';
 export * from './docs';
+export * from './params';
+export * from './filters';

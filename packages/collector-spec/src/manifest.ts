@@ -9,6 +9,8 @@
  * Kernel-free on purpose: the controller and ingest load manifests without
  * the native addon.
  */
+import type { z } from 'zod';
+import type { NeededFilter } from './filters';
 import { KERNEL_FEATURES, type KernelFeature } from './kernel-features';
 
 /** One column: its ClickHouse type as on a current server, and what it means. */
@@ -43,7 +45,7 @@ export type ManifestRole = 'operator' | 'admin';
 /** A row as the agent sends it (JSON object, 64-bit integers as decimal strings). */
 export type Row = Record<string, unknown>;
 
-export interface CollectorManifest {
+export interface CollectorManifest<Params = unknown> {
   name: string;
   /** one line: what it measures */
   description: string;
@@ -51,6 +53,17 @@ export interface CollectorManifest {
   role: ManifestRole;
   /** for role admin: what it sees that others must not (shown in the refusal) */
   sensitiveBecause?: string;
+  /**
+   * Its parameters: a strict zod object of `p.*` builders (params.ts), with a
+   * transform into the shape the collector's start() takes.
+   */
+  params: z.ZodType<Params>;
+  /**
+   * Filters of which at least one must be set, and why. Checked where a job
+   * is accepted (the controller's API, the local `trace` command) so that a
+   * job that would fail on every host is refused up front.
+   */
+  needsFilter?: NeededFilter;
   /** kernel features without which it cannot run */
   requires: KernelFeature[];
   /** first mainline kernel with everything it needs, and why that one */
@@ -137,7 +150,7 @@ export function allColumns(t: TableSpec): Column[] {
  * Checks a manifest and returns it: names, duplicate columns, sort keys,
  * kernel features, roles. Errors name the collector and the field.
  */
-export function defineCollector(m: CollectorManifest): CollectorManifest {
+export function defineCollector<P>(m: CollectorManifest<P>): CollectorManifest<P> {
   const where = `collector ${JSON.stringify(m.name)}`;
   const fail = (field: string, why: string): never => {
     throw new Error(`${where}: ${field}: ${why}`);

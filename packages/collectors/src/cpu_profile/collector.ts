@@ -10,7 +10,6 @@
  * Python, Node.js) show as their native frames or as [anon]: they are not
  * resolved to script functions.
  */
-import { parseInteger, ValidationError } from '@fleettrace/common';
 import {
   BpfObject,
   PERF_COUNT_SW_CPU_CLOCK,
@@ -38,6 +37,7 @@ import {
 } from '../runtime/stacks';
 import { BpfSession } from '../runtime/bpf-session';
 import { layouts } from './layout.gen';
+import { parseParamsWith } from '@fleettrace/collector-spec';
 import { manifest } from './manifest';
 
 export interface CpuProfileParams {
@@ -245,17 +245,7 @@ export const collector: CollectorDefinition<CpuProfileParams, CpuProfileRow> = {
   description: manifest.description,
   requires: manifest.requires,
 
-  parseParams(raw, field) {
-    const known = new Set(['hz', 'stream']);
-    for (const k of Object.keys(raw))
-      if (!known.has(k))
-        throw new ValidationError(`${field}.${k}`, 'unknown parameter of cpu_profile');
-    const stream = raw.stream === undefined ? false : raw.stream === true || raw.stream === 'true';
-    if (raw.stream !== undefined && ![true, false, 'true', 'false'].includes(raw.stream as never)) {
-      throw new ValidationError(`${field}.stream`, 'must be true or false');
-    }
-    return { hz: raw.hz === undefined ? 49 : parseInteger(`${field}.hz`, raw.hz, 1, 1000), stream };
-  },
+  parseParams: (raw, field) => parseParamsWith(manifest.params, manifest.name, raw, field),
 
   summarize,
 

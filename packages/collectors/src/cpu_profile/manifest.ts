@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import { defineCollector } from '@fleettrace/collector-spec';
+import { defineCollector, p, z } from '@fleettrace/collector-spec';
 import { STACK_COLUMNS } from '../runtime/stack-columns';
 
 export const manifest = defineCollector({
@@ -7,6 +7,13 @@ export const manifest = defineCollector({
   description:
     'sampled on-CPU kernel and user stacks per process and user (perf_event cpu-clock), symbolized on the host',
   role: 'operator',
+  params: z.strictObject({
+    hz: p.integer({ min: 1, max: 1000, default: 49, doc: 'samples per second per CPU' }),
+    stream: p.boolean({
+      default: false,
+      doc: "also emit every sample with its stacks (the flight recorder's stream)",
+    }),
+  }),
   requires: ['btf', 'perf_event_software', 'stack_trace', 'ringbuf', 'map_in_map'],
   minKernel: {
     version: '5.8',

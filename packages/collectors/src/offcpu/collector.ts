@@ -3,7 +3,7 @@
  * offcpu: time blocked off-CPU per (pid, uid, blocked state, stacks), with the
  * stacks at the moment of blocking (bpf/offcpu/offcpu.bpf.c).
  */
-import { formatNs, parseDuration, ValidationError } from '@fleettrace/common';
+import { formatNs } from '@fleettrace/common';
 import { BpfObject, constant } from '@fleettrace/native';
 import { Symbolizer } from '@fleettrace/symbols';
 import type {
@@ -18,6 +18,7 @@ import { readChars, readS32, readU32, readU64, readU64Number } from '../runtime/
 import { foldedLine, stackNotes, StackResolver, type ResolvedStack } from '../runtime/stacks';
 import { BpfSession } from '../runtime/bpf-session';
 import { layouts } from './layout.gen';
+import { parseParamsWith } from '@fleettrace/collector-spec';
 import { manifest } from './manifest';
 
 export const STATES = { interruptible: 1, uninterruptible: 2, idle: 3, other: 4 } as const;
@@ -177,31 +178,7 @@ export const collector: CollectorDefinition<OffcpuParams, OffcpuRow> = {
   description: manifest.description,
   requires: manifest.requires,
 
-  parseParams(raw, field) {
-    const known = new Set(['min_block', 'states', 'stack_reset_drains']);
-    for (const k of Object.keys(raw))
-      if (!known.has(k)) throw new ValidationError(`${field}.${k}`, 'unknown parameter of offcpu');
-    const minBlockMs =
-      raw.min_block === undefined
-        ? 1
-        : parseDuration(`${field}.min_block`, raw.min_block, { maxMs: 60_000 });
-    const statesRaw =
-      raw.states === undefined
-        ? ['interruptible', 'uninterruptible']
-        : String(raw.states).split(',');
-    const states = statesRaw.map((s, i) => {
-      if (!(s in STATES))
-        throw new ValidationError(
-          `${field}.states[${i}]`,
-          `must be one of ${Object.keys(STATES).join(', ')}`,
-        );
-      return s as BlockedState;
-    });
-    const reset = raw.stack_reset_drains === undefined ? 60 : Number(raw.stack_reset_drains);
-    if (!Number.isInteger(reset) || reset < 1)
-      throw new ValidationError(`${field}.stack_reset_drains`, 'must be an integer >= 1');
-    return { minBlockNs: Math.round(minBlockMs * 1e6), states, stackResetDrains: reset };
-  },
+  parseParams: (raw, field) => parseParamsWith(manifest.params, manifest.name, raw, field),
 
   summarize,
 

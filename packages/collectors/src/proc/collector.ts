@@ -3,7 +3,7 @@
  * proc: exec, exit, fork, signals and OOM kills (bpf/proc/proc.bpf.c).
  * Exec arguments are redacted here, in the agent, before any row leaves it.
  */
-import { formatNs, parseInteger, signalName, ValidationError } from '@fleettrace/common';
+import { formatNs, signalName } from '@fleettrace/common';
 import { BpfObject, constant, type NativeError } from '@fleettrace/native';
 import type { CollectorDefinition, HostContext, SummaryTable } from '../runtime/definition';
 import { decodeHeader, headerKind, RingSession, type EventIdentity } from '../runtime/events';
@@ -11,6 +11,7 @@ import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { readChars, readS32, readU32, readU64, readU64Number } from '../runtime/layout';
 import { Redactor } from '../runtime/redaction';
 import { layouts } from './layout.gen';
+import { parseParamsWith } from '@fleettrace/collector-spec';
 import { manifest } from './manifest';
 
 export interface ProcParams {
@@ -187,46 +188,12 @@ function summarize(rows: ProcRow[], opts: { top: number }): SummaryTable {
   };
 }
 
-function parseBool(field: string, raw: unknown): boolean {
-  if (raw === true || raw === 'true' || raw === '1') return true;
-  if (raw === false || raw === 'false' || raw === '0') return false;
-  throw new ValidationError(field, `must be true or false, got ${JSON.stringify(raw)}`);
-}
-
 export const collector: CollectorDefinition<ProcParams, ProcRow> = {
   name: 'proc',
   description: manifest.description,
   requires: manifest.requires,
 
-  parseParams(raw, field) {
-    const known = new Set(['include_sigchld', 'redact', 'ring_kb']);
-    for (const k of Object.keys(raw))
-      if (!known.has(k)) throw new ValidationError(`${field}.${k}`, 'unknown parameter of proc');
-    const redact =
-      raw.redact === undefined ? [] : Array.isArray(raw.redact) ? raw.redact : [raw.redact];
-    redact.forEach((r, i) => {
-      if (typeof r !== 'string')
-        throw new ValidationError(`${field}.redact[${i}]`, 'must be a string');
-    });
-    try {
-      Redactor.withExtra(redact as string[], `${field}.redact`);
-    } catch (err) {
-      const [where, ...why] = (err as Error).message.split(': ');
-      throw new ValidationError(where as string, why.join(': '));
-    }
-    const ringKb =
-      raw.ring_kb === undefined ? 512 : parseInteger(`${field}.ring_kb`, raw.ring_kb, 4, 1 << 20);
-    if ((ringKb & (ringKb - 1)) !== 0)
-      throw new ValidationError(`${field}.ring_kb`, 'must be a power of two');
-    return {
-      includeSigchld:
-        raw.include_sigchld === undefined
-          ? false
-          : parseBool(`${field}.include_sigchld`, raw.include_sigchld),
-      redact: redact as string[],
-      ringKb,
-    };
-  },
+  parseParams: (raw, field) => parseParamsWith(manifest.params, manifest.name, raw, field),
 
   summarize,
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-import { defineCollector } from '@fleettrace/collector-spec';
+import { defineCollector, p, z } from '@fleettrace/collector-spec';
+import { Redactor } from '../runtime/redaction';
 
 const LC = 'LowCardinality(String)';
 
@@ -9,6 +10,31 @@ export const manifest = defineCollector({
     'process exec (with redacted args), exit (code, signal, core), fork, signals sender -> target, OOM kills',
   role: 'admin',
   sensitiveBecause: 'exec arguments',
+  params: z
+    .strictObject({
+      include_sigchld: p.boolean({
+        default: false,
+        doc: 'also report SIGCHLD (every child exit sends one: noisy)',
+      }),
+      redact: p.strings({
+        doc: 'extra redaction rules (regular expressions, first group = the secret), applied like the defaults',
+        check: (list) => {
+          try {
+            Redactor.withExtra(list, '');
+          } catch (err) {
+            throw new Error((err as Error).message);
+          }
+        },
+      }),
+      ring_kb: p.integer({
+        min: 4,
+        max: 1 << 20,
+        default: 512,
+        powerOfTwo: true,
+        doc: 'ring buffer size in KiB',
+      }),
+    })
+    .transform((v) => ({ includeSigchld: v.include_sigchld, redact: v.redact, ringKb: v.ring_kb })),
   requires: ['btf', 'tp_btf', 'ringbuf'],
   minKernel: {
     version: '5.8',

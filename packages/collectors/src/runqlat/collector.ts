@@ -4,7 +4,7 @@
  * log2 histogram (bpf/runqlat/runqlat.bpf.c). High run-queue latency for one
  * customer while the host is busy is the "noisy neighbour" signature.
  */
-import { formatNs, quantile, ValidationError } from '@fleettrace/common';
+import { formatNs, quantile } from '@fleettrace/common';
 import { BpfObject, perCpuSlots } from '@fleettrace/native';
 import type {
   CollectorDefinition,
@@ -17,6 +17,7 @@ import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { addU32Array, readU32, readU64, readU64Number } from '../runtime/layout';
 import { BpfSession } from '../runtime/bpf-session';
 import { layouts } from './layout.gen';
+import { parseParamsWith } from '@fleettrace/collector-spec';
 import { manifest } from './manifest';
 
 export interface RunqlatRow {
@@ -125,11 +126,7 @@ export const collector: CollectorDefinition<Record<string, never>, RunqlatRow> =
   description: manifest.description,
   requires: manifest.requires,
 
-  parseParams(raw, field) {
-    for (const k of Object.keys(raw))
-      throw new ValidationError(`${field}.${k}`, 'unknown parameter of runqlat');
-    return {};
-  },
+  parseParams: (raw, field) => parseParamsWith(manifest.params, manifest.name, raw, field),
 
   summarize,
 

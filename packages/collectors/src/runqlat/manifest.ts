@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-import { defineCollector } from '@fleettrace/collector-spec';
+import { defineCollector, z } from '@fleettrace/collector-spec';
 
 export const manifest = defineCollector({
   name: 'runqlat',
   description: 'run-queue latency (waiting for a CPU) per user and cgroup, as a histogram',
   role: 'operator',
+  params: z.strictObject({}),
   requires: ['btf', 'tp_btf', 'task_storage', 'map_in_map', 'percpu_hash'],
   minKernel: { version: '5.11', why: 'task storage; tp_btf sched_wakeup/sched_switch (5.5)' },
   table: {

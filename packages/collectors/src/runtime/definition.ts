@@ -6,21 +6,13 @@
  * registry finds it there, so adding one edits no list.
  */
 import type { CgroupPaths, UserNames } from '@fleettrace/common';
+import type { Filters, NeededFilter } from '@fleettrace/collector-spec';
 import type { ProgramStats } from '@fleettrace/native';
 import type { KernelFilter } from './filters';
 import type { PprofProfile } from './pprof';
 import type { KernelFeature } from './kernel-features';
 
-/** In-kernel filters, applied before load. Unset fields do not filter. */
-export interface Filters {
-  /** thread-group id */
-  pid?: number;
-  uid?: number;
-  /** command name as the kernel keeps it (at most 15 bytes) */
-  comm?: string;
-  /** a cgroup path: absolute under a cgroup mount, or a hierarchy path such as /site1 */
-  cgroup?: string;
-}
+export type { Filters } from '@fleettrace/collector-spec';
 
 /** Host facilities a collector uses to enrich its rows. */
 export interface HostContext {
@@ -99,7 +91,7 @@ export interface CollectorDefinition<Params = unknown, Row = unknown> {
    * is accepted (the controller's API, the local `trace` command) so that a
    * job that would fail on every host is refused up front.
    */
-  readonly needsFilter?: { oneOf: ReadonlyArray<keyof Filters>; why: string };
+  readonly needsFilter?: NeededFilter;
   /** Validates raw parameters; errors name the field as `${field}.<param>`. */
   parseParams(raw: Record<string, unknown>, field: string): Params;
   start(opts: StartOptions<Params>): Promise<CollectorSession<Row>>;

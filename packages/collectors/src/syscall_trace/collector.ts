@@ -6,7 +6,7 @@
  * (bpf/syscall_trace/syscall_trace.bpf.c). A pid or comm filter is required:
  * per-call events of a whole host are neither cheap nor readable.
  */
-import { parseInteger, ValidationError } from '@fleettrace/common';
+import { ValidationError } from '@fleettrace/common';
 import { BpfObject, constant, numPossibleCpus } from '@fleettrace/native';
 import type { CollectorDefinition, HostContext, SummaryTable } from '../runtime/definition';
 import { decodeHeader, RingSession } from '../runtime/events';
@@ -15,6 +15,7 @@ import { readU64Number } from '../runtime/layout';
 import { layouts } from './layout.gen';
 import { pathArgumentIndex, type SyscallEvent } from './syscall-args';
 import { formatCall } from './strace-format';
+import { parseParamsWith } from '@fleettrace/collector-spec';
 import { manifest } from './manifest';
 
 export interface SyscallTraceParams {
@@ -88,26 +89,9 @@ export const collector: CollectorDefinition<SyscallTraceParams, SyscallTraceRow>
   name: 'syscall_trace',
   description: manifest.description,
   requires: manifest.requires,
-  needsFilter: {
-    oneOf: ['pid', 'comm'],
-    why: 'per-call events of a whole host are neither cheap nor readable',
-  },
+  needsFilter: manifest.needsFilter,
 
-  parseParams(raw, field) {
-    const known = new Set(['rate', 'ring_kb']);
-    for (const k of Object.keys(raw))
-      if (!known.has(k))
-        throw new ValidationError(`${field}.${k}`, 'unknown parameter of syscall_trace');
-    const ringKb =
-      raw.ring_kb === undefined ? 4096 : parseInteger(`${field}.ring_kb`, raw.ring_kb, 4, 1 << 20);
-    if ((ringKb & (ringKb - 1)) !== 0)
-      throw new ValidationError(`${field}.ring_kb`, 'must be a power of two');
-    return {
-      rate:
-        raw.rate === undefined ? 100_000 : parseInteger(`${field}.rate`, raw.rate, 1, 10_000_000),
-      ringKb,
-    };
-  },
+  parseParams: (raw, field) => parseParamsWith(manifest.params, manifest.name, raw, field),
 
   summarize,
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import { defineCollector } from '@fleettrace/collector-spec';
+import { defineCollector, p, z } from '@fleettrace/collector-spec';
 import { errnoName, syscallName } from '@fleettrace/common';
 
 const LC = 'LowCardinality(String)';
@@ -10,6 +10,27 @@ export const manifest = defineCollector({
     'strace -f -T without ptrace: every syscall of a process with decoded arguments, paths, errno, duration',
   role: 'admin',
   sensitiveBecause: 'per-call syscall arguments and paths',
+  params: z
+    .strictObject({
+      rate: p.integer({
+        min: 1,
+        max: 10_000_000,
+        default: 100_000,
+        doc: 'events per second the kernel side sends at most (the rest are counted lost)',
+      }),
+      ring_kb: p.integer({
+        min: 4,
+        max: 1 << 20,
+        default: 4096,
+        powerOfTwo: true,
+        doc: 'ring buffer size in KiB',
+      }),
+    })
+    .transform((v) => ({ rate: v.rate, ringKb: v.ring_kb })),
+  needsFilter: {
+    oneOf: ['pid', 'comm'],
+    why: 'per-call events of a whole host are neither cheap nor readable',
+  },
   requires: ['btf', 'raw_tracepoint', 'task_storage', 'ringbuf'],
   minKernel: { version: '5.11', why: 'the same as `syscalls`, plus ring buffers (5.8)' },
   table: {

@@ -11,14 +11,7 @@
  * and cleared with nobody writing to it. Stats and errors are swapped one after
  * the other, so an error can be reported one interval after its call.
  */
-import {
-  errnoName,
-  formatNs,
-  parseInteger,
-  quantile,
-  syscallName,
-  ValidationError,
-} from '@fleettrace/common';
+import { errnoName, formatNs, quantile, syscallName } from '@fleettrace/common';
 import { BpfObject, constant, perCpuSlots, type MapDump } from '@fleettrace/native';
 import type {
   CollectorDefinition,
@@ -30,6 +23,7 @@ import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { addU32Array, readChars, readU32, readU64, readU64Number } from '../runtime/layout';
 import { BpfSession } from '../runtime/bpf-session';
 import { layouts } from './layout.gen';
+import { parseParamsWith } from '@fleettrace/collector-spec';
 import { manifest } from './manifest';
 
 export interface SyscallsParams {
@@ -342,26 +336,7 @@ export const collector: CollectorDefinition<SyscallsParams, SyscallRow> = {
   description: manifest.description,
   requires: manifest.requires,
 
-  parseParams(raw, field) {
-    const known = new Set(['max_entries', 'max_timed_per_tick', 'overflow_entries']);
-    for (const k of Object.keys(raw))
-      if (!known.has(k))
-        throw new ValidationError(`${field}.${k}`, 'unknown parameter of syscalls');
-    return {
-      maxEntries:
-        raw.max_entries === undefined
-          ? 10240
-          : parseInteger(`${field}.max_entries`, raw.max_entries, 1, 1 << 20),
-      maxTimedPerTick:
-        raw.max_timed_per_tick === undefined
-          ? 16
-          : parseInteger(`${field}.max_timed_per_tick`, raw.max_timed_per_tick, 0, 1 << 20),
-      overflowEntries:
-        raw.overflow_entries === undefined
-          ? 4096
-          : parseInteger(`${field}.overflow_entries`, raw.overflow_entries, 1, 1 << 20),
-    };
-  },
+  parseParams: (raw, field) => parseParamsWith(manifest.params, manifest.name, raw, field),
 
   summarize,
 

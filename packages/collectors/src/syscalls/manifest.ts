@@ -1,11 +1,37 @@
 // SPDX-License-Identifier: Apache-2.0
-import { defineCollector } from '@fleettrace/collector-spec';
+import { defineCollector, p, z } from '@fleettrace/collector-spec';
 
 export const manifest = defineCollector({
   name: 'syscalls',
   description:
     'calls, errors and latency histograms per process, user and syscall (like strace -c / syscount)',
   role: 'operator',
+  params: z
+    .strictObject({
+      max_entries: p.integer({
+        min: 1,
+        max: 1 << 20,
+        default: 10240,
+        doc: '(pid, uid, syscall) keys the kernel map holds between drains',
+      }),
+      max_timed_per_tick: p.integer({
+        min: 0,
+        max: 1 << 20,
+        default: 16,
+        doc: 'calls of a task timed per scheduler tick (0 = every call)',
+      }),
+      overflow_entries: p.integer({
+        min: 1,
+        max: 1 << 20,
+        default: 4096,
+        doc: '(uid, comm, syscall) keys for calls that do not fit the per-process map',
+      }),
+    })
+    .transform((v) => ({
+      maxEntries: v.max_entries,
+      maxTimedPerTick: v.max_timed_per_tick,
+      overflowEntries: v.overflow_entries,
+    })),
   requires: ['btf', 'raw_tracepoint', 'task_storage', 'map_in_map', 'percpu_hash'],
   minKernel: { version: '5.11', why: 'task storage, `bpf_get_current_task_btf()`' },
   table: {
