@@ -118,6 +118,70 @@ export async function unpackLines(
   return lines;
 }
 
+/**
+ * The typed encoding (collector-spec's tsv.ts): gzip of segments, one per
+ * table, each a header line `\x01<table>\t<column>...` and then one
+ * TabSeparated line per row, `row_idx\t<values>` in the header's column
+ * order (fleettrace.stacks lines have no row_idx). Ingest puts the batch's
+ * own columns in front of each line and passes the bytes on to the store.
+ */
+export const TABLES_ENCODING = 'tsv-tables+gzip';
+
+export interface PackedSegment {
+  table: string;
+  columns: string[];
+  lines: string[];
+}
+
+export async function packTables(segments: Iterable<PackedSegment>): Promise<Buffer> {
+  const parts: string[] = [];
+  for (const s of segments) {
+    if (s.lines.length === 0) continue;
+    parts.push(`\x01${s.table}\t${s.columns.join('\t')}`, ...s.lines);
+  }
+  return gzipAsync(Buffer.from(parts.join('\n'), 'utf8'), { level: 1 });
+}
+
+/** One table's rows of a batch: the lines are views of the unpacked bytes, without the newline. */
+export interface UnpackedSegment {
+  table: string;
+  columns: string[];
+  lines: Buffer[];
+}
+
+const NAME = /^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$/;
+
+/** Unpacks a TABLES_ENCODING batch into its segments, refusing more than `maxBytes` unpacked. */
+export async function unpackTables(
+  bytes: Uint8Array,
+  maxBytes = MAX_UNPACKED_BYTES,
+): Promise<UnpackedSegment[]> {
+  let text: Buffer;
+  try {
+    text = await gunzipAsync(bytes, { maxOutputLength: maxBytes });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+      throw new UndecodableBatchError(`rows unpack to more than ${maxBytes} bytes`);
+    throw new UndecodableBatchError(`rows are not gzip: ${(err as Error).message}`);
+  }
+  const out: UnpackedSegment[] = [];
+  let current: UnpackedSegment | undefined;
+  for (let start = 0; start < text.length; ) {
+    let end = text.indexOf(10, start);
+    if (end < 0) end = text.length;
+    if (text[start] === 1) {
+      const [table, ...columns] = text.toString('utf8', start + 1, end).split('\t');
+      if (!NAME.test(table!) || columns.length === 0 || !columns.every((c) => NAME.test(c)))
+        throw new UndecodableBatchError('a segment header is not `table<TAB>columns`');
+      current = { table: table!, columns, lines: [] };
+      out.push(current);
+    } else if (!current) throw new UndecodableBatchError('rows before the first segment header');
+    else current.lines.push(text.subarray(start, end));
+    start = end + 1;
+  }
+  return out;
+}
+
 /** Unpacks `rows` bytes into plain objects (64-bit values stay decimal strings). */
 export async function unpackRows(
   encoding: string,

@@ -12,6 +12,11 @@ export {
 export { busFromSettings } from './bus-settings';
 export {
   ROWS_ENCODING,
+  TABLES_ENCODING,
+  packTables,
+  unpackTables,
+  type PackedSegment,
+  type UnpackedSegment,
   rowLine,
   packRows,
   unpackRows,

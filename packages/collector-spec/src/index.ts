@@ -6,3 +6,4 @@ export * from './plan';
 export * from './docs';
 export * from './params';
 export * from './filters';
+export * from './tsv';

@@ -172,12 +172,19 @@ export class EmbeddedStore implements Store {
   }
 
   async insert(table: string, payload: Buffer, options: InsertOptions = {}): Promise<void> {
-    const settings: Record<string, string | number> = { input_format_skip_unknown_fields: 1 };
+    const tsv = options.format === 'TabSeparated';
+    const settings: Record<string, string | number> = tsv
+      ? {}
+      : { input_format_skip_unknown_fields: 1 };
     if (options.dedupToken) settings.insert_deduplication_token = options.dedupToken;
     const lane = this.writer;
     await lane.serialized(async () => {
       try {
-        await lane.session.insert({ table, values: payload, format: 'JSONEachRow', settings });
+        await lane.session.insert(
+          tsv
+            ? { table, values: payload, format: 'TabSeparated', columns: options.columns, settings }
+            : { table, values: payload, format: 'JSONEachRow', settings },
+        );
       } catch (err) {
         await lane.drain();
         const message = (err as Error).message;

@@ -104,14 +104,22 @@ export class ServerStore implements Store {
   }
 
   async insert(table: string, payload: Buffer, options: InsertOptions = {}): Promise<void> {
-    const settings: Record<string, string | number> = { input_format_skip_unknown_fields: 1 };
+    const tsv = options.format === 'TabSeparated';
+    for (const c of options.columns ?? [])
+      if (!/^[a-z_][a-z0-9_]*$/.test(c))
+        throw new StoreError(`insert into ${table}`, `bad column name ${JSON.stringify(c)}`);
+    const settings: Record<string, string | number> = tsv
+      ? {}
+      : { input_format_skip_unknown_fields: 1 };
     if (options.dedupToken && (await this.features()).insertDeduplicationToken)
       settings.insert_deduplication_token = options.dedupToken;
     try {
-      // exec, not insert(): the payload is JSON lines already, which the
+      // exec, not insert(): the payload is serialized already, which the
       // client's insert() would want as objects to serialize itself.
       const r = await this.owner.exec({
-        query: `INSERT INTO ${table} FORMAT JSONEachRow`,
+        query: tsv
+          ? `INSERT INTO ${table} (${(options.columns ?? []).join(', ')}) FORMAT TabSeparated`
+          : `INSERT INTO ${table} FORMAT JSONEachRow`,
         values: Readable.from([payload], { objectMode: false }),
         clickhouse_settings: settings,
       });

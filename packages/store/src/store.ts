@@ -74,6 +74,13 @@ export interface InsertOptions {
    * it does not (the ReplacingMergeTree key still collapses the copy).
    */
   dedupToken?: string;
+  /**
+   * The payload's format: JSONEachRow (default; fields without a column are
+   * skipped) or TabSeparated in the order of `columns` (the typed encoding).
+   */
+  format?: 'JSONEachRow' | 'TabSeparated';
+  /** the columns of a TabSeparated payload, in order */
+  columns?: string[];
 }
 
 export interface Store {

@@ -22,7 +22,7 @@ export {
   type TableSet,
   type UnmappedFieldSink,
 } from './writer/row-routing';
-export { TableBuffer, type BatchContext } from './writer/table-buffer';
+export { TableBuffer, TsvTableBuffer, type BatchContext } from './writer/table-buffer';
 export {
   migrate,
   tableColumns,

@@ -22,7 +22,17 @@
  * reuse them). Errors of the bus or the disk are counted and logged.
  */
 import { join } from 'node:path';
-import { TOPICS, packRows, rowLine, ROWS_ENCODING, type Bus } from '@fleettrace/bus';
+import { tableEncoder, type TableEncoder, type TableSegment } from '@fleettrace/collector-spec';
+import { manifest } from '@fleettrace/collectors/manifests';
+import {
+  TOPICS,
+  packRows,
+  packTables,
+  rowLine,
+  ROWS_ENCODING,
+  TABLES_ENCODING,
+  type Bus,
+} from '@fleettrace/bus';
 import { EventBatch } from '@fleettrace/proto';
 import type { RowBatch } from '../jobs/job-executor';
 import { DiskSpool, type SpooledBatch } from './disk-spool';
@@ -50,6 +60,13 @@ export interface EventPublisherOptions {
   retryMinMs?: number;
   retryMaxMs?: number;
   log?: (message: string) => void;
+  /**
+   * How rows travel: `tsv` (default), the typed encoding from the collector's
+   * manifest (TABLES_ENCODING: ingest stores the bytes without parsing a
+   * row), or `json`, JSON lines, for debugging and for collectors without a
+   * manifest.
+   */
+  rowsEncoding?: 'tsv' | 'json';
   /** rows of one run the bus acknowledged (from memory or the spool), once per run per publish */
   onAcknowledged?: (jobId: string, runId: string, rows: number) => void;
 }
@@ -59,7 +76,10 @@ interface OpenBatch {
   runId: string;
   collector: string;
   weight: number;
+  /** JSON lines, or the typed encoding's segments by table */
   lines: string[];
+  segments?: Map<string, TableSegment>;
+  rows: number;
   bytes: number;
   lost: number;
   timer: NodeJS.Timeout;
@@ -90,6 +110,8 @@ export class EventPublisher {
   private retryAt = 0;
   private stopping = false;
   private closed = false;
+  private readonly encoders = new Map<string, TableEncoder | undefined>();
+  private unmappedLoggedAt = 0;
 
   constructor(private readonly options: EventPublisherOptions) {
     this.topic = options.topic ?? TOPICS.events;
@@ -115,6 +137,7 @@ export class EventPublisher {
     const key = `${batch.jobId}\0${batch.runId}\0${batch.collector}`;
     const max = this.options.maxBatchBytes ?? 1 << 20;
     let open = this.open_.get(key);
+    const encoder = this.encoderOf(batch.collector);
     const start = (): OpenBatch => {
       const b: OpenBatch = {
         jobId: batch.jobId,
@@ -122,6 +145,8 @@ export class EventPublisher {
         collector: batch.collector,
         weight: batch.weight,
         lines: [],
+        segments: encoder ? new Map() : undefined,
+        rows: 0,
         bytes: 0,
         lost: 0,
         timer: setTimeout(() => this.cut(key), this.options.maxDelayMs ?? 1000),
@@ -131,6 +156,20 @@ export class EventPublisher {
     };
     open ??= start();
     open.lost += batch.lost;
+    if (encoder) {
+      // One row at a time, so that an envelope is cut near its size.
+      for (const row of batch.rows) {
+        if (open.rows > 0 && open.bytes > max) {
+          this.cut(key);
+          open = start();
+        }
+        const r = encoder.encode([row as Record<string, unknown>], open.rows, open.segments!);
+        open.rows++;
+        open.bytes += r.bytes;
+        if (r.unmapped) this.unmapped(batch.collector, r.unmapped);
+      }
+      return;
+    }
     for (const row of batch.rows) {
       const line = rowLine(row);
       if (open.lines.length > 0 && open.bytes + line.length + 1 > max) {
@@ -138,8 +177,32 @@ export class EventPublisher {
         open = start();
       }
       open.lines.push(line);
+      open.rows++;
       open.bytes += line.length + 1;
     }
+  }
+
+  /** The typed encoder of a collector, or undefined for JSON lines. */
+  private encoderOf(collector: string): TableEncoder | undefined {
+    if (this.options.rowsEncoding === 'json') return undefined;
+    if (!this.encoders.has(collector)) {
+      const m = manifest(collector);
+      this.encoders.set(collector, m && tableEncoder(m));
+    }
+    return this.encoders.get(collector);
+  }
+
+  /** Row fields the manifest has no column for: their values are lost, counted and logged. */
+  private unmapped(collector: string, fields: Map<string, number>): void {
+    let n = 0;
+    for (const v of fields.values()) n += v;
+    this.metrics.lost.inc({ stage: 'unmapped_field' }, n);
+    const now = Date.now();
+    if (now - this.unmappedLoggedAt < 10_000) return;
+    this.unmappedLoggedAt = now;
+    this.log(
+      `${collector} rows carry ${[...fields.keys()].map((f) => JSON.stringify(f)).join(', ')}, which its manifest has no column for: those values are not sent`,
+    );
   }
 
   /** Packs every open batch now and waits until all of them were acknowledged or spooled. */
@@ -198,10 +261,12 @@ export class EventPublisher {
     if (!open) return;
     this.open_.delete(key);
     clearTimeout(open.timer);
-    if (open.lines.length === 0 && open.lost === 0) return;
+    if (open.rows === 0 && open.lost === 0) return;
     const sequence = this.sequences.take();
-    const rowCount = open.lines.length;
-    const bytes = packRows(open.lines).then((rows) =>
+    const rowCount = open.rows;
+    const typed = open.segments !== undefined;
+    const packed = typed ? packTables(open.segments!.values()) : packRows(open.lines);
+    const bytes = packed.then((rows) =>
       Buffer.from(
         EventBatch.encode({
           agentId: this.options.agentId,
@@ -211,7 +276,7 @@ export class EventPublisher {
           runId: open.runId,
           collector: open.collector,
           createdUnixMs: Date.now(),
-          encoding: ROWS_ENCODING,
+          encoding: typed ? TABLES_ENCODING : ROWS_ENCODING,
           rows,
           rowCount,
           lost: open.lost,

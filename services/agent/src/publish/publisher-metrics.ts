@@ -8,7 +8,7 @@
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 
-export type LossStage = 'collector' | 'spool_full' | 'spool_write';
+export type LossStage = 'collector' | 'spool_full' | 'spool_write' | 'unmapped_field';
 
 export class PublisherMetrics {
   readonly registry = new Registry();
@@ -29,7 +29,7 @@ export class PublisherMetrics {
   });
   readonly lost = new Counter({
     name: 'fleettrace_agent_events_lost_total',
-    help: 'Events lost, by stage: collector (kernel side and queues), spool_full (oldest spooled batches dropped at the bound), spool_write (the disk refused a batch)',
+    help: 'Events lost, by stage: collector (kernel side and queues), spool_full (oldest spooled batches dropped at the bound), spool_write (the disk refused a batch), unmapped_field (values of row fields the collector manifest has no column for)',
     labelNames: ['stage'],
     registers: [this.registry],
   });
@@ -65,7 +65,7 @@ export class PublisherMetrics {
   });
 
   constructor() {
-    for (const stage of ['collector', 'spool_full', 'spool_write'] as LossStage[])
+    for (const stage of ['collector', 'spool_full', 'spool_write', 'unmapped_field'] as LossStage[])
       this.lost.inc({ stage }, 0);
   }
 

@@ -22,8 +22,11 @@
 import {
   batchIdOf,
   PUBLISHER_HEADER,
+  TABLES_ENCODING,
   TOPICS,
   unpackLines,
+  unpackTables,
+  type UnpackedSegment,
   UndecodableBatchError,
   type Bus,
   type ConsumedMessage,
@@ -40,7 +43,7 @@ import {
 } from '../schema/schema-manager';
 import { manifests } from '@fleettrace/collectors/manifests';
 import { RowRouter } from '../writer/row-routing';
-import { TableBuffer, type BatchContext, type Block } from '../writer/table-buffer';
+import { TableBuffer, TsvTableBuffer, type BatchContext, type Block } from '../writer/table-buffer';
 import type { DeadLetterSink } from './dead-letters';
 import { Failpoints } from './failpoints';
 import { IngestMetrics } from './ingest-metrics';
@@ -109,6 +112,8 @@ class SeenBatches {
 export class IngestService {
   readonly metrics = new IngestMetrics();
   private readonly buffers = new Map<string, TableBuffer>();
+  /** typed rows by table and column list */
+  private readonly tsvBuffers = new Map<string, TsvTableBuffer>();
   private router!: RowRouter;
   private readonly unmappedLabels = new Set<string>();
   private subscription?: Subscription;
@@ -325,6 +330,13 @@ export class IngestService {
     }
   }
 
+  private tsvBuffer(table: string, columns: string[], prefixed: boolean): TsvTableBuffer {
+    const key = `${table}\0${columns.join(',')}`;
+    let b = this.tsvBuffers.get(key);
+    if (!b) this.tsvBuffers.set(key, (b = new TsvTableBuffer(table, columns, prefixed)));
+    return b;
+  }
+
   /** Counts values of a field without a column (at most 100 field labels), logs at most every 10 s. */
   private unmappedField(collector: string, field: string, rows: number): void {
     const label = `${collector}\0${field}`;
@@ -370,7 +382,10 @@ export class IngestService {
   /** Decodes the envelope and unpacks its rows; undefined for a batch already stored. */
   private async unpack(
     m: ConsumedMessage,
-  ): Promise<{ batch: EventBatch; batchId: string; lines: string[] } | undefined> {
+  ): Promise<
+    | { batch: EventBatch; batchId: string; lines: string[]; segments?: UnpackedSegment[] }
+    | undefined
+  > {
     let batch: EventBatch;
     try {
       batch = decodeWhole(EventBatch, m.value);
@@ -385,6 +400,8 @@ export class IngestService {
     }
     const batchId = batchIdOf(batch.agentId, batch.sequence).toString();
     if (this.seen.has(batchId)) return undefined;
+    if (batch.encoding === TABLES_ENCODING)
+      return { batch, batchId, lines: [], segments: await unpackTables(batch.rows) };
     return { batch, batchId, lines: await unpackLines(batch.encoding, batch.rows, batch.rowCount) };
   }
 
@@ -397,7 +414,7 @@ export class IngestService {
       );
       return;
     }
-    const { batch, batchId, lines } = unpacked;
+    const { batch, batchId, lines, segments } = unpacked;
     const ctx: BatchContext = {
       host: batch.host,
       jobId: batch.jobId,
@@ -406,7 +423,15 @@ export class IngestService {
       batchId,
       source: m,
     };
-    if (lines.length > 0) this.pendingRows += this.router.route(batch.collector, ctx, lines);
+    if (segments)
+      this.pendingRows += this.router.routeTables(
+        batch.collector,
+        ctx,
+        segments,
+        batch.rowCount,
+        (table, columns, prefixed) => this.tsvBuffer(table, columns, prefixed),
+      );
+    else if (lines.length > 0) this.pendingRows += this.router.route(batch.collector, ctx, lines);
     this.buffers.get('fleettrace.batches')?.addRows(ctx, [
       {
         time: Math.floor(batch.createdUnixMs / 1000),
@@ -479,7 +504,9 @@ export class IngestService {
     }
     this.flushRunning = true;
     const started = Date.now();
-    const blocks = [...this.buffers.values()].map((b) => b.take()).filter((b) => b !== undefined);
+    const blocks = [...this.buffers.values(), ...this.tsvBuffers.values()]
+      .map((b) => b.take())
+      .filter((b) => b !== undefined);
     const positions = [...this.positions.values()];
     this.positions = new Map();
     this.pendingRows = 0;
@@ -523,14 +550,14 @@ export class IngestService {
    * not others; the dead letter holds all of it.
    */
   private async insertWithRetry(block: Block): Promise<void> {
-    const refused = await this.insertOnce(block.table, block.payload, block.dedupToken);
+    const refused = await this.insertOnce(block, block.payload, block.dedupToken);
     if (!refused) return;
     this.log(
       `${block.table} refused a block of ${block.rows} rows (${refused}): inserting its batches one by one`,
     );
     for (const slice of block.slices()) {
       const reason = await this.insertOnce(
-        block.table,
+        block,
         slice.payload,
         `${block.dedupToken}/${slice.batch.batchId}`,
       );
@@ -543,13 +570,17 @@ export class IngestService {
 
   /** Inserts until the store acknowledges (returns undefined) or refuses the data (returns why). */
   private async insertOnce(
-    table: string,
+    block: Block,
     payload: Buffer,
     dedupToken: string,
   ): Promise<string | undefined> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.options.store.insert(table, payload, { dedupToken });
+        await this.options.store.insert(block.table, payload, {
+          dedupToken,
+          format: block.format,
+          columns: block.columns,
+        });
         if (this.storeError !== undefined) this.log('store is back: inserts succeed again');
         this.storeError = undefined;
         return undefined;
@@ -563,7 +594,7 @@ export class IngestService {
         )
           return message;
         if (this.storeError === undefined)
-          this.log(`insert into ${table} failed, retrying with back-off: ${message}`);
+          this.log(`insert into ${block.table} failed, retrying with back-off: ${message}`);
         this.storeError = message;
         if (this.stopping) throw err;
         await sleep(Math.min(10_000, 200 * 2 ** Math.min(attempt, 6)));

@@ -23,11 +23,17 @@ import {
   acceptedFields,
   allColumns,
   BATCH_COLUMNS,
+  PREFIX_COLUMNS,
+  STACK_TABLE_COLUMNS,
+  tablesOf,
   type CollectorManifest,
   type Row,
 } from '@fleettrace/collector-spec';
-import { UndecodableBatchError } from '@fleettrace/bus';
-import type { BatchContext, TableBuffer } from './table-buffer';
+import { UndecodableBatchError, type UnpackedSegment } from '@fleettrace/bus';
+import type { BatchContext, TableBuffer, TsvTableBuffer } from './table-buffer';
+
+/** The buffer of typed rows for a table and column list (made on first use). */
+export type TsvTables = (table: string, columns: string[], prefixed: boolean) => TsvTableBuffer;
 
 export interface TableSet {
   /** the buffer of a table that exists, or undefined */
@@ -89,6 +95,8 @@ export function topLevelKeys(line: string): string[] {
 /** What the router needs of one manifest, computed once. */
 interface Plan {
   manifest: CollectorManifest;
+  /** typed encoding: the columns a segment of each of its tables may name */
+  segmentColumns: Map<string, Set<string>>;
   main: string;
   mainColumns: Set<string>;
   sensitive?: { table: string; columns: Set<string>; when?: { field: string; equals: string } };
@@ -118,8 +126,21 @@ function planOf(m: CollectorManifest): Plan {
   const triggers = new Set<string>(m.consumes ?? []);
   for (const f of m.derivedFrom ?? []) triggers.add(f);
   if (sensitive) for (const c of sensitive.columns) if (!mainColumns.has(c)) triggers.add(c);
+  const segmentColumns = new Map<string, Set<string>>();
+  const fromBatch = new Set<string>([...PREFIX_COLUMNS, 'row_idx']);
+  for (const { table, spec } of tablesOf(m))
+    segmentColumns.set(
+      table,
+      new Set(
+        allColumns(spec)
+          .map((c) => c.name)
+          .filter((c) => !fromBatch.has(c)),
+      ),
+    );
+  if (m.stacks) segmentColumns.set('fleettrace.stacks', new Set(STACK_TABLE_COLUMNS));
   return {
     manifest: m,
+    segmentColumns,
     main: `fleettrace.${m.name}`,
     mainColumns,
     sensitive,
@@ -216,6 +237,61 @@ export class RowRouter {
     stacks?.addRows(batch, freshStacks);
     if (unmapped) for (const [field, n] of unmapped) this.unmapped(collector, field, n);
     return lines.length;
+  }
+
+  /**
+   * Routes one batch of the typed encoding: each segment's lines go, as
+   * bytes, to the buffer of its table and columns. Refuses (the batch goes to
+   * the dead-letter sink, kept) a table that is not this collector's, a column
+   * its table lacks, or a row count that is not the envelope's.
+   */
+  routeTables(
+    collector: string,
+    batch: BatchContext,
+    segments: UnpackedSegment[],
+    rowCount: number,
+    tables: TsvTables,
+  ): number {
+    const plan = this.plans.get(collector);
+    if (!plan)
+      throw new UndecodableBatchError(
+        `no collector ${JSON.stringify(collector.slice(0, 64))} in this ingest's manifests`,
+      );
+    let mainRows = 0;
+    for (const s of segments) {
+      const allowed = plan.segmentColumns.get(s.table);
+      if (!allowed)
+        throw new UndecodableBatchError(`${s.table} is not a table of collector ${collector}`);
+      for (const c of s.columns)
+        if (!allowed.has(c))
+          throw new UndecodableBatchError(
+            `${s.table} has no column ${c} (is this ingest's schema older than the agent?)`,
+          );
+      if (s.table === plan.main) mainRows += s.lines.length;
+    }
+    if (mainRows !== rowCount)
+      throw new UndecodableBatchError(`${mainRows} rows but row_count is ${rowCount}`);
+    for (const s of segments) {
+      if (s.table === 'fleettrace.stacks') {
+        const fresh = s.lines.filter((l) => {
+          const tab = l.indexOf(9);
+          const id = l.toString('latin1', 0, tab < 0 ? l.length : tab);
+          if (this.stacks.has(id)) return false;
+          this.stacks.add(id);
+          this.pendingStacks.push(id);
+          return true;
+        });
+        if (this.tables.get('fleettrace.stacks'))
+          tables('fleettrace.stacks', s.columns, false).add(batch, fresh);
+        continue;
+      }
+      if (!this.tables.get(s.table))
+        throw new UndecodableBatchError(
+          `no table ${s.table} for collector ${collector} (is this ingest's schema older than the agent?)`,
+        );
+      tables(s.table, [...PREFIX_COLUMNS, 'row_idx', ...s.columns], true).add(batch, s.lines);
+    }
+    return rowCount;
   }
 
   /** Whether the last flush stored everything routed before it. */

@@ -35,6 +35,9 @@ export interface BlockSlice {
 
 export interface Block {
   table: string;
+  /** JSONEachRow unless said; TabSeparated blocks name their columns */
+  format?: 'JSONEachRow' | 'TabSeparated';
+  columns?: string[];
   payload: Buffer;
   rows: number;
   dedupToken: string;
@@ -122,3 +125,91 @@ export class TableBuffer {
     };
   }
 }
+
+/** TabSeparated escaping of a batch's string value. */
+function tsvText(s: string): string {
+   
+  return s.replace(/[\\\t\n\r\0\b\f]/g, (c) => ESCAPES[c]!);
+}
+const ESCAPES: Record<string, string> = {
+  '\\': '\\\\',
+  '\t': '\\t',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\0': '\\0',
+  '\b': '\\b',
+  '\f': '\\f',
+};
+
+/**
+ * Rows of the typed encoding waiting for one insert into one table with one
+ * column list: the agent's TabSeparated lines (row_idx first), each with the
+ * batch's columns put in front (PREFIX_COLUMNS), as bytes. Nothing is parsed.
+ */
+export class TsvTableBuffer {
+  private chunks: Buffer[] = [];
+  private rows = 0;
+  private batches: Array<{ batch: BatchContext; start: number; rows: number }> = [];
+
+  /**
+   * @param columns the insert's columns: the prefix's (when `prefixed`), then the lines'
+   * @param prefixed whether lines get the batch's columns in front (not for fleettrace.stacks)
+   */
+  constructor(
+    readonly table: string,
+    readonly columns: string[],
+    private readonly prefixed: boolean,
+  ) {}
+
+  get rowCount(): number {
+    return this.rows;
+  }
+
+  add(batch: BatchContext, lines: Buffer[]): void {
+    if (lines.length === 0) return;
+    this.batches.push({ batch, start: this.chunks.length, rows: lines.length });
+    const prefix = this.prefixed
+      ? Buffer.from(
+          `${tsvText(batch.host)}\t${tsvText(batch.jobId)}\t${tsvText(batch.runId)}\t` +
+            `${Number.isFinite(batch.weight) ? batch.weight : 1}\t${batch.batchId}\t`,
+        )
+      : undefined;
+    const newline = NEWLINE;
+    for (const line of lines) {
+      if (prefix) this.chunks.push(prefix);
+      this.chunks.push(line, newline);
+    }
+    this.rows += lines.length;
+  }
+
+  take(): Block | undefined {
+    if (this.rows === 0) return undefined;
+    const chunks = this.chunks;
+    const batches = this.batches;
+    const rows = this.rows;
+    this.chunks = [];
+    this.batches = [];
+    this.rows = 0;
+    const table = this.table;
+    return {
+      table,
+      format: 'TabSeparated',
+      columns: this.columns,
+      payload: Buffer.concat(chunks),
+      rows,
+      dedupToken: createHash('sha256')
+        .update(table)
+        .update(this.columns.join(','))
+        .update(batches.map((b) => b.batch.batchId).join(','))
+        .digest('hex'),
+      slices: () =>
+        batches.map((b, i) => ({
+          batch: b.batch,
+          payload: Buffer.concat(chunks.slice(b.start, batches[i + 1]?.start ?? chunks.length)),
+          rows: b.rows,
+        })),
+    };
+  }
+}
+
+const NEWLINE = Buffer.from('\n');
