@@ -2,20 +2,19 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
 import { clientAddress, CurrentPrincipal, type AuthenticatedRequest } from '../auth/auth.guard.js';
 import { RequireRole, type Principal } from '../auth/roles.js';
-import { objectWith, oneOf, optionalString } from '../http/request-fields.js';
+import { parseRequest } from '../http/request-fields.js';
+import { ReasonRequest } from '../jobs/jobs.schemas.js';
+import { AgentsListQuery } from './agents.schemas.js';
 import { AgentsService, type AgentInfo } from './agents.service.js';
-
-const STATES = ['enrolled', 'connected', 'disconnected', 'lost', 'revoked'] as const;
 
 @Controller('api/v1/agents')
 export class AgentsController {
   constructor(private readonly agents: AgentsService) {}
 
   @Get()
-  list(@Query('state') state?: string): { agents: AgentInfo[] } {
-    return {
-      agents: this.agents.list(state === undefined ? {} : { state: oneOf(state, 'state', STATES) }),
-    };
+  list(@Query() query: unknown): { agents: AgentInfo[] } {
+    const { state } = parseRequest(AgentsListQuery, query, 'query');
+    return { agents: this.agents.list(state === undefined ? {} : { state }) };
   }
 
   @Get(':id')
@@ -33,12 +32,7 @@ export class AgentsController {
     @CurrentPrincipal() p: Principal,
     @Req() req: AuthenticatedRequest,
   ): AgentInfo {
-    const b = objectWith(body ?? {}, '', ['reason']);
-    return this.agents.revoke(
-      id,
-      p,
-      optionalString(b.reason, 'reason', { max: 500 }) ?? 'revoked by an admin',
-      clientAddress(req),
-    );
+    const b = parseRequest(ReasonRequest, body ?? {});
+    return this.agents.revoke(id, p, b.reason ?? 'revoked by an admin', clientAddress(req));
   }
 }
