@@ -18,6 +18,7 @@ import {
   collectors,
   COMM_MAX_BYTES,
   validateFilters,
+  type CollectorDefinition,
 } from '@fleettrace/collectors';
 import { duration, fields, jsonInteger, parseRequest, satisfies } from '../http/request-fields.js';
 import {
@@ -110,11 +111,18 @@ const targetsShape = {
 };
 const TARGETS_MISSING = 'is required: name hosts (globs allowed, e.g. ["web-*"]) or labels';
 
+/** The registry's collectors, found by folder: a new one is in the schema, and the document, by being there. */
+const COLLECTOR_NAMES = [...collectors().keys()] as [string, ...string[]];
+
 const collectorRequest = fields({
   name: z
-    .string({ error: 'must be a collector name' })
-    .min(1, 'must be a collector name')
-    .meta({ description: 'collector name (GET the collectors with `fleettrace collectors`)' }),
+    .enum(COLLECTOR_NAMES, {
+      error: (iss) =>
+        typeof iss.input !== 'string' || iss.input === ''
+          ? 'must be a collector name'
+          : `unknown collector ${JSON.stringify(iss.input)}; known: ${COLLECTOR_NAMES.join(', ')}`,
+    })
+    .meta({ description: 'a collector (`fleettrace collectors` describes them)' }),
   params: z
     .record(
       z.string(),
@@ -275,7 +283,7 @@ export function parseJobSpec(raw: unknown, opts: { template?: boolean } = {}): J
   };
 }
 
-/** Names from the registry, each once, with parameters its parseParams accepts. */
+/** Each collector once, with parameters its parseParams accepts. */
 function checkCollectors(
   list: ReadonlyArray<{ name: string; params?: Record<string, string | number | boolean> }>,
 ): CollectorRequest[] {
@@ -283,12 +291,7 @@ function checkCollectors(
   const seen = new Set<string>();
   return list.map((c, i) => {
     const field = `collectors[${i}]`;
-    const def = registry.get(c.name);
-    if (!def)
-      throw new ValidationError(
-        `${field}.name`,
-        `unknown collector ${JSON.stringify(c.name)}; known: ${[...registry.keys()].join(', ')}`,
-      );
+    const def = registry.get(c.name) as CollectorDefinition; // the schema's enum
     if (seen.has(c.name))
       throw new ValidationError(`${field}.name`, `collector ${c.name} is listed twice`);
     seen.add(c.name);

@@ -76,6 +76,51 @@ interface BadCase {
   field: Path;
 }
 
+interface Answer {
+  status: number;
+  body: Json;
+}
+
+type Generator = (
+  resolve: (s: Schema) => Schema,
+  schema: Schema,
+  path: Path,
+  good: unknown,
+  query: boolean,
+) => BadCase[];
+
+/**
+ * Values exactly at each bound of a schema (minimum, maximum, length,
+ * duration range), which the server must take for that field.
+ */
+function edgeCases(
+  resolve: (s: Schema) => Schema,
+  raw: Schema,
+  path: Path,
+  good: unknown,
+  query: boolean,
+): BadCase[] {
+  const s = resolve(raw);
+  const out: BadCase[] = [];
+  const at = (what: string, value: unknown) => out.push({ what, path, value, field: path });
+  const fits = (text: string) =>
+    typeof s.pattern !== 'string' || new RegExp(s.pattern, 'u').test(text);
+  if (typeof s.minimum === 'number') at('at minimum', s.minimum);
+  if (typeof s.maximum === 'number') at('at maximum', s.maximum);
+  for (const n of [s.minLength, s.maxLength])
+    if (typeof n === 'number' && n > 0 && fits('a'.repeat(n))) at(`${n} long`, 'a'.repeat(n));
+  if (typeof s['x-minimum-ms'] === 'number') at('shortest', `${s['x-minimum-ms']}ms`);
+  if (typeof s['x-maximum-ms'] === 'number') at('longest', `${s['x-maximum-ms']}ms`);
+  if (s.type === 'array' && Array.isArray(good))
+    out.push(...edgeCases(resolve, s.items as Schema, [...path, 0], good[0], query));
+  if (s.type === 'object') {
+    const g = (good ?? {}) as Json;
+    for (const [k, p] of Object.entries((s.properties ?? {}) as Record<string, Schema>))
+      out.push(...edgeCases(resolve, p, [...path, k], g[k], query));
+  }
+  return out;
+}
+
 /** Strings of which at least one breaks any pattern of the document. */
 const PATTERN_BREAKERS = ['a b!', '', '\u0001', 'x', '!'];
 
@@ -261,7 +306,15 @@ describe('REST contract', () => {
     }
   });
 
-  test('every bad field is a 400 naming it, and the document refuses it too', async () => {
+  /**
+   * Sends, for every route with an example, the example changed by each case
+   * `generate` makes of its body and query parameters; `judge` says what is
+   * wrong with the answer, given whether the document refuses the request.
+   */
+  async function sendCases(
+    generate: Generator,
+    judge: (c: BadCase, field: string, refusedByDocument: boolean, r: Answer) => string | undefined,
+  ): Promise<{ sent: number; failures: string[] }> {
     const admin = controller.firstAdminToken as string;
     let sent = 0;
     const failures: string[] = [];
@@ -270,12 +323,11 @@ describe('REST contract', () => {
       const example = EXAMPLES[route];
       if (!example) continue;
       const url = `${controller.url}${path.replace(/\{(\w+)\}/g, (_, k: string) => example.params?.[k] ?? k)}`;
-      const send = async (query: Json, body: unknown) => {
+      const send = async (query: Json, body: unknown): Promise<Answer> => {
         const qs = new URLSearchParams(
-          Object.entries(query).map(([k, v]): [string, string] => [
-            k,
-            Array.isArray(v) ? v.join(',') : String(v),
-          ]),
+          Object.entries(query)
+            .filter(([, v]) => v !== undefined)
+            .map(([k, v]): [string, string] => [k, Array.isArray(v) ? v.join(',') : String(v)]),
         ).toString();
         const res = await fetch(qs ? `${url}?${qs}` : url, {
           method: method.toUpperCase(),
@@ -288,46 +340,27 @@ describe('REST contract', () => {
         sent++;
         return { status: res.status, body: (await res.json()) as Json };
       };
-      const check = (
-        what: string,
-        expected: string,
-        refusedByDocument: boolean,
-        r: { status: number; body: Json },
-      ) => {
-        if (!refusedByDocument) failures.push(`${route} ${what}: the document accepts it`);
-        if (r.status !== 400 || r.body.field !== expected)
+      const record = (c: BadCase, where: string, failure: string | undefined) => {
+        if (failure)
           failures.push(
-            `${route} ${what}: expected 400 naming ${expected}, got ${r.status} ${JSON.stringify(r.body)}`,
+            `${route} ${c.what} at ${where} (${JSON.stringify(c.value)?.slice(0, 40)}): ${failure}`,
           );
-        else if (!String(r.body.error).startsWith(`${expected}: `))
-          failures.push(`${route} ${what}: error ${String(r.body.error)}`);
       };
 
       if (op.requestBody) {
-        const schemaPointer = pointer(
-          'paths',
-          path,
-          method,
-          'requestBody',
-          'content',
-          'application/json',
-          'schema',
-        );
-        const validate = ajv.getSchema(schemaPointer) as ValidateFunction;
+        const validate = ajv.getSchema(
+          pointer('paths', path, method, 'requestBody', 'content', 'application/json', 'schema'),
+        ) as ValidateFunction;
         const root = resolve(validate.schema as Schema);
         const branches = (root.anyOf as Schema[] | undefined) ?? [root];
         for (const good of example.bodies ?? []) {
           const branch = branches.find((b) => ajv.validate(b, good)) as Schema;
           assert.ok(branch, `${route}: no branch accepts ${JSON.stringify(good)}`);
-          for (const c of badCases(resolve, branch, [], good, false)) {
+          for (const c of generate(resolve, branch, [], good, false)) {
             const body = withCase(good, c);
-            const what = `${c.what} at ${fieldName(c.path, 'body')} (${JSON.stringify(c.value)?.slice(0, 40)})`;
-            check(
-              what,
-              fieldName(c.field, 'body'),
-              !validate(body),
-              await send(example.query ?? {}, body),
-            );
+            const answer = await send(example.query ?? {}, body);
+            const field = fieldName(c.field, 'body');
+            record(c, fieldName(c.path, 'body'), judge(c, field, !validate(body), answer));
           }
         }
       }
@@ -335,25 +368,43 @@ describe('REST contract', () => {
         if (p.in !== 'query') continue;
         const name = p.name as string;
         const validate = ajv.compile(p.schema as Schema);
-        const good = example.query?.[name];
-        for (const c of badCases(resolve, p.schema as Schema, [], good, true)) {
+        for (const c of generate(resolve, p.schema as Schema, [], example.query?.[name], true)) {
           const value = c.remove ? undefined : c.value;
-          const what = `${c.what} in ?${name} (${JSON.stringify(value)?.slice(0, 40)})`;
-          const body = example.bodies?.[0];
-          check(
-            what,
-            fieldName([name, ...c.field], name),
-            !validate(value),
-            await send({ ...example.query, [name]: value }, body),
-          );
+          const answer = await send({ ...example.query, [name]: value }, example.bodies?.[0]);
+          const field = fieldName([name, ...c.field], name);
+          record(c, `?${name}`, judge(c, field, !validate(value), answer));
         }
       }
     }
-    assert.deepEqual(
-      failures,
-      [],
-      `${failures.length} of ${sent} bad requests:\n${failures.join('\n')}`,
-    );
+    return { sent, failures };
+  }
+
+  test('every bad field is a 400 naming it, and the document refuses it too', async () => {
+    const { sent, failures } = await sendCases(badCases, (_, field, refusedByDocument, r) => {
+      if (!refusedByDocument) return 'the document accepts it';
+      if (r.status !== 400 || r.body.field !== field)
+        return `expected 400 naming ${field}, got ${r.status} ${JSON.stringify(r.body)}`;
+      if (!String(r.body.error).startsWith(`${field}: `)) return `error ${String(r.body.error)}`;
+      return undefined;
+    });
+    assert.deepEqual(failures, [], `${failures.length} of ${sent}:\n${failures.join('\n')}`);
     assert.ok(sent > 100, `only ${sent} bad requests were generated`);
+  });
+
+  test('a value at each bound of the document is not refused for that field', async () => {
+    const { sent, failures } = await sendCases(edgeCases, (_, field, refusedByDocument, r) => {
+      if (refusedByDocument) return 'the document refuses it';
+      // A bound between two fields (interval within duration) is no bound of either in the document.
+      if (
+        r.status === 400 &&
+        r.body.field === field &&
+        !/must not be longer than/.test(String(r.body.error))
+      )
+        return `refused: ${JSON.stringify(r.body)}`;
+      if (r.status === 500) return `server error: ${JSON.stringify(r.body)}`;
+      return undefined;
+    });
+    assert.deepEqual(failures, [], `${failures.length} of ${sent}:\n${failures.join('\n')}`);
+    assert.ok(sent > 20, `only ${sent} requests at a bound were generated`);
   });
 });
