@@ -5,20 +5,21 @@ import { RequireRole, type Principal } from '../auth/roles.js';
 import { parseRequest } from '../http/request-fields.js';
 import { ReasonRequest } from '../jobs/jobs.schemas.js';
 import { AgentsListQuery } from './agents.schemas.js';
-import { AgentsService, type AgentInfo } from './agents.service.js';
+import { AgentsService } from './agents.service.js';
+import type { AgentListResponse, AgentResponse } from './agents.schemas.js';
 
 @Controller('api/v1/agents')
 export class AgentsController {
   constructor(private readonly agents: AgentsService) {}
 
   @Get()
-  list(@Query() query: unknown): { agents: AgentInfo[] } {
+  list(@Query() query: unknown): AgentListResponse {
     const { state } = parseRequest(AgentsListQuery, query, 'query');
     return { agents: this.agents.list(state === undefined ? {} : { state }) };
   }
 
   @Get(':id')
-  get(@Param('id') id: string): AgentInfo {
+  get(@Param('id') id: string): AgentResponse {
     return this.agents.get(id);
   }
 
@@ -31,7 +32,7 @@ export class AgentsController {
     @Body() body: unknown,
     @CurrentPrincipal() p: Principal,
     @Req() req: AuthenticatedRequest,
-  ): AgentInfo {
+  ): AgentResponse {
     const b = parseRequest(ReasonRequest, body ?? {});
     return this.agents.revoke(id, p, b.reason ?? 'revoked by an admin', clientAddress(req));
   }

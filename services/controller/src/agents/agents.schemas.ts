@@ -9,7 +9,7 @@ export const AgentsListQuery = z.object({
   state: choice(AGENT_STATES).optional().meta({ description: 'only agents in this state' }),
 });
 
-export const AgentResponse = z.looseObject({
+export const AgentResponse = z.object({
   id: z.string(),
   hostname: z.string(),
   labels: z.record(z.string(), z.string()),

@@ -3,7 +3,8 @@ import { Controller, Get, Query } from '@nestjs/common';
 import { RequireRole } from '../auth/roles.js';
 import { parseRequest } from '../http/request-fields.js';
 import { AuditListQuery, sinceParam } from './audit.schemas.js';
-import { AuditService, type AuditEntry } from './audit.service.js';
+import { AuditService } from './audit.service.js';
+import type { AuditListResponse } from './audit.schemas.js';
 
 @Controller('api/v1/audit')
 export class AuditController {
@@ -12,7 +13,7 @@ export class AuditController {
   /** Newest first, filtered by time, action and outcome. */
   @Get()
   @RequireRole('admin')
-  list(@Query() query: unknown): { entries: AuditEntry[] } {
+  list(@Query() query: unknown): AuditListResponse {
     const q = parseRequest(AuditListQuery, query, 'query');
     return {
       entries: this.audit.list({

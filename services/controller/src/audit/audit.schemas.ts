@@ -31,7 +31,7 @@ export const AuditListQuery = z.object({
     .meta({ description: 'ISO-8601 time, or a duration back (1h, at most 3650 days)' }),
 });
 
-export const AuditEntryResponse = z.looseObject({
+export const AuditEntryResponse = z.object({
   id: z.int(),
   ts: z.string(),
   actor: z.string(),

@@ -3,9 +3,15 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req } from '@nest
 import { parseDuration } from '@fleettrace/common';
 import { parseRequest } from '../http/request-fields.js';
 import { clientAddress, CurrentPrincipal, type AuthenticatedRequest } from './auth.guard.js';
-import { RequireRole, type Principal, type Role } from './roles.js';
+import { RequireRole, type Principal } from './roles.js';
 import { ApiTokenRequest, BootstrapTokenRequest, TokenKindRequest } from './tokens.schemas.js';
 import { TokensService } from './tokens.service.js';
+import type {
+  CreatedTokenResponse,
+  TokenListResponse,
+  TokenResponse,
+  WhoamiResponse,
+} from './tokens.schemas.js';
 
 @Controller('api/v1')
 export class TokensController {
@@ -13,7 +19,7 @@ export class TokensController {
 
   /** The caller's own token: name and role. */
   @Get('whoami')
-  whoami(@CurrentPrincipal() p: Principal): { id: string; name: string; role: Role } {
+  whoami(@CurrentPrincipal() p: Principal): WhoamiResponse {
     return { id: p.tokenId, name: p.name, role: p.role };
   }
 
@@ -28,7 +34,7 @@ export class TokensController {
     @Body() body: unknown,
     @CurrentPrincipal() p: Principal,
     @Req() req: AuthenticatedRequest,
-  ): { token: string; info: unknown } {
+  ): CreatedTokenResponse {
     const { kind } = parseRequest(TokenKindRequest, body);
     if (kind !== 'bootstrap') {
       const b = parseRequest(ApiTokenRequest, body);
@@ -53,7 +59,7 @@ export class TokensController {
 
   @Get('tokens')
   @RequireRole('admin')
-  list(): { tokens: unknown[] } {
+  list(): TokenListResponse {
     return { tokens: this.tokens.list() };
   }
 
@@ -64,7 +70,7 @@ export class TokensController {
     @Param('id') id: string,
     @CurrentPrincipal() p: Principal,
     @Req() req: AuthenticatedRequest,
-  ): unknown {
+  ): TokenResponse {
     return this.tokens.revoke(id, p, clientAddress(req));
   }
 }

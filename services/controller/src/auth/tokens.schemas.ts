@@ -36,21 +36,31 @@ export const BootstrapTokenRequest = fields({
 /** Body of POST /api/v1/tokens: an API token or an agent bootstrap token. */
 export const TokenRequest = z.union([ApiTokenRequest, BootstrapTokenRequest]);
 
-export const TokenResponse = z
-  .looseObject({
-    id: z.string(),
-    kind: z.enum(['api', 'bootstrap']),
-    name: z.string(),
-    role: z.enum(ROLES).optional().meta({ description: 'api tokens' }),
-    max_uses: z.int().optional().meta({ description: 'bootstrap tokens' }),
-    uses: z.int().optional().meta({ description: 'bootstrap tokens' }),
-    created: z.string(),
-    created_by: z.string(),
+const tokenCommon = {
+  id: z.string(),
+  name: z.string(),
+  created: z.string(),
+  created_by: z.string(),
+  revoked: z.string().nullable(),
+};
+
+/** A token without its secret: an API token or an agent bootstrap token. */
+export const TokenResponse = z.discriminatedUnion('kind', [
+  z.object({
+    ...tokenCommon,
+    kind: z.literal('api'),
+    role: z.enum(ROLES),
     expires: z.string().nullable(),
-    revoked: z.string().nullable(),
-    last_used: z.string().nullable().optional().meta({ description: 'api tokens' }),
-  })
-  .meta({ description: 'a token without its secret' });
+    last_used: z.string().nullable(),
+  }),
+  z.object({
+    ...tokenCommon,
+    kind: z.literal('bootstrap'),
+    max_uses: z.int(),
+    uses: z.int(),
+    expires: z.string(),
+  }),
+]);
 
 export const CreatedTokenResponse = z.object({
   token: z.string().meta({ description: 'the secret, shown this once' }),

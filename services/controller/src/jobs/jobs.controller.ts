@@ -5,7 +5,8 @@ import { RequireRole, type Principal } from '../auth/roles.js';
 import { parseRequest } from '../http/request-fields.js';
 import { parseJobSpec } from './job-spec.js';
 import { JobsListQuery, ReasonRequest } from './jobs.schemas.js';
-import { JobsService, type JobView } from './jobs.service.js';
+import { JobsService } from './jobs.service.js';
+import type { JobListResponse, JobResponse } from './jobs.schemas.js';
 
 @Controller('api/v1/jobs')
 export class JobsController {
@@ -18,12 +19,12 @@ export class JobsController {
     @Body() body: unknown,
     @CurrentPrincipal() p: Principal,
     @Req() req: AuthenticatedRequest,
-  ): JobView {
+  ): JobResponse {
     return this.jobs.create(parseJobSpec(body), p, { source: clientAddress(req) });
   }
 
   @Get()
-  list(@Query() query: unknown): { jobs: JobView[] } {
+  list(@Query() query: unknown): JobListResponse {
     const q = parseRequest(JobsListQuery, query, 'query');
     return {
       jobs: this.jobs.list({
@@ -36,7 +37,7 @@ export class JobsController {
 
   /** The job with every per-host run. */
   @Get(':id')
-  get(@Param('id') id: string): JobView {
+  get(@Param('id') id: string): JobResponse {
     return this.jobs.get(id);
   }
 
@@ -48,7 +49,7 @@ export class JobsController {
     @Body() body: unknown,
     @CurrentPrincipal() p: Principal,
     @Req() req: AuthenticatedRequest,
-  ): JobView {
+  ): JobResponse {
     const b = parseRequest(ReasonRequest, body ?? {});
     return this.jobs.cancel(id, p, b.reason ?? 'no reason given', clientAddress(req));
   }

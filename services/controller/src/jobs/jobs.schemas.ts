@@ -41,7 +41,7 @@ export const ReasonRequest = fields({
 
 const nullableString = z.string().nullable();
 
-export const RunResponse = z.looseObject({
+export const RunResponse = z.object({
   id: z.string(),
   agent_id: z.string(),
   host: z.string(),
@@ -58,10 +58,29 @@ export const RunResponse = z.looseObject({
   ack_latency_ms: z.int().nullable(),
 });
 
-export const JobResponse = z.looseObject({
+/** A job spec as validated and stored: durations in ms, defaults filled in, parameters as strings. */
+export const JobSpecResponse = z.object({
+  targets: z.object({
+    hosts: z.array(z.string()).optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+    sample: z.number().optional(),
+  }),
+  collectors: z.array(z.object({ name: z.string(), params: z.record(z.string(), z.string()) })),
+  filters: z.object({
+    pid: z.int().optional(),
+    uid: z.int().optional(),
+    comm: z.string().optional(),
+    cgroup: z.string().optional(),
+  }),
+  duration_ms: z.int().meta({ description: '0 in a schedule (its run_for is the duration)' }),
+  interval_ms: z.int(),
+  limits: z.object({ overhead_budget: z.number(), max_events_per_second: z.int() }),
+});
+
+export const JobResponse = z.object({
   id: z.string(),
   state: z.enum(JOB_STATES),
-  spec: z.looseObject({}).meta({ description: 'the job spec as validated, durations in ms' }),
+  spec: JobSpecResponse,
   created_by: z.string(),
   created: z.string(),
   start: z.string(),
@@ -79,6 +98,7 @@ export const JobResponse = z.looseObject({
 
 export const JobListResponse = z.object({ jobs: z.array(JobResponse) });
 
+export type JobSpecResponse = z.infer<typeof JobSpecResponse>;
 export type RunResponse = z.infer<typeof RunResponse>;
 export type JobResponse = z.infer<typeof JobResponse>;
 export type JobListResponse = z.infer<typeof JobListResponse>;

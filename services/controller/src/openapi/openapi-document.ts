@@ -24,6 +24,7 @@ import {
   idParams,
   JobListResponse,
   JobResponse,
+  JobSpecResponse,
   JobsListQuery,
   ReasonRequest,
   RunResponse,
@@ -53,6 +54,7 @@ export const ErrorResponse = z.object({
 const COMPONENTS: Record<string, z.ZodType> = {
   Error: ErrorResponse,
   JobSpec: JobSpecRequest,
+  StoredJobSpec: JobSpecResponse,
   Job: JobResponse,
   Run: RunResponse,
   Agent: AgentResponse,

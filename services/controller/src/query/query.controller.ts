@@ -21,7 +21,13 @@ import { parseRequest } from '../http/request-fields.js';
 import type { IncomingMessage } from 'node:http';
 import { QUERY_OPTIONS, type QueryAnswer, type QueryOptions } from './query-backend.js';
 import { QueryLimiter, QueryLimitError } from './query-limiter.js';
-import { CrashesQuery, SqlRequest, TopQuery, type StoredResponse } from './query.schemas.js';
+import {
+  CrashesQuery,
+  SqlRequest,
+  TopQuery,
+  type QueryAnswerResponse,
+  type StoredResponse,
+} from './query.schemas.js';
 
 /** `since` (checked in range by the schema) in whole seconds. */
 function sinceSeconds(raw: string | undefined, fallback: string): number {
@@ -161,7 +167,7 @@ export class QueryController {
     @Body() body: unknown,
     @CurrentPrincipal() p: Principal,
     @Req() req: AuthenticatedRequest,
-  ): Promise<QueryAnswer> {
+  ): Promise<QueryAnswerResponse> {
     const { sql } = parseRequest(SqlRequest, body);
     return this.run(sql, p, req, { kind: 'sql' });
   }
@@ -173,7 +179,7 @@ export class QueryController {
     @CurrentPrincipal() p: Principal,
     @Req() req: AuthenticatedRequest,
     @Query() query: unknown,
-  ): Promise<QueryAnswer> {
+  ): Promise<QueryAnswerResponse> {
     const q = parseRequest(TopQuery, query, 'query');
     const o = { by: q.by ?? 'uid', sinceS: sinceSeconds(q.since, '10m'), hosts: q.hosts } as const;
     return this.run(this.options?.canned.topSql(o) ?? '', p, req, {
@@ -189,7 +195,7 @@ export class QueryController {
     @CurrentPrincipal() p: Principal,
     @Req() req: AuthenticatedRequest,
     @Query() query: unknown,
-  ): Promise<QueryAnswer> {
+  ): Promise<QueryAnswerResponse> {
     const q = parseRequest(CrashesQuery, query, 'query');
     const o = { sinceS: sinceSeconds(q.since, '1h'), hosts: q.hosts };
     return this.run(this.options?.canned.crashesSql(o) ?? '', p, req, {

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { duration, fields, text } from '../http/request-fields.js';
 import { JobTemplateRequest, MAX_DURATION_MS, sampleSchema } from '../jobs/job-spec.js';
+import { JobSpecResponse } from '../jobs/jobs.schemas.js';
 
 /** The shortest period: a schedule runs its job at most once a second. */
 export const MIN_EVERY_MS = 1_000;
@@ -20,14 +21,14 @@ export const ScheduleRequest = fields({
   job: JobTemplateRequest,
 });
 
-export const ScheduleResponse = z.looseObject({
+export const ScheduleResponse = z.object({
   id: z.string(),
   name: z.string(),
   every_ms: z.int(),
   run_for_ms: z.int(),
   sample: z.number(),
   weight: z.number(),
-  job: z.looseObject({}).meta({ description: 'the job template as validated, durations in ms' }),
+  job: JobSpecResponse,
   created_by: z.string(),
   created: z.string(),
   next_run: z.string(),

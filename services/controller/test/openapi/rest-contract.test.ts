@@ -34,7 +34,7 @@ interface Example {
 
 const JOB = {
   targets: { hosts: ['web-*'], labels: { role: 'web' }, sample: 0.5 },
-  collectors: [{ name: 'syscalls', params: { top: 10 } }],
+  collectors: [{ name: 'syscalls', params: { max_entries: 4096 } }],
   filters: { pid: 42, uid: 1000, comm: 'php-fpm', cgroup: '/site1' },
   duration: '10s',
   interval: '1s',
@@ -406,5 +406,82 @@ describe('REST contract', () => {
     });
     assert.deepEqual(failures, [], `${failures.length} of ${sent}:\n${failures.join('\n')}`);
     assert.ok(sent > 20, `only ${sent} requests at a bound were generated`);
+  });
+
+  test("the controller's answers match the document's response schemas", async () => {
+    const headers = {
+      authorization: `Bearer ${controller.firstAdminToken as string}`,
+      'content-type': 'application/json',
+    };
+    const call = async (method: string, route: string, path = route, body?: unknown) => {
+      const res = await fetch(`${controller.url}${path}`, {
+        method: method.toUpperCase(),
+        headers,
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      const answer = (await res.json()) as Json;
+      const validate = ajv.getSchema(
+        pointer(
+          'paths',
+          route,
+          method,
+          'responses',
+          String(res.status),
+          'content',
+          'application/json',
+          'schema',
+        ),
+      );
+      assert.ok(validate, `${method} ${route}: ${res.status} is not in the document`);
+      assert.ok(
+        validate(answer),
+        `${method} ${route} ${res.status}: ${ajv.errorsText(validate.errors)} in ${JSON.stringify(answer)}`,
+      );
+      return { status: res.status, body: answer };
+    };
+    const job = await call('post', '/api/v1/jobs', undefined, JOB);
+    assert.equal(job.status, 201);
+    const schedule = await call(
+      'post',
+      '/api/v1/schedules',
+      undefined,
+      EXAMPLES['POST /api/v1/schedules']?.bodies?.[0],
+    );
+    assert.equal(schedule.status, 201);
+    for (const body of EXAMPLES['POST /api/v1/tokens']?.bodies ?? [])
+      assert.equal((await call('post', '/api/v1/tokens', undefined, body)).status, 201);
+    for (const route of [
+      '/healthz',
+      '/readyz',
+      '/api/v1/whoami',
+      '/api/v1/agents',
+      '/api/v1/jobs',
+      '/api/v1/schedules',
+      '/api/v1/tokens',
+      '/api/v1/audit',
+    ])
+      assert.equal((await call('get', route)).status, 200, route);
+    assert.equal(
+      (await call('get', '/api/v1/jobs/{id}', `/api/v1/jobs/${String(job.body.id)}`)).status,
+      200,
+    );
+    const scheduleId = String(schedule.body.id);
+    assert.equal(
+      (await call('get', '/api/v1/schedules/{id}', `/api/v1/schedules/${scheduleId}`)).status,
+      200,
+    );
+    assert.equal(
+      (await call('delete', '/api/v1/schedules/{id}', `/api/v1/schedules/${scheduleId}`)).status,
+      200,
+    );
+    const cancel = `/api/v1/jobs/${String(job.body.id)}/cancel`;
+    assert.equal(
+      (await call('post', '/api/v1/jobs/{id}/cancel', cancel, { reason: 'test' })).status,
+      200,
+    );
+    // Errors have their own schema: a 404, a 409 and a 400.
+    assert.equal((await call('get', '/api/v1/agents/{id}', '/api/v1/agents/agt_none')).status, 404);
+    assert.equal((await call('post', '/api/v1/jobs/{id}/cancel', cancel, {})).status, 409);
+    assert.equal((await call('post', '/api/v1/jobs', undefined, {})).status, 400);
   });
 });
