@@ -2,24 +2,24 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
 import { clientAddress, CurrentPrincipal, type AuthenticatedRequest } from '../auth/auth.guard.js';
 import { RequireRole, type Principal } from '../auth/roles.js';
-import { objectWith, oneOf, optionalString } from '../http/request-fields.js';
-import { AgentsService, type AgentInfo } from './agents.service.js';
-
-const STATES = ['enrolled', 'connected', 'disconnected', 'lost', 'revoked'] as const;
+import { parseRequest } from '../http/request-fields.js';
+import { ReasonRequest } from '../jobs/jobs.schemas.js';
+import { AgentsListQuery } from './agents.schemas.js';
+import { AgentsService } from './agents.service.js';
+import type { AgentListResponse, AgentResponse } from './agents.schemas.js';
 
 @Controller('api/v1/agents')
 export class AgentsController {
   constructor(private readonly agents: AgentsService) {}
 
   @Get()
-  list(@Query('state') state?: string): { agents: AgentInfo[] } {
-    return {
-      agents: this.agents.list(state === undefined ? {} : { state: oneOf(state, 'state', STATES) }),
-    };
+  list(@Query() query: unknown): AgentListResponse {
+    const { state } = parseRequest(AgentsListQuery, query, 'query');
+    return { agents: this.agents.list(state === undefined ? {} : { state }) };
   }
 
   @Get(':id')
-  get(@Param('id') id: string): AgentInfo {
+  get(@Param('id') id: string): AgentResponse {
     return this.agents.get(id);
   }
 
@@ -32,13 +32,8 @@ export class AgentsController {
     @Body() body: unknown,
     @CurrentPrincipal() p: Principal,
     @Req() req: AuthenticatedRequest,
-  ): AgentInfo {
-    const b = objectWith(body ?? {}, '', ['reason']);
-    return this.agents.revoke(
-      id,
-      p,
-      optionalString(b.reason, 'reason', { max: 500 }) ?? 'revoked by an admin',
-      clientAddress(req),
-    );
+  ): AgentResponse {
+    const b = parseRequest(ReasonRequest, body ?? {});
+    return this.agents.revoke(id, p, b.reason ?? 'revoked by an admin', clientAddress(req));
   }
 }

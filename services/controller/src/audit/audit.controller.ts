@@ -1,19 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 import { Controller, Get, Query } from '@nestjs/common';
-import { parseDuration, ValidationError } from '@fleettrace/common';
 import { RequireRole } from '../auth/roles.js';
-import { limitParam, oneOf } from '../http/request-fields.js';
-import { AUDIT_OUTCOMES, AuditService, type AuditEntry } from './audit.service.js';
-
-/** `since`: an ISO-8601 time, or a duration back from now ("1h", "30m"). */
-function sinceParam(raw: string): number {
-  if (/^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$/.test(raw))
-    return Date.now() - parseDuration('since', raw, { minMs: 1_000, maxMs: 3_650 * 86_400_000 });
-  const ms = Date.parse(raw);
-  if (Number.isNaN(ms))
-    throw new ValidationError('since', 'must be an ISO-8601 time or a duration such as 1h');
-  return ms;
-}
+import { parseRequest } from '../http/request-fields.js';
+import { AuditListQuery, sinceParam } from './audit.schemas.js';
+import { AuditService } from './audit.service.js';
+import type { AuditListResponse } from './audit.schemas.js';
 
 @Controller('api/v1/audit')
 export class AuditController {
@@ -22,20 +13,14 @@ export class AuditController {
   /** Newest first, filtered by time, action and outcome. */
   @Get()
   @RequireRole('admin')
-  list(
-    @Query('limit') limit?: string,
-    @Query('action') action?: string,
-    @Query('since') since?: string,
-    @Query('outcome') outcome?: string,
-  ): { entries: AuditEntry[] } {
-    if (action !== undefined && !/^[a-z]+(\.[a-z]+)?$/.test(action))
-      throw new ValidationError('action', 'must be an action name such as job.create');
+  list(@Query() query: unknown): AuditListResponse {
+    const q = parseRequest(AuditListQuery, query, 'query');
     return {
       entries: this.audit.list({
-        limit: limitParam(limit, 100, 10_000),
-        ...(action ? { action } : {}),
-        ...(outcome !== undefined ? { outcome: oneOf(outcome, 'outcome', AUDIT_OUTCOMES) } : {}),
-        ...(since !== undefined && since !== '' ? { sinceMs: sinceParam(since) } : {}),
+        limit: q.limit ?? 100,
+        ...(q.action ? { action: q.action } : {}),
+        ...(q.outcome !== undefined ? { outcome: q.outcome } : {}),
+        ...(q.since !== undefined && q.since !== '' ? { sinceMs: sinceParam(q.since) } : {}),
       }),
     };
   }

@@ -4,6 +4,7 @@
  * answers and both gRPC listeners are bound (readiness); 503 with the reason otherwise.
  */
 import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
+import type { HealthResponse, ReadyResponse } from './health.schemas.js';
 import { Public } from '../auth/roles.js';
 import { StoreService } from '../store/store.service.js';
 import { ControlServerService } from '../control/control-server.service.js';
@@ -21,13 +22,13 @@ export class HealthController {
 
   @Get('healthz')
   @Public()
-  health(): { status: 'ok' } {
+  health(): HealthResponse {
     return { status: 'ok' };
   }
 
   @Get('readyz')
   @Public()
-  ready(): { status: 'ready'; enroll: string; control: string; connected_agents: number } {
+  ready(): ReadyResponse {
     try {
       this.store.stmt('SELECT 1').get();
     } catch (err) {

@@ -36,7 +36,11 @@ export class ApiExceptionFilter implements ExceptionFilter {
         const m = (body as { message: unknown }).message;
         message = Array.isArray(m) ? m.join('; ') : String(m);
       }
-      if (status === 400 && /JSON/i.test(message)) message = `body: not valid JSON (${message})`;
+      if (status === 400 && /JSON/i.test(message)) {
+        // Express's parser refuses it before any schema: still a 400 that names the body.
+        res.status(400).json({ error: `body: not valid JSON (${message})`, field: 'body', status });
+        return;
+      }
       res.status(status).json({ error: message, status });
       return;
     }

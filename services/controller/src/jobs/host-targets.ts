@@ -21,7 +21,7 @@ export interface TargetHost {
 /** A host name as agents report it: RFC 1123 labels separated by dots. */
 export const HOSTNAME = /^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?$/;
 
-const HOST_CHARS = /^[A-Za-z0-9._\-*?[\]!]+$/;
+export const HOST_CHARS = /^[A-Za-z0-9._\-*?[\]!]+$/;
 
 /** Compiles a host glob to an anchored RegExp; errors name `field`. */
 export function compileHostGlob(glob: string, field: string): RegExp {
@@ -92,19 +92,19 @@ export const LABEL_KEY =
   /^(?:[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?\/)?[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
 export const LABEL_VALUE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$/;
 
+/** Why a label key is refused (enrollment and the job spec's schema say the same). */
+export const labelKeyReason = (key: unknown): string =>
+  `label key ${JSON.stringify(key)} must be letters, digits, . _ - (at most 63, starting and ending alphanumeric), optionally after a DNS prefix and /`;
+
+/** Why a label value is refused. */
+export const labelValueReason = (value: unknown): string =>
+  `label value ${JSON.stringify(value)} must be at most 63 letters, digits, . _ -, starting and ending alphanumeric`;
+
 export function validateLabel(key: string, value: unknown, field: string): string {
-  if (!LABEL_KEY.test(key))
-    throw new ValidationError(
-      field,
-      `label key ${JSON.stringify(key)} must be letters, digits, . _ - (at most 63, starting and ending alphanumeric), optionally after a DNS prefix and /`,
-    );
+  if (!LABEL_KEY.test(key)) throw new ValidationError(field, labelKeyReason(key));
   if (typeof value !== 'string')
     throw new ValidationError(field, `must be a string, got ${typeof value}`);
-  if (!LABEL_VALUE.test(value))
-    throw new ValidationError(
-      field,
-      `label value ${JSON.stringify(value)} must be at most 63 letters, digits, . _ -, starting and ending alphanumeric`,
-    );
+  if (!LABEL_VALUE.test(value)) throw new ValidationError(field, labelValueReason(value));
   return value;
 }
 

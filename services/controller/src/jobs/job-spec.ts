@@ -1,17 +1,35 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The job spec of the REST API, validated field by field: every error names
- * the field (`collectors[1].params.hz: must be between 1 and 1000`) and
- * unknown fields are refused rather than ignored, so a typo never silently
- * widens a job. Collector parameters are checked by the collector's own
- * parseParams from the registry; filters by the collectors' validateFilters
- * (except that a cgroup path is only checked for form here: it exists, or
- * not, on each agent's host, and the agent says so in the run's reason).
+ * The job spec of the REST API: its schema (JobSpecRequest, from which the
+ * OpenAPI document is generated too) and the checks a schema cannot state.
+ * Every error names the field (`collectors[1].params.hz: must be between 1
+ * and 1000`) and unknown fields are refused rather than ignored, so a typo
+ * never silently widens a job. Collector parameters are an object in the
+ * schema and are checked by the collector's own parseParams from the
+ * registry; filters by the schema and then by the collectors' validateFilters,
+ * the agent's own check (except that a cgroup path is only checked for form
+ * here: it exists, or not, on each agent's host, and the agent says so in the
+ * run's reason).
  */
+import { z } from 'zod';
 import { ValidationError, parseDuration } from '@fleettrace/common';
-import { checkNeededFilters, collectors, validateFilters } from '@fleettrace/collectors';
-import { objectWith } from '../http/request-fields.js';
-import { compileHostGlob, validateLabel, type Targets } from './host-targets.js';
+import {
+  checkNeededFilters,
+  collectors,
+  COMM_MAX_BYTES,
+  validateFilters,
+  type CollectorDefinition,
+} from '@fleettrace/collectors';
+import { duration, fields, jsonInteger, parseRequest, satisfies } from '../http/request-fields.js';
+import {
+  compileHostGlob,
+  HOST_CHARS,
+  LABEL_KEY,
+  LABEL_VALUE,
+  labelKeyReason,
+  labelValueReason,
+  type Targets,
+} from './host-targets.js';
 
 export interface CollectorRequest {
   name: string;
@@ -43,17 +61,6 @@ export interface JobSpec {
   limits: JobLimits;
 }
 
-export const JOB_SPEC_FIELDS = [
-  'targets',
-  'collectors',
-  'filters',
-  'duration',
-  'interval',
-  'limits',
-] as const;
-/** A schedule's job template: no duration (the schedule's run_for is it) and no sample (the schedule's). */
-export const TEMPLATE_FIELDS = ['targets', 'collectors', 'filters', 'interval', 'limits'] as const;
-
 export const DEFAULT_DURATION_MS = 30_000;
 export const MAX_DURATION_MS = 7 * 24 * 3_600_000;
 export const DEFAULT_INTERVAL_MS = 1_000;
@@ -65,26 +72,202 @@ export const DEFAULT_OVERHEAD_BUDGET = 0.01;
 export const OPERATOR_MAX_OVERHEAD_BUDGET = 0.05;
 const MAX_COLLECTORS = 16;
 const MAX_HOST_PATTERNS = 1_000;
+const MAX_EVENTS_PER_SECOND = 100_000_000;
+/** PID_MAX_LIMIT on 64-bit kernels (include/linux/threads.h), as validateFilters has it */
+const PID_MAX = 4_194_304;
+/** (uid_t)-1 means "no uid" to the kernel */
+const UID_MAX = 4_294_967_294;
+
+const sampleReason = (raw: unknown) =>
+  `must be a number greater than 0 and at most 1, got ${JSON.stringify(raw)}`;
+/** A fraction of hosts, 0 < p <= 1. */
+export const sampleSchema = z
+  .number({ error: (iss) => sampleReason(iss.input) })
+  .gt(0, { error: (iss) => sampleReason(iss.input) })
+  .lte(1, { error: (iss) => sampleReason(iss.input) });
+
+const hostGlob = z
+  .string({ error: 'must be a non-empty string' })
+  .min(1, 'must be a non-empty string')
+  .max(253, 'must be at most 253 characters')
+  .check(satisfies((h: string) => compileHostGlob(h, '')))
+  .meta({ description: 'host name or glob (* ? [a-z] [!0-9])', pattern: HOST_CHARS.source });
+
+const targetsShape = {
+  hosts: z
+    .array(hostGlob, { error: 'must be an array of host names or globs' })
+    .max(MAX_HOST_PATTERNS, `must have at most ${MAX_HOST_PATTERNS} entries`)
+    .optional(),
+  labels: z
+    .record(
+      z.string().regex(LABEL_KEY, { error: (iss) => labelKeyReason(iss.input) }),
+      z
+        .string({ error: (iss) => `must be a string, got ${typeof iss.input}` })
+        .regex(LABEL_VALUE, { error: (iss) => labelValueReason(iss.input) }),
+      { error: 'must be an object of label: value' },
+    )
+    .optional()
+    .meta({ description: 'labels the host must all have' }),
+};
+const TARGETS_MISSING = 'is required: name hosts (globs allowed, e.g. ["web-*"]) or labels';
+
+/** The registry's collectors, found by folder: a new one is in the schema, and the document, by being there. */
+const COLLECTOR_NAMES = [...collectors().keys()] as [string, ...string[]];
+
+const collectorRequest = fields({
+  name: z
+    .enum(COLLECTOR_NAMES, {
+      error: (iss) =>
+        typeof iss.input !== 'string' || iss.input === ''
+          ? 'must be a collector name'
+          : `unknown collector ${JSON.stringify(iss.input)}; known: ${COLLECTOR_NAMES.join(', ')}`,
+    })
+    .meta({ description: 'a collector (`fleettrace collectors` describes them)' }),
+  params: z
+    .record(
+      z.string(),
+      // The wire carries parameters as strings (map<string, string>): only scalars convert without loss.
+      z.union([z.string(), z.number(), z.boolean()], {
+        error: 'must be a string, number or boolean',
+      }),
+      { error: 'must be an object of parameter: value' },
+    )
+    .optional()
+    .meta({ description: "checked by the collector's own parameter parser" }),
+});
+
+const COMM_TOO_LONG = `must be at most ${COMM_MAX_BYTES} bytes: the kernel keeps only that much of a command name`;
+const CGROUP_FORM = 'must be an absolute cgroup path such as /site1';
+const CGROUP_PLAIN = 'must be a plain path without .. or NUL, at most 4096 bytes';
+const budgetReason = (raw: unknown) =>
+  `must be a share of host CPU greater than 0 and at most 1 (0.005 = 0.5%), got ${JSON.stringify(raw)}`;
+const eventsReason = (raw: unknown) =>
+  `must be an integer between 0 and ${MAX_EVENTS_PER_SECOND} (0 = no limit), got ${JSON.stringify(raw)}`;
+
+/** Fields a job and a schedule's job template share. */
+const jobFields = {
+  collectors: z
+    .array(collectorRequest, { error: 'must be a non-empty array of {name, params}' })
+    .min(1, 'must be a non-empty array of {name, params}')
+    .max(MAX_COLLECTORS, `must have at most ${MAX_COLLECTORS} entries`),
+  filters: fields({
+    pid: jsonInteger(1, PID_MAX).optional().meta({ description: 'a JSON number' }),
+    uid: jsonInteger(0, UID_MAX).optional().meta({ description: 'a JSON number' }),
+    comm: z
+      .string({ error: 'must be a non-empty string' })
+      .min(1, 'must be a non-empty string')
+      // The kernel's comm is a NUL-terminated byte array: a NUL would cut the
+      // filter short, and control characters would reach terminals and logs.
+      // eslint-disable-next-line no-control-regex -- matching control characters is the point
+      .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain NUL or control characters')
+      .max(COMM_MAX_BYTES, COMM_TOO_LONG)
+      .refine((c) => Buffer.byteLength(c) <= COMM_MAX_BYTES, COMM_TOO_LONG)
+      .optional()
+      .meta({
+        description: `at most ${COMM_MAX_BYTES} bytes (UTF-8), no NUL or control characters`,
+      }),
+    cgroup: z
+      .string({ error: CGROUP_FORM })
+      .regex(/^\//, CGROUP_FORM)
+      .max(4096, CGROUP_PLAIN)
+      .refine((c) => !c.includes('\0') && !c.split('/').includes('..'), CGROUP_PLAIN)
+      .optional()
+      .meta({
+        description:
+          "absolute cgroup path, resolved on each host (a run's reason says if it is not there)",
+      }),
+  })
+    .optional()
+    .meta({ description: 'applied in the kernel where possible; syscall_trace needs pid or comm' }),
+  interval: duration(100, 3_600_000, 'drain interval, e.g. 1s (default), at most 1h').optional(),
+  limits: fields({
+    overhead_budget: z
+      .number({ error: (iss) => budgetReason(iss.input) })
+      .gt(0, { error: (iss) => budgetReason(iss.input) })
+      .lte(1, { error: (iss) => budgetReason(iss.input) })
+      .optional()
+      .meta({
+        description: `share of host CPU (0.005 = 0.5%), default ${DEFAULT_OVERHEAD_BUDGET}; at most ${OPERATOR_MAX_OVERHEAD_BUDGET} below the admin role, up to 1 for admins`,
+      }),
+    max_events_per_second: z
+      .number({ error: (iss) => eventsReason(iss.input) })
+      .int({ error: (iss) => eventsReason(iss.input) })
+      .min(0, { error: (iss) => eventsReason(iss.input) })
+      .max(MAX_EVENTS_PER_SECOND, { error: (iss) => eventsReason(iss.input) })
+      .optional()
+      .meta({
+        description:
+          "rows each host's run may send per second; the agent drops the rest and counts them lost (0 = no limit)",
+      }),
+  }).optional(),
+};
+
+/** Body of POST /api/v1/jobs. */
+export const JobSpecRequest = fields({
+  targets: fields(
+    {
+      ...targetsShape,
+      sample: sampleSchema.optional().meta({ description: 'fraction of matching hosts' }),
+    },
+    { missing: TARGETS_MISSING },
+  ),
+  collectors: jobFields.collectors,
+  filters: jobFields.filters,
+  duration: duration(
+    1_000,
+    MAX_DURATION_MS,
+    'e.g. 30s, 5m (default 30s, at most 7 days)',
+  ).optional(),
+  interval: jobFields.interval,
+  limits: jobFields.limits,
+});
+
+/** A schedule's job: no duration (the schedule's run_for is it) and no sample (the schedule's). */
+export const JobTemplateRequest = fields(
+  {
+    targets: fields(targetsShape, {
+      missing: TARGETS_MISSING,
+      unknown: (key) =>
+        key === 'sample' ? 'is the schedule\'s "sample" for schedules' : undefined,
+    }),
+    ...jobFields,
+  },
+  { missing: 'is required: {targets, collectors, ...}' },
+);
 
 export function parseJobSpec(raw: unknown, opts: { template?: boolean } = {}): JobSpec {
-  const body = objectWith(raw, '', opts.template ? TEMPLATE_FIELDS : JOB_SPEC_FIELDS);
-  const targets = parseTargets(body.targets);
-  const collectorsList = parseCollectors(body.collectors);
-  const filters = parseFilters(body.filters);
+  const body: z.output<typeof JobTemplateRequest> & { duration?: string; targets: Targets } =
+    opts.template ? parseRequest(JobTemplateRequest, raw) : parseRequest(JobSpecRequest, raw);
+  const targets: Targets = {
+    ...(body.targets.hosts ? { hosts: body.targets.hosts } : {}),
+    ...(body.targets.labels ? { labels: body.targets.labels } : {}),
+  };
+  if (!targets.hosts?.length && !Object.keys(targets.labels ?? {}).length)
+    throw new ValidationError(
+      'targets',
+      'must name at least one host or label (use hosts ["*"] to target every host)',
+    );
+  if (body.targets.sample !== undefined) targets.sample = body.targets.sample;
+  const collectorsList = checkCollectors(body.collectors);
+  // The agent's own check of the same bounds: it would refuse what this let through.
+  const filters: JobFilters = validateFilters(
+    { ...body.filters, cgroup: undefined } as JobFilters,
+    'filters',
+  );
+  if (body.filters?.cgroup !== undefined) filters.cgroup = body.filters.cgroup;
   const registry = collectors();
   checkNeededFilters(
     collectorsList.map((c) => registry.get(c.name) as { name: string }),
     filters,
   );
+  // Both were checked in range by the schema.
   const durationMs = opts.template
     ? 0
     : body.duration === undefined
       ? DEFAULT_DURATION_MS
-      : parseDuration('duration', body.duration, { minMs: 1_000, maxMs: MAX_DURATION_MS });
+      : parseDuration('duration', body.duration);
   const intervalMs =
-    body.interval === undefined
-      ? DEFAULT_INTERVAL_MS
-      : parseDuration('interval', body.interval, { minMs: 100, maxMs: 3_600_000 });
+    body.interval === undefined ? DEFAULT_INTERVAL_MS : parseDuration('interval', body.interval);
   if (!opts.template && intervalMs > durationMs)
     throw new ValidationError('interval', `must not be longer than the duration (${durationMs}ms)`);
   return {
@@ -93,135 +276,32 @@ export function parseJobSpec(raw: unknown, opts: { template?: boolean } = {}): J
     filters,
     duration_ms: durationMs,
     interval_ms: intervalMs,
-    limits: parseLimits(body.limits),
+    limits: {
+      overhead_budget: body.limits?.overhead_budget ?? DEFAULT_OVERHEAD_BUDGET,
+      max_events_per_second: body.limits?.max_events_per_second ?? 0,
+    },
   };
 }
 
-function parseTargets(raw: unknown): Targets {
-  if (raw === undefined)
-    throw new ValidationError(
-      'targets',
-      'is required: name hosts (globs allowed, e.g. ["web-*"]) or labels',
-    );
-  const t = objectWith(raw, 'targets', ['hosts', 'labels', 'sample']);
-  const out: Targets = {};
-  if (t.hosts !== undefined) {
-    if (!Array.isArray(t.hosts))
-      throw new ValidationError('targets.hosts', 'must be an array of host names or globs');
-    if (t.hosts.length > MAX_HOST_PATTERNS)
-      throw new ValidationError('targets.hosts', `must have at most ${MAX_HOST_PATTERNS} entries`);
-    out.hosts = t.hosts.map((h, i) => {
-      const field = `targets.hosts[${i}]`;
-      if (typeof h !== 'string' || h === '')
-        throw new ValidationError(field, 'must be a non-empty string');
-      if (h.length > 253) throw new ValidationError(field, 'must be at most 253 characters');
-      compileHostGlob(h, field);
-      return h;
-    });
-  }
-  if (t.labels !== undefined) {
-    if (typeof t.labels !== 'object' || t.labels === null || Array.isArray(t.labels))
-      throw new ValidationError('targets.labels', 'must be an object of label: value');
-    out.labels = {};
-    for (const [k, v] of Object.entries(t.labels))
-      out.labels[k] = validateLabel(k, v, `targets.labels.${k}`);
-  }
-  if (!out.hosts?.length && !Object.keys(out.labels ?? {}).length)
-    throw new ValidationError(
-      'targets',
-      'must name at least one host or label (use hosts ["*"] to target every host)',
-    );
-  if (t.sample !== undefined) out.sample = parseSample(t.sample, 'targets.sample');
-  return out;
-}
-
-export function parseSample(raw: unknown, field: string): number {
-  if (typeof raw !== 'number' || !Number.isFinite(raw) || raw <= 0 || raw > 1)
-    throw new ValidationError(
-      field,
-      `must be a number greater than 0 and at most 1, got ${JSON.stringify(raw)}`,
-    );
-  return raw;
-}
-
-function parseCollectors(raw: unknown): CollectorRequest[] {
-  if (!Array.isArray(raw) || raw.length === 0)
-    throw new ValidationError('collectors', 'must be a non-empty array of {name, params}');
-  if (raw.length > MAX_COLLECTORS)
-    throw new ValidationError('collectors', `must have at most ${MAX_COLLECTORS} entries`);
+/** Each collector once, with parameters its parseParams accepts. */
+function checkCollectors(
+  list: ReadonlyArray<{ name: string; params?: Record<string, string | number | boolean> }>,
+): CollectorRequest[] {
   const registry = collectors();
   const seen = new Set<string>();
-  return raw.map((entry, i) => {
+  return list.map((c, i) => {
     const field = `collectors[${i}]`;
-    const c = objectWith(entry, field, ['name', 'params']);
-    if (typeof c.name !== 'string' || c.name === '')
-      throw new ValidationError(`${field}.name`, 'must be a collector name');
-    const def = registry.get(c.name);
-    if (!def)
-      throw new ValidationError(
-        `${field}.name`,
-        `unknown collector ${JSON.stringify(c.name)}; known: ${[...registry.keys()].join(', ')}`,
-      );
+    const def = registry.get(c.name) as CollectorDefinition; // the schema's enum
     if (seen.has(c.name))
       throw new ValidationError(`${field}.name`, `collector ${c.name} is listed twice`);
     seen.add(c.name);
     const params: Record<string, string> = {};
     if (c.params !== undefined) {
-      if (typeof c.params !== 'object' || c.params === null || Array.isArray(c.params))
-        throw new ValidationError(`${field}.params`, 'must be an object of parameter: value');
-      for (const [k, v] of Object.entries(c.params)) {
-        // The wire carries parameters as strings (map<string, string>): only scalars convert without loss.
-        if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean')
-          throw new ValidationError(`${field}.params.${k}`, 'must be a string, number or boolean');
-        params[k] = String(v);
-      }
-      def.parseParams(c.params as Record<string, unknown>, `${field}.params`);
+      for (const [k, v] of Object.entries(c.params)) params[k] = String(v);
+      def.parseParams(c.params, `${field}.params`);
     }
     return { name: c.name, params };
   });
-}
-
-function parseFilters(raw: unknown): JobFilters {
-  if (raw === undefined) return {};
-  const f = objectWith(raw, 'filters', ['pid', 'uid', 'comm', 'cgroup']);
-  const { cgroup, ...rest } = f;
-  const out: JobFilters = validateFilters(rest as JobFilters, 'filters');
-  if (cgroup !== undefined) {
-    if (typeof cgroup !== 'string' || !cgroup.startsWith('/'))
-      throw new ValidationError('filters.cgroup', 'must be an absolute cgroup path such as /site1');
-    if (cgroup.length > 4096 || cgroup.includes('\0') || cgroup.split('/').includes('..'))
-      throw new ValidationError(
-        'filters.cgroup',
-        'must be a plain path without .. or NUL, at most 4096 bytes',
-      );
-    out.cgroup = cgroup;
-  }
-  return out;
-}
-
-function parseLimits(raw: unknown): JobLimits {
-  const out: JobLimits = { overhead_budget: DEFAULT_OVERHEAD_BUDGET, max_events_per_second: 0 };
-  if (raw === undefined) return out;
-  const l = objectWith(raw, 'limits', ['overhead_budget', 'max_events_per_second']);
-  if (l.overhead_budget !== undefined) {
-    const b = l.overhead_budget;
-    if (typeof b !== 'number' || !Number.isFinite(b) || b <= 0 || b > 1)
-      throw new ValidationError(
-        'limits.overhead_budget',
-        `must be a share of host CPU greater than 0 and at most 1 (0.005 = 0.5%), got ${JSON.stringify(b)}`,
-      );
-    out.overhead_budget = b;
-  }
-  if (l.max_events_per_second !== undefined) {
-    const m = l.max_events_per_second;
-    if (typeof m !== 'number' || !Number.isInteger(m) || m < 0 || m > 100_000_000)
-      throw new ValidationError(
-        'limits.max_events_per_second',
-        `must be an integer between 0 and 100000000 (0 = no limit), got ${JSON.stringify(m)}`,
-      );
-    out.max_events_per_second = m;
-  }
-  return out;
 }
 
 /** The collectors of a spec that need the admin role, with what they see. */

@@ -2,9 +2,11 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
 import { clientAddress, CurrentPrincipal, type AuthenticatedRequest } from '../auth/auth.guard.js';
 import { RequireRole, type Principal } from '../auth/roles.js';
-import { limitParam, objectWith, oneOf, optionalString } from '../http/request-fields.js';
+import { parseRequest } from '../http/request-fields.js';
 import { parseJobSpec } from './job-spec.js';
-import { JOB_STATES, JobsService, type JobView } from './jobs.service.js';
+import { JobsListQuery, ReasonRequest } from './jobs.schemas.js';
+import { JobsService } from './jobs.service.js';
+import type { JobListResponse, JobResponse } from './jobs.schemas.js';
 
 @Controller('api/v1/jobs')
 export class JobsController {
@@ -17,28 +19,25 @@ export class JobsController {
     @Body() body: unknown,
     @CurrentPrincipal() p: Principal,
     @Req() req: AuthenticatedRequest,
-  ): JobView {
+  ): JobResponse {
     return this.jobs.create(parseJobSpec(body), p, { source: clientAddress(req) });
   }
 
   @Get()
-  list(
-    @Query('state') state?: string,
-    @Query('limit') limit?: string,
-    @Query('schedule_id') scheduleId?: string,
-  ): { jobs: JobView[] } {
+  list(@Query() query: unknown): JobListResponse {
+    const q = parseRequest(JobsListQuery, query, 'query');
     return {
       jobs: this.jobs.list({
-        limit: limitParam(limit, 100, 10_000),
-        ...(state !== undefined ? { state: oneOf(state, 'state', JOB_STATES) } : {}),
-        ...(scheduleId !== undefined ? { scheduleId } : {}),
+        limit: q.limit ?? 100,
+        ...(q.state !== undefined ? { state: q.state } : {}),
+        ...(q.schedule_id !== undefined ? { scheduleId: q.schedule_id } : {}),
       }),
     };
   }
 
   /** The job with every per-host run. */
   @Get(':id')
-  get(@Param('id') id: string): JobView {
+  get(@Param('id') id: string): JobResponse {
     return this.jobs.get(id);
   }
 
@@ -50,13 +49,8 @@ export class JobsController {
     @Body() body: unknown,
     @CurrentPrincipal() p: Principal,
     @Req() req: AuthenticatedRequest,
-  ): JobView {
-    const b = objectWith(body ?? {}, '', ['reason']);
-    return this.jobs.cancel(
-      id,
-      p,
-      optionalString(b.reason, 'reason', { max: 500 }) ?? 'no reason given',
-      clientAddress(req),
-    );
+  ): JobResponse {
+    const b = parseRequest(ReasonRequest, body ?? {});
+    return this.jobs.cancel(id, p, b.reason ?? 'no reason given', clientAddress(req));
   }
 }

@@ -1,195 +1,428 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The OpenAPI 3.1 document of the REST API, served at /api/v1/openapi.json.
- * Written by hand next to the validators it describes; a test compares its
- * paths with the routes the application actually registers, so an endpoint
- * cannot be added without being described.
+ * The OpenAPI 3.1 document of the REST API, served at /api/v1/openapi.json,
+ * generated from the zod schemas the server validates requests with (and
+ * the response schemas beside them) by z.toJSONSchema: a bound the server
+ * checks is the bound the document states. What is written here is only what
+ * a schema does not say: each route's summary, role and error statuses. A
+ * test compares the routes with those the application registers, and sends
+ * each field's bad values to a real controller.
  */
-type Schema = Record<string, unknown>;
+import { z } from 'zod';
+import { AgentListResponse, AgentResponse, AgentsListQuery } from '../agents/agents.schemas.js';
+import { AuditEntryResponse, AuditListQuery, AuditListResponse } from '../audit/audit.schemas.js';
+import {
+  CreatedTokenResponse,
+  TokenListResponse,
+  TokenRequest,
+  TokenResponse,
+  WhoamiResponse,
+} from '../auth/tokens.schemas.js';
+import { HealthResponse, ReadyResponse } from '../health/health.schemas.js';
+import { JobSpecRequest } from '../jobs/job-spec.js';
+import {
+  idParams,
+  JobListResponse,
+  JobResponse,
+  JobSpecResponse,
+  JobsListQuery,
+  ReasonRequest,
+  RunResponse,
+} from '../jobs/jobs.schemas.js';
+import {
+  CrashesQuery,
+  QueryAnswerResponse,
+  SqlRequest,
+  StoredResponse,
+  TopQuery,
+} from '../query/query.schemas.js';
+import {
+  ScheduleListResponse,
+  ScheduleRequest,
+  ScheduleResponse,
+} from '../schedules/schedules.schemas.js';
 
-const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
-const str = (description?: string): Schema => ({
-  type: 'string',
-  ...(description ? { description } : {}),
+type Json = Record<string, unknown>;
+
+export const ErrorResponse = z.object({
+  error: z.string().meta({ description: '<field>: <reason> for 400s' }),
+  field: z.string().optional().meta({ description: 'the invalid field, for 400s' }),
+  status: z.int(),
 });
-const arr = (items: Schema): Schema => ({ type: 'array', items });
-const obj = (
-  properties: Record<string, Schema>,
-  required: string[] = [],
-  extra = false,
-): Schema => ({
-  type: 'object',
-  properties,
-  required,
-  additionalProperties: extra,
-});
 
-const errorResponses = (...codes: number[]): Record<string, Schema> =>
-  Object.fromEntries(
-    codes.map((c) => [
-      String(c),
-      {
-        description:
-          {
-            400: 'invalid request; `error` names the field',
-            401: 'no or bad token',
-            403: 'role too low',
-            404: 'not found',
-            409: 'conflict',
-            503: 'not ready',
-          }[c] ?? 'error',
-        content: { 'application/json': { schema: ref('Error') } },
-      },
-    ]),
-  );
+/** Schemas under components/schemas, referred to by name wherever they are used. */
+const COMPONENTS: Record<string, z.ZodType> = {
+  Error: ErrorResponse,
+  JobSpec: JobSpecRequest,
+  StoredJobSpec: JobSpecResponse,
+  Job: JobResponse,
+  Run: RunResponse,
+  Agent: AgentResponse,
+  Schedule: ScheduleResponse,
+  ScheduleRequest,
+  TokenRequest,
+  Token: TokenResponse,
+  AuditEntry: AuditEntryResponse,
+  QueryAnswer: QueryAnswerResponse,
+};
 
-const json = (schema: Schema, description = 'OK'): Schema => ({
-  description,
-  content: { 'application/json': { schema } },
-});
+type Role = 'viewer' | 'operator' | 'admin' | 'public';
 
-interface Op {
+/** One route: its schemas, and what no schema says. */
+export interface ApiRoute {
+  method: 'get' | 'post' | 'delete';
+  /** OpenAPI form: /api/v1/jobs/{id} */
+  path: string;
+  tag: string;
   summary: string;
-  role?: 'viewer' | 'operator' | 'admin' | 'public';
-  body?: Schema;
-  response: Schema;
-  params?: Array<{ name: string; in: 'path' | 'query'; description: string; schema?: Schema }>;
-  errors?: number[];
+  role: Role;
+  /** a z.object of the path's {parameters} */
+  params?: z.ZodObject;
+  /** a z.object of the query string's parameters */
+  query?: z.ZodObject;
+  body?: z.ZodType;
+  /** JSON unless `text` */
+  response?: z.ZodType;
+  text?: string;
+  status?: 200 | 201;
+  errors: number[];
 }
 
-function operation(tag: string, op: Op): Schema {
-  const role = op.role ?? 'viewer';
-  return {
-    tags: [tag],
-    summary: op.summary,
-    description:
-      role === 'public' ? 'No token needed.' : `Needs a token with role ${role} or higher.`,
-    ...(role === 'public' ? { security: [] } : {}),
-    ...(op.params
-      ? {
-          parameters: op.params.map((p) => ({
-            name: p.name,
-            in: p.in,
-            required: p.in === 'path',
-            description: p.description,
-            schema: p.schema ?? { type: 'string' },
-          })),
-        }
-      : {}),
-    ...(op.body
-      ? { requestBody: { required: true, content: { 'application/json': { schema: op.body } } } }
-      : {}),
-    responses: {
-      [op.body && op.summary.startsWith('Create') ? '201' : '200']: json(op.response),
-      ...errorResponses(...(op.errors ?? (role === 'public' ? [] : [401, 403]))),
-    },
-  };
-}
-
-const id = (what: string) => ({ name: 'id', in: 'path' as const, description: `${what} id` });
-const limit = {
-  name: 'limit',
-  in: 'query' as const,
-  description: 'most entries to return',
-  schema: { type: 'integer', minimum: 1 },
+const ERROR_TEXT: Record<number, string> = {
+  400: 'invalid request; `error` names the field',
+  401: 'no or bad token',
+  403: 'role too low',
+  404: 'not found',
+  409: 'conflict',
+  422: 'the store refused or failed the query',
+  429: 'too many queries; retry after `retry_after_s`',
+  503: 'not ready',
 };
 
-const jobSpecProperties = {
-  targets: obj(
-    {
-      hosts: arr(str('host name or glob (* ? [a-z] [!0-9])')),
-      labels: {
-        type: 'object',
-        additionalProperties: { type: 'string' },
-        description: 'all must match',
-      },
-      sample: {
-        type: 'number',
-        exclusiveMinimum: 0,
-        maximum: 1,
-        description: 'fraction of matching hosts',
-      },
-    },
-    [],
-  ),
-  collectors: arr(
-    obj(
-      {
-        name: str('collector name (GET the collectors with `fleettrace collectors`)'),
-        params: {
-          type: 'object',
-          additionalProperties: { type: ['string', 'number', 'boolean'] },
-          description: "checked by the collector's own parameter parser",
-        },
-      },
-      ['name'],
-    ),
-  ),
-  filters: {
-    ...obj({
-      pid: { type: 'integer', minimum: 1, maximum: 4_194_304, description: 'a JSON number' },
-      uid: { type: 'integer', minimum: 0, maximum: 4_294_967_294, description: 'a JSON number' },
-      comm: {
-        type: 'string',
-        minLength: 1,
-        maxLength: 15,
-        pattern: '^[^\\u0000-\\u001f\\u007f]+$',
-        description: 'at most 15 bytes (UTF-8), no NUL or control characters',
-      },
-      cgroup: str('absolute cgroup path, resolved on each host'),
-    }),
-    description: 'syscall_trace needs pid or comm',
+/** Every route of the REST API. */
+export const API_ROUTES: readonly ApiRoute[] = [
+  {
+    method: 'get',
+    path: '/healthz',
+    tag: 'health',
+    summary: 'Liveness',
+    role: 'public',
+    response: HealthResponse,
+    errors: [],
   },
-  duration: str('e.g. 30s, 5m (default 30s, at most 7 days)'),
-  interval: str('drain interval, e.g. 1s (default)'),
-  limits: obj({
-    overhead_budget: {
-      type: 'number',
-      exclusiveMinimum: 0,
-      maximum: 1,
-      description:
-        'share of host CPU (0.005 = 0.5%), default 0.01; at most 0.05 (5%) below the admin role, up to 1 for admins',
-    },
-    max_events_per_second: {
-      type: 'integer',
-      minimum: 0,
-      maximum: 100_000_000,
-      description:
-        "rows each host's run may send per second; the agent drops the rest and counts them lost (0 = no limit)",
-    },
-  }),
-};
+  {
+    method: 'get',
+    path: '/readyz',
+    tag: 'health',
+    summary: 'Readiness: database and gRPC listeners',
+    role: 'public',
+    response: ReadyResponse,
+    errors: [503],
+  },
+  {
+    method: 'get',
+    path: '/metrics',
+    tag: 'health',
+    summary: 'Prometheus metrics',
+    role: 'viewer',
+    text: 'Prometheus text format',
+    errors: [401],
+  },
+  {
+    method: 'get',
+    path: '/api/v1/openapi.json',
+    tag: 'meta',
+    summary: 'This document',
+    role: 'public',
+    response: z.looseObject({}),
+    errors: [],
+  },
+  {
+    method: 'get',
+    path: '/api/v1/whoami',
+    tag: 'tokens',
+    summary: "The caller's token name and role",
+    role: 'viewer',
+    response: WhoamiResponse,
+    errors: [401],
+  },
+  {
+    method: 'get',
+    path: '/api/v1/agents',
+    tag: 'agents',
+    summary: 'List agents',
+    role: 'viewer',
+    query: AgentsListQuery,
+    response: AgentListResponse,
+    errors: [400, 401],
+  },
+  {
+    method: 'get',
+    path: '/api/v1/agents/{id}',
+    tag: 'agents',
+    summary: 'One agent',
+    role: 'viewer',
+    params: idParams('agent'),
+    response: AgentResponse,
+    errors: [401, 404],
+  },
+  {
+    method: 'post',
+    path: '/api/v1/agents/{id}/revoke',
+    tag: 'agents',
+    summary: 'Revoke an agent: its certificates are refused, its stream closed, its runs cancelled',
+    role: 'admin',
+    params: idParams('agent'),
+    body: ReasonRequest,
+    response: AgentResponse,
+    errors: [400, 401, 403, 404],
+  },
+  {
+    method: 'post',
+    path: '/api/v1/jobs',
+    tag: 'jobs',
+    summary: 'Create a job and dispatch it (collectors that see sensitive data need admin)',
+    role: 'operator',
+    body: JobSpecRequest,
+    response: JobResponse,
+    status: 201,
+    errors: [400, 401, 403],
+  },
+  {
+    method: 'get',
+    path: '/api/v1/jobs',
+    tag: 'jobs',
+    summary: 'List jobs, newest first',
+    role: 'viewer',
+    query: JobsListQuery,
+    response: JobListResponse,
+    errors: [400, 401],
+  },
+  {
+    method: 'get',
+    path: '/api/v1/jobs/{id}',
+    tag: 'jobs',
+    summary: 'One job with its per-host runs',
+    role: 'viewer',
+    params: idParams('job'),
+    response: JobResponse,
+    errors: [401, 404],
+  },
+  {
+    method: 'get',
+    path: '/api/v1/jobs/{id}/stored',
+    tag: 'query',
+    summary:
+      "Per run: rows sent by the agent, acknowledged by the bus, and stored (counted in the job's collector tables)",
+    role: 'viewer',
+    params: idParams('job'),
+    response: StoredResponse,
+    errors: [401, 404, 422, 429, 503],
+  },
+  {
+    method: 'post',
+    path: '/api/v1/jobs/{id}/cancel',
+    tag: 'jobs',
+    summary: 'Cancel a running job on every host',
+    role: 'operator',
+    params: idParams('job'),
+    body: ReasonRequest,
+    response: JobResponse,
+    errors: [400, 401, 403, 404, 409],
+  },
+  {
+    method: 'post',
+    path: '/api/v1/schedules',
+    tag: 'schedules',
+    summary: 'Create a schedule (every N, run for M, on a fraction p of hosts)',
+    role: 'operator',
+    body: ScheduleRequest,
+    response: ScheduleResponse,
+    status: 201,
+    errors: [400, 401, 403],
+  },
+  {
+    method: 'get',
+    path: '/api/v1/schedules',
+    tag: 'schedules',
+    summary: 'List schedules',
+    role: 'viewer',
+    response: ScheduleListResponse,
+    errors: [401],
+  },
+  {
+    method: 'get',
+    path: '/api/v1/schedules/{id}',
+    tag: 'schedules',
+    summary: 'One schedule',
+    role: 'viewer',
+    params: idParams('schedule'),
+    response: ScheduleResponse,
+    errors: [401, 404],
+  },
+  {
+    method: 'delete',
+    path: '/api/v1/schedules/{id}',
+    tag: 'schedules',
+    summary: 'Delete a schedule (its running jobs go on)',
+    role: 'operator',
+    params: idParams('schedule'),
+    response: ScheduleResponse,
+    errors: [401, 403, 404],
+  },
+  {
+    method: 'post',
+    path: '/api/v1/tokens',
+    tag: 'tokens',
+    summary: 'Create an API token or an agent bootstrap token; the secret is returned once',
+    role: 'admin',
+    body: TokenRequest,
+    response: CreatedTokenResponse,
+    status: 201,
+    errors: [400, 401, 403],
+  },
+  {
+    method: 'get',
+    path: '/api/v1/tokens',
+    tag: 'tokens',
+    summary: 'List tokens (no secrets)',
+    role: 'admin',
+    response: TokenListResponse,
+    errors: [401, 403],
+  },
+  {
+    method: 'delete',
+    path: '/api/v1/tokens/{id}',
+    tag: 'tokens',
+    summary: 'Revoke a token (not the last admin token)',
+    role: 'admin',
+    params: idParams('token'),
+    response: TokenResponse,
+    errors: [401, 403, 404, 409],
+  },
+  {
+    method: 'post',
+    path: '/api/v1/query',
+    tag: 'query',
+    summary:
+      "Run one SELECT / WITH / SHOW / DESCRIBE / EXPLAIN statement on the event store (harmless table functions only; no SETTINGS, no INTO OUTFILE; limits of the caller's role)",
+    role: 'viewer',
+    body: SqlRequest,
+    response: QueryAnswerResponse,
+    errors: [400, 401, 403, 422, 429, 503],
+  },
+  {
+    method: 'get',
+    path: '/api/v1/top',
+    tag: 'query',
+    summary: 'Who used the CPU and the syscalls across the fleet',
+    role: 'viewer',
+    query: TopQuery,
+    response: QueryAnswerResponse,
+    errors: [400, 401, 403, 422, 429, 503],
+  },
+  {
+    method: 'get',
+    path: '/api/v1/crashes',
+    tag: 'query',
+    summary: 'Exits by signal, OOM kills, and kills with sender and target, newest first',
+    role: 'viewer',
+    query: CrashesQuery,
+    response: QueryAnswerResponse,
+    errors: [400, 401, 403, 422, 429, 503],
+  },
+  {
+    method: 'get',
+    path: '/api/v1/audit',
+    tag: 'audit',
+    summary: 'Audit log, newest first',
+    role: 'admin',
+    query: AuditListQuery,
+    response: AuditListResponse,
+    errors: [400, 401, 403],
+  },
+];
 
-export function openApiDocument(): Schema {
-  const tokenBody: Schema = {
-    oneOf: [
-      obj(
-        {
-          kind: { const: 'api' },
-          name: str(),
-          role: { enum: ['viewer', 'operator', 'admin'] },
-          ttl: str('e.g. 90d; none = no expiry'),
-        },
-        ['role'],
-      ),
-      obj(
-        {
-          kind: { const: 'bootstrap' },
-          name: str(),
-          max_uses: { type: 'integer', minimum: 1, default: 1 },
-          ttl: str('default 24h'),
-        },
-        ['kind'],
-      ),
-    ],
+const ref = (id: string): Json => ({ $ref: `#/components/schemas/${id}` });
+
+/** The document, generated from API_ROUTES and their schemas. */
+export function openApiDocument(routes: readonly ApiRoute[] = API_ROUTES): Json {
+  // One conversion of every schema, so that a named one is a $ref wherever it
+  // is used; a route's own schemas get temporary ids and are inlined after.
+  const registry = z.registry<{ id: string }>();
+  const idOf = new Map<z.ZodType, string>();
+  for (const [id, schema] of Object.entries(COMPONENTS)) {
+    registry.add(schema, { id });
+    idOf.set(schema, id);
+  }
+  const local = (schema: z.ZodType | undefined, id: string): string | undefined => {
+    if (!schema) return undefined;
+    const named = idOf.get(schema);
+    if (named) return named;
+    registry.add(schema, { id });
+    idOf.set(schema, id);
+    return id;
   };
+  const ids = routes.map((r, i) => ({
+    params: local(r.params, `route${i}.params`),
+    query: local(r.query, `route${i}.query`),
+    body: local(r.body, `route${i}.body`),
+    response: local(r.response, `route${i}.response`),
+  }));
+  const { schemas } = z.toJSONSchema(registry, {
+    io: 'input',
+    uri: (id) => `#/components/schemas/${id}`,
+  }) as { schemas: Record<string, Json> };
+  for (const s of Object.values(schemas)) {
+    delete s.$schema;
+    delete s.$id;
+  }
+  const schemaFor = (id: string | undefined): Json | undefined =>
+    id === undefined ? undefined : id in COMPONENTS ? ref(id) : schemas[id];
+
+  const paths: Record<string, Record<string, Json>> = {};
+  routes.forEach((r, i) => {
+    const own = ids[i] as (typeof ids)[number];
+    const parameters = [
+      ...parametersOf(schemaFor(own.params), 'path'),
+      ...parametersOf(schemaFor(own.query), 'query'),
+    ];
+    const body = schemaFor(own.body);
+    const response = schemaFor(own.response);
+    (paths[r.path] ??= {})[r.method] = {
+      tags: [r.tag],
+      summary: r.summary,
+      description:
+        r.role === 'public' ? 'No token needed.' : `Needs a token with role ${r.role} or higher.`,
+      ...(r.role === 'public' ? { security: [] } : {}),
+      ...(parameters.length ? { parameters } : {}),
+      ...(body
+        ? { requestBody: { required: true, content: { 'application/json': { schema: body } } } }
+        : {}),
+      responses: {
+        [String(r.status ?? 200)]: r.text
+          ? { description: r.text, content: { 'text/plain': { schema: { type: 'string' } } } }
+          : { description: 'OK', content: { 'application/json': { schema: response ?? {} } } },
+        ...Object.fromEntries(
+          r.errors.map((code) => [
+            String(code),
+            {
+              description: ERROR_TEXT[code] ?? 'error',
+              content: { 'application/json': { schema: ref('Error') } },
+            },
+          ]),
+        ),
+      },
+    };
+  });
+
   return {
     openapi: '3.1.0',
     info: {
       title: 'fleettrace controller',
       version: '1',
       description:
-        'Jobs, schedules, agents, tokens and audit of a fleettrace controller. Errors are {"error": "<field>: <reason>", "status": N}.',
+        'Jobs, schedules, agents, tokens and audit of a fleettrace controller. Errors are {"error": "<field>: <reason>", "status": N}. Durations are text such as 30s or 1h30m; their range is in x-minimum-ms and x-maximum-ms.',
     },
     servers: [{ url: '/' }],
     security: [{ bearer: [] }],
@@ -201,368 +434,24 @@ export function openApiDocument(): Schema {
           description: 'an API token, ftapi.<id>.<secret>',
         },
       },
-      schemas: {
-        Error: obj(
-          { error: str(), field: str('the invalid field, for 400s'), status: { type: 'integer' } },
-          ['error', 'status'],
-        ),
-        JobSpec: obj(jobSpecProperties, ['targets', 'collectors']),
-        Job: obj(
-          {
-            id: str(),
-            state: { enum: ['running', 'finished', 'cancelled'] },
-            spec: { type: 'object' },
-            created_by: str(),
-            created: str(),
-            start: str(),
-            end: str(),
-            schedule_id: { type: ['string', 'null'] },
-            weight: { type: 'number' },
-            cancelled: { type: ['string', 'null'] },
-            cancel_reason: { type: ['string', 'null'] },
-            runs_by_state: { type: 'object', additionalProperties: { type: 'integer' } },
-            events_sent: { type: 'integer' },
-            events_acked: { type: 'integer' },
-            events_lost: { type: 'integer' },
-            runs: arr(ref('Run')),
-          },
-          [],
-          true,
-        ),
-        Run: obj(
-          {
-            id: str(),
-            agent_id: str(),
-            host: str(),
-            state: {
-              enum: ['pending', 'running', 'finished', 'failed', 'throttled', 'cancelled', 'lost'],
-            },
-            reason: str(),
-            events_sent: { type: 'integer', description: 'rows the agent handed to its publisher' },
-            events_acked: {
-              type: 'integer',
-              description: 'of events_sent, rows the bus acknowledged',
-            },
-            events_lost: { type: 'integer' },
-            overhead_share: { type: 'number' },
-            weight: { type: 'number' },
-            dispatched: { type: ['string', 'null'] },
-            acked: { type: ['string', 'null'] },
-            ended: { type: ['string', 'null'] },
-            ack_latency_ms: { type: ['integer', 'null'] },
-          },
-          [],
-          true,
-        ),
-        Agent: obj(
-          {
-            id: str(),
-            hostname: str(),
-            labels: { type: 'object', additionalProperties: { type: 'string' } },
-            kernel: str(),
-            features: arr(str()),
-            missing_features: { type: 'object', additionalProperties: { type: 'string' } },
-            collectors: arr(str()),
-            cpus: { type: 'integer' },
-            agent_version: str(),
-            state: { enum: ['enrolled', 'connected', 'disconnected', 'lost', 'revoked'] },
-            state_reason: str(),
-            enrolled: str(),
-            connected: { type: ['string', 'null'] },
-            last_heartbeat: { type: ['string', 'null'] },
-            overhead_share: { type: 'number' },
-            certificate: { type: 'object' },
-          },
-          [],
-          true,
-        ),
-        Schedule: {
-          type: 'object',
-          additionalProperties: true,
-          properties: {
-            state: {
-              enum: ['active', 'paused'],
-              description:
-                "paused when its creator's token is gone, revoked, expired or lacks the role the job needs",
-            },
-            paused: { type: ['string', 'null'] },
-            paused_reason: { type: ['string', 'null'] },
-          },
-        },
-        ScheduleRequest: obj(
-          {
-            name: str(),
-            every: str('period, e.g. 10m'),
-            run_for: str('job duration, at most `every`'),
-            sample: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
-            job: obj(
-              {
-                targets: jobSpecProperties.targets,
-                collectors: jobSpecProperties.collectors,
-                filters: jobSpecProperties.filters,
-                interval: jobSpecProperties.interval,
-                limits: jobSpecProperties.limits,
-              },
-              ['targets', 'collectors'],
-            ),
-          },
-          ['every', 'run_for', 'job'],
-        ),
-        Token: { type: 'object', additionalProperties: true },
-        AuditEntry: {
-          type: 'object',
-          additionalProperties: true,
-          properties: {
-            action: str('e.g. job.create, query, auth.denied, schedule.pause'),
-            outcome: { enum: ['ok', 'denied', 'refused', 'error', 'pending'] },
-            count: {
-              type: 'integer',
-              description:
-                'attempts the entry stands for: denied attempts are aggregated per (source, reason) and minute',
-            },
-            source: str('client address, gRPC peer, or schedule:<id>'),
-          },
-        },
-        QueryAnswer: obj(
-          {
-            columns: arr(obj({ name: str(), type: str('ClickHouse type') })),
-            rows: arr({ type: 'array', items: {} }),
-            kind: str('SELECT, WITH, SHOW, DESCRIBE or EXPLAIN'),
-          },
-          ['columns', 'rows'],
-        ),
-      },
+      schemas: Object.fromEntries(Object.keys(COMPONENTS).map((id) => [id, schemas[id]])),
     },
-    paths: {
-      '/healthz': {
-        get: operation('health', {
-          summary: 'Liveness',
-          role: 'public',
-          response: obj({ status: str() }),
-        }),
-      },
-      '/readyz': {
-        get: operation('health', {
-          summary: 'Readiness: database and gRPC listeners',
-          role: 'public',
-          response: obj({
-            status: str(),
-            enroll: str(),
-            control: str(),
-            connected_agents: { type: 'integer' },
-          }),
-          errors: [503],
-        }),
-      },
-      '/metrics': {
-        get: {
-          ...operation('health', { summary: 'Prometheus metrics', role: 'public', response: {} }),
-          responses: {
-            '200': {
-              description: 'Prometheus text format',
-              content: { 'text/plain': { schema: { type: 'string' } } },
-            },
-          },
-        },
-      },
-      '/api/v1/openapi.json': {
-        get: operation('meta', {
-          summary: 'This document',
-          role: 'public',
-          response: { type: 'object' },
-        }),
-      },
-      '/api/v1/whoami': {
-        get: operation('tokens', {
-          summary: "The caller's token name and role",
-          response: obj({ id: str(), name: str(), role: str() }),
-        }),
-      },
-      '/api/v1/agents': {
-        get: operation('agents', {
-          summary: 'List agents',
-          params: [{ name: 'state', in: 'query', description: 'only agents in this state' }],
-          response: obj({ agents: arr(ref('Agent')) }),
-          errors: [400, 401],
-        }),
-      },
-      '/api/v1/agents/{id}': {
-        get: operation('agents', {
-          summary: 'One agent',
-          params: [id('agent')],
-          response: ref('Agent'),
-          errors: [401, 404],
-        }),
-      },
-      '/api/v1/agents/{id}/revoke': {
-        post: operation('agents', {
-          summary:
-            'Revoke an agent: its certificates are refused, its stream closed, its runs cancelled',
-          role: 'admin',
-          params: [id('agent')],
-          body: obj({ reason: str() }),
-          response: ref('Agent'),
-          errors: [400, 401, 403, 404],
-        }),
-      },
-      '/api/v1/jobs': {
-        post: operation('jobs', {
-          summary: 'Create a job and dispatch it (collectors that see sensitive data need admin)',
-          role: 'operator',
-          body: ref('JobSpec'),
-          response: ref('Job'),
-          errors: [400, 401, 403],
-        }),
-        get: operation('jobs', {
-          summary: 'List jobs, newest first',
-          params: [
-            { name: 'state', in: 'query', description: 'running, finished or cancelled' },
-            limit,
-            { name: 'schedule_id', in: 'query', description: 'jobs of one schedule' },
-          ],
-          response: obj({ jobs: arr(ref('Job')) }),
-          errors: [400, 401],
-        }),
-      },
-      '/api/v1/jobs/{id}': {
-        get: operation('jobs', {
-          summary: 'One job with its per-host runs',
-          params: [id('job')],
-          response: ref('Job'),
-          errors: [401, 404],
-        }),
-      },
-      '/api/v1/jobs/{id}/stored': {
-        get: operation('query', {
-          summary:
-            "Per run: rows sent by the agent, acknowledged by the bus, and stored (counted in the job's collector tables)",
-          params: [id('job')],
-          response: obj({
-            job_id: str(),
-            tables: arr(str()),
-            runs: arr(
-              obj({
-                run_id: str(),
-                host: str(),
-                state: str(),
-                events_sent: { type: 'integer' },
-                events_acked: { type: 'integer' },
-                rows_stored: { type: 'integer' },
-                events_lost: { type: 'integer' },
-              }),
-            ),
-          }),
-          errors: [401, 404, 422, 429, 503],
-        }),
-      },
-      '/api/v1/jobs/{id}/cancel': {
-        post: operation('jobs', {
-          summary: 'Cancel a running job on every host',
-          role: 'operator',
-          params: [id('job')],
-          body: obj({ reason: str() }),
-          response: ref('Job'),
-          errors: [400, 401, 403, 404, 409],
-        }),
-      },
-      '/api/v1/schedules': {
-        post: operation('schedules', {
-          summary: 'Create a schedule (every N, run for M, on a fraction p of hosts)',
-          role: 'operator',
-          body: ref('ScheduleRequest'),
-          response: ref('Schedule'),
-          errors: [400, 401, 403],
-        }),
-        get: operation('schedules', {
-          summary: 'List schedules',
-          response: obj({ schedules: arr(ref('Schedule')) }),
-          errors: [401],
-        }),
-      },
-      '/api/v1/schedules/{id}': {
-        get: operation('schedules', {
-          summary: 'One schedule',
-          params: [id('schedule')],
-          response: ref('Schedule'),
-          errors: [401, 404],
-        }),
-        delete: operation('schedules', {
-          summary: 'Delete a schedule (its running jobs go on)',
-          role: 'operator',
-          params: [id('schedule')],
-          response: ref('Schedule'),
-          errors: [401, 403, 404],
-        }),
-      },
-      '/api/v1/tokens': {
-        post: operation('tokens', {
-          summary: 'Create an API token or an agent bootstrap token; the secret is returned once',
-          role: 'admin',
-          body: tokenBody,
-          response: obj({ token: str(), info: ref('Token') }),
-          errors: [400, 401, 403],
-        }),
-        get: operation('tokens', {
-          summary: 'List tokens (no secrets)',
-          role: 'admin',
-          response: obj({ tokens: arr(ref('Token')) }),
-        }),
-      },
-      '/api/v1/tokens/{id}': {
-        delete: operation('tokens', {
-          summary: 'Revoke a token (not the last admin token)',
-          role: 'admin',
-          params: [id('token')],
-          response: ref('Token'),
-          errors: [401, 403, 404, 409],
-        }),
-      },
-      '/api/v1/query': {
-        post: operation('query', {
-          summary:
-            "Run one SELECT / WITH / SHOW / DESCRIBE / EXPLAIN statement on the event store (harmless table functions only; no SETTINGS, no INTO OUTFILE; limits of the caller's role)",
-          body: obj({ sql: str('the statement') }, ['sql']),
-          response: ref('QueryAnswer'),
-          errors: [400, 401, 403, 422, 503],
-        }),
-      },
-      '/api/v1/top': {
-        get: operation('query', {
-          summary: 'Who used the CPU and the syscalls across the fleet',
-          params: [
-            { name: 'by', in: 'query', description: 'uid (default), comm or host' },
-            { name: 'since', in: 'query', description: 'duration, e.g. 10m (default)' },
-            { name: 'hosts', in: 'query', description: 'comma-separated host names' },
-          ],
-          response: ref('QueryAnswer'),
-          errors: [400, 401, 403, 422, 503],
-        }),
-      },
-      '/api/v1/crashes': {
-        get: operation('query', {
-          summary: 'Exits by signal, OOM kills, and kills with sender and target, newest first',
-          params: [
-            { name: 'since', in: 'query', description: 'duration, e.g. 1h (default)' },
-            { name: 'hosts', in: 'query', description: 'comma-separated host names' },
-          ],
-          response: ref('QueryAnswer'),
-          errors: [400, 401, 403, 422, 503],
-        }),
-      },
-      '/api/v1/audit': {
-        get: operation('audit', {
-          summary: 'Audit log, newest first',
-          role: 'admin',
-          params: [
-            limit,
-            { name: 'action', in: 'query', description: 'e.g. job.create, auth.denied' },
-            { name: 'outcome', in: 'query', description: 'ok, denied, refused, error or pending' },
-            { name: 'since', in: 'query', description: 'ISO-8601 time, or a duration back (1h)' },
-          ],
-          response: obj({ entries: arr(ref('AuditEntry')) }),
-          errors: [400, 401, 403],
-        }),
-      },
-    },
+    paths,
   };
+}
+
+/** The properties of an object schema as OpenAPI parameters. */
+function parametersOf(schema: Json | undefined, where: 'path' | 'query'): Json[] {
+  if (!schema) return [];
+  const properties = (schema.properties ?? {}) as Record<string, Json>;
+  const required = new Set((schema.required ?? []) as string[]);
+  return Object.entries(properties).map(([name, { description, ...property }]) => ({
+    name,
+    in: where,
+    required: where === 'path' || required.has(name),
+    ...(description ? { description } : {}),
+    // A list in a query string is comma-separated: ?hosts=a,b
+    ...(property.type === 'array' ? { style: 'form', explode: false } : {}),
+    schema: property,
+  }));
 }

@@ -17,36 +17,21 @@ import { clientAddress, CurrentPrincipal, type AuthenticatedRequest } from '../a
 import { RequireRole, type Principal } from '../auth/roles.js';
 import { AuditService } from '../audit/audit.service.js';
 import { JobsService } from '../jobs/jobs.service.js';
-import { objectWith, requiredString } from '../http/request-fields.js';
+import { parseRequest } from '../http/request-fields.js';
 import type { IncomingMessage } from 'node:http';
 import { QUERY_OPTIONS, type QueryAnswer, type QueryOptions } from './query-backend.js';
 import { QueryLimiter, QueryLimitError } from './query-limiter.js';
+import {
+  CrashesQuery,
+  SqlRequest,
+  TopQuery,
+  type QueryAnswerResponse,
+  type StoredResponse,
+} from './query.schemas.js';
 
-interface StoredRun {
-  run_id: string;
-  host: string;
-  state: string;
-  events_sent: number;
-  events_acked: number;
-  rows_stored: number;
-  events_lost: number;
-}
-
-/** Hosts as a comma-separated list; each a plain host name. */
-function hostList(raw: string | undefined): string[] | undefined {
-  if (raw === undefined || raw === '') return undefined;
-  const hosts = raw.split(',').map((h) => h.trim());
-  hosts.forEach((h, i) => {
-    if (!/^[A-Za-z0-9._-]{1,253}$/.test(h))
-      throw new ValidationError(`hosts[${i}]`, 'must be a host name');
-  });
-  return hosts;
-}
-
+/** `since` (checked in range by the schema) in whole seconds. */
 function sinceSeconds(raw: string | undefined, fallback: string): number {
-  return Math.ceil(
-    parseDuration('since', raw ?? fallback, { minMs: 1000, maxMs: 366 * 86_400_000 }) / 1000,
-  );
+  return Math.ceil(parseDuration('since', raw ?? fallback) / 1000);
 }
 
 /**
@@ -139,7 +124,7 @@ export class QueryController {
     @Param('id') id: string,
     @CurrentPrincipal() p: Principal,
     @Req() req: AuthenticatedRequest,
-  ): Promise<{ job_id: string; tables: string[]; runs: StoredRun[] }> {
+  ): Promise<StoredResponse> {
     const job = this.jobs.get(id); // 404 for an unknown id, before any SQL
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(job.id)) throw new ValidationError('id', 'must be a job id');
     const tables = [...new Set(job.spec.collectors.map((c) => c.name))]
@@ -182,9 +167,8 @@ export class QueryController {
     @Body() body: unknown,
     @CurrentPrincipal() p: Principal,
     @Req() req: AuthenticatedRequest,
-  ): Promise<QueryAnswer> {
-    const b = objectWith(body, '', ['sql']);
-    const sql = requiredString(b.sql, 'sql', { max: 100_000 });
+  ): Promise<QueryAnswerResponse> {
+    const { sql } = parseRequest(SqlRequest, body);
     return this.run(sql, p, req, { kind: 'sql' });
   }
 
@@ -194,14 +178,10 @@ export class QueryController {
   async top(
     @CurrentPrincipal() p: Principal,
     @Req() req: AuthenticatedRequest,
-    @Query('by') by?: string,
-    @Query('since') since?: string,
-    @Query('hosts') hosts?: string,
-  ): Promise<QueryAnswer> {
-    const dim = by ?? 'uid';
-    if (dim !== 'uid' && dim !== 'comm' && dim !== 'host')
-      throw new ValidationError('by', 'must be uid, comm or host');
-    const o = { by: dim, sinceS: sinceSeconds(since, '10m'), hosts: hostList(hosts) } as const;
+    @Query() query: unknown,
+  ): Promise<QueryAnswerResponse> {
+    const q = parseRequest(TopQuery, query, 'query');
+    const o = { by: q.by ?? 'uid', sinceS: sinceSeconds(q.since, '10m'), hosts: q.hosts } as const;
     return this.run(this.options?.canned.topSql(o) ?? '', p, req, {
       kind: 'top',
       ...o,
@@ -214,10 +194,10 @@ export class QueryController {
   async crashes(
     @CurrentPrincipal() p: Principal,
     @Req() req: AuthenticatedRequest,
-    @Query('since') since?: string,
-    @Query('hosts') hosts?: string,
-  ): Promise<QueryAnswer> {
-    const o = { sinceS: sinceSeconds(since, '1h'), hosts: hostList(hosts) };
+    @Query() query: unknown,
+  ): Promise<QueryAnswerResponse> {
+    const q = parseRequest(CrashesQuery, query, 'query');
+    const o = { sinceS: sinceSeconds(q.since, '1h'), hosts: q.hosts };
     return this.run(this.options?.canned.crashesSql(o) ?? '', p, req, {
       kind: 'crashes',
       ...o,

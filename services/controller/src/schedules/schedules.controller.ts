@@ -2,7 +2,8 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
 import { clientAddress, CurrentPrincipal, type AuthenticatedRequest } from '../auth/auth.guard.js';
 import { RequireRole, type Principal } from '../auth/roles.js';
-import { SchedulesService, type ScheduleView } from './schedules.service.js';
+import { SchedulesService } from './schedules.service.js';
+import type { ScheduleListResponse, ScheduleResponse } from './schedules.schemas.js';
 
 @Controller('api/v1/schedules')
 export class SchedulesController {
@@ -14,17 +15,17 @@ export class SchedulesController {
     @Body() body: unknown,
     @CurrentPrincipal() p: Principal,
     @Req() req: AuthenticatedRequest,
-  ): ScheduleView {
+  ): ScheduleResponse {
     return this.schedules.create(body, p, clientAddress(req));
   }
 
   @Get()
-  list(): { schedules: ScheduleView[] } {
+  list(): ScheduleListResponse {
     return { schedules: this.schedules.list() };
   }
 
   @Get(':id')
-  get(@Param('id') id: string): ScheduleView {
+  get(@Param('id') id: string): ScheduleResponse {
     return this.schedules.get(id);
   }
 
@@ -35,7 +36,7 @@ export class SchedulesController {
     @Param('id') id: string,
     @CurrentPrincipal() p: Principal,
     @Req() req: AuthenticatedRequest,
-  ): ScheduleView {
+  ): ScheduleResponse {
     return this.schedules.delete(id, p, clientAddress(req));
   }
 }

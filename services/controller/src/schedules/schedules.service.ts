@@ -28,9 +28,10 @@ import { StoreService } from '../store/store.service.js';
 import { AuditService } from '../audit/audit.service.js';
 import { roleAtLeast, type Principal, type Role } from '../auth/roles.js';
 import { TokensService } from '../auth/tokens.service.js';
-import { objectWith, optionalString } from '../http/request-fields.js';
+import { parseRequest } from '../http/request-fields.js';
 import { JobsService } from '../jobs/jobs.service.js';
-import { MAX_DURATION_MS, parseJobSpec, parseSample, type JobSpec } from '../jobs/job-spec.js';
+import { parseJobSpec, type JobSpec } from '../jobs/job-spec.js';
+import { ScheduleRequest } from './schedules.schemas.js';
 
 interface ScheduleRow {
   id: string;
@@ -72,8 +73,6 @@ interface StoredSpec {
   template: JobSpec;
   role: Role;
 }
-
-const MIN_EVERY_MS = 1_000;
 
 function insertable(
   row: ScheduleRow,
@@ -119,23 +118,14 @@ export class SchedulesService implements OnApplicationBootstrap, OnApplicationSh
       throw new ForbiddenException(
         `creating schedules needs the operator role; token ${who.name} has ${who.role}`,
       );
-    const b = objectWith(body, '', ['name', 'every', 'run_for', 'sample', 'job']);
-    const name =
-      optionalString(b.name, 'name', {
-        max: 100,
-        pattern: /^[\w .:@-]+$/,
-        hint: 'letters, digits, space and _ . : @ -',
-      }) ?? 'unnamed';
-    const everyMs = parseDuration('every', b.every, {
-      minMs: MIN_EVERY_MS,
-      maxMs: 30 * 86_400_000,
-    });
-    const runForMs = parseDuration('run_for', b.run_for, { minMs: 1_000, maxMs: MAX_DURATION_MS });
+    // The schema checks every field, the job's too; parseJobSpec then adds what a schema cannot state.
+    const b = parseRequest(ScheduleRequest, body);
+    const name = b.name ?? 'unnamed';
+    const everyMs = parseDuration('every', b.every);
+    const runForMs = parseDuration('run_for', b.run_for);
     if (runForMs > everyMs)
       throw new ValidationError('run_for', `must not be longer than every (${everyMs}ms)`);
-    const sample = b.sample === undefined ? 1 : parseSample(b.sample, 'sample');
-    if (b.job === undefined)
-      throw new ValidationError('job', 'is required: {targets, collectors, ...}');
+    const sample = b.sample ?? 1;
     let template: JobSpec;
     try {
       template = parseJobSpec(b.job, { template: true });
@@ -143,8 +133,6 @@ export class SchedulesService implements OnApplicationBootstrap, OnApplicationSh
       if (err instanceof ValidationError) throw new ValidationError(`job.${err.field}`, err.reason);
       throw err;
     }
-    if (template.targets.sample !== undefined)
-      throw new ValidationError('job.targets.sample', 'is the schedule\'s "sample" for schedules');
     if (template.interval_ms > runForMs)
       throw new ValidationError('job.interval', `must not be longer than run_for (${runForMs}ms)`);
     this.jobs.checkRole({ ...template, duration_ms: runForMs }, who);
