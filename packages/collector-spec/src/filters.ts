@@ -17,6 +17,11 @@ export interface Filters {
   cgroup?: string;
 }
 
+/** PID_MAX_LIMIT on 64-bit kernels (include/linux/threads.h) */
+export const PID_MAX = 4_194_304;
+/** (uid_t)-1 means "no uid" to the kernel */
+export const UID_MAX = 4_294_967_294;
+
 /** Filters of which a collector needs at least one, and why. */
 export interface NeededFilter {
   oneOf: ReadonlyArray<keyof Filters>;
@@ -43,9 +48,8 @@ function filterInteger(field: string, raw: unknown, min: number, max: number): n
 export function validateFilters(filters: Filters, field = 'filters'): Filters {
   const out: Filters = {};
   // PID_MAX_LIMIT on 64-bit kernels (include/linux/threads.h)
-  if (filters.pid !== undefined) out.pid = filterInteger(`${field}.pid`, filters.pid, 1, 4_194_304);
-  if (filters.uid !== undefined)
-    out.uid = filterInteger(`${field}.uid`, filters.uid, 0, 4_294_967_294);
+  if (filters.pid !== undefined) out.pid = filterInteger(`${field}.pid`, filters.pid, 1, PID_MAX);
+  if (filters.uid !== undefined) out.uid = filterInteger(`${field}.uid`, filters.uid, 0, UID_MAX);
   if (filters.comm !== undefined) {
     if (typeof filters.comm !== 'string' || filters.comm === '') {
       throw new ValidationError(`${field}.comm`, 'must be a non-empty string');

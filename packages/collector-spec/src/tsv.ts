@@ -36,10 +36,8 @@ export const STACK_TABLE_COLUMNS = [
 
 /** TabSeparated escaping of a string value. */
 export function escapeTsv(s: string): string {
-   
   return /[\\\t\n\r\0\b\f]/.test(s)
     ? s.replace(
-         
         /[\\\t\n\r\0\b\f]/g,
         (c) =>
           ({

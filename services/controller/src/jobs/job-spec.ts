@@ -15,11 +15,14 @@ import { z } from 'zod';
 import { ValidationError, parseDuration } from '@fleettrace/common';
 import {
   checkNeededFilters,
-  collectors,
   COMM_MAX_BYTES,
+  parseParamsWith,
+  PID_MAX,
+  UID_MAX,
   validateFilters,
-  type CollectorDefinition,
-} from '@fleettrace/collectors';
+} from '@fleettrace/collector-spec';
+// Manifests only: the controller never loads kernel code (nor the native addon).
+import { manifests } from '@fleettrace/collectors/manifests';
 import { duration, fields, jsonInteger, parseRequest, satisfies } from '../http/request-fields.js';
 import {
   compileHostGlob,
@@ -73,10 +76,6 @@ export const OPERATOR_MAX_OVERHEAD_BUDGET = 0.05;
 const MAX_COLLECTORS = 16;
 const MAX_HOST_PATTERNS = 1_000;
 const MAX_EVENTS_PER_SECOND = 100_000_000;
-/** PID_MAX_LIMIT on 64-bit kernels (include/linux/threads.h), as validateFilters has it */
-const PID_MAX = 4_194_304;
-/** (uid_t)-1 means "no uid" to the kernel */
-const UID_MAX = 4_294_967_294;
 
 const sampleReason = (raw: unknown) =>
   `must be a number greater than 0 and at most 1, got ${JSON.stringify(raw)}`;
@@ -112,7 +111,7 @@ const targetsShape = {
 const TARGETS_MISSING = 'is required: name hosts (globs allowed, e.g. ["web-*"]) or labels';
 
 /** The registry's collectors, found by folder: a new one is in the schema, and the document, by being there. */
-const COLLECTOR_NAMES = [...collectors().keys()] as [string, ...string[]];
+const COLLECTOR_NAMES = [...manifests().keys()] as [string, ...string[]];
 
 const collectorRequest = fields({
   name: z
@@ -255,9 +254,9 @@ export function parseJobSpec(raw: unknown, opts: { template?: boolean } = {}): J
     'filters',
   );
   if (body.filters?.cgroup !== undefined) filters.cgroup = body.filters.cgroup;
-  const registry = collectors();
+  const registry = manifests();
   checkNeededFilters(
-    collectorsList.map((c) => registry.get(c.name) as { name: string }),
+    collectorsList.map((c) => registry.get(c.name)!),
     filters,
   );
   // Both were checked in range by the schema.
@@ -287,18 +286,18 @@ export function parseJobSpec(raw: unknown, opts: { template?: boolean } = {}): J
 function checkCollectors(
   list: ReadonlyArray<{ name: string; params?: Record<string, string | number | boolean> }>,
 ): CollectorRequest[] {
-  const registry = collectors();
+  const registry = manifests();
   const seen = new Set<string>();
   return list.map((c, i) => {
     const field = `collectors[${i}]`;
-    const def = registry.get(c.name) as CollectorDefinition; // the schema's enum
+    const def = registry.get(c.name)!; // the schema's enum
     if (seen.has(c.name))
       throw new ValidationError(`${field}.name`, `collector ${c.name} is listed twice`);
     seen.add(c.name);
     const params: Record<string, string> = {};
     if (c.params !== undefined) {
       for (const [k, v] of Object.entries(c.params)) params[k] = String(v);
-      def.parseParams(c.params, `${field}.params`);
+      parseParamsWith(def.params, def.name, c.params, `${field}.params`);
     }
     return { name: c.name, params };
   });
