@@ -21,7 +21,9 @@ import { join } from 'node:path';
 import {
   batchIdOf,
   TOPICS,
+  TABLES_ENCODING,
   unpackLines,
+  unpackTables,
   type Bus,
   type BusMessage,
   type Subscription,
@@ -38,6 +40,19 @@ import { sleep, waitFor } from '../harness/local-processes';
  * the same time (derived from this process's pid), so the job's kernel-side
  * uid filter sees this scenario's processes only.
  */
+
+/** Exec rows in a batch, in either rows encoding. */
+async function execsIn(b: EventBatch): Promise<number> {
+  if (b.encoding === TABLES_ENCODING) {
+    const main = (await unpackTables(b.rows)).find((s) => s.table === `fleettrace.${b.collector}`);
+    if (!main) return 0;
+    const at = 1 + main.columns.indexOf('event');
+    return main.lines.filter((l) => l.toString().split('\t')[at] === 'exec').length;
+  }
+  const lines = await unpackLines(b.encoding, b.rows, b.rowCount);
+  return lines.filter((l) => l.includes('"event":"exec"')).length;
+}
+
 export const TEST_UID = 61_000 + (process.pid % 4000);
 
 /** Runs a SQL text that returns rows as objects (owner on a server, viewer through ingest for chDB). */
@@ -88,14 +103,14 @@ export class AcknowledgingBus implements Bus {
           this.conflicts.push(`sequence ${key} acknowledged for two different batches`);
         continue;
       }
-      const lines = await unpackLines(b.encoding, b.rows, b.rowCount);
+      const execs = await execsIn(b);
       this.sent.set(key, {
         agentId: b.agentId,
         sequence: b.sequence,
         jobId: b.jobId,
         collector: b.collector,
         rowCount: b.rowCount,
-        execs: lines.filter((l) => l.includes('"event":"exec"')).length,
+        execs,
         acks: 1,
         rows,
       });

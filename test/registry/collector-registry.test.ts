@@ -24,7 +24,9 @@ import {
   allColumns,
   reportedType,
   STACK_ONLY_FIELDS,
+  tableEncoder,
   tablesOf,
+  type TableSegment,
   type CollectorManifest,
   type Row,
 } from '@fleettrace/collector-spec';
@@ -40,8 +42,10 @@ import {
   RowRouter,
   TableBuffer,
   tableColumns,
+  TsvTableBuffer,
   type BatchContext,
 } from '@fleettrace/ingest';
+import { packTables, unpackTables } from '@fleettrace/bus';
 import { EmbeddedStore, type StoreFeatures } from '@fleettrace/store';
 
 const ROOT = resolve(__dirname, '../../..');
@@ -211,6 +215,74 @@ describe('collector registry', () => {
         assert.ok(Number(r!.n) >= 1, `${t} holds the ${m.name} row`);
       }
     }
+  });
+
+  test('the typed encoding of every collector reaches its tables, unparsed by ingest', async () => {
+    const typedBatch: BatchContext = { ...batch, jobId: 'job-typed', batchId: '43' };
+    for (const m of withFixture) {
+      const segments = new Map<string, TableSegment>();
+      const r = tableEncoder(m).encode([fullRow(m)], 0, segments);
+      assert.equal(r.unmapped, undefined, `${m.name}: every field has a place`);
+      const unpacked = await unpackTables(await packTables(segments.values()));
+      const buffers = new Map<string, TsvTableBuffer>();
+      const router = new RowRouter(new Tables(columns.keys()), withFixture);
+      router.routeTables(m.name, typedBatch, unpacked, 1, (table, cols, prefixed) => {
+        const key = `${table} ${cols.join(',')}`;
+        let b = buffers.get(key);
+        if (!b) buffers.set(key, (b = new TsvTableBuffer(table, cols, prefixed)));
+        return b;
+      });
+      const expected = new Set(tablesOf(m).map((t) => t.table));
+      if (m.stacks) expected.add('fleettrace.stacks');
+      assert.deepEqual(new Set([...buffers.values()].map((b) => b.table)), expected, m.name);
+      for (const b of buffers.values()) {
+        const block = b.take()!;
+        await store.insert(block.table, block.payload, {
+          format: 'TabSeparated',
+          columns: block.columns,
+        });
+      }
+      const [n] = await store.select<{ n: string }>(
+        `SELECT count() AS n FROM fleettrace.${m.name} WHERE job_id = 'job-typed'`,
+      );
+      assert.equal(Number(n!.n), 1, `${m.name} typed row stored`);
+    }
+    const [exec] = await store.select<{ exe: string; argc: number; batch_id: string }>(
+      "SELECT exe, argc, toString(batch_id) AS batch_id FROM fleettrace.proc WHERE job_id = 'job-typed'",
+    );
+    assert.deepEqual(
+      { ...exec, argc: Number(exec!.argc) },
+      { exe: 'php-cgi', argc: 3, batch_id: '43' },
+    );
+    const [argv] = await store.select<{ argv: string[] }>(
+      "SELECT argv FROM fleettrace_sensitive.proc_exec WHERE job_id = 'job-typed'",
+    );
+    assert.deepEqual(argv!.argv, ['php-cgi', '-f', 'index.php']);
+  });
+
+  test('a typed batch naming a column its table lacks is refused, not stored in part', () => {
+    const router = new RowRouter(new Tables(columns.keys()), builtIn);
+    const segment = {
+      table: 'fleettrace.syscalls',
+      columns: ['ts_ns', 'new_column'],
+      lines: [Buffer.from('0\t1\t2')],
+    };
+    assert.throws(
+      () =>
+        router.routeTables('syscalls', batch, [segment], 1, () => assert.fail('nothing buffered')),
+      /fleettrace\.syscalls has no column new_column/,
+    );
+    assert.throws(
+      () =>
+        router.routeTables(
+          'syscalls',
+          batch,
+          [{ ...segment, table: 'fleettrace.proc', columns: ['ts_ns'] }],
+          1,
+          () => assert.fail('nothing buffered'),
+        ),
+      /fleettrace\.proc is not a table of collector syscalls/,
+    );
   });
 
   test('derived columns are filled and renamed fields land in their column', async () => {

@@ -11,7 +11,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { LocalBus, TOPICS, unpackRows, type Subscription } from '@fleettrace/bus';
+import {
+  LocalBus,
+  TABLES_ENCODING,
+  TOPICS,
+  unpackRows,
+  unpackTables,
+  type Subscription,
+} from '@fleettrace/bus';
 import { EventBatch } from '@fleettrace/proto';
 import { EventPublisher } from '../src/publish/event-publisher';
 
@@ -56,6 +63,8 @@ test('cuts, spools while the bus is away, replays in order after a restart', asy
     maxDelayMs: 100,
     retryMinMs: 50,
     retryMaxMs: 200,
+    // JSON lines: this test reads the rows back as objects.
+    rowsEncoding: 'json' as const,
     log: () => undefined,
   };
   try {
@@ -154,6 +163,92 @@ test('the spool bound drops the oldest batches and counts their rows as lost', a
     await p.close();
     await bus.close();
   } finally {
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+});
+
+test("typed encoding: rows in their tables' column order, sensitive fields apart, odd fields counted", async () => {
+  const address = await freeAddress();
+  const stateDir = mkdtempSync(join(tmpdir(), 'fleettrace-publisher-'));
+  const got: EventBatch[] = [];
+  const c = await consumer(address, got);
+  const bus = new LocalBus({ address, publishTimeoutMs: 2000 });
+  const logs: string[] = [];
+  const p = new EventPublisher({
+    agentId: 'agent-3',
+    host: 'h3',
+    bus,
+    stateDir,
+    maxDelayMs: 50,
+    log: (m) => logs.push(m),
+  });
+  try {
+    const ident = { pid: 7, tid: 7, uid: 1001, user: 'c1', comm: 'php', cgroup: '/' };
+    const ts = 1_700_000_000_123_456_789n;
+    p.publish({
+      jobId: 'j',
+      runId: 'r',
+      collector: 'proc',
+      rows: [
+        {
+          ts_ns: ts,
+          ...ident,
+          event: 'exec',
+          ppid: 1,
+          filename: '/usr/bin/php\tx',
+          argv: ['php', "it's"],
+          args_truncated: false,
+          redacted: 0,
+        },
+        {
+          ts_ns: ts + 1n,
+          ...ident,
+          event: 'exit',
+          ppid: 1,
+          exit_code: null,
+          signal: 9,
+          signal_name: 'SIGKILL',
+          core_dumped: true,
+          lifetime_ns: 5,
+          surprise: 1,
+        },
+      ],
+      lost: 0,
+      weight: 1,
+    });
+    await p.flush();
+    assert.equal(got.length, 1);
+    assert.equal(got[0]!.encoding, TABLES_ENCODING);
+    assert.equal(got[0]!.rowCount, 2);
+    const segments = await unpackTables(got[0]!.rows);
+    const main = segments.find((s) => s.table === 'fleettrace.proc')!;
+    const at = (line: Buffer, col: string) =>
+      line.toString().split('\t')[1 + main.columns.indexOf(col)];
+    assert.deepEqual(
+      main.lines.map((l) => l.toString().split('\t')[0]),
+      ['0', '1'],
+      'row_idx first',
+    );
+    assert.equal(at(main.lines[0]!, 'exe'), 'php\\tx', 'derived on the agent, escaped');
+    assert.equal(at(main.lines[0]!, 'argc'), '2');
+    assert.equal(at(main.lines[0]!, 'time'), '1700000000');
+    assert.equal(at(main.lines[1]!, 'exit_code'), '\\N');
+    assert.equal(at(main.lines[1]!, 'core_dumped'), '1');
+    assert.ok(!main.columns.includes('argv'), 'arguments stay out of the main table');
+    const exec = segments.find((s) => s.table === 'fleettrace_sensitive.proc_exec')!;
+    assert.equal(exec.lines.length, 1, 'only the exec row is sensitive');
+    const argv = exec.lines[0]!.toString().split('\t')[1 + exec.columns.indexOf('argv')];
+    assert.equal(argv, "['php','it\\'s']");
+    const snap = await p.metrics.snapshot();
+    assert.equal(snap['fleettrace_agent_events_lost_total{stage=unmapped_field}'], 1);
+    assert.ok(
+      logs.some((l) => l.includes('"surprise"')),
+      logs.join('\n'),
+    );
+  } finally {
+    await p.close();
+    await bus.close();
+    await c.bus.close();
     rmSync(stateDir, { recursive: true, force: true });
   }
 });
