@@ -2,10 +2,18 @@
 // bench/ingest: how fast batches become queryable, end to end.
 //
 // Throughput: proc-like rows (exec and exit events with the identity columns)
-// packed as agents pack them (EventBatch envelopes of 10,000 rows), produced
-// to a real Kafka 3.9 broker while `fleettrace ingest` runs as a child
-// process; the clock runs from the first produce until `count()` in the
-// store shows every row. Into the ClickHouse 18.16 server and into chDB.
+// packed as agents pack them (EventBatch envelopes of 10,000 rows), in both
+// rows encodings (the typed tsv-tables the agent sends by default, and JSON
+// lines), produced to a real Kafka 3.9 broker while `fleettrace ingest` runs
+// as a child process; the clock runs from the first produce until `count()`
+// in the store shows every row. Into the ClickHouse 18.16 server and into
+// chDB. CPU per row: ingest's (and the server's) user + system time over the
+// run, from /proc/<pid>/stat.
+//
+// Where the time goes: each store's own cost for the same 200,000 rows as
+// JSONEachRow, as TabSeparated, and generated inside the engine
+// (INSERT ... SELECT FROM numbers(), no parsing at all): the ceiling of
+// any encoding on this machine.
 //
 // Latency: an EventPublisher (the agent's, with its default 1 s batch window)
 // fed 200 ms intervals of rows stamped with their event time; a poller
@@ -27,7 +35,20 @@ const { KafkaBroker } = harness('kafka-broker');
 const { ClickHouseServer } = harness('clickhouse-server');
 const { IngestProcess } = harness('ingest-process');
 const { freePort } = harness('local-processes');
-const { KafkaBus, LocalBus, TOPICS, packRows, rowLine, ROWS_ENCODING } = require('@fleettrace/bus');
+const {
+  KafkaBus,
+  LocalBus,
+  TOPICS,
+  packRows,
+  packTables,
+  rowLine,
+  ROWS_ENCODING,
+  TABLES_ENCODING,
+} = require('@fleettrace/bus');
+const { tableEncoder } = require('@fleettrace/collector-spec');
+const { manifest } = require('@fleettrace/collectors/manifests');
+const { EmbeddedStore } = require('@fleettrace/store');
+const { readFileSync } = require('node:fs');
 const { EventBatch } = require('@fleettrace/proto');
 const { ServerStore } = require('@fleettrace/store');
 const { EventPublisher } = require('@fleettrace/agent/dist/src/publish/event-publisher.js');
@@ -100,13 +121,25 @@ function procRow(i, tsNs) {
   }
 }
 
-async function envelopes(jobId, rows) {
+const procEncoder = tableEncoder(manifest('proc'));
+
+async function envelopes(jobId, rows, encoding) {
   const out = [];
   const t0 = BigInt(Date.now()) * 1_000_000n;
   for (let seq = 0, i = 0; i < rows; seq++) {
     const n = Math.min(BATCH_ROWS, rows - i);
-    const lines = [];
-    for (let k = 0; k < n; k++, i++) lines.push(rowLine(procRow(i, t0 + BigInt(i))));
+    let packed;
+    if (encoding === TABLES_ENCODING) {
+      const segments = new Map();
+      const batch = [];
+      for (let k = 0; k < n; k++, i++) batch.push(procRow(i, t0 + BigInt(i)));
+      procEncoder.encode(batch, 0, segments);
+      packed = await packTables(segments.values());
+    } else {
+      const lines = [];
+      for (let k = 0; k < n; k++, i++) lines.push(rowLine(procRow(i, t0 + BigInt(i))));
+      packed = await packRows(lines);
+    }
     out.push(
       Buffer.from(
         EventBatch.encode({
@@ -117,8 +150,8 @@ async function envelopes(jobId, rows) {
           runId: `${jobId}-run`,
           collector: 'proc',
           createdUnixMs: Date.now(),
-          encoding: ROWS_ENCODING,
-          rows: await packRows(lines),
+          encoding,
+          rows: packed,
           rowCount: n,
           lost: 0,
           weight: 1,
@@ -139,10 +172,18 @@ async function waitRows(count, expected, timeoutMs = 600_000) {
   }
 }
 
+/** user + system CPU seconds of a process so far */
+function cpuSeconds(pid) {
+  if (!pid) return 0;
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
 /** Kafka → ingest → store: rows per second from the first produce to the last row queryable. */
-async function throughput(broker, count, label) {
-  const jobId = `bench-${label}-${Date.now()}`;
-  const batches = await envelopes(jobId, totalRows);
+async function throughput(broker, count, label, encoding, pids) {
+  const jobId = `bench-${label}-${encoding.split('+')[0]}-${Date.now()}`;
+  const batches = await envelopes(jobId, totalRows, encoding);
+  const cpu0 = pids.map(cpuSeconds);
   const bus = new KafkaBus({ brokers: broker.brokers, log: () => undefined });
   const started = Date.now();
   for (let i = 0; i < batches.length; i += 20)
@@ -153,12 +194,16 @@ async function throughput(broker, count, label) {
   const produced = Date.now();
   await waitRows(() => count(jobId), totalRows);
   const seconds = (Date.now() - started) / 1000;
+  const cpu = pids.map((p, k) => cpuSeconds(p) - cpu0[k]);
   await bus.close();
   return {
+    encoding,
     rows: totalRows,
     seconds,
     rowsPerSecond: totalRows / seconds,
     produceSeconds: (produced - started) / 1000,
+    /** µs of CPU per row: ingest, then the server (fleet) */
+    cpuUsPerRow: cpu.map((c) => (c * 1e6) / totalRows),
   };
 }
 
@@ -222,6 +267,88 @@ async function latency(bus, maxTs, label) {
   };
 }
 
+/**
+ * A store's own cost for the same rows (exit rows of proc with every column,
+ * 200,000 of them), by format, and generated in the engine: no parsing.
+ */
+async function storeCeilings(store) {
+  const N = 200_000;
+  const cols = [
+    'host',
+    'job_id',
+    'run_id',
+    'weight',
+    'batch_id',
+    'row_idx',
+    'time',
+    'ts_ns',
+    'event',
+    'pid',
+    'tid',
+    'uid',
+    'user',
+    'comm',
+    'cgroup',
+    'ppid',
+    'exit_code',
+    'signal',
+    'signal_name',
+    'core_dumped',
+    'lifetime_ns',
+  ];
+  const now = Math.floor(Date.now() / 1000);
+  const rows = [];
+  for (let i = 0; i < N; i++)
+    rows.push([
+      'h1',
+      'ceiling',
+      'r1',
+      1,
+      1_000_000 + (i >> 14),
+      i,
+      now,
+      `${now}000000000`,
+      'exit',
+      1000 + (i % 5000),
+      1000 + (i % 5000),
+      1000 + (i % 50),
+      `u${i % 50}`,
+      'php-fpm',
+      '/user.slice',
+      1,
+      0,
+      0,
+      '',
+      0,
+      123456,
+    ]);
+  const json = Buffer.from(
+    rows.map((r) => JSON.stringify(Object.fromEntries(cols.map((c, k) => [c, r[k]])))).join('\n') +
+      '\n',
+  );
+  const tsv = Buffer.from(rows.map((r) => r.join('\t')).join('\n') + '\n');
+  const time = async (f) => {
+    let best = Infinity;
+    for (let k = 0; k < 2; k++) {
+      const t = process.hrtime.bigint();
+      await f();
+      best = Math.min(best, Number(process.hrtime.bigint() - t) / 1e9);
+    }
+    return N / best;
+  };
+  return {
+    json: await time(() => store.insert('fleettrace.proc', json)),
+    tsv: await time(() =>
+      store.insert('fleettrace.proc', tsv, { format: 'TabSeparated', columns: cols }),
+    ),
+    engine: await time(() =>
+      store.command(
+        `INSERT INTO fleettrace.proc (${cols.join(', ')}) SELECT 'h1', 'ceiling', 'r1', 1, 2000000, number, toDateTime(${now}), toUInt64(${now}) * 1000000000 + number, 'exit', 1000 + number % 5000, 1000 + number % 5000, 1000 + number % 50, concat('u', toString(number % 50)), 'php-fpm', '/user.slice', 1, 0, 0, '', 0, 123456 FROM numbers(${N})`,
+      ),
+    ),
+  };
+}
+
 const activityBefore = await hostActivity();
 const broker = await KafkaBroker.start();
 const server = await ClickHouseServer.start();
@@ -251,14 +378,21 @@ try {
           )[0].t,
         ) / 1_000_000n,
       );
-    results.serverThroughput = await throughput(broker, count, 'server');
-    console.log('server throughput', results.serverThroughput);
+    const pids = [ingest.process.child.pid, server.pid];
+    results.serverThroughput = [];
+    for (const encoding of [TABLES_ENCODING, ROWS_ENCODING]) {
+      const t = await throughput(broker, count, 'server', encoding, pids);
+      results.serverThroughput.push(t);
+      console.log('server throughput', t);
+    }
     const bus = new KafkaBus({ brokers: broker.brokers, log: () => undefined });
     results.fleetLatency = await latency(bus, maxTs, 'fleet');
     console.log('fleet latency', results.fleetLatency);
     await bus.close();
-    await store.close();
     await ingest.stop();
+    results.serverCeilings = await storeCeilings(store);
+    console.log('server ceilings', results.serverCeilings);
+    await store.close();
   }
   // Kafka → ingest → chDB.
   {
@@ -275,9 +409,19 @@ try {
           .rows[0][0],
       );
     // Its consumer group starts where the server's ingest left off: only new batches.
-    results.chdbThroughput = await throughput(broker, count, 'chdb');
-    console.log('chdb throughput', results.chdbThroughput);
+    results.chdbThroughput = [];
+    for (const encoding of [TABLES_ENCODING, ROWS_ENCODING]) {
+      const t = await throughput(broker, count, 'chdb', encoding, [ingest.process.child.pid]);
+      results.chdbThroughput.push(t);
+      console.log('chdb throughput', t);
+    }
     await ingest.stop();
+    const { migrate } = require('@fleettrace/ingest');
+    const embedded = new EmbeddedStore({ dataDir });
+    await migrate(embedded);
+    results.chdbCeilings = await storeCeilings(embedded);
+    console.log('chdb ceilings', results.chdbCeilings);
+    await embedded.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
   // Embedded: local bus → ingest → chDB.
@@ -316,14 +460,21 @@ Command: \`node bench/ingest/run.mjs --rows ${totalRows} --latency-seconds ${lat
 
 Machine: ${machine()}. Date: ${new Date().toISOString()}. Host activity before: ${activityBefore}; after: ${activityAfter}.
 
-Everything on this machine: Kafka 3.9.1 (KRaft, one JVM), the ClickHouse 18.16 server, \`fleettrace ingest\` as a child process, and the producer in the benchmark process. Rows are proc-like (fork, exec and exit in equal shares, as processes make them; 9–14 fields each; exec rows also go to the sensitive table) in envelopes of ${fmt(BATCH_ROWS)} rows packed as agents pack them (\`${ROWS_ENCODING}\`). Throughput runs from the first produce to the moment \`count()\` shows every row (polled every 100 ms): decoding, the derived columns, the sensitive-table split, the inserts and the offset commits included. Latency feeds the agent's EventPublisher (default 1 s batch window) 200 ms intervals of ${fmt(rate)} rows/s stamped with their event time and records when each interval's rows become queryable (polled every 50 ms).
+Everything on this machine: Kafka 3.9.1 (KRaft, one JVM), the ClickHouse 18.16 server, \`fleettrace ingest\` as a child process, and the producer in the benchmark process. Rows are proc-like (fork, exec and exit in equal shares, as processes make them; 9–14 fields each; exec rows also go to the sensitive table) in envelopes of ${fmt(BATCH_ROWS)} rows packed as agents pack them, in both encodings: \`${TABLES_ENCODING}\` (typed, the agent's default: TabSeparated lines in the manifest's column order, derived columns and the sensitive split done on the agent, which ingest passes on as bytes with the batch's columns in front) and \`${ROWS_ENCODING}\` (JSON lines, the debug encoding, parsed by ingest where it derives columns). Throughput runs from the first produce to the moment \`count()\` shows every row (polled every 100 ms): decoding, the derived columns, the sensitive-table split, the inserts and the offset commits included. Latency feeds the agent's EventPublisher (default 1 s batch window) 200 ms intervals of ${fmt(rate)} rows/s stamped with their event time and records when each interval's rows become queryable (polled every 50 ms).
 
-| measurement | result | goal | |
-|---|---:|---:|---|
-| Kafka → ClickHouse 18.16 server, rows/s | ${fmt(r.serverThroughput.rowsPerSecond)} (${fmt(r.serverThroughput.rows)} rows in ${r.serverThroughput.seconds.toFixed(1)} s; producing took ${r.serverThroughput.produceSeconds.toFixed(1)} s) | ≥ 200,000 | ${verdict(r.serverThroughput.rowsPerSecond >= 200_000)} |
-| Kafka → chDB, rows/s | ${fmt(r.chdbThroughput.rowsPerSecond)} (${fmt(r.chdbThroughput.rows)} rows in ${r.chdbThroughput.seconds.toFixed(1)} s; producing took ${r.chdbThroughput.produceSeconds.toFixed(1)} s) | ≥ 500,000 | ${verdict(r.chdbThroughput.rowsPerSecond >= 500_000)} |
-| fleet (Kafka + server) event → queryable p50 / p99 / max | ${r.fleetLatency.p50.toFixed(2)} s / ${r.fleetLatency.p99.toFixed(2)} s / ${r.fleetLatency.max.toFixed(2)} s (${r.fleetLatency.measured} of ${r.fleetLatency.intervals} intervals) | p99 ≤ 5 s | ${verdict(r.fleetLatency.p99 <= 5)} |
-| embedded (local bus + chDB) event → queryable p50 / p99 / max | ${r.embeddedLatency.p50.toFixed(2)} s / ${r.embeddedLatency.p99.toFixed(2)} s / ${r.embeddedLatency.max.toFixed(2)} s (${r.embeddedLatency.measured} of ${r.embeddedLatency.intervals} intervals) | p99 ≤ 2 s | ${verdict(r.embeddedLatency.p99 <= 2)} |
+| measurement | encoding | result | ingest CPU / row | server CPU / row | goal | |
+|---|---|---:|---:|---:|---:|---|
+${r.serverThroughput.map((t) => `| Kafka → ClickHouse 18.16 server, rows/s | \`${t.encoding}\` | ${fmt(t.rowsPerSecond)} (${fmt(t.rows)} rows in ${t.seconds.toFixed(1)} s; producing took ${t.produceSeconds.toFixed(1)} s) | ${t.cpuUsPerRow[0].toFixed(2)} µs | ${t.cpuUsPerRow[1].toFixed(2)} µs | ≥ 200,000 | ${verdict(t.rowsPerSecond >= 200_000)} |`).join('\n')}
+${r.chdbThroughput.map((t) => `| Kafka → chDB, rows/s | \`${t.encoding}\` | ${fmt(t.rowsPerSecond)} (${fmt(t.rows)} rows in ${t.seconds.toFixed(1)} s; producing took ${t.produceSeconds.toFixed(1)} s) | ${t.cpuUsPerRow[0].toFixed(2)} µs (store included: in-process) | — | ≥ 500,000 | ${verdict(t.rowsPerSecond >= 500_000)} |`).join('\n')}
+| fleet (Kafka + server) event → queryable p50 / p99 / max | agent default | ${r.fleetLatency.p50.toFixed(2)} s / ${r.fleetLatency.p99.toFixed(2)} s / ${r.fleetLatency.max.toFixed(2)} s (${r.fleetLatency.measured} of ${r.fleetLatency.intervals} intervals) | | | p99 ≤ 5 s | ${verdict(r.fleetLatency.p99 <= 5)} |
+| embedded (local bus + chDB) event → queryable p50 / p99 / max | agent default | ${r.embeddedLatency.p50.toFixed(2)} s / ${r.embeddedLatency.p99.toFixed(2)} s / ${r.embeddedLatency.max.toFixed(2)} s (${r.embeddedLatency.measured} of ${r.embeddedLatency.intervals} intervals) | | | p99 ≤ 2 s | ${verdict(r.embeddedLatency.p99 <= 2)} |
+
+Where the time goes: each store alone, the same 200,000 proc rows inserted in one block from the benchmark process (best of 2), against the same rows made inside the engine (\`INSERT … SELECT … FROM numbers()\`: no format to parse, the ceiling of any encoding on this machine):
+
+| store | JSONEachRow | TabSeparated | generated in the engine |
+|---|---:|---:|---:|
+| ClickHouse 18.16 server | ${fmt(r.serverCeilings.json)} rows/s | ${fmt(r.serverCeilings.tsv)} rows/s | ${fmt(r.serverCeilings.engine)} rows/s |
+| chDB | ${fmt(r.chdbCeilings.json)} rows/s | ${fmt(r.chdbCeilings.tsv)} rows/s | ${fmt(r.chdbCeilings.engine)} rows/s |
 `;
 recordSection('ingest', body);
 console.log(body);

@@ -58,6 +58,11 @@ export class ClickHouseServer {
     return this.config.url;
   }
 
+  /** the server process's pid (for CPU accounting in benchmarks) */
+  get pid(): number | undefined {
+    return this.process?.child.pid;
+  }
+
   /** The users.d directory next to users.xml: the server merges its files and rereads them when they change. */
   get usersDir(): string {
     return this.config.usersDir;
