@@ -128,7 +128,6 @@ export class TableBuffer {
 
 /** TabSeparated escaping of a batch's string value. */
 function tsvText(s: string): string {
-   
   return s.replace(/[\\\t\n\r\0\b\f]/g, (c) => ESCAPES[c]!);
 }
 const ESCAPES: Record<string, string> = {
