@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { hostActivity, machine, recordSection } from '../lib.mjs';
 
 const require = createRequire(import.meta.url);
-const harness = (m) => require(`../../test/dist/harness/${m}.js`);
+const harness = (m) => require(`@fleettrace/test/harness/${m}`);
 const { KafkaBroker } = harness('kafka-broker');
 const { ClickHouseServer } = harness('clickhouse-server');
 const { IngestProcess } = harness('ingest-process');
@@ -30,7 +30,7 @@ const { freePort } = harness('local-processes');
 const { KafkaBus, LocalBus, TOPICS, packRows, rowLine, ROWS_ENCODING } = require('@fleettrace/bus');
 const { EventBatch } = require('@fleettrace/proto');
 const { ServerStore } = require('@fleettrace/store');
-const { EventPublisher } = require('@fleettrace/agent/dist/src/publish/event-publisher.js');
+const { EventPublisher } = require('@fleettrace/agent');
 
 const { values } = parseArgs({
   options: {
