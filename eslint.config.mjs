@@ -10,6 +10,7 @@ import tseslint from 'typescript-eslint';
 // regular expression on the import specifier, checked for import and export
 // declarations (no-restricted-imports) and for require() and import() calls
 // (no-restricted-syntax, for the .mjs benches and the CLI's lazy loads).
+// test/lint/layers.test.ts shows that each one bites.
 const SOURCES = '**/*.{ts,mts,cts,js,mjs,cjs}';
 const under = (...dirs) => dirs.map((d) => `${d}/${SOURCES}`);
 const SERVICES = ['agent', 'controller', 'ingest'];
@@ -79,6 +80,8 @@ export default tseslint.config(
       '**/*.gen.ts',
       'bpf/**',
       'proto/gen/**',
+      // Deliberate violations, linted by test/lint/layers.test.ts under made-up paths.
+      'test/fixtures/lint/**',
     ],
   },
   js.configs.recommended,
