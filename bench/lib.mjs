@@ -225,7 +225,7 @@ const sleepMs = (ms) => new Promise((r) => setTimeout(r, ms));
  * SIGKILL after 30 s, then the directory is removed).
  */
 export async function startUp(extra = [], { timeoutMs = 120_000 } = {}) {
-  const cli = join(import.meta.dirname, '..', 'packages/cli/dist/src/main.js');
+  const cli = join(import.meta.dirname, '..', 'apps/cli/dist/src/main.js');
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const dir = mkdtempSync(join(tmpdir(), 'fleettrace-bench-up-'));

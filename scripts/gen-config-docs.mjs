@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Writes the reference part of docs/config.md (every key of every section of
 // the --config file) from the built CLI: the commands' option tables and
-// --help, read by packages/cli/src/config-docs.ts. Run after `pnpm build`;
-// packages/cli/test/config-docs.test.ts fails when the page is out of date.
+// --help, read by apps/cli/src/config-docs.ts. Run after `pnpm build`;
+// apps/cli/test/config-file.test.ts fails when the page is out of date.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 const root = join(import.meta.dirname, '..');
 const require = createRequire(import.meta.url);
 const { configReference, REFERENCE_BEGIN, REFERENCE_END } = require(
-  join(root, 'packages/cli/dist/src/config-docs.js'),
+  join(root, 'apps/cli/dist/src/config-docs.js'),
 );
 const page = join(root, 'docs/config.md');
 const text = readFileSync(page, 'utf8');

@@ -8,7 +8,7 @@ import { join, relative } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
 const roots = ['native/dist/test', 'test/dist'];
-for (const dir of ['packages', 'services']) {
+for (const dir of ['packages', 'services', 'apps']) {
   if (!existsSync(join(root, dir))) continue;
   for (const p of readdirSync(join(root, dir))) roots.push(`${dir}/${p}/dist/test`);
 }

@@ -80,7 +80,7 @@ const NCPUS = cpus().length;
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 const BPFTRACE = `tracepoint:raw_syscalls:sys_enter { @s[tid] = nsecs; }
 tracepoint:raw_syscalls:sys_exit /@s[tid]/ { @lat[pid, args->id] = hist(nsecs - @s[tid]); delete(@s[tid]); }`;
-/** The collectors of up's default job with its parameters (packages/cli/src/commands/up.ts). */
+/** The collectors of up's default job with its parameters (apps/cli/src/commands/up.ts). */
 const DEFAULT_JOB = [
   ['proc', []],
   ['syscalls', []],
@@ -451,7 +451,7 @@ class Up {
     this.noJob = noJob;
   }
 
-  /** The local config `up` writes (packages/cli/src/local-config.ts): server and admin token. */
+  /** The local config `up` writes (apps/cli/src/local-config.ts): server and admin token. */
   config() {
     try {
       const c = JSON.parse(readFileSync(join(this.dir, 'config/fleettrace/local.json'), 'utf8'));

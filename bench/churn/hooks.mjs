@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { machine, recordSection, run, startTracer, startUp, stopTracer } from '../lib.mjs';
 
-const { workload } = await import('../../packages/testing/dist/src/index.js');
+const { workload } = await import('@fleettrace/testing');
 const { values } = parseArgs({
   options: {
     processes: { type: 'string', default: '20000' },

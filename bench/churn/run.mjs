@@ -26,7 +26,7 @@ import {
   startUp,
 } from '../lib.mjs';
 
-const { workload } = await import('../../packages/testing/dist/src/index.js');
+const { workload } = await import('@fleettrace/testing');
 const { values } = parseArgs({
   options: {
     processes: { type: 'string', default: '100000' },

@@ -30,7 +30,7 @@ import { parseArgs } from 'node:util';
 import { hostActivity, machine, recordSection } from '../lib.mjs';
 
 const require = createRequire(import.meta.url);
-const harness = (m) => require(`../../test/dist/harness/${m}.js`);
+const harness = (m) => require(`@fleettrace/test/harness/${m}`);
 const { KafkaBroker } = harness('kafka-broker');
 const { ClickHouseServer } = harness('clickhouse-server');
 const { IngestProcess } = harness('ingest-process');
@@ -51,7 +51,7 @@ const { EmbeddedStore } = require('@fleettrace/store');
 const { readFileSync } = require('node:fs');
 const { EventBatch } = require('@fleettrace/proto');
 const { ServerStore } = require('@fleettrace/store');
-const { EventPublisher } = require('@fleettrace/agent/dist/src/publish/event-publisher.js');
+const { EventPublisher } = require('@fleettrace/agent');
 
 const { values } = parseArgs({
   options: {

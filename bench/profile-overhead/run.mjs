@@ -37,8 +37,8 @@ import {
 
 const require = createRequire(import.meta.url);
 const { workload, renamedCopy } = require('@fleettrace/testing');
-const { collector } = require('@fleettrace/collectors/dist/src/cpu_profile/collector.js');
-const { localHost } = require('@fleettrace/collectors');
+const { collector: collectorNamed, localHost } = require('@fleettrace/collectors');
+const collector = collectorNamed('cpu_profile');
 
 const { values } = parseArgs({
   options: {

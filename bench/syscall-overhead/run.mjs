@@ -17,8 +17,8 @@ import { machine, median, recordSection, run, shuffle, startTracer, stopTracer }
 
 const require = createRequire(import.meta.url);
 const { workload } = require('@fleettrace/testing');
-const { collector } = require('@fleettrace/collectors/dist/src/syscalls/collector.js');
-const { localHost, bpfObjectPath } = require('@fleettrace/collectors');
+const { collector: collectorNamed, localHost, bpfObjectPath } = require('@fleettrace/collectors');
+const collector = collectorNamed('syscalls');
 const { BpfObject } = require('@fleettrace/native');
 
 const { values } = parseArgs({

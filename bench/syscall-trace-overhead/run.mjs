@@ -35,8 +35,8 @@ import {
 
 const require = createRequire(import.meta.url);
 const { workload, renamedCopy } = require('@fleettrace/testing');
-const { collector } = require('@fleettrace/collectors/dist/src/syscall_trace/collector.js');
-const { localHost } = require('@fleettrace/collectors');
+const { collector: collectorNamed, localHost } = require('@fleettrace/collectors');
+const collector = collectorNamed('syscall_trace');
 
 const { values } = parseArgs({
   options: {

@@ -22,7 +22,7 @@ import { LocalProcess, waitFor } from '../harness/local-processes';
 const TEST_UID = 53_000 + (process.pid % 4000);
 const EXECS = 10;
 const SASL = { username: 'fleet', password: 'fleet-sasl-secret' };
-const MAIN = resolve(__dirname, '../../../packages/cli/dist/src/main.js');
+const MAIN = resolve(__dirname, '../../../apps/cli/dist/src/main.js');
 
 describe('fleet on a SASL Kafka', { timeout: 300_000 }, () => {
   let broker: KafkaBroker;

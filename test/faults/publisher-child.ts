@@ -11,7 +11,7 @@
  */
 import { LocalBus, TOPICS, type Bus, type BusMessage } from '@fleettrace/bus';
 import { EventBatch } from '@fleettrace/proto';
-import { EventPublisher } from '@fleettrace/agent/dist/src/publish/event-publisher';
+import { EventPublisher } from '@fleettrace/agent';
 
 export interface ChildConfig {
   stateDir: string;

@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import type { QueryResult } from '@fleettrace/store';
 import { LocalProcess } from './local-processes';
 
-const CLI = resolve(__dirname, '../../../packages/cli/dist/src/main.js');
+const CLI = resolve(__dirname, '../../../apps/cli/dist/src/main.js');
 
 export interface IngestArgs {
   bus: 'kafka' | 'local';

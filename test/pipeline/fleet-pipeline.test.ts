@@ -32,7 +32,7 @@ const FAULT_MS = 20_000;
 
 /** The built `fleettrace` command; resolves with stdout, rejects with stderr. */
 function cli(args: string[]): Promise<string> {
-  const main = resolve(__dirname, '../../../packages/cli/dist/src/main.js');
+  const main = resolve(__dirname, '../../../apps/cli/dist/src/main.js');
   return new Promise((resolve_, reject) =>
     execFile(process.execPath, [main, ...args], (err, stdout, stderr) =>
       err ? reject(new Error(stderr || err.message)) : resolve_(stdout),

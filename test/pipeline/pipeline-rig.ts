@@ -30,8 +30,7 @@ import {
   type SubscribeOptions,
 } from '@fleettrace/bus';
 import { EventBatch, RunState, type JobStatus } from '@fleettrace/proto';
-import { JobRunner } from '@fleettrace/agent/dist/src/jobs/job-runner';
-import { EventPublisher } from '@fleettrace/agent/dist/src/publish/event-publisher';
+import { EventPublisher, JobRunner } from '@fleettrace/agent';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { sleep, waitFor } from '../harness/local-processes';
 

@@ -14,6 +14,7 @@ export { StateDir, StateDirError, type AgentIdentity } from './state-dir';
 export { SyntheticExecutor } from './synthetic-executor';
 export { AGENT_VERSION } from './host-facts';
 export type { JobExecutor, JobExecutorEvents, RowBatch } from './jobs/job-executor';
+export { JobRunner, type JobRunnerOptions } from './jobs/job-runner';
 export { EventPublisher, type EventPublisherOptions, PublisherMetrics } from './publish';
 export {
   MemoryGovernor,

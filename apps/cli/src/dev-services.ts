@@ -223,7 +223,7 @@ export class ChildService {
   }
 }
 
-/** The installer in this checkout (the CLI runs from packages/cli/dist/src). */
+/** The installer in this checkout (the CLI runs from apps/cli/dist/src). */
 export const INSTALLER = resolve(__dirname, '../../../../scripts/test-services.mjs');
 
 function onPath(tool: string): string | undefined {

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The layer rules of eslint.config.mjs bite: each fixture under
+ * test/fixtures/lint is linted with the project's own config as if it lived
+ * at a path inside the workspace, and must fail with the rule and message of
+ * the layer it breaks, or pass where the import is allowed.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, test } from 'node:test';
+import { ESLint } from 'eslint';
+
+const ROOT = resolve(__dirname, '../../..');
+const FIXTURES = join(ROOT, 'test/fixtures/lint');
+const eslint = new ESLint({ cwd: ROOT });
+
+/** The messages of the layer rules for `fixture` linted as `path` (relative to the root). */
+async function layerMessages(fixture: string, path: string): Promise<string[]> {
+  const text = readFileSync(join(FIXTURES, fixture), 'utf8');
+  const [result] = await eslint.lintText(text, { filePath: join(ROOT, path) });
+  assert.ok(result, `no lint result for ${path}`);
+  return result.messages.map((m) => `${m.ruleId}: line ${m.line}: ${m.message}`);
+}
+
+describe('layer rules', () => {
+  const refused: [fixture: string, path: string, expected: string[]][] = [
+    [
+      'package-imports-service.ts',
+      'packages/example/src/uses-agent.ts',
+      [
+        "no-restricted-imports: line 3: '@fleettrace/agent' import is restricted from being used by a pattern. a shared package depends on no service",
+      ],
+    ],
+    [
+      'package-imports-service-relative.ts',
+      'packages/example/src/uses-agent.ts',
+      [
+        "no-restricted-imports: line 3: '../../../services/agent/src/agent' import is restricted from being used by a pattern. this relative path leaves its package",
+      ],
+    ],
+    [
+      'service-imports-service.ts',
+      'services/agent/src/uses-ingest.ts',
+      [
+        "no-restricted-imports: line 3: '@fleettrace/ingest' import is restricted from being used by a pattern. the agent service imports no other service",
+      ],
+    ],
+    [
+      'imports-native.ts',
+      'services/controller/src/uses-native.ts',
+      ["no-restricted-imports: line 4: '@fleettrace/native' import is restricted"],
+    ],
+    [
+      'imports-native.ts',
+      'packages/common/src/uses-native.ts',
+      ["no-restricted-imports: line 4: '@fleettrace/native' import is restricted"],
+    ],
+    [
+      'imports-native.ts',
+      'packages/collectors/src/proc/decoder.ts',
+      ["no-restricted-imports: line 4: '@fleettrace/native' import is restricted"],
+    ],
+    [
+      'imports-native.ts',
+      'apps/cli/src/uses-native.ts',
+      ["no-restricted-imports: line 4: '@fleettrace/native' import is restricted"],
+    ],
+    [
+      'imports-collector-runtime.ts',
+      'services/ingest/src/uses-collectors.ts',
+      [
+        "no-restricted-imports: line 3: '@fleettrace/collectors' import is restricted from being used by a pattern. @fleettrace/collectors loads the native addon",
+      ],
+    ],
+    [
+      'deep-dist.ts',
+      'test/pipeline/uses-dist.ts',
+      [
+        "no-restricted-imports: line 3: '@fleettrace/agent/dist/src/jobs/job-runner' import is restricted from being used by a pattern. import the package's entry point",
+      ],
+    ],
+    [
+      'bench-requires.mjs',
+      'bench/example/run.mjs',
+      [
+        'no-restricted-syntax: line 6: only services/agent and the collector runtime',
+        'no-restricted-syntax: line 7: this relative path leaves its package',
+        'no-restricted-syntax: line 8: this relative path leaves its package',
+      ],
+    ],
+  ];
+  for (const [fixture, path, expected] of refused) {
+    test(`${fixture} as ${path}: refused`, async () => {
+      const messages = await layerMessages(fixture, path);
+      assert.equal(messages.length, expected.length, messages.join('\n'));
+      expected.forEach((start, i) => assert.ok(messages[i]?.startsWith(start), messages[i]));
+    });
+  }
+
+  const allowed: [fixture: string, path: string][] = [
+    ['imports-native.ts', 'packages/collectors/src/proc/collector.ts'],
+    ['imports-native.ts', 'packages/collectors/src/runtime/uses-native.ts'],
+    ['imports-native.ts', 'services/agent/src/jobs/uses-native.ts'],
+    ['imports-manifests.ts', 'services/ingest/src/uses-manifests.ts'],
+    ['imports-collector-runtime.ts', 'services/controller/src/jobs/job-spec.ts'],
+    ['app-composes-services.ts', 'apps/example/src/main.ts'],
+    ['package-imports-service.ts', 'test/cli/uses-agent.ts'],
+  ];
+  for (const [fixture, path] of allowed) {
+    test(`${fixture} as ${path}: allowed`, async () => {
+      assert.deepEqual(await layerMessages(fixture, path), []);
+    });
+  }
+
+  test('pnpm lint skips the fixtures themselves', async () => {
+    assert.equal(await eslint.isPathIgnored(join(FIXTURES, 'package-imports-service.ts')), true);
+  });
+});
