@@ -130,14 +130,6 @@ export default tseslint.config(
       COLLECTOR_RUNTIME,
     ]),
   ),
-  // The one exception: job specs are checked against the collectors' own
-  // parameter schemas and filter needs, which today live in the collector
-  // definitions (so the controller loads the native addon; see
-  // services/controller/README.md). Only this file may import them.
-  layer(
-    ['services/controller/src/jobs/job-spec.ts'],
-    [DEEP, LEAVES_PACKAGE, otherServices('controller'), NATIVE],
-  ),
   // The "floor" of this benchmark is two empty BPF programs attached with the
   // addon itself, below any collector: the one bench that loads it directly.
   layer(['bench/syscall-overhead/run.mjs'], [DEEP, LEAVES_PACKAGE]),
