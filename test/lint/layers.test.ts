@@ -74,6 +74,13 @@ describe('layer rules', () => {
       ],
     ],
     [
+      'imports-collector-runtime.ts',
+      'services/controller/src/jobs/job-spec.ts',
+      [
+        "no-restricted-imports: line 3: '@fleettrace/collectors' import is restricted from being used by a pattern. @fleettrace/collectors loads the native addon",
+      ],
+    ],
+    [
       'deep-dist.ts',
       'test/pipeline/uses-dist.ts',
       [
@@ -103,7 +110,6 @@ describe('layer rules', () => {
     ['imports-native.ts', 'packages/collectors/src/runtime/uses-native.ts'],
     ['imports-native.ts', 'services/agent/src/jobs/uses-native.ts'],
     ['imports-manifests.ts', 'services/ingest/src/uses-manifests.ts'],
-    ['imports-collector-runtime.ts', 'services/controller/src/jobs/job-spec.ts'],
     ['app-composes-services.ts', 'apps/example/src/main.ts'],
     ['package-imports-service.ts', 'test/cli/uses-agent.ts'],
   ];
