@@ -23,7 +23,8 @@
 //
 // usage: node bench/ingest/run.mjs [--rows 2000000] [--latency-seconds 20] [--rate 20000]
 import { createRequire } from 'node:module';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -428,7 +429,17 @@ try {
   {
     const dataDir = mkdtempSync(join(tmpdir(), 'fleettrace-bench-local-'));
     const listen = `127.0.0.1:${await freePort()}`;
-    const ingest = await IngestProcess.start({ bus: 'local', listen, store: 'embedded', dataDir });
+    // Every local user can reach a loopback port: the local bus takes publishers with tokens only.
+    const token = randomBytes(24).toString('base64url');
+    const busTokenFile = join(dataDir, 'bus-token');
+    writeFileSync(busTokenFile, token + '\n', { mode: 0o600 });
+    const ingest = await IngestProcess.start({
+      bus: 'local',
+      listen,
+      busTokenFile,
+      store: 'embedded',
+      dataDir,
+    });
     const maxTs = async (job) =>
       Number(
         BigInt(
@@ -439,7 +450,7 @@ try {
           ).rows[0][0],
         ) / 1_000_000n,
       );
-    const bus = new LocalBus({ address: listen });
+    const bus = new LocalBus({ address: listen, token });
     results.embeddedLatency = await latency(bus, maxTs, 'embedded');
     console.log('embedded latency', results.embeddedLatency);
     await bus.close();

@@ -6,17 +6,8 @@
  */
 import { z } from 'zod';
 import { choice, fields, integer, text } from '../http/request-fields.js';
-import { JOB_STATES } from './jobs.service.js';
+import { JOB_STATES, RUN_STATES } from './jobs.service.js';
 
-export const RUN_STATES = [
-  'pending',
-  'running',
-  'finished',
-  'failed',
-  'throttled',
-  'cancelled',
-  'lost',
-] as const;
 
 /** `:id` of a route: ids are looked up as given, an unknown one is a 404. */
 export const idParams = (what: string) =>
