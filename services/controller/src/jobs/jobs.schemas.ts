@@ -8,7 +8,6 @@ import { z } from 'zod';
 import { choice, fields, integer, text } from '../http/request-fields.js';
 import { JOB_STATES, RUN_STATES } from './jobs.service.js';
 
-
 /** `:id` of a route: ids are looked up as given, an unknown one is a 404. */
 export const idParams = (what: string) =>
   z.object({ id: z.string().meta({ description: `${what} id` }) });
