@@ -16,6 +16,7 @@ import { ValidationError, parseDuration } from '@fleettrace/common';
 import {
   checkNeededFilters,
   COMM_MAX_BYTES,
+  paramsJsonSchema,
   parseParamsWith,
   PID_MAX,
   UID_MAX,
@@ -132,7 +133,13 @@ const collectorRequest = fields({
       { error: 'must be an object of parameter: value' },
     )
     .optional()
-    .meta({ description: "checked by the collector's own parameter parser" }),
+    .meta({
+      description:
+        "checked against the collector's parameter schema (its manifest), given for each collector in x-parameters",
+      'x-parameters': Object.fromEntries(
+        [...manifests().values()].map((m) => [m.name, paramsJsonSchema(m.params)]),
+      ),
+    }),
 });
 
 const COMM_TOO_LONG = `must be at most ${COMM_MAX_BYTES} bytes: the kernel keeps only that much of a command name`;
