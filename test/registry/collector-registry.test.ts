@@ -21,6 +21,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   acceptedFields,
+  alwaysOnCollectors,
   allColumns,
   reportedType,
   STACK_ONLY_FIELDS,
@@ -145,6 +146,13 @@ describe('collector registry', () => {
     assert.deepEqual(
       builtIn.map((m) => m.name),
       ['cpu_profile', 'offcpu', 'proc', 'runqlat', 'syscall_trace', 'syscalls'],
+    );
+  });
+
+  test("up's always-on job is the manifests' (proc, syscalls, cpu_profile, offcpu, runqlat)", () => {
+    assert.deepEqual(
+      alwaysOnCollectors(builtIn).map((c) => c.name),
+      ['cpu_profile', 'offcpu', 'proc', 'runqlat', 'syscalls'],
     );
   });
 

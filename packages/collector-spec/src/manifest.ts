@@ -95,6 +95,21 @@ export interface CollectorManifest<Params = unknown> {
   derive?: (row: Row) => void;
   /** the fields whose presence makes a row need `derive`; empty: every row */
   derivedFrom?: string[];
+  /**
+   * In `fleettrace up`'s always-on job, with these parameters (absent: not
+   * in it), and what that costs or saves, in a few words for its banner.
+   */
+  alwaysOn?: { params: Record<string, string | number | boolean>; summary: string };
+}
+
+/** The collectors of the always-on job with their parameters, in name order. */
+export function alwaysOnCollectors(
+  manifests: Iterable<CollectorManifest>,
+): Array<{ name: string; params: Record<string, string | number | boolean>; summary: string }> {
+  return [...manifests]
+    .filter((m) => m.alwaysOn)
+    .map((m) => ({ name: m.name, params: m.alwaysOn!.params, summary: m.alwaysOn!.summary }))
+    .sort((a, b) => a.name.localeCompare(b.name));
 }
 
 const NAME = /^[a-z][a-z0-9_]*$/;
@@ -180,6 +195,10 @@ export function defineCollector<P>(m: CollectorManifest<P>): CollectorManifest<P
     if (!NAME.test(m.sensitive.table)) fail('sensitive.table', 'bad table name');
     checkTable(m.sensitive, 'sensitive');
     if (m.role !== 'admin') fail('role', 'a collector with a sensitive table is admin-only');
+  }
+  if (m.alwaysOn) {
+    const r = m.params.safeParse(m.alwaysOn.params);
+    if (!r.success) fail('alwaysOn.params', r.error.issues[0]!.message);
   }
   if (m.stacks && !m.table.columns.some((c) => c.name === 'stack_id'))
     fail('table.columns', 'a collector with stacks has a stack_id column');

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ValidationError } from '@fleettrace/common';
 import {
+  alwaysOnCollectors,
   defineCollector,
   desiredState,
   encoderOf,
@@ -108,4 +109,21 @@ test('TabSeparated values: escapes, NULL, arrays with quotes', () => {
   assert.equal(encoderOf('Array(String)')(["it's", 'a\tb']), "['it\\'s','a\\tb']");
   assert.equal(encoderOf('Array(UInt64)')([1n, 2]), '[1,2]');
   assert.throws(() => encoderOf('Map(String, UInt8)'), /no TabSeparated encoder/);
+});
+
+test('the always-on job comes from the manifests, with parameters the schema takes', () => {
+  const withParams = (alwaysOn: CollectorManifest['alwaysOn']) =>
+    defineCollector({
+      ...base([]),
+      params: z.strictObject({ hz: p.integer({ min: 1, max: 100, default: 9, doc: 'hz' }) }),
+      alwaysOn,
+    });
+  assert.throws(
+    () => withParams({ params: { hz: 1000 }, summary: 'x' }),
+    /alwaysOn\.params: must be between 1 and 100/,
+  );
+  assert.deepEqual(
+    alwaysOnCollectors([withParams({ params: { hz: 19 }, summary: 'demo 19 Hz' }), base([])]),
+    [{ name: 'demo', params: { hz: 19 }, summary: 'demo 19 Hz' }],
+  );
 });

@@ -3,19 +3,10 @@ import { parseArgs } from 'node:util';
 import { parseDuration, parseInteger, renderTable } from '@fleettrace/common';
 import { ApiClient, CONNECTION_HELP, CONNECTION_OPTIONS } from '../api-client';
 import { toJson, UsageError } from '../cli-error';
-
-export interface AuditEntry {
-  id: number;
-  ts: string;
-  actor: string;
-  role: string;
-  action: string;
-  outcome: string;
-  count: number;
-  target: unknown;
-  details: unknown;
-  source: string;
-}
+import type {
+  AuditEntryResponse,
+  AuditListResponse,
+} from '@fleettrace/controller' with { 'resolution-mode': 'import' };
 
 export const AUDIT_HELP = `usage: fleettrace audit [--since D] [--action A] [--outcome O | --denied] [--limit N] [--json]
 
@@ -37,7 +28,7 @@ options:
 ${CONNECTION_HELP}`;
 
 /** What an entry's reason, rows or error was, in one short cell. */
-function summary(e: AuditEntry): string {
+function summary(e: AuditEntryResponse): string {
   const d = (e.details ?? {}) as Record<string, unknown>;
   const t = (e.target ?? {}) as Record<string, unknown>;
   const parts: string[] = [];
@@ -85,9 +76,7 @@ export async function auditCommand(argv: string[]): Promise<number> {
     ...(values.action !== undefined ? { action: values.action } : {}),
     ...(outcome !== undefined ? { outcome } : {}),
   });
-  const { entries } = await ApiClient.from(values).get<{ entries: AuditEntry[] }>(
-    `/api/v1/audit?${q}`,
-  );
+  const { entries } = await ApiClient.from(values).get<AuditListResponse>(`/api/v1/audit?${q}`);
   if (values.json) {
     process.stdout.write(toJson(entries) + '\n');
     return 0;

@@ -4,6 +4,10 @@ import { escapeForTerminal, renderTable } from '@fleettrace/common';
 import { ApiClient, CONNECTION_HELP, CONNECTION_OPTIONS } from '../api-client';
 import { toJson, UsageError } from '../cli-error';
 import { parseLabels } from '../job-flags';
+import type {
+  AgentListResponse,
+  AgentResponse,
+} from '@fleettrace/controller' with { 'resolution-mode': 'import' };
 
 export const HOSTS_HELP = `usage: fleettrace hosts [--state S] [--label K=V] [--json]
        fleettrace hosts revoke ID [--reason TEXT]
@@ -17,19 +21,6 @@ options:
   --label K=V         only agents with this label (repeatable)
   --json              print JSON
 ${CONNECTION_HELP}`;
-
-interface Agent {
-  id: string;
-  hostname: string;
-  labels: Record<string, string>;
-  kernel: string;
-  cpus: number;
-  collectors: string[];
-  state: string;
-  state_reason: string;
-  last_heartbeat: string | null;
-  agent_version: string;
-}
 
 export function ago(iso: string | null): string {
   if (!iso) return '-';
@@ -64,7 +55,7 @@ export async function hostsCommand(argv: string[]): Promise<number> {
     const id = positionals[1];
     if (!id || positionals.length > 2)
       throw new UsageError(`hosts revoke needs one agent id\n\n${HOSTS_HELP}`);
-    const a = await api.post<Agent>(
+    const a = await api.post<AgentResponse>(
       `/api/v1/agents/${encodeURIComponent(id)}/revoke`,
       values.reason ? { reason: values.reason } : {},
     );
@@ -79,7 +70,7 @@ export async function hostsCommand(argv: string[]): Promise<number> {
     );
   const labels = parseLabels('--label', values.label);
   const q = values.state ? `?state=${encodeURIComponent(values.state)}` : '';
-  const { agents } = await api.get<{ agents: Agent[] }>(`/api/v1/agents${q}`);
+  const { agents } = await api.get<AgentListResponse>(`/api/v1/agents${q}`);
   const shown = agents.filter((a) => Object.entries(labels).every(([k, v]) => a.labels[k] === v));
   if (values.json) {
     process.stdout.write(toJson(shown) + '\n');

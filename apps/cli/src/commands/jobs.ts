@@ -3,38 +3,18 @@ import { parseArgs } from 'node:util';
 import { escapeForTerminal, parseInteger, renderTable } from '@fleettrace/common';
 import { ApiClient, ApiError, CONNECTION_HELP, CONNECTION_OPTIONS } from '../api-client';
 import { toJson, UsageError } from '../cli-error';
+import type {
+  JobListResponse,
+  JobResponse,
+  RunResponse,
+  StoredResponse,
+} from '@fleettrace/controller' with { 'resolution-mode': 'import' };
 
-export interface RunView {
-  id: string;
-  host: string;
-  state: string;
-  reason: string;
-  events_sent: number;
-  events_acked: number;
-  events_lost: number;
-  overhead_share: number;
-  ack_latency_ms: number | null;
-  /** rows the store holds for the run (GET /jobs/:id/stored); null when unknown */
-  rows_stored?: number | null;
-}
+/** A run as the controller's API returns it, with the rows the store holds (GET /jobs/:id/stored; null when unknown). */
+export type RunView = RunResponse & { rows_stored?: number | null };
 
-export interface JobView {
-  id: string;
-  state: string;
-  spec: { collectors: Array<{ name: string }>; targets: unknown; duration_ms: number };
-  created_by: string;
-  created: string;
-  end: string;
-  schedule_id: string | null;
-  runs_by_state: Record<string, number>;
-  events_sent: number;
-  events_acked: number;
-  events_lost: number;
-  cancel_reason: string | null;
-  runs?: RunView[];
-  /** why rows_stored is unknown, when it is */
-  stored_unknown?: string;
-}
+/** A job as the controller's API returns it; `stored_unknown` says why rows_stored is unknown, when it is. */
+export type JobView = Omit<JobResponse, 'runs'> & { runs?: RunView[]; stored_unknown?: string };
 
 const ENDED = new Set(['finished', 'failed', 'throttled', 'cancelled', 'lost']);
 
@@ -45,7 +25,7 @@ const ENDED = new Set(['finished', 'failed', 'throttled', 'cancelled', 'lost']);
  */
 export async function withStored(api: ApiClient, job: JobView): Promise<JobView> {
   try {
-    const stored = await api.get<{ runs: Array<{ run_id: string; rows_stored: number }> }>(
+    const stored = await api.get<StoredResponse>(
       `/api/v1/jobs/${encodeURIComponent(job.id)}/stored`,
     );
     const byRun = new Map(stored.runs.map((r) => [r.run_id, r.rows_stored]));
@@ -157,7 +137,7 @@ export async function jobsCommand(argv: string[]): Promise<number> {
     limit: String(limit),
     ...(values.state ? { state: values.state } : {}),
   });
-  const { jobs } = await ApiClient.from(values).get<{ jobs: JobView[] }>(`/api/v1/jobs?${q}`);
+  const { jobs } = await ApiClient.from(values).get<JobListResponse>(`/api/v1/jobs?${q}`);
   if (values.json) {
     process.stdout.write(toJson(jobs) + '\n');
     return 0;

@@ -4,6 +4,10 @@ import { renderTable } from '@fleettrace/common';
 import { ApiClient, CONNECTION_HELP, CONNECTION_OPTIONS } from '../api-client';
 import { toJson, UsageError } from '../cli-error';
 import { JOB_HELP, JOB_OPTIONS, jobSpecFromFlags, parseFraction } from '../job-flags';
+import type {
+  ScheduleListResponse,
+  ScheduleResponse,
+} from '@fleettrace/controller' with { 'resolution-mode': 'import' };
 
 export const SCHEDULE_HELP = `usage: fleettrace schedule create --every D --run-for D --collect A (--hosts G | --label K=V) [options]
        fleettrace schedule list [--json]
@@ -21,20 +25,6 @@ options:
 ${JOB_HELP}
   --json              print JSON
 ${CONNECTION_HELP}`;
-
-interface ScheduleView {
-  id: string;
-  name: string;
-  every_ms: number;
-  run_for_ms: number;
-  sample: number;
-  job: { collectors: Array<{ name: string }>; targets: unknown };
-  next_run: string;
-  last_job_id: string | null;
-  /** paused: its creator's token may no longer run it (paused_reason says why) */
-  state?: 'active' | 'paused';
-  paused_reason?: string | null;
-}
 
 const secs = (ms: number) => (ms % 60_000 === 0 ? `${ms / 60_000}m` : `${ms / 1000}s`);
 
@@ -74,7 +64,7 @@ export async function scheduleCommand(argv: string[]): Promise<number> {
           : {}),
         job: jobSpecFromFlags(values),
       };
-      const s = await api.post<ScheduleView>('/api/v1/schedules', body);
+      const s = await api.post<ScheduleResponse>('/api/v1/schedules', body);
       process.stdout.write(
         values.json
           ? toJson(s) + '\n'
@@ -83,7 +73,7 @@ export async function scheduleCommand(argv: string[]): Promise<number> {
       return 0;
     }
     case 'list': {
-      const { schedules } = await api.get<{ schedules: ScheduleView[] }>('/api/v1/schedules');
+      const { schedules } = await api.get<ScheduleListResponse>('/api/v1/schedules');
       if (values.json) process.stdout.write(toJson(schedules) + '\n');
       else
         process.stdout.write(
@@ -116,7 +106,7 @@ export async function scheduleCommand(argv: string[]): Promise<number> {
     }
     case 'delete': {
       if (!id || extra.length) throw new UsageError('schedule delete needs one schedule id');
-      const s = await api.delete<ScheduleView>(`/api/v1/schedules/${encodeURIComponent(id)}`);
+      const s = await api.delete<ScheduleResponse>(`/api/v1/schedules/${encodeURIComponent(id)}`);
       process.stdout.write(
         values.json ? toJson(s) + '\n' : `schedule ${s.id} deleted (its running jobs go on)\n`,
       );

@@ -3,6 +3,11 @@ import { parseArgs } from 'node:util';
 import { escapeForTerminal, parseInteger, renderTable } from '@fleettrace/common';
 import { ApiClient, CONNECTION_HELP, CONNECTION_OPTIONS } from '../api-client';
 import { toJson, UsageError } from '../cli-error';
+import type {
+  CreatedTokenResponse,
+  TokenListResponse,
+  TokenResponse,
+} from '@fleettrace/controller' with { 'resolution-mode': 'import' };
 
 export const TOKEN_HELP = `usage: fleettrace token create --role viewer|operator|admin [--name N] [--ttl D]
        fleettrace token create --bootstrap [--uses N] [--ttl D] [--name N]
@@ -23,19 +28,6 @@ options:
   --name N            a name for people (shown in the audit log)
   --json              print JSON
 ${CONNECTION_HELP}`;
-
-interface TokenInfo {
-  id: string;
-  kind: 'api' | 'bootstrap';
-  name: string;
-  role?: string;
-  max_uses?: number;
-  uses?: number;
-  created: string;
-  expires: string | null;
-  revoked: string | null;
-  last_used?: string | null;
-}
 
 export async function tokenCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -83,7 +75,7 @@ export async function tokenCommand(argv: string[]): Promise<number> {
           ...(values.name ? { name: values.name } : {}),
         };
       }
-      const res = await api.post<{ token: string; info: TokenInfo }>('/api/v1/tokens', body);
+      const res = await api.post<CreatedTokenResponse>('/api/v1/tokens', body);
       if (values.json) process.stdout.write(toJson(res) + '\n');
       else {
         process.stderr.write(
@@ -94,7 +86,7 @@ export async function tokenCommand(argv: string[]): Promise<number> {
       return 0;
     }
     case 'list': {
-      const { tokens } = await api.get<{ tokens: TokenInfo[] }>('/api/v1/tokens');
+      const { tokens } = await api.get<TokenListResponse>('/api/v1/tokens');
       if (values.json) process.stdout.write(toJson(tokens) + '\n');
       else
         process.stdout.write(
@@ -119,7 +111,7 @@ export async function tokenCommand(argv: string[]): Promise<number> {
     }
     case 'revoke': {
       if (!id || extra.length) throw new UsageError('token revoke needs one token id');
-      const t = await api.delete<TokenInfo>(`/api/v1/tokens/${encodeURIComponent(id)}`);
+      const t = await api.delete<TokenResponse>(`/api/v1/tokens/${encodeURIComponent(id)}`);
       process.stdout.write(
         values.json
           ? toJson(t) + '\n'

@@ -21,6 +21,9 @@ import {
   secureDataDir,
   ValidationError,
 } from '@fleettrace/common';
+import { alwaysOnCollectors } from '@fleettrace/collector-spec';
+import { manifests } from '@fleettrace/collectors/manifests';
+import type { JobResponse } from '@fleettrace/controller' with { 'resolution-mode': 'import' };
 import { ApiClient } from '../api-client';
 import { UsageError } from '../cli-error';
 import { defaultDataDir, writeLocalConfig } from '../local-config';
@@ -82,18 +85,6 @@ function parseBudget(raw: string): number {
 
 interface UpState {
   defaultJobId?: string;
-}
-
-interface DefaultJobView {
-  state: string;
-  end: string;
-  runs?: Array<{
-    host: string;
-    state: string;
-    reason?: string;
-    ended?: string | null;
-    dispatched?: string;
-  }>;
 }
 
 export async function upCommand(argv: string[]): Promise<number> {
@@ -326,9 +317,9 @@ export async function upCommand(argv: string[]): Promise<number> {
     const ensureDefaultJob = async () => {
       if (values['no-default-job']) return;
       if (state.defaultJobId) {
-        let job: DefaultJobView | undefined;
+        let job: JobResponse | undefined;
         try {
-          job = await api.request<DefaultJobView>('GET', `/api/v1/jobs/${state.defaultJobId}`);
+          job = await api.request<JobResponse>('GET', `/api/v1/jobs/${state.defaultJobId}`);
         } catch {
           // gone: create a new one
         }
@@ -358,15 +349,11 @@ export async function upCommand(argv: string[]): Promise<number> {
           }
         }
       }
+      const alwaysOn = alwaysOnCollectors(manifests().values());
       const job = await api.request<{ id: string }>('POST', '/api/v1/jobs', {
         targets: { hosts: [host] },
-        collectors: [
-          { name: 'proc', params: {} },
-          { name: 'syscalls', params: {} },
-          { name: 'cpu_profile', params: { hz: 19 } },
-          { name: 'offcpu', params: { states: 'uninterruptible', min_block: '1ms' } },
-          { name: 'runqlat', params: {} },
-        ],
+        // The collectors whose manifests say they belong in it, with their parameters.
+        collectors: alwaysOn.map(({ name, params }) => ({ name, params })),
         duration: DEFAULT_JOB_DURATION,
         // Fewer drains, batches and inserts: an idle host pays for every wakeup.
         interval: '5s',
@@ -375,7 +362,7 @@ export async function upCommand(argv: string[]): Promise<number> {
       state.defaultJobId = job.id;
       writeFileSync(statePath, JSON.stringify(state, null, 2) + '\n');
       say(
-        `always-on job ${job.id} on ${host} (proc, syscalls, cpu_profile 19 Hz, offcpu D >= 1 ms, runqlat; budget ${values.budget})`,
+        `always-on job ${job.id} on ${host} (${alwaysOn.map((c) => c.summary).join(', ')}; budget ${values.budget})`,
       );
     };
     await ensureDefaultJob();

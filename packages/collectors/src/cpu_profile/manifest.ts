@@ -14,6 +14,7 @@ export const manifest = defineCollector({
       doc: "also emit every sample with its stacks (the flight recorder's stream)",
     }),
   }),
+  alwaysOn: { params: { hz: 19 }, summary: 'cpu_profile 19 Hz' },
   requires: ['btf', 'perf_event_software', 'stack_trace', 'ringbuf', 'map_in_map'],
   minKernel: {
     version: '5.8',

@@ -32,6 +32,10 @@ export const manifest = defineCollector({
       states: v.states,
       stackResetDrains: v.stack_reset_drains,
     })),
+  alwaysOn: {
+    params: { states: 'uninterruptible', min_block: '1ms' },
+    summary: 'offcpu D >= 1 ms',
+  },
   requires: ['btf', 'tp_btf', 'task_storage', 'stack_trace', 'map_in_map'],
   minKernel: {
     version: '5.11',

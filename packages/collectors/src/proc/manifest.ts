@@ -35,6 +35,7 @@ export const manifest = defineCollector({
       }),
     })
     .transform((v) => ({ includeSigchld: v.include_sigchld, redact: v.redact, ringKb: v.ring_kb })),
+  alwaysOn: { params: {}, summary: 'proc' },
   requires: ['btf', 'tp_btf', 'ringbuf'],
   minKernel: {
     version: '5.8',

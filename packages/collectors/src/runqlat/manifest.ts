@@ -6,6 +6,7 @@ export const manifest = defineCollector({
   description: 'run-queue latency (waiting for a CPU) per user and cgroup, as a histogram',
   role: 'operator',
   params: z.strictObject({}),
+  alwaysOn: { params: {}, summary: 'runqlat' },
   requires: ['btf', 'tp_btf', 'task_storage', 'map_in_map', 'percpu_hash'],
   minKernel: { version: '5.11', why: 'task storage; tp_btf sched_wakeup/sched_switch (5.5)' },
   table: {

@@ -32,6 +32,7 @@ export const manifest = defineCollector({
       maxTimedPerTick: v.max_timed_per_tick,
       overflowEntries: v.overflow_entries,
     })),
+  alwaysOn: { params: {}, summary: 'syscalls' },
   requires: ['btf', 'raw_tracepoint', 'task_storage', 'map_in_map', 'percpu_hash'],
   minKernel: { version: '5.11', why: 'task storage, `bpf_get_current_task_btf()`' },
   table: {
