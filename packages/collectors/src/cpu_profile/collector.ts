@@ -36,7 +36,7 @@ import {
   type ResolvedStack,
 } from '../runtime/stacks';
 import { BpfSession } from '../runtime/bpf-session';
-import { layouts } from './layout.gen';
+import { defines, enums, layouts } from './layout.gen';
 import { parseParamsWith } from '@fleettrace/collector-spec';
 import { manifest } from './manifest';
 
@@ -70,8 +70,8 @@ export interface CpuSample extends EventIdentity {
 const KEY = layouts.cp_key.fields;
 const VALUE = layouts.cp_value.fields;
 const EVENT = layouts.cp_event.fields;
-const KIND_NEW_ADDRESS_SPACE = 1;
-const KIND_SAMPLE = 2;
+const KIND_NEW_ADDRESS_SPACE = enums.cp_event_kind.CP_NEW_ADDRESS_SPACE;
+const KIND_SAMPLE = enums.cp_event_kind.CP_SAMPLE;
 
 export class CpuProfileSession extends BpfSession<CpuProfileRow> {
   private readonly control: DoubleBufferControl;
@@ -156,7 +156,7 @@ export class CpuProfileSession extends BpfSession<CpuProfileRow> {
     const suffix = old === 0 ? 'a' : 'b';
     const counts = this.obj.dump(`ft_cp_counts_${suffix}`, { delete: true });
     const stacks = readStackMap(this.obj, `ft_cp_stacks_${suffix}`, { delete: true });
-    const resolver = new StackResolver(this.symbolizer, stacks);
+    const resolver = new StackResolver(this.symbolizer, stacks, defines.CP_MAX_FRAMES);
     const ts = BigInt(Date.now()) * 1_000_000n;
     const rows: CpuProfileRow[] = [];
     for (let i = 0; i < counts.count; i++) {

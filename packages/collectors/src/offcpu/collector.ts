@@ -17,11 +17,17 @@ import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { readChars, readS32, readU32, readU64, readU64Number } from '../runtime/layout';
 import { foldedLine, stackNotes, StackResolver, type ResolvedStack } from '../runtime/stacks';
 import { BpfSession } from '../runtime/bpf-session';
-import { layouts } from './layout.gen';
+import { defines, enums, layouts } from './layout.gen';
 import { parseParamsWith } from '@fleettrace/collector-spec';
 import { manifest } from './manifest';
 
-export const STATES = { interruptible: 1, uninterruptible: 2, idle: 3, other: 4 } as const;
+/** Blocked states by parameter name, valued as enum oc_state in offcpu.h. */
+export const STATES = {
+  interruptible: enums.oc_state.OC_INTERRUPTIBLE,
+  uninterruptible: enums.oc_state.OC_UNINTERRUPTIBLE,
+  idle: enums.oc_state.OC_IDLE,
+  other: enums.oc_state.OC_OTHER,
+} as const;
 export type BlockedState = keyof typeof STATES;
 
 export interface OffcpuParams {
@@ -98,7 +104,7 @@ class OffcpuSession extends BpfSession<OffcpuRow> {
       }
       stacks.set(id, ips);
     }
-    const resolver = new StackResolver(this.symbolizer, stacks);
+    const resolver = new StackResolver(this.symbolizer, stacks, defines.OC_MAX_FRAMES);
     const ts = BigInt(Date.now()) * 1_000_000n;
     const rows: OffcpuRow[] = [];
     for (let i = 0; i < counts.count; i++) {
