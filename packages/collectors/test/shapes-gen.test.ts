@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * The generated C shapes (layout.gen.ts per collector, runtime/shapes.gen.ts)
- * are checked in: they must be what scripts/gen-layouts.mjs produces from the
+ * and UAPI constants (syscall_trace/uapi-constants.gen.ts) are checked in: they must be what scripts/gen-layouts.mjs produces from the
  * current headers and BPF objects, so a header change without a regenerate fails.
  */
 import { spawnSync } from 'node:child_process';
@@ -15,6 +15,14 @@ const root = join(__dirname, '../../../..');
 
 test('generated C shapes match bpf/ headers and objects (gen-layouts --check)', () => {
   const r = spawnSync(process.execPath, [join(root, 'scripts/gen-layouts.mjs'), '--check'], {
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+});
+
+// Values from this host's linux-libc-dev/libc6-dev: a header package update shows up here.
+test('generated UAPI constants match the system headers (gen-uapi-constants --check)', () => {
+  const r = spawnSync(process.execPath, [join(root, 'scripts/gen-uapi-constants.mjs'), '--check'], {
     encoding: 'utf8',
   });
   assert.equal(r.status, 0, r.stderr + r.stdout);
