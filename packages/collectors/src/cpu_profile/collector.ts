@@ -76,7 +76,7 @@ const KIND_SAMPLE = enums.cp_event_kind.CP_SAMPLE;
 export class CpuProfileSession extends BpfSession<CpuProfileRow> {
   private readonly control: DoubleBufferControl;
   private readonly reader: RingBufferReader;
-  private readonly symbolizer = new Symbolizer();
+  private readonly symbolizer: Symbolizer;
   private samples: CpuSample[] = [];
   private lostSeen = 0;
   private offsetNs = bootTimeOffsetNs();
@@ -91,6 +91,7 @@ export class CpuProfileSession extends BpfSession<CpuProfileRow> {
   ) {
     super(obj);
     this.control = new DoubleBufferControl(obj, 'ft_cp_ctl');
+    this.symbolizer = host.symbolizer ?? new Symbolizer();
     // kallsyms now, inside the run's warm-up, not at the first kernel stack (in a budget window).
     try {
       this.symbolizer.loadKernelSymbols();

@@ -59,7 +59,7 @@ const STATE_NAMES = Object.fromEntries(Object.entries(STATES).map(([k, v]) => [v
 
 class OffcpuSession extends BpfSession<OffcpuRow> {
   private readonly control: DoubleBufferControl;
-  private readonly symbolizer = new Symbolizer();
+  private readonly symbolizer: Symbolizer;
   private lostSeen = 0;
   private stackLostSeen = 0;
   private drains = 0;
@@ -71,6 +71,7 @@ class OffcpuSession extends BpfSession<OffcpuRow> {
   ) {
     super(obj);
     this.control = new DoubleBufferControl(obj, 'ft_oc_ctl');
+    this.symbolizer = host.symbolizer ?? new Symbolizer();
     // kallsyms now, inside the run's warm-up, not at the first kernel stack (in a budget window).
     try {
       this.symbolizer.loadKernelSymbols();
