@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { COMM_MAX_BYTES } from '@fleettrace/collector-spec';
 import { CGROUP_V1_BIT } from '@fleettrace/common';
 import { defines } from '../src/runtime/shapes.gen';
 
@@ -28,7 +29,12 @@ test('generated UAPI constants match the system headers (gen-uapi-constants --ch
   assert.equal(r.status, 0, r.stderr + r.stdout);
 });
 
-// @fleettrace/common runs on hosts without BPF objects and keeps its own copy of the tag.
+// @fleettrace/common and collector-spec run on hosts without BPF objects (the
+// controller) and keep their own values: checked here against the headers.
 test('common cgroup v1 tag is FT_CGROUP_V1 of ft_event.h', () => {
   assert.equal(CGROUP_V1_BIT, defines.FT_CGROUP_V1);
+});
+
+test('the comm filter length is FT_COMM_LEN without its NUL', () => {
+  assert.equal(COMM_MAX_BYTES, defines.FT_COMM_LEN - 1);
 });
