@@ -8,6 +8,17 @@ export function syscallName(nr: number): string {
   return SYSCALL_NAMES_X86_64[nr] ?? `syscall_${nr}`;
 }
 
+const SYSCALL_NUMBERS_X86_64: ReadonlyMap<string, number> = new Map(
+  Object.entries(SYSCALL_NAMES_X86_64).map(([nr, name]) => [name, Number(nr)]),
+);
+
+/** x86_64 number of a syscall name; throws for a name the table does not know. */
+export function syscallNumber(name: string): number {
+  const nr = SYSCALL_NUMBERS_X86_64.get(name);
+  if (nr === undefined) throw new Error(`unknown x86_64 syscall ${name}`);
+  return nr;
+}
+
 /** Name of a positive errno value; unknown values read "E<n>". */
 export function errnoName(err: number): string {
   return ERRNO_NAMES[err]?.[0] ?? `E${err}`;

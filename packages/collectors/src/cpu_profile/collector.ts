@@ -36,7 +36,7 @@ import {
   type ResolvedStack,
 } from '../runtime/stacks';
 import { BpfSession } from '../runtime/bpf-session';
-import { layouts } from './layout.gen';
+import { defines, enums, layouts } from './layout.gen';
 import { parseParamsWith } from '@fleettrace/collector-spec';
 import { manifest } from './manifest';
 
@@ -70,13 +70,13 @@ export interface CpuSample extends EventIdentity {
 const KEY = layouts.cp_key.fields;
 const VALUE = layouts.cp_value.fields;
 const EVENT = layouts.cp_event.fields;
-const KIND_NEW_ADDRESS_SPACE = 1;
-const KIND_SAMPLE = 2;
+const KIND_NEW_ADDRESS_SPACE = enums.cp_event_kind.CP_NEW_ADDRESS_SPACE;
+const KIND_SAMPLE = enums.cp_event_kind.CP_SAMPLE;
 
 export class CpuProfileSession extends BpfSession<CpuProfileRow> {
   private readonly control: DoubleBufferControl;
   private readonly reader: RingBufferReader;
-  private readonly symbolizer = new Symbolizer();
+  private readonly symbolizer: Symbolizer;
   private samples: CpuSample[] = [];
   private lostSeen = 0;
   private offsetNs = bootTimeOffsetNs();
@@ -91,6 +91,7 @@ export class CpuProfileSession extends BpfSession<CpuProfileRow> {
   ) {
     super(obj);
     this.control = new DoubleBufferControl(obj, 'ft_cp_ctl');
+    this.symbolizer = host.symbolizer ?? new Symbolizer();
     // kallsyms now, inside the run's warm-up, not at the first kernel stack (in a budget window).
     try {
       this.symbolizer.loadKernelSymbols();
@@ -156,7 +157,7 @@ export class CpuProfileSession extends BpfSession<CpuProfileRow> {
     const suffix = old === 0 ? 'a' : 'b';
     const counts = this.obj.dump(`ft_cp_counts_${suffix}`, { delete: true });
     const stacks = readStackMap(this.obj, `ft_cp_stacks_${suffix}`, { delete: true });
-    const resolver = new StackResolver(this.symbolizer, stacks);
+    const resolver = new StackResolver(this.symbolizer, stacks, defines.CP_MAX_FRAMES);
     const ts = BigInt(Date.now()) * 1_000_000n;
     const rows: CpuProfileRow[] = [];
     for (let i = 0; i < counts.count; i++) {

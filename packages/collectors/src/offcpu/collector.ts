@@ -17,11 +17,17 @@ import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { readChars, readS32, readU32, readU64, readU64Number } from '../runtime/layout';
 import { foldedLine, stackNotes, StackResolver, type ResolvedStack } from '../runtime/stacks';
 import { BpfSession } from '../runtime/bpf-session';
-import { layouts } from './layout.gen';
+import { defines, enums, layouts } from './layout.gen';
 import { parseParamsWith } from '@fleettrace/collector-spec';
 import { manifest } from './manifest';
 
-export const STATES = { interruptible: 1, uninterruptible: 2, idle: 3, other: 4 } as const;
+/** Blocked states by parameter name, valued as enum oc_state in offcpu.h. */
+export const STATES = {
+  interruptible: enums.oc_state.OC_INTERRUPTIBLE,
+  uninterruptible: enums.oc_state.OC_UNINTERRUPTIBLE,
+  idle: enums.oc_state.OC_IDLE,
+  other: enums.oc_state.OC_OTHER,
+} as const;
 export type BlockedState = keyof typeof STATES;
 
 export interface OffcpuParams {
@@ -53,7 +59,7 @@ const STATE_NAMES = Object.fromEntries(Object.entries(STATES).map(([k, v]) => [v
 
 class OffcpuSession extends BpfSession<OffcpuRow> {
   private readonly control: DoubleBufferControl;
-  private readonly symbolizer = new Symbolizer();
+  private readonly symbolizer: Symbolizer;
   private lostSeen = 0;
   private stackLostSeen = 0;
   private drains = 0;
@@ -65,6 +71,7 @@ class OffcpuSession extends BpfSession<OffcpuRow> {
   ) {
     super(obj);
     this.control = new DoubleBufferControl(obj, 'ft_oc_ctl');
+    this.symbolizer = host.symbolizer ?? new Symbolizer();
     // kallsyms now, inside the run's warm-up, not at the first kernel stack (in a budget window).
     try {
       this.symbolizer.loadKernelSymbols();
@@ -98,7 +105,7 @@ class OffcpuSession extends BpfSession<OffcpuRow> {
       }
       stacks.set(id, ips);
     }
-    const resolver = new StackResolver(this.symbolizer, stacks);
+    const resolver = new StackResolver(this.symbolizer, stacks, defines.OC_MAX_FRAMES);
     const ts = BigInt(Date.now()) * 1_000_000n;
     const rows: OffcpuRow[] = [];
     for (let i = 0; i < counts.count; i++) {

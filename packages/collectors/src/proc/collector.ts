@@ -10,7 +10,7 @@ import { decodeHeader, headerKind, RingSession, type EventIdentity } from '../ru
 import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { readChars, readS32, readU32, readU64, readU64Number } from '../runtime/layout';
 import { Redactor } from '../runtime/redaction';
-import { layouts } from './layout.gen';
+import { enums, layouts } from './layout.gen';
 import { parseParamsWith } from '@fleettrace/collector-spec';
 import { manifest } from './manifest';
 
@@ -71,7 +71,14 @@ export type ProcRow =
       trigger_comm: string;
     });
 
-const KIND = { exec: 1, exit: 2, fork: 3, signal: 4, oom: 5 } as const;
+const K = enums.proc_kind;
+const KIND = {
+  exec: K.PROC_EXEC,
+  exit: K.PROC_EXIT,
+  fork: K.PROC_FORK,
+  signal: K.PROC_SIGNAL,
+  oom: K.PROC_OOM,
+} as const;
 /** The loss cause of events a degraded session counts instead of reporting. */
 export const QUIETED = 'not reported while degraded (forks, clean exits, repeated execs)';
 const H = layouts.ft_event_header;

@@ -8,6 +8,7 @@
 import type { CgroupPaths, UserNames } from '@fleettrace/common';
 import type { Filters, NeededFilter } from '@fleettrace/collector-spec';
 import type { ProgramStats } from '@fleettrace/native';
+import type { Symbolizer } from '@fleettrace/symbols';
 import type { KernelFilter } from './filters';
 import type { PprofProfile } from './pprof';
 import type { KernelFeature } from './kernel-features';
@@ -20,6 +21,14 @@ export interface HostContext {
   cgroups: CgroupPaths;
   /** path of bpf/build/<name>.bpf.o */
   bpfObjectPath(name: string): string;
+  /**
+   * The host's one symbolizer (process maps and ELF caches; kallsyms is
+   * process-wide already), shared by every stack collector so a process's
+   * maps and its libraries are read and parsed once however many jobs need
+   * them. Used on the event-loop thread only. A session without one makes
+   * its own.
+   */
+  symbolizer?: Symbolizer;
 }
 
 export interface StartOptions<Params> {

@@ -4,6 +4,9 @@
  * buffer and waits until no program can still write the old one.
  */
 import { BpfObject, constant } from '@fleettrace/native';
+import { layouts } from './shapes.gen';
+
+const CTL = layouts.ft_db_ctl;
 
 export class DoubleBufferControl {
   private state = { active: 0 as 0 | 1, stream: 0, stackGen: 0 };
@@ -42,10 +45,10 @@ export class DoubleBufferControl {
   }
 
   private publish(): void {
-    const value = Buffer.alloc(16);
-    value.writeUInt32LE(this.state.active, 0);
-    value.writeUInt32LE(this.state.stream, 4);
-    value.writeUInt32LE(this.state.stackGen >>> 0, 8);
+    const value = Buffer.alloc(CTL.size);
+    value.writeUInt32LE(this.state.active, CTL.fields.active.offset);
+    value.writeUInt32LE(this.state.stream, CTL.fields.stream.offset);
+    value.writeUInt32LE(this.state.stackGen >>> 0, CTL.fields.stack_gen.offset);
     this.obj.update(this.ctlMap, constant.u32(0), value);
     this.obj.update(
       `${this.ctlMap}_sync`,

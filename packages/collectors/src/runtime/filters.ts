@@ -9,9 +9,10 @@
  * else no constraint. Rows are then matched exactly per job here.
  */
 import { COMM_MAX_BYTES } from '@fleettrace/collector-spec';
-import { CGROUP_V1_BIT, resolveCgroupFilter, ValidationError } from '@fleettrace/common';
+import { resolveCgroupFilter, ValidationError } from '@fleettrace/common';
 import { BpfObject, constant } from '@fleettrace/native';
 import type { Filters } from './definition';
+import { defines, layouts } from './shapes.gen';
 
 // Checking filters is kernel-free (the controller does it too).
 export { checkNeededFilters, COMM_MAX_BYTES, validateFilters } from '@fleettrace/collector-spec';
@@ -30,8 +31,8 @@ export interface KernelFilter {
   skipPids?: number[];
 }
 
-/** Slots of ft_filter_cfg.skip_tgid (FT_FILTER_SKIP_MAX in ft_common.h). */
-export const SKIP_MAX = 4;
+/** Slots of ft_filter_cfg.skip_tgid. */
+export const SKIP_MAX = defines.FT_FILTER_SKIP_MAX;
 
 /** The smallest kernel filter that lets through everything any of `list` wants. */
 export function kernelFilterFor(list: Filters[]): KernelFilter {
@@ -48,7 +49,7 @@ export function kernelFilterFor(list: Filters[]): KernelFilter {
       ...new Set(
         list.map((f) => {
           const cg = resolveCgroupFilter('filters.cgroup', f.cgroup as string);
-          return cg.v1 ? cg.id | CGROUP_V1_BIT : cg.id;
+          return cg.v1 ? cg.id | defines.FT_CGROUP_V1 : cg.id;
         }),
       ),
     ];
@@ -56,7 +57,14 @@ export function kernelFilterFor(list: Filters[]): KernelFilter {
   return out;
 }
 
-const FLAG = { pids: 1, uids: 2, comms: 4, cgroups: 8, skip: 16 } as const;
+const FLAG = {
+  pids: defines.FT_FILTER_PID,
+  uids: defines.FT_FILTER_UID,
+  comms: defines.FT_FILTER_COMM,
+  cgroups: defines.FT_FILTER_CGROUP,
+  skip: defines.FT_FILTER_SKIP,
+} as const;
+const CFG = layouts.ft_filter_cfg;
 const ONE = Buffer.from([1]);
 
 function refill(obj: BpfObject, map: string, keys: Buffer[]): void {
@@ -85,12 +93,11 @@ export function applyKernelFilter(obj: BpfObject, filter: KernelFilter): void {
       'filters',
       `${skip.length} processes to skip exceed the kernel filter's ${SKIP_MAX} slots`,
     );
-  // struct ft_filter_cfg: flags, pad, skip_tgid[SKIP_MAX]
-  const cfgSize = obj.map('ft_filter').valueSize;
   const setFlags = (flags: number) => {
-    const v = Buffer.alloc(cfgSize);
-    v.writeUInt32LE(flags, 0);
-    if (flags & FLAG.skip) skip.forEach((p, i) => v.writeUInt32LE(p, 8 + 4 * i));
+    const v = Buffer.alloc(CFG.size);
+    v.writeUInt32LE(flags, CFG.fields.flags.offset);
+    if (flags & FLAG.skip)
+      skip.forEach((p, i) => v.writeUInt32LE(p, CFG.fields.skip_tgid.offset + 4 * i));
     obj.update('ft_filter', constant.u32(0), v);
   };
   // Skipping stays on while the other dimensions are rewritten: wider, never narrower, than either.

@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CgroupPaths, UserNames } from '@fleettrace/common';
+import { Symbolizer } from '@fleettrace/symbols';
 import type { HostContext } from './definition';
 
 /**
@@ -22,5 +23,10 @@ export function bpfObjectPath(name: string): string {
 }
 
 export function localHost(): HostContext {
-  return { users: new UserNames(), cgroups: new CgroupPaths(), bpfObjectPath };
+  return {
+    users: new UserNames(),
+    cgroups: new CgroupPaths(),
+    bpfObjectPath,
+    symbolizer: new Symbolizer(),
+  };
 }

@@ -2,10 +2,10 @@
 /**
  * pprof export of stack rows (profile.proto of github.com/google/pprof, the
  * format `go tool pprof`, Parca, Pyroscope and speedscope read), gzipped.
- * Written by hand: the message is small and stable, and a protobuf runtime
- * for one file is not worth a dependency.
+ * The message code is ts-proto's, generated from proto/perftools/profiles.
  */
 import { gzipSync } from 'node:zlib';
+import { pprof } from '@fleettrace/proto';
 
 /** One stack with its weights; frames leaf first, kernel frames before user frames. */
 export interface PprofSample {
@@ -23,56 +23,6 @@ export interface PprofProfile {
   period?: number;
   timeNanos?: bigint;
   durationNanos?: number;
-}
-
-/** Minimal protobuf writer: varints and length-delimited fields. */
-class Writer {
-  private chunks: Buffer[] = [];
-
-  varint(v: number | bigint): this {
-    let x = BigInt(v);
-    if (x < 0n) x += 1n << 64n; // int64 two's complement
-    const bytes: number[] = [];
-    do {
-      let b = Number(x & 0x7fn);
-      x >>= 7n;
-      if (x > 0n) b |= 0x80;
-      bytes.push(b);
-    } while (x > 0n);
-    this.chunks.push(Buffer.from(bytes));
-    return this;
-  }
-
-  /** field with wire type 0 (varint) */
-  uint(field: number, v: number | bigint): this {
-    if (v === 0 || v === 0n) return this;
-    return this.varint((field << 3) | 0).varint(v);
-  }
-
-  /** field with wire type 2 (bytes / embedded message / string) */
-  bytes(field: number, b: Buffer): this {
-    this.varint((field << 3) | 2).varint(b.length);
-    this.chunks.push(b);
-    return this;
-  }
-
-  /** packed repeated varints */
-  packed(field: number, values: Array<number | bigint>): this {
-    if (values.length === 0) return this;
-    const inner = new Writer();
-    for (const v of values) inner.varint(v);
-    return this.bytes(field, inner.finish());
-  }
-
-  message(field: number, build: (w: Writer) => void): this {
-    const inner = new Writer();
-    build(inner);
-    return this.bytes(field, inner.finish());
-  }
-
-  finish(): Buffer {
-    return Buffer.concat(this.chunks);
-  }
 }
 
 /** Splits "function+0x1a (module)" into function and module; unresolved "module+0x..." keeps its text. */
@@ -114,42 +64,51 @@ export function encodePprof(profile: PprofProfile): Buffer {
     return loc.id;
   };
 
-  const w = new Writer();
-  for (const [type, unit] of profile.sampleTypes) {
-    w.message(1, (m) => m.uint(1, str(type)).uint(2, str(unit)));
-  }
-  for (const s of profile.samples) {
-    const ids = s.frames.map(location);
-    w.message(2, (m) => {
-      m.packed(1, ids).packed(2, s.values);
-      for (const [k, v] of Object.entries(s.labels)) {
-        m.message(3, (l) => {
-          l.uint(1, str(k));
-          if (typeof v === 'number') l.uint(3, v);
-          else l.uint(2, str(v));
-        });
-      }
-    });
-  }
-  for (const loc of locations.values()) {
-    w.message(4, (m) => m.uint(1, loc.id).message(4, (line) => line.uint(1, loc.functionId)));
-  }
-  for (const fn of functions.values()) {
-    w.message(5, (m) =>
-      m.uint(1, fn.id).uint(2, str(fn.name)).uint(3, str(fn.name)).uint(4, str(fn.module)),
-    );
-  }
-  const periodType = profile.periodType;
-  const time = profile.timeNanos ?? BigInt(Date.now()) * 1_000_000n;
-  // string_table (field 6) must hold every string: intern everything first.
-  if (periodType) {
-    str(periodType[0]);
-    str(periodType[1]);
-  }
-  for (const s of strings) w.bytes(6, Buffer.from(s, 'utf8'));
-  w.uint(9, time);
-  w.uint(10, profile.durationNanos ?? 0);
-  if (periodType) w.message(11, (m) => m.uint(1, str(periodType[0])).uint(2, str(periodType[1])));
-  w.uint(12, profile.period ?? 0);
-  return gzipSync(w.finish());
+  const sampleType = profile.sampleTypes.map(([type, unit]) => ({
+    type: BigInt(str(type)),
+    unit: BigInt(str(unit)),
+  }));
+  const sample = profile.samples.map((s) => ({
+    locationId: s.frames.map((f) => BigInt(location(f))),
+    value: s.values.map((v) => BigInt(v)),
+    label: Object.entries(s.labels).map(([k, v]) =>
+      typeof v === 'number'
+        ? { key: BigInt(str(k)), str: 0n, num: BigInt(v), numUnit: 0n }
+        : { key: BigInt(str(k)), str: BigInt(str(v)), num: 0n, numUnit: 0n },
+    ),
+  }));
+  const periodType = profile.periodType
+    ? { type: BigInt(str(profile.periodType[0])), unit: BigInt(str(profile.periodType[1])) }
+    : undefined;
+  const message: pprof.Profile = {
+    sampleType,
+    sample,
+    mapping: [],
+    location: [...locations.values()].map((loc) => ({
+      id: BigInt(loc.id),
+      mappingId: 0n,
+      address: 0n,
+      line: [{ functionId: BigInt(loc.functionId), line: 0n, column: 0n }],
+      isFolded: false,
+    })),
+    function: [...functions.values()].map((fn) => ({
+      id: BigInt(fn.id),
+      name: BigInt(str(fn.name)),
+      systemName: BigInt(str(fn.name)),
+      filename: BigInt(str(fn.module)),
+      startLine: 0n,
+    })),
+    // Every string is interned above, so the table is complete here.
+    stringTable: strings,
+    dropFrames: 0n,
+    keepFrames: 0n,
+    timeNanos: profile.timeNanos ?? BigInt(Date.now()) * 1_000_000n,
+    durationNanos: BigInt(profile.durationNanos ?? 0),
+    periodType,
+    period: BigInt(profile.period ?? 0),
+    comment: [],
+    defaultSampleType: 0n,
+    docUrl: 0n,
+  };
+  return gzipSync(pprof.Profile.encode(message).finish());
 }

@@ -7,8 +7,6 @@
 import { BpfObject } from '@fleettrace/native';
 import { isTruncatedUserStack, stackHash, type Frame, type Symbolizer } from '@fleettrace/symbols';
 
-export const MAX_FRAMES = 127;
-
 /** Frames of every id in a stack map, read (and optionally cleared) in one pass. */
 export function readStackMap(
   obj: BpfObject,
@@ -72,9 +70,14 @@ export function isJitFrame(text: string): boolean {
 export class StackResolver {
   private readonly memo = new Map<string, ResolvedStack>();
 
+  /**
+   * @param maxFrames the frames a stack map slot holds (the collector
+   *   header's *_MAX_FRAMES): a user stack that long may have been cut
+   */
   constructor(
     private readonly symbolizer: Symbolizer,
     private readonly stacks: Map<number, bigint[]>,
+    private readonly maxFrames: number,
   ) {}
 
   resolve(pid: number, kernelId: number, userId: number): ResolvedStack {
@@ -101,7 +104,7 @@ export class StackResolver {
       kernel_frames: kernel.map((f) => f.text),
       user_frames: user.map((f) => f.text),
       user_depth: user.length,
-      truncated: isTruncatedUserStack(user, MAX_FRAMES),
+      truncated: isTruncatedUserStack(user, this.maxFrames),
       missing: missing.join('; '),
       jit_frames: user.filter((f) => isJitFrame(f.text)).length,
     };

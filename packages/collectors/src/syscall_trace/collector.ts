@@ -6,13 +6,13 @@
  * (bpf/syscall_trace/syscall_trace.bpf.c). A pid or comm filter is required:
  * per-call events of a whole host are neither cheap nor readable.
  */
-import { ValidationError } from '@fleettrace/common';
+import { syscallNumber, ValidationError } from '@fleettrace/common';
 import { BpfObject, constant, numPossibleCpus } from '@fleettrace/native';
 import type { CollectorDefinition, HostContext, SummaryTable } from '../runtime/definition';
 import { decodeHeader, RingSession } from '../runtime/events';
 import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { readU64Number } from '../runtime/layout';
-import { layouts } from './layout.gen';
+import { defines, layouts } from './layout.gen';
 import { pathArgumentIndex, type SyscallEvent } from './syscall-args';
 import { formatCall } from './strace-format';
 import { parseParamsWith } from '@fleettrace/collector-spec';
@@ -26,9 +26,9 @@ export interface SyscallTraceParams {
 
 export type SyscallTraceRow = SyscallEvent;
 
-const NR_MAX = 512;
-const NR_EXECVE = 59;
-const NR_EXECVEAT = 322;
+const NR_MAX = defines.ST_NR_MAX;
+const NR_EXECVE = syscallNumber('execve');
+const NR_EXECVEAT = syscallNumber('execveat');
 const E = layouts.st_event.fields;
 
 /** The kernel side's per-CPU token bucket rate, from a host-wide events-per-second figure. */

@@ -15,6 +15,7 @@ import {
   signalName as commonSignalName,
   syscallName,
 } from '@fleettrace/common';
+import { UAPI } from './uapi-constants.gen';
 
 /** One syscall as the collector hands it over (entry and exit already joined). */
 export interface SyscallEvent {
@@ -50,6 +51,15 @@ export interface DecodedArg {
 /** [bits, name] pairs tried in order; a multi-bit entry must precede its parts. */
 export type FlagTable = ReadonlyArray<readonly [number, string]>;
 type EnumTable = Readonly<Record<number, string>>;
+type UapiName = keyof typeof UAPI;
+
+/** A flag table entry named by its UAPI macro, valued from the generated table. */
+const flag = (name: UapiName): readonly [number, string] => [Number(UAPI[name]), name];
+
+/** An enum table of UAPI macros, valued from the generated table. */
+function enumTable(...names: UapiName[]): EnumTable {
+  return Object.fromEntries(names.map((n) => [Number(UAPI[n]), n]));
+}
 
 /**
  * "A|B|0x40": the names of the table entries whose bits are all set, in table
@@ -91,254 +101,255 @@ const octal = (v: bigint): string => `0${v.toString(8).padStart(3, '0')}`;
 
 // asm-generic/fcntl.h. O_SYNC is __O_SYNC|O_DSYNC and O_TMPFILE is
 // __O_TMPFILE|O_DIRECTORY, so each comes before the bit it shares.
-const O_CREAT = 0o100;
-const O_TMPFILE_BIT = 0o20000000; // __O_TMPFILE
-const O_ACCESS_MODES: EnumTable = { 0: 'O_RDONLY', 1: 'O_WRONLY', 2: 'O_RDWR', 3: 'O_ACCMODE' };
+const O_CREAT = UAPI.O_CREAT;
+const O_TMPFILE_BIT = UAPI.__O_TMPFILE;
+const O_ACCESS_MODES: EnumTable = enumTable('O_RDONLY', 'O_WRONLY', 'O_RDWR', 'O_ACCMODE');
 const OPEN_FLAGS: FlagTable = [
-  [O_CREAT, 'O_CREAT'],
-  [0o200, 'O_EXCL'],
-  [0o400, 'O_NOCTTY'],
-  [0o1000, 'O_TRUNC'],
-  [0o2000, 'O_APPEND'],
-  [0o4000, 'O_NONBLOCK'],
-  [0o4010000, 'O_SYNC'],
-  [0o10000, 'O_DSYNC'],
-  [0o20000, 'FASYNC'],
-  [0o40000, 'O_DIRECT'],
-  [0o100000, 'O_LARGEFILE'],
-  [0o20200000, 'O_TMPFILE'],
-  [0o200000, 'O_DIRECTORY'],
-  [0o400000, 'O_NOFOLLOW'],
-  [0o1000000, 'O_NOATIME'],
-  [0o2000000, 'O_CLOEXEC'],
-  [0o10000000, 'O_PATH'],
+  flag('O_CREAT'),
+  flag('O_EXCL'),
+  flag('O_NOCTTY'),
+  flag('O_TRUNC'),
+  flag('O_APPEND'),
+  flag('O_NONBLOCK'),
+  flag('O_SYNC'),
+  flag('O_DSYNC'),
+  flag('FASYNC'),
+  flag('O_DIRECT'),
+  flag('O_LARGEFILE'),
+  flag('O_TMPFILE'),
+  flag('O_DIRECTORY'),
+  flag('O_NOFOLLOW'),
+  flag('O_NOATIME'),
+  flag('O_CLOEXEC'),
+  flag('O_PATH'),
 ];
-const O_CLOEXEC_ONLY: FlagTable = [[0o2000000, 'O_CLOEXEC']];
-const PIPE_FLAGS: FlagTable = [
-  [0o4000, 'O_NONBLOCK'],
-  [0o40000, 'O_DIRECT'],
-  [0o2000000, 'O_CLOEXEC'],
-];
-const FD_FLAGS: FlagTable = [[1, 'FD_CLOEXEC']];
+const O_CLOEXEC_ONLY: FlagTable = [flag('O_CLOEXEC')];
+const PIPE_FLAGS: FlagTable = [flag('O_NONBLOCK'), flag('O_DIRECT'), flag('O_CLOEXEC')];
+const FD_FLAGS: FlagTable = [flag('FD_CLOEXEC')];
 
 // linux/fcntl.h: *at() flags; which bits mean what depends on the call
 // (0x200 is AT_REMOVEDIR for unlinkat, AT_EACCESS for faccessat2).
-const AT_FDCWD = -100;
+const AT_FDCWD = UAPI.AT_FDCWD;
 const AT_STAT_FLAGS: FlagTable = [
-  [0x100, 'AT_SYMLINK_NOFOLLOW'],
-  [0x800, 'AT_NO_AUTOMOUNT'],
-  [0x1000, 'AT_EMPTY_PATH'],
+  flag('AT_SYMLINK_NOFOLLOW'),
+  flag('AT_NO_AUTOMOUNT'),
+  flag('AT_EMPTY_PATH'),
 ];
 const AT_STATX_FLAGS: FlagTable = [
   ...AT_STAT_FLAGS,
-  [0x2000, 'AT_STATX_FORCE_SYNC'],
-  [0x4000, 'AT_STATX_DONT_SYNC'],
+  flag('AT_STATX_FORCE_SYNC'),
+  flag('AT_STATX_DONT_SYNC'),
 ];
-const AT_UNLINK_FLAGS: FlagTable = [[0x200, 'AT_REMOVEDIR']];
+const AT_UNLINK_FLAGS: FlagTable = [flag('AT_REMOVEDIR')];
 const AT_ACCESS_FLAGS: FlagTable = [
-  [0x100, 'AT_SYMLINK_NOFOLLOW'],
-  [0x200, 'AT_EACCESS'],
-  [0x1000, 'AT_EMPTY_PATH'],
+  flag('AT_SYMLINK_NOFOLLOW'),
+  flag('AT_EACCESS'),
+  flag('AT_EMPTY_PATH'),
 ];
-const AT_LINK_FLAGS: FlagTable = [
-  [0x400, 'AT_SYMLINK_FOLLOW'],
-  [0x1000, 'AT_EMPTY_PATH'],
-];
+const AT_LINK_FLAGS: FlagTable = [flag('AT_SYMLINK_FOLLOW'), flag('AT_EMPTY_PATH')];
 // linux/fs.h
 const RENAME_FLAGS: FlagTable = [
-  [1, 'RENAME_NOREPLACE'],
-  [2, 'RENAME_EXCHANGE'],
-  [4, 'RENAME_WHITEOUT'],
+  flag('RENAME_NOREPLACE'),
+  flag('RENAME_EXCHANGE'),
+  flag('RENAME_WHITEOUT'),
 ];
 // unistd.h; F_OK is the absence of the others.
-const ACCESS_MODES: FlagTable = [
-  [4, 'R_OK'],
-  [2, 'W_OK'],
-  [1, 'X_OK'],
-];
+const ACCESS_MODES: FlagTable = [flag('R_OK'), flag('W_OK'), flag('X_OK')];
 // linux/fs.h
-const SEEK_WHENCE: EnumTable = {
-  0: 'SEEK_SET',
-  1: 'SEEK_CUR',
-  2: 'SEEK_END',
-  3: 'SEEK_DATA',
-  4: 'SEEK_HOLE',
-};
+const SEEK_WHENCE: EnumTable = enumTable(
+  'SEEK_SET',
+  'SEEK_CUR',
+  'SEEK_END',
+  'SEEK_DATA',
+  'SEEK_HOLE',
+);
 
 // asm-generic/fcntl.h and linux/fcntl.h (F_LINUX_SPECIFIC_BASE is 1024).
-const F_DUPFD = 0;
-const F_GETFD = 1;
-const F_SETFD = 2;
-const F_GETFL = 3;
-const F_SETFL = 4;
-const F_SETOWN = 8;
-const F_SETSIG = 10;
-const F_SETLEASE = 1024;
-const F_NOTIFY = 1026;
-const F_DUPFD_CLOEXEC = 1030;
-const F_SETPIPE_SZ = 1031;
-const F_ADD_SEALS = 1033;
-const FCNTL_COMMANDS: EnumTable = {
-  [F_DUPFD]: 'F_DUPFD',
-  [F_GETFD]: 'F_GETFD',
-  [F_SETFD]: 'F_SETFD',
-  [F_GETFL]: 'F_GETFL',
-  [F_SETFL]: 'F_SETFL',
-  5: 'F_GETLK',
-  6: 'F_SETLK',
-  7: 'F_SETLKW',
-  [F_SETOWN]: 'F_SETOWN',
-  9: 'F_GETOWN',
-  [F_SETSIG]: 'F_SETSIG',
-  11: 'F_GETSIG',
-  15: 'F_SETOWN_EX',
-  16: 'F_GETOWN_EX',
-  17: 'F_GETOWNER_UIDS',
-  36: 'F_OFD_GETLK',
-  37: 'F_OFD_SETLK',
-  38: 'F_OFD_SETLKW',
-  [F_SETLEASE]: 'F_SETLEASE',
-  1025: 'F_GETLEASE',
-  [F_NOTIFY]: 'F_NOTIFY',
-  1029: 'F_CANCELLK',
-  [F_DUPFD_CLOEXEC]: 'F_DUPFD_CLOEXEC',
-  [F_SETPIPE_SZ]: 'F_SETPIPE_SZ',
-  1032: 'F_GETPIPE_SZ',
-  [F_ADD_SEALS]: 'F_ADD_SEALS',
-  1034: 'F_GET_SEALS',
-  1035: 'F_GET_RW_HINT',
-  1036: 'F_SET_RW_HINT',
-  1037: 'F_GET_FILE_RW_HINT',
-  1038: 'F_SET_FILE_RW_HINT',
-};
+const F_DUPFD = UAPI.F_DUPFD;
+const F_GETFD = UAPI.F_GETFD;
+const F_SETFD = UAPI.F_SETFD;
+const F_GETFL = UAPI.F_GETFL;
+const F_SETFL = UAPI.F_SETFL;
+const F_SETOWN = UAPI.F_SETOWN;
+const F_SETSIG = UAPI.F_SETSIG;
+const F_SETLEASE = UAPI.F_SETLEASE;
+const F_NOTIFY = UAPI.F_NOTIFY;
+const F_DUPFD_CLOEXEC = UAPI.F_DUPFD_CLOEXEC;
+const F_SETPIPE_SZ = UAPI.F_SETPIPE_SZ;
+const F_ADD_SEALS = UAPI.F_ADD_SEALS;
+const FCNTL_COMMANDS: EnumTable = enumTable(
+  'F_DUPFD',
+  'F_GETFD',
+  'F_SETFD',
+  'F_GETFL',
+  'F_SETFL',
+  'F_GETLK',
+  'F_SETLK',
+  'F_SETLKW',
+  'F_SETOWN',
+  'F_GETOWN',
+  'F_SETSIG',
+  'F_GETSIG',
+  'F_SETOWN_EX',
+  'F_GETOWN_EX',
+  'F_GETOWNER_UIDS',
+  'F_OFD_GETLK',
+  'F_OFD_SETLK',
+  'F_OFD_SETLKW',
+  'F_SETLEASE',
+  'F_GETLEASE',
+  'F_NOTIFY',
+  'F_CANCELLK',
+  'F_DUPFD_CLOEXEC',
+  'F_SETPIPE_SZ',
+  'F_GETPIPE_SZ',
+  'F_ADD_SEALS',
+  'F_GET_SEALS',
+  'F_GET_RW_HINT',
+  'F_SET_RW_HINT',
+  'F_GET_FILE_RW_HINT',
+  'F_SET_FILE_RW_HINT',
+);
 /** fcntl commands that ignore the third register. */
-const FCNTL_NO_ARG = new Set([F_GETFD, F_GETFL, 9, 11, 1025, 1032, 1034]);
-const LEASE_TYPES: EnumTable = { 0: 'F_RDLCK', 1: 'F_WRLCK', 2: 'F_UNLCK' };
+const FCNTL_NO_ARG = new Set<number>(
+  (
+    [
+      'F_GETFD',
+      'F_GETFL',
+      'F_GETOWN',
+      'F_GETSIG',
+      'F_GETLEASE',
+      'F_GETPIPE_SZ',
+      'F_GET_SEALS',
+    ] as const
+  ).map((n) => UAPI[n]),
+);
+const LEASE_TYPES: EnumTable = enumTable('F_RDLCK', 'F_WRLCK', 'F_UNLCK');
 const SEALS: FlagTable = [
-  [1, 'F_SEAL_SEAL'],
-  [2, 'F_SEAL_SHRINK'],
-  [4, 'F_SEAL_GROW'],
-  [8, 'F_SEAL_WRITE'],
-  [0x10, 'F_SEAL_FUTURE_WRITE'],
+  flag('F_SEAL_SEAL'),
+  flag('F_SEAL_SHRINK'),
+  flag('F_SEAL_GROW'),
+  flag('F_SEAL_WRITE'),
+  flag('F_SEAL_FUTURE_WRITE'),
 ];
 
 // asm-generic/mman-common.h, asm-generic/mman.h, asm/mman.h, linux/mman.h
 const PROT_FLAGS: FlagTable = [
-  [0x1, 'PROT_READ'],
-  [0x2, 'PROT_WRITE'],
-  [0x4, 'PROT_EXEC'],
-  [0x8, 'PROT_SEM'],
-  [0x01000000, 'PROT_GROWSDOWN'],
-  [0x02000000, 'PROT_GROWSUP'],
+  flag('PROT_READ'),
+  flag('PROT_WRITE'),
+  flag('PROT_EXEC'),
+  flag('PROT_SEM'),
+  flag('PROT_GROWSDOWN'),
+  flag('PROT_GROWSUP'),
 ];
-const MAP_TYPE_MASK = 0x0fn;
-const MAP_TYPES: EnumTable = { 1: 'MAP_SHARED', 2: 'MAP_PRIVATE', 3: 'MAP_SHARED_VALIDATE' };
-const MAP_HUGETLB = 0x40000n;
+const MAP_TYPE_MASK = BigInt(UAPI.MAP_TYPE);
+const MAP_TYPES: EnumTable = enumTable('MAP_SHARED', 'MAP_PRIVATE', 'MAP_SHARED_VALIDATE');
+const MAP_HUGETLB = BigInt(UAPI.MAP_HUGETLB);
 // With MAP_HUGETLB, bits 26..31 hold log2 of the huge page size
 // (asm-generic/hugetlb_encode.h); without it bit 26 is MAP_UNINITIALIZED.
-const MAP_HUGE_SHIFT = 26n;
-const MAP_HUGE_MASK = 0x3fn;
+const MAP_HUGE_SHIFT = BigInt(UAPI.MAP_HUGE_SHIFT);
+const MAP_HUGE_MASK = BigInt(UAPI.MAP_HUGE_MASK);
 const MAP_FLAGS: FlagTable = [
-  [0x10, 'MAP_FIXED'],
-  [0x20, 'MAP_ANONYMOUS'],
-  [0x40, 'MAP_32BIT'],
-  [0x100, 'MAP_GROWSDOWN'],
-  [0x800, 'MAP_DENYWRITE'],
-  [0x1000, 'MAP_EXECUTABLE'],
-  [0x2000, 'MAP_LOCKED'],
-  [0x4000, 'MAP_NORESERVE'],
-  [0x8000, 'MAP_POPULATE'],
-  [0x10000, 'MAP_NONBLOCK'],
-  [0x20000, 'MAP_STACK'],
-  [0x40000, 'MAP_HUGETLB'],
-  [0x80000, 'MAP_SYNC'],
-  [0x100000, 'MAP_FIXED_NOREPLACE'],
-  [0x4000000, 'MAP_UNINITIALIZED'],
+  flag('MAP_FIXED'),
+  flag('MAP_ANONYMOUS'),
+  flag('MAP_32BIT'),
+  flag('MAP_GROWSDOWN'),
+  flag('MAP_DENYWRITE'),
+  flag('MAP_EXECUTABLE'),
+  flag('MAP_LOCKED'),
+  flag('MAP_NORESERVE'),
+  flag('MAP_POPULATE'),
+  flag('MAP_NONBLOCK'),
+  flag('MAP_STACK'),
+  flag('MAP_HUGETLB'),
+  flag('MAP_SYNC'),
+  flag('MAP_FIXED_NOREPLACE'),
+  flag('MAP_UNINITIALIZED'),
 ];
 const MREMAP_FLAGS: FlagTable = [
-  [1, 'MREMAP_MAYMOVE'],
-  [2, 'MREMAP_FIXED'],
-  [4, 'MREMAP_DONTUNMAP'],
+  flag('MREMAP_MAYMOVE'),
+  flag('MREMAP_FIXED'),
+  flag('MREMAP_DONTUNMAP'),
 ];
 
 // asm-generic/signal-defs.h
-const SIGPROCMASK_HOW: EnumTable = { 0: 'SIG_BLOCK', 1: 'SIG_UNBLOCK', 2: 'SIG_SETMASK' };
+const SIGPROCMASK_HOW: EnumTable = enumTable('SIG_BLOCK', 'SIG_UNBLOCK', 'SIG_SETMASK');
 
 // linux/sched.h. The low byte (CSIGNAL) of clone()'s flags is the signal
 // sent to the parent at the child's exit.
-const CLONE_EXIT_SIGNAL_MASK = 0xffn;
+const CLONE_EXIT_SIGNAL_MASK = BigInt(UAPI.CSIGNAL);
 const CLONE_FLAGS: FlagTable = [
-  [0x00000100, 'CLONE_VM'],
-  [0x00000200, 'CLONE_FS'],
-  [0x00000400, 'CLONE_FILES'],
-  [0x00000800, 'CLONE_SIGHAND'],
-  [0x00001000, 'CLONE_PIDFD'],
-  [0x00002000, 'CLONE_PTRACE'],
-  [0x00004000, 'CLONE_VFORK'],
-  [0x00008000, 'CLONE_PARENT'],
-  [0x00010000, 'CLONE_THREAD'],
-  [0x00020000, 'CLONE_NEWNS'],
-  [0x00040000, 'CLONE_SYSVSEM'],
-  [0x00080000, 'CLONE_SETTLS'],
-  [0x00100000, 'CLONE_PARENT_SETTID'],
-  [0x00200000, 'CLONE_CHILD_CLEARTID'],
-  [0x00400000, 'CLONE_DETACHED'],
-  [0x00800000, 'CLONE_UNTRACED'],
-  [0x01000000, 'CLONE_CHILD_SETTID'],
-  [0x02000000, 'CLONE_NEWCGROUP'],
-  [0x04000000, 'CLONE_NEWUTS'],
-  [0x08000000, 'CLONE_NEWIPC'],
-  [0x10000000, 'CLONE_NEWUSER'],
-  [0x20000000, 'CLONE_NEWPID'],
-  [0x40000000, 'CLONE_NEWNET'],
-  [0x80000000, 'CLONE_IO'],
+  flag('CLONE_VM'),
+  flag('CLONE_FS'),
+  flag('CLONE_FILES'),
+  flag('CLONE_SIGHAND'),
+  flag('CLONE_PIDFD'),
+  flag('CLONE_PTRACE'),
+  flag('CLONE_VFORK'),
+  flag('CLONE_PARENT'),
+  flag('CLONE_THREAD'),
+  flag('CLONE_NEWNS'),
+  flag('CLONE_SYSVSEM'),
+  flag('CLONE_SETTLS'),
+  flag('CLONE_PARENT_SETTID'),
+  flag('CLONE_CHILD_CLEARTID'),
+  flag('CLONE_DETACHED'),
+  flag('CLONE_UNTRACED'),
+  flag('CLONE_CHILD_SETTID'),
+  flag('CLONE_NEWCGROUP'),
+  flag('CLONE_NEWUTS'),
+  flag('CLONE_NEWIPC'),
+  flag('CLONE_NEWUSER'),
+  flag('CLONE_NEWPID'),
+  flag('CLONE_NEWNET'),
+  flag('CLONE_IO'),
 ];
 
 // linux/wait.h
 const WAIT_OPTIONS: FlagTable = [
-  [0x1, 'WNOHANG'],
-  [0x2, 'WUNTRACED'],
-  [0x4, 'WEXITED'],
-  [0x8, 'WCONTINUED'],
-  [0x01000000, 'WNOWAIT'],
-  [0x20000000, '__WNOTHREAD'],
-  [0x40000000, '__WALL'],
-  [0x80000000, '__WCLONE'],
+  flag('WNOHANG'),
+  flag('WUNTRACED'),
+  flag('WEXITED'),
+  flag('WCONTINUED'),
+  flag('WNOWAIT'),
+  flag('__WNOTHREAD'),
+  flag('__WALL'),
+  flag('__WCLONE'),
 ];
 
 // linux/futex.h. The command is the op without its two modifier bits; the
 // header names every command's private form FUTEX_<CMD>_PRIVATE.
-const FUTEX_PRIVATE_FLAG = 128n;
-const FUTEX_CLOCK_REALTIME = 256n;
+const FUTEX_PRIVATE_FLAG = BigInt(UAPI.FUTEX_PRIVATE_FLAG);
+const FUTEX_CLOCK_REALTIME = BigInt(UAPI.FUTEX_CLOCK_REALTIME);
 const FUTEX_CMD_MASK = 0x7fn;
-const FUTEX_WAIT = 0;
-const FUTEX_WAKE = 1;
-const FUTEX_FD = 2;
-const FUTEX_REQUEUE = 3;
-const FUTEX_WAKE_OP = 5;
-const FUTEX_LOCK_PI = 6;
-const FUTEX_UNLOCK_PI = 7;
-const FUTEX_TRYLOCK_PI = 8;
-const FUTEX_WAIT_BITSET = 9;
-const FUTEX_WAKE_BITSET = 10;
-const FUTEX_WAIT_REQUEUE_PI = 11;
-const FUTEX_LOCK_PI2 = 13; // Linux 5.14
-const FUTEX_COMMANDS: EnumTable = {
-  [FUTEX_WAIT]: 'FUTEX_WAIT',
-  [FUTEX_WAKE]: 'FUTEX_WAKE',
-  [FUTEX_FD]: 'FUTEX_FD',
-  [FUTEX_REQUEUE]: 'FUTEX_REQUEUE',
-  4: 'FUTEX_CMP_REQUEUE',
-  [FUTEX_WAKE_OP]: 'FUTEX_WAKE_OP',
-  [FUTEX_LOCK_PI]: 'FUTEX_LOCK_PI',
-  [FUTEX_UNLOCK_PI]: 'FUTEX_UNLOCK_PI',
-  [FUTEX_TRYLOCK_PI]: 'FUTEX_TRYLOCK_PI',
-  [FUTEX_WAIT_BITSET]: 'FUTEX_WAIT_BITSET',
-  [FUTEX_WAKE_BITSET]: 'FUTEX_WAKE_BITSET',
-  [FUTEX_WAIT_REQUEUE_PI]: 'FUTEX_WAIT_REQUEUE_PI',
-  12: 'FUTEX_CMP_REQUEUE_PI',
-  [FUTEX_LOCK_PI2]: 'FUTEX_LOCK_PI2',
-};
+const FUTEX_WAIT = UAPI.FUTEX_WAIT;
+const FUTEX_WAKE = UAPI.FUTEX_WAKE;
+const FUTEX_FD = UAPI.FUTEX_FD;
+const FUTEX_REQUEUE = UAPI.FUTEX_REQUEUE;
+const FUTEX_WAKE_OP = UAPI.FUTEX_WAKE_OP;
+const FUTEX_LOCK_PI = UAPI.FUTEX_LOCK_PI;
+const FUTEX_UNLOCK_PI = UAPI.FUTEX_UNLOCK_PI;
+const FUTEX_TRYLOCK_PI = UAPI.FUTEX_TRYLOCK_PI;
+const FUTEX_WAIT_BITSET = UAPI.FUTEX_WAIT_BITSET;
+const FUTEX_WAKE_BITSET = UAPI.FUTEX_WAKE_BITSET;
+const FUTEX_WAIT_REQUEUE_PI = UAPI.FUTEX_WAIT_REQUEUE_PI;
+const FUTEX_LOCK_PI2 = UAPI.FUTEX_LOCK_PI2; // Linux 5.14
+const FUTEX_COMMANDS: EnumTable = enumTable(
+  'FUTEX_WAIT',
+  'FUTEX_WAKE',
+  'FUTEX_FD',
+  'FUTEX_REQUEUE',
+  'FUTEX_CMP_REQUEUE',
+  'FUTEX_WAKE_OP',
+  'FUTEX_LOCK_PI',
+  'FUTEX_UNLOCK_PI',
+  'FUTEX_TRYLOCK_PI',
+  'FUTEX_WAIT_BITSET',
+  'FUTEX_WAKE_BITSET',
+  'FUTEX_WAIT_REQUEUE_PI',
+  'FUTEX_CMP_REQUEUE_PI',
+  'FUTEX_LOCK_PI2',
+);
 /** Registers each futex command reads; the rest are not printed. */
 const FUTEX_ARG_COUNT: Readonly<Record<number, number>> = {
   [FUTEX_WAIT]: 4,
@@ -352,116 +363,113 @@ const FUTEX_ARG_COUNT: Readonly<Record<number, number>> = {
   [FUTEX_LOCK_PI2]: 4,
 };
 /** Commands whose fourth register is a timeout pointer rather than a count. */
-const FUTEX_TIMED = new Set([
+const FUTEX_TIMED = new Set<number>([
   FUTEX_WAIT,
   FUTEX_LOCK_PI,
   FUTEX_WAIT_BITSET,
   FUTEX_WAIT_REQUEUE_PI,
   FUTEX_LOCK_PI2,
 ]);
-const FUTEX_BITSET_MATCH_ANY = 0xffffffffn;
+const FUTEX_BITSET_MATCH_ANY = BigInt(UAPI.FUTEX_BITSET_MATCH_ANY);
 
 // linux/time.h
-const CLOCKS: EnumTable = {
-  0: 'CLOCK_REALTIME',
-  1: 'CLOCK_MONOTONIC',
-  2: 'CLOCK_PROCESS_CPUTIME_ID',
-  3: 'CLOCK_THREAD_CPUTIME_ID',
-  4: 'CLOCK_MONOTONIC_RAW',
-  5: 'CLOCK_REALTIME_COARSE',
-  6: 'CLOCK_MONOTONIC_COARSE',
-  7: 'CLOCK_BOOTTIME',
-  8: 'CLOCK_REALTIME_ALARM',
-  9: 'CLOCK_BOOTTIME_ALARM',
-  11: 'CLOCK_TAI',
-};
-const TIMER_FLAGS: FlagTable = [[1, 'TIMER_ABSTIME']];
+const CLOCKS: EnumTable = enumTable(
+  'CLOCK_REALTIME',
+  'CLOCK_MONOTONIC',
+  'CLOCK_PROCESS_CPUTIME_ID',
+  'CLOCK_THREAD_CPUTIME_ID',
+  'CLOCK_MONOTONIC_RAW',
+  'CLOCK_REALTIME_COARSE',
+  'CLOCK_MONOTONIC_COARSE',
+  'CLOCK_BOOTTIME',
+  'CLOCK_REALTIME_ALARM',
+  'CLOCK_BOOTTIME_ALARM',
+  'CLOCK_TAI',
+);
+const TIMER_FLAGS: FlagTable = [flag('TIMER_ABSTIME')];
 
 // bits/socket.h, bits/socket_type.h, linux/in.h, linux/in6.h, linux/netlink.h
-const AF_INET = 2;
-const AF_INET6 = 10;
-const AF_NETLINK = 16;
-const ADDRESS_FAMILIES: EnumTable = {
-  0: 'AF_UNSPEC',
-  1: 'AF_UNIX',
-  [AF_INET]: 'AF_INET',
-  [AF_INET6]: 'AF_INET6',
-  15: 'AF_KEY',
-  [AF_NETLINK]: 'AF_NETLINK',
-  17: 'AF_PACKET',
-  29: 'AF_CAN',
-  31: 'AF_BLUETOOTH',
-  38: 'AF_ALG',
-  40: 'AF_VSOCK',
-  44: 'AF_XDP',
-};
+const AF_INET = UAPI.AF_INET;
+const AF_INET6 = UAPI.AF_INET6;
+const AF_NETLINK = UAPI.AF_NETLINK;
+const ADDRESS_FAMILIES: EnumTable = enumTable(
+  'AF_UNSPEC',
+  'AF_UNIX',
+  'AF_INET',
+  'AF_INET6',
+  'AF_KEY',
+  'AF_NETLINK',
+  'AF_PACKET',
+  'AF_CAN',
+  'AF_BLUETOOTH',
+  'AF_ALG',
+  'AF_VSOCK',
+  'AF_XDP',
+);
 const SOCK_TYPE_MASK = 0xfn;
-const SOCKET_TYPES: EnumTable = {
-  1: 'SOCK_STREAM',
-  2: 'SOCK_DGRAM',
-  3: 'SOCK_RAW',
-  4: 'SOCK_RDM',
-  5: 'SOCK_SEQPACKET',
-  6: 'SOCK_DCCP',
-  10: 'SOCK_PACKET',
-};
-const SOCKET_FLAGS: FlagTable = [
-  [0o4000, 'SOCK_NONBLOCK'],
-  [0o2000000, 'SOCK_CLOEXEC'],
-];
-const IP_PROTOCOLS: EnumTable = {
-  0: 'IPPROTO_IP',
-  1: 'IPPROTO_ICMP',
-  2: 'IPPROTO_IGMP',
-  6: 'IPPROTO_TCP',
-  17: 'IPPROTO_UDP',
-  41: 'IPPROTO_IPV6',
-  47: 'IPPROTO_GRE',
-  58: 'IPPROTO_ICMPV6',
-  132: 'IPPROTO_SCTP',
-  136: 'IPPROTO_UDPLITE',
-  255: 'IPPROTO_RAW',
-  262: 'IPPROTO_MPTCP',
-};
-const NETLINK_PROTOCOLS: EnumTable = {
-  0: 'NETLINK_ROUTE',
-  4: 'NETLINK_SOCK_DIAG',
-  9: 'NETLINK_AUDIT',
-  12: 'NETLINK_NETFILTER',
-  15: 'NETLINK_KOBJECT_UEVENT',
-  16: 'NETLINK_GENERIC',
-};
+const SOCKET_TYPES: EnumTable = enumTable(
+  'SOCK_STREAM',
+  'SOCK_DGRAM',
+  'SOCK_RAW',
+  'SOCK_RDM',
+  'SOCK_SEQPACKET',
+  'SOCK_DCCP',
+  'SOCK_PACKET',
+);
+const SOCKET_FLAGS: FlagTable = [flag('SOCK_NONBLOCK'), flag('SOCK_CLOEXEC')];
+const IP_PROTOCOLS: EnumTable = enumTable(
+  'IPPROTO_IP',
+  'IPPROTO_ICMP',
+  'IPPROTO_IGMP',
+  'IPPROTO_TCP',
+  'IPPROTO_UDP',
+  'IPPROTO_IPV6',
+  'IPPROTO_GRE',
+  'IPPROTO_ICMPV6',
+  'IPPROTO_SCTP',
+  'IPPROTO_UDPLITE',
+  'IPPROTO_RAW',
+  'IPPROTO_MPTCP',
+);
+const NETLINK_PROTOCOLS: EnumTable = enumTable(
+  'NETLINK_ROUTE',
+  'NETLINK_SOCK_DIAG',
+  'NETLINK_AUDIT',
+  'NETLINK_NETFILTER',
+  'NETLINK_KOBJECT_UEVENT',
+  'NETLINK_GENERIC',
+);
 const MSG_FLAGS: FlagTable = [
-  [0x1, 'MSG_OOB'],
-  [0x2, 'MSG_PEEK'],
-  [0x4, 'MSG_DONTROUTE'],
-  [0x8, 'MSG_CTRUNC'],
-  [0x10, 'MSG_PROXY'],
-  [0x20, 'MSG_TRUNC'],
-  [0x40, 'MSG_DONTWAIT'],
-  [0x80, 'MSG_EOR'],
-  [0x100, 'MSG_WAITALL'],
-  [0x200, 'MSG_FIN'],
-  [0x400, 'MSG_SYN'],
-  [0x800, 'MSG_CONFIRM'],
-  [0x1000, 'MSG_RST'],
-  [0x2000, 'MSG_ERRQUEUE'],
-  [0x4000, 'MSG_NOSIGNAL'],
-  [0x8000, 'MSG_MORE'],
-  [0x10000, 'MSG_WAITFORONE'],
-  [0x40000, 'MSG_BATCH'],
-  [0x4000000, 'MSG_ZEROCOPY'],
-  [0x20000000, 'MSG_FASTOPEN'],
-  [0x40000000, 'MSG_CMSG_CLOEXEC'],
+  flag('MSG_OOB'),
+  flag('MSG_PEEK'),
+  flag('MSG_DONTROUTE'),
+  flag('MSG_CTRUNC'),
+  flag('MSG_PROXY'),
+  flag('MSG_TRUNC'),
+  flag('MSG_DONTWAIT'),
+  flag('MSG_EOR'),
+  flag('MSG_WAITALL'),
+  flag('MSG_FIN'),
+  flag('MSG_SYN'),
+  flag('MSG_CONFIRM'),
+  flag('MSG_RST'),
+  flag('MSG_ERRQUEUE'),
+  flag('MSG_NOSIGNAL'),
+  flag('MSG_MORE'),
+  flag('MSG_WAITFORONE'),
+  flag('MSG_BATCH'),
+  flag('MSG_ZEROCOPY'),
+  flag('MSG_FASTOPEN'),
+  flag('MSG_CMSG_CLOEXEC'),
 ];
 
 // linux/random.h, linux/eventpoll.h
 const GETRANDOM_FLAGS: FlagTable = [
-  [1, 'GRND_NONBLOCK'],
-  [2, 'GRND_RANDOM'],
-  [4, 'GRND_INSECURE'],
+  flag('GRND_NONBLOCK'),
+  flag('GRND_RANDOM'),
+  flag('GRND_INSECURE'),
 ];
-const EPOLL_CTL_OPS: EnumTable = { 1: 'EPOLL_CTL_ADD', 2: 'EPOLL_CTL_DEL', 3: 'EPOLL_CTL_MOD' };
+const EPOLL_CTL_OPS: EnumTable = enumTable('EPOLL_CTL_ADD', 'EPOLL_CTL_DEL', 'EPOLL_CTL_MOD');
 
 /**
  * Kernel-internal restart codes (include/linux/errno.h, not UAPI). A task
