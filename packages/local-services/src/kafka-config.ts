@@ -124,16 +124,27 @@ function javaArgs(config: KafkaConfig, libs: string): string[] {
  * a JVM start.
  */
 export function kafkaFormatArgs(config: KafkaConfig, libs = kafkaLibs()): string[] {
-  const clusterId = randomBytes(16).toString('base64url');
   return [
     ...javaArgs(config, libs),
     'kafka.tools.StorageTool',
     'format',
     '-t',
-    clusterId,
+    newClusterId(),
     '-c',
     config.properties,
   ];
+}
+
+/**
+ * A KRaft cluster id. One in 64 random ids starts with "-", which the storage
+ * tool takes for an option ("format -t -px5V…" failed a CI run); Kafka's own
+ * random-uuid draws again in that case, and so does this.
+ */
+export function newClusterId(random: () => Buffer = () => randomBytes(16)): string {
+  for (;;) {
+    const id = random().toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 /** `java` arguments that run the broker on a formatted log directory. */
