@@ -14,6 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ConsumedMessage } from '@fleettrace/bus';
+import { escapeTsv } from '@fleettrace/collector-spec';
 
 /** Values every row of one batch shares, from its envelope. */
 export interface BatchContext {
@@ -126,20 +127,6 @@ export class TableBuffer {
   }
 }
 
-/** TabSeparated escaping of a batch's string value. */
-function tsvText(s: string): string {
-  return s.replace(/[\\\t\n\r\0\b\f]/g, (c) => ESCAPES[c]!);
-}
-const ESCAPES: Record<string, string> = {
-  '\\': '\\\\',
-  '\t': '\\t',
-  '\n': '\\n',
-  '\r': '\\r',
-  '\0': '\\0',
-  '\b': '\\b',
-  '\f': '\\f',
-};
-
 /**
  * Rows of the typed encoding waiting for one insert into one table with one
  * column list: the agent's TabSeparated lines (row_idx first), each with the
@@ -169,7 +156,7 @@ export class TsvTableBuffer {
     this.batches.push({ batch, start: this.chunks.length, rows: lines.length });
     const prefix = this.prefixed
       ? Buffer.from(
-          `${tsvText(batch.host)}\t${tsvText(batch.jobId)}\t${tsvText(batch.runId)}\t` +
+          `${escapeTsv(batch.host)}\t${escapeTsv(batch.jobId)}\t${escapeTsv(batch.runId)}\t` +
             `${Number.isFinite(batch.weight) ? batch.weight : 1}\t${batch.batchId}\t`,
         )
       : undefined;
