@@ -276,10 +276,7 @@ export class RowRouter {
         const fresh = s.lines.filter((l) => {
           const tab = l.indexOf(9);
           const id = l.toString('latin1', 0, tab < 0 ? l.length : tab);
-          if (this.stacks.has(id)) return false;
-          this.stacks.add(id);
-          this.pendingStacks.push(id);
-          return true;
+          return this.fresh(id);
         });
         if (this.tables.get('fleettrace.stacks'))
           tables('fleettrace.stacks', s.columns, false).add(batch, fresh);
@@ -309,12 +306,18 @@ export class RowRouter {
     return buffer;
   }
 
+  /** Whether a stack id is new since a while; if so it is remembered (and forgotten if its flush fails). */
+  private fresh(id: string): boolean {
+    if (this.stacks.has(id)) return false;
+    this.stacks.add(id);
+    this.pendingStacks.push(id);
+    return true;
+  }
+
   /** A stack seen for the first time since a while goes to fleettrace.stacks. */
   private stack(r: Row, fresh: Row[]): void {
     const id = r.stack_id;
-    if (typeof id !== 'string' || id === '' || this.stacks.has(id)) return;
-    this.stacks.add(id);
-    this.pendingStacks.push(id);
+    if (typeof id !== 'string' || id === '' || !this.fresh(id)) return;
     fresh.push({
       stack_id: id,
       time: Math.floor(Date.now() / 1000),
