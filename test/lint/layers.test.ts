@@ -6,7 +6,7 @@
  * the layer it breaks, or pass where the import is allowed.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
 import { ESLint } from 'eslint';
@@ -121,5 +121,50 @@ describe('layer rules', () => {
 
   test('pnpm lint skips the fixtures themselves', async () => {
     assert.equal(await eslint.isPathIgnored(join(FIXTURES, 'package-imports-service.ts')), true);
+  });
+});
+
+/*
+ * What a service's install pulls in: its `dependencies` and required peers,
+ * following workspace packages. Dev dependencies and optional peers are not
+ * installed for a dependency (`pnpm deploy --prod` leaves them out), which is
+ * how the collectors package keeps the native addon out of the controller.
+ */
+function installClosure(name: string): Set<string> {
+  const dirs = new Map<string, string>();
+  for (const group of ['packages', 'services', 'apps']) {
+    for (const entry of readdirSync(join(ROOT, group))) {
+      const file = join(ROOT, group, entry, 'package.json');
+      if (existsSync(file)) dirs.set(JSON.parse(readFileSync(file, 'utf8')).name, file);
+    }
+  }
+  dirs.set('@fleettrace/native', join(ROOT, 'native/package.json'));
+  dirs.set('@fleettrace/proto', join(ROOT, 'proto/package.json'));
+  const seen = new Set<string>();
+  const visit = (pkg: string): void => {
+    if (seen.has(pkg)) return;
+    seen.add(pkg);
+    const file = dirs.get(pkg);
+    if (!file) return;
+    const json = JSON.parse(readFileSync(file, 'utf8'));
+    const optionalPeers = json.peerDependenciesMeta ?? {};
+    for (const dep of Object.keys(json.dependencies ?? {})) visit(dep);
+    for (const dep of Object.keys(json.peerDependencies ?? {}))
+      if (!optionalPeers[dep]?.optional) visit(dep);
+  };
+  visit(name);
+  return seen;
+}
+
+describe('install-time layers', () => {
+  for (const service of ['@fleettrace/controller', '@fleettrace/ingest']) {
+    test(`${service}'s install needs no native addon (libbpf)`, () => {
+      const closure = installClosure(service);
+      assert.ok(closure.has('@fleettrace/collectors'), 'reads the manifests');
+      assert.equal(closure.has('@fleettrace/native'), false, [...closure].join(', '));
+    });
+  }
+  test('the agent installs the native addon', () => {
+    assert.ok(installClosure('@fleettrace/agent').has('@fleettrace/native'));
   });
 });
