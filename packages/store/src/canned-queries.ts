@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The SQL behind `fleettrace top` and `fleettrace crashes`, for the CLI and
+ * The SQL behind `fleettrace top` (and its `--stacks`) and `fleettrace crashes`, for the CLI and
  * the controller's views alike. Parameters are validated here and inlined as
  * literals (the query API takes one statement and no parameters), so every
  * value that reaches the text is a number or a quoted, escaped string.
@@ -38,9 +38,61 @@ const KEY: Record<TopDimension, { select: string; group: string }> = {
 };
 
 /**
- * CPU time (from cpu_profile samples, weighted) and syscalls (count, errors,
- * time in them) per uid, comm or host over the window, busiest first. FINAL
- * makes a batch stored twice count once.
+ * Syscalls whose time is spent waiting for something else to happen (an
+ * event, a lock, a timer, a child, a signal, a connection, a message): an idle
+ * daemon sits in them for hours without using anything. `top` shows their
+ * time apart (WAIT_S) so that it does not make idle look busy. Reads and
+ * writes stay in the busy column even when they block on a socket or a pipe:
+ * the syscalls table cannot tell a blocked read from a copying one (offcpu's
+ * stacks can).
+ */
+export const WAIT_SYSCALLS: readonly string[] = [
+  // readiness and event waits
+  'poll',
+  'ppoll',
+  'select',
+  'pselect6',
+  'epoll_wait',
+  'epoll_pwait',
+  'epoll_pwait2',
+  'io_getevents',
+  'io_pgetevents',
+  'io_uring_enter',
+  // locks and IPC waits
+  'futex',
+  'futex_wait',
+  'futex_waitv',
+  'semop',
+  'semtimedop',
+  'msgrcv',
+  'mq_timedreceive',
+  'flock',
+  // sleeps and timers
+  'nanosleep',
+  'clock_nanosleep',
+  'pause',
+  'alarm',
+  // children and signals
+  'wait4',
+  'waitid',
+  'rt_sigsuspend',
+  'rt_sigtimedwait',
+  'sigsuspend',
+  // waiting for a peer
+  'accept',
+  'accept4',
+];
+
+/** `syscall IN (...)` of the waiting syscalls. */
+function waitList(): string {
+  return `(${WAIT_SYSCALLS.map(literal).join(', ')})`;
+}
+
+/**
+ * CPU time (from cpu_profile samples, weighted) and syscalls per uid, comm or
+ * host over the window, busiest first: calls, errors, time in syscalls that
+ * work (`syscall_s`) and time in syscalls that wait (`wait_s`, see
+ * WAIT_SYSCALLS). FINAL makes a batch stored twice count once.
  */
 export function topSql(o: TopOptions): string {
   const k = KEY[o.by];
@@ -54,18 +106,20 @@ export function topSql(o: TopOptions): string {
        sum(syscalls) AS syscalls,
        sum(syscall_errors) AS syscall_errors,
        sum(syscall_s) AS syscall_s,
+       sum(wait_s) AS wait_s,
        uniqExact(host_) AS hosts
 FROM
 (
     SELECT ${key === 'uid' ? 'uid, user' : key}, host AS host_, sum(cpu_ns * weight) / 1e9 AS cpu_s,
-           0 AS syscalls, 0 AS syscall_errors, 0 AS syscall_s
+           0 AS syscalls, 0 AS syscall_errors, 0 AS syscall_s, 0 AS wait_s
     FROM fleettrace.cpu_profile FINAL
     WHERE ${where}
     GROUP BY ${key === 'uid' ? 'uid, user' : key}, host
     UNION ALL
     SELECT ${key === 'uid' ? 'uid, user' : key}, host AS host_, 0 AS cpu_s,
            sum(count * weight) AS syscalls, sum(errors * weight) AS syscall_errors,
-           sum(total_ns * weight) / 1e9 AS syscall_s
+           sum(if(syscall IN ${waitList()}, 0, total_ns * weight)) / 1e9 AS syscall_s,
+           sum(if(syscall IN ${waitList()}, total_ns * weight, 0)) / 1e9 AS wait_s
     FROM fleettrace.syscalls FINAL
     WHERE ${where}
     GROUP BY ${key === 'uid' ? 'uid, user' : key}, host
@@ -73,6 +127,70 @@ FROM
 GROUP BY ${key}
 ORDER BY cpu_s DESC, syscall_s DESC
 LIMIT ${limit}`;
+}
+
+export interface TopFunctionsOptions extends TopOptions {
+  /** the rows of `top` to explain: uids, comms or hosts */
+  keys: Array<string | number>;
+  /** functions per key (default 3) */
+  perKey?: number;
+}
+
+/**
+ * A frame as a function: `fn+0x1a (module)` becomes `fn (module)`; a frame
+ * that was not symbolized (`module+0x1234`) keeps its offset, the only name
+ * it has.
+ */
+const FUNCTION_OF_FRAME = String.raw`replaceRegexpOne(f, '\\+0x[0-9a-fA-F]+ \\(', ' (')`;
+
+/**
+ * The hottest functions behind each `top` row's CPU time: per key, the
+ * functions with the most self time (the leaf of the sampled stacks) and
+ * their total time (anywhere on the stack, each stack counted once), in
+ * weighted CPU seconds, hottest self first; `perKey` functions per key.
+ * Stacks the agent could not take (empty stack_id) are not in it.
+ */
+export function topFunctionsSql(o: TopFunctionsOptions): string {
+  const k = KEY[o.by];
+  if (!k) throw new RangeError(`by: expected uid, comm or host, got ${String(o.by)}`);
+  const since = seconds(o.sinceS);
+  const perKey = Math.max(1, Math.min(50, Math.floor(o.perKey ?? 3)));
+  const keys = o.keys.map((v) => {
+    if (o.by === 'uid') {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 4294967295)
+        throw new RangeError(`keys: expected uids, got ${JSON.stringify(v)}`);
+      return String(n);
+    }
+    return literal(String(v));
+  });
+  // No key, no row: IN () is not SQL.
+  const keyFilter = keys.length ? `${k.group} IN (${keys.join(', ')})` : '0';
+  return `SELECT key AS ${k.group}, fn AS function,
+       sum(if(fn = leaf, v, 0)) / 1e9 AS self_s,
+       sum(v) / 1e9 AS total_s
+FROM
+(
+    SELECT key, v, fns, fns[1] AS leaf
+    FROM
+    (
+        SELECT ${k.group} AS key, stack_id, sum(cpu_ns * weight) AS v
+        FROM fleettrace.cpu_profile FINAL
+        WHERE time >= now() - ${since}${hostFilter(o.hosts)} AND stack_id != '' AND ${keyFilter}
+        GROUP BY key, stack_id
+    ) AS p
+    ALL INNER JOIN
+    (
+        SELECT stack_id,
+               arrayMap(f -> ${FUNCTION_OF_FRAME}, arrayConcat(any(kernel_frames), any(user_frames))) AS fns
+        FROM fleettrace.stacks
+        GROUP BY stack_id
+    ) AS s USING stack_id
+)
+ARRAY JOIN arrayReduce('groupUniqArray', fns) AS fn
+GROUP BY key, fn
+ORDER BY key, self_s DESC, total_s DESC, fn
+LIMIT ${perKey} BY key`;
 }
 
 export interface CrashesOptions {
