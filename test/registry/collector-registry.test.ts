@@ -48,6 +48,7 @@ import {
 } from '@fleettrace/ingest';
 import { packTables, unpackTables } from '@fleettrace/bus';
 import { EmbeddedStore, type StoreFeatures } from '@fleettrace/store';
+import { Workload, workload } from '@fleettrace/testing';
 
 const ROOT = resolve(__dirname, '../../..');
 const DOC = readFileSync(join(ROOT, 'docs/schema.md'), 'utf8');
@@ -335,7 +336,7 @@ describe('collector registry', () => {
     );
   });
 
-  describe('a fixture collector added as one folder (test/fixtures/collectors/tpcount)', () => {
+  describe('a fixture collector added as two folders (test/fixtures/collectors/tpcount, test/fixtures/bpf/tpcount)', () => {
     test('gets a migration creating its table and nothing else', () => {
       const next = Math.max(...MIGRATIONS.map((m) => m.version)) + 1;
       const g = pendingMigration(withFixture, next)!;
@@ -376,6 +377,67 @@ describe('collector registry', () => {
         delete process.env.FLEETTRACE_COLLECTOR_PATH;
       }
       assert.ok(!('tpcount' in adminOnlyCollectors()));
+    });
+
+    test('its program builds with bpf/Makefile, loads, counts a workload and its rows are stored', async () => {
+      // The second folder: test/fixtures/bpf/tpcount, built like bpf/<name>/ is.
+      const build = mkdtempSync(join(tmpdir(), 'fleettrace-tpcount-'));
+      const made = spawnSync(
+        'make',
+        [
+          '-C',
+          join(ROOT, 'bpf'),
+          `SRCS=${join(ROOT, 'test/fixtures/bpf/tpcount/tpcount.bpf.c')}`,
+          `BUILD=${build}`,
+        ],
+        { encoding: 'utf8' },
+      );
+      assert.equal(made.status, 0, made.stderr);
+      process.env.FLEETTRACE_COLLECTOR_PATH = FIXTURES;
+      process.env.FLEETTRACE_BPF_PATH = build;
+      const { collectors, localHost } = await import('@fleettrace/collectors');
+      const w = await Workload.start(workload('syscall_workload'), ['getppid', '1000']);
+      try {
+        const def = collectors().get('tpcount');
+        assert.ok(def, 'the runtime finds the collector by its folder');
+        assert.ok(collectors().has('syscalls'), 'next to the built-in ones');
+        const session = await def.start({
+          params: def.parseParams({}, 'params'),
+          filters: { pid: w.pid },
+          host: localHost(),
+        });
+        let rows: Row[];
+        try {
+          await w.run();
+          const drained = await session.drain();
+          assert.equal(drained.lost, 0);
+          rows = drained.rows as Row[];
+        } finally {
+          await session.close();
+        }
+        assert.deepEqual(
+          rows.map((r) => [r.pid, r.uid, r.comm, r.hits]),
+          [[w.pid, 0, 'syscall_workloa', 1000]],
+        );
+        // Through the routing generated from its manifest into its table.
+        const tables = new Tables([...columns.keys()]);
+        const lost: string[] = [];
+        const router = new RowRouter(tables, withFixture, (c, f) => lost.push(`${c}.${f}`));
+        const lines = rows.map((r) => JSON.stringify({ ...r, ts_ns: String(r.ts_ns) }));
+        assert.equal(router.route('tpcount', { ...batch, jobId: 'job-tp' }, lines), 1);
+        assert.deepEqual(lost, []);
+        const block = tables.get('fleettrace.tpcount')!.take()!;
+        await store.insert('fleettrace.tpcount', block.payload);
+        const [stored] = await store.select<{ hits: string; comm: string }>(
+          `SELECT sum(hits) AS hits, any(comm) AS comm FROM fleettrace.tpcount WHERE job_id = 'job-tp' AND pid = ${w.pid}`,
+        );
+        assert.deepEqual([Number(stored!.hits), stored!.comm], [1000, 'syscall_workloa']);
+      } finally {
+        delete process.env.FLEETTRACE_COLLECTOR_PATH;
+        delete process.env.FLEETTRACE_BPF_PATH;
+        await w.stop();
+        rmSync(build, { recursive: true, force: true });
+      }
     });
   });
 });

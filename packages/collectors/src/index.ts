@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+export * from './runtime/bpf-session';
 export * from './runtime/capabilities';
 export * from './runtime/definition';
 export * from './runtime/filters';
