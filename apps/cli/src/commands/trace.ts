@@ -142,6 +142,7 @@ export async function traceCommand(argv: string[]): Promise<number> {
       elapsed_ms: result.elapsedMs,
       bpf_run_time_ns: result.bpfRunTimeNs,
       bpf_run_count: result.bpfRunCount,
+      notes: result.notes,
     };
     if (values.json) {
       process.stdout.write(
@@ -180,7 +181,8 @@ export async function traceCommand(argv: string[]): Promise<number> {
       process.stdout.write(renderTable(table.headers, table.rows) + '\n');
       if (table.omitted > 0)
         process.stdout.write(`(${table.omitted} more lines; --top to show them)\n`);
-      for (const note of table.notes ?? []) process.stdout.write(`note: ${note}\n`);
+      for (const note of [...(table.notes ?? []), ...result.notes])
+        process.stdout.write(`note: ${note}\n`);
     }
     const perRun = result.bpfRunCount ? result.bpfRunTimeNs / result.bpfRunCount : 0;
     const causes = Object.entries(result.lostDetail)

@@ -219,7 +219,38 @@ const DATA = /* BEGIN DATA */ {
       "sortKey": ["uid","syscall","host","ts_ns"]
     }
   },
-  "migrations": []
+  "migrations": [
+    {
+      "version": 4,
+      "name": "create fleettrace.counters",
+      "steps": [
+        {
+          "kind": "create",
+          "table": "fleettrace.counters",
+          "columns": [
+            ["ts_ns","UInt64 CODEC(Delta, ZSTD(1))"],
+            ["time","DateTime('UTC')"],
+            ["host","LowCardinality(String)"],
+            ["job_id","LowCardinality(String)"],
+            ["run_id","LowCardinality(String)"],
+            ["pid","UInt32"],
+            ["uid","UInt32"],
+            ["user","LowCardinality(String)"],
+            ["cgroup","LowCardinality(String)"],
+            ["comm","LowCardinality(String)"],
+            ["event","LowCardinality(String)"],
+            ["value","UInt64"],
+            ["samples","UInt64"],
+            ["period","UInt64"],
+            ["weight","Float64"],
+            ["batch_id","UInt64"],
+            ["row_idx","UInt32"]
+          ],
+          "sortKey": ["uid","event","host","ts_ns"]
+        }
+      ]
+    }
+  ]
 } /* END DATA */;
 
 /** The collector tables as hand-written migrations 1 and 2 created them. */
