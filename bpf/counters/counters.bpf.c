@@ -30,25 +30,28 @@ FT_LOST_MAP(ft_ct_lost);
 static __always_inline void ct_count(__u32 event)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
-	struct ct_value zero = {}, *v;
+	struct ct_value fresh = {}, *v;
 	struct ft_db_ctl *ctl;
 	struct ct_key key = {};
 	void *map;
 
 	if (event >= CT_EVENTS || !ft_filter_task(task))
 		return;
-	key.uid = ft_task_uid(task);
-	key.cgroup = ft_task_cgroup(task);
-	if (!ct_per_cgroup) {
-		key.pid = BPF_CORE_READ(task, tgid);
+	/* Per event only what is cheap (no probe reads): the cgroup walk is done once per key. */
+	key.uid = (__u32)bpf_get_current_uid_gid();
+	if (ct_per_cgroup) {
+		key.cgroup = ft_task_cgroup(task);
+	} else {
+		key.pid = bpf_get_current_pid_tgid() >> 32;
 		bpf_get_current_comm(key.comm, sizeof(key.comm));
 	}
 	ctl = ft_db_ctl_get(&ft_ct_ctl);
 	map = ctl && ctl->active ? (void *)&ft_ct_counts_b : (void *)&ft_ct_counts_a;
 	v = bpf_map_lookup_elem(map, &key);
 	if (!v) {
-		/* per-CPU values: no other CPU writes this slot, BPF_NOEXIST only guards a racing delete */
-		bpf_map_update_elem(map, &key, &zero, BPF_NOEXIST);
+		fresh.cgroup = ct_per_cgroup ? key.cgroup : ft_task_cgroup(task);
+		/* per-CPU values: no other CPU writes this slot, BPF_NOEXIST only guards a racing insert */
+		bpf_map_update_elem(map, &key, &fresh, BPF_NOEXIST);
 		v = bpf_map_lookup_elem(map, &key);
 		if (!v) {
 			FT_COUNT_LOST(ft_ct_lost);

@@ -18,13 +18,18 @@ enum ct_event {
 struct ct_key {
 	__u32 pid; /* 0 when counting per cgroup */
 	__u32 uid;
-	__u64 cgroup;
+	__u64 cgroup; /* 0 when counting per process: see ct_value.cgroup */
 	char comm[16]; /* empty when counting per cgroup */
 };
 
-/* One per-CPU slot: overflows of each event's counter (× its period = the count). */
+/*
+ * One per-CPU slot: overflows of each event's counter (× its period = the
+ * count). Per process, the cgroup is taken once, when the key is created, in
+ * the slot of the CPU that created it (the others hold 0).
+ */
 struct ct_value {
 	__u64 samples[CT_EVENTS];
+	__u64 cgroup;
 };
 
 #endif /* FT_COUNTERS_H */

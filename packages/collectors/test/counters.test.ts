@@ -8,6 +8,7 @@
  * their field.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { Workload, workload } from '@fleettrace/testing';
 import { bpfObjectPath, localHost } from '../src/runtime/host';
@@ -49,6 +50,13 @@ describe('counters', () => {
     assert.ok(rows.every((r) => r.period === 1 && r.samples === r.value));
     assert.equal(rows[0]!.comm, 'syscall_workloa');
     assert.equal(rows[0]!.uid, 0);
+    // The cgroup is taken once per key, when the key is created: the workload's own.
+    // (the v2 path, or on hybrid hosts with every task at the v2 root the v1 memory cgroup's).
+    const own = readFileSync(`/proc/${process.pid}/cgroup`, 'utf8');
+    const v2 = /^0::(.*)$/m.exec(own)?.[1];
+    const v1 = /^\d+:memory:(.*)$/m.exec(own)?.[1];
+    const expected = v2 && v2 !== '/' ? v2 : v1;
+    if (expected && expected !== '/') assert.equal(rows[0]!.cgroup, expected);
   });
 
   test('20 sleeps: at least 20 context switches; task clock in ns', async () => {

@@ -102,9 +102,13 @@ class CountersSession extends BpfSession<CountersRow> {
       const key = dump.keys.subarray(i * dump.keySize, (i + 1) * dump.keySize);
       const value = dump.values.subarray(i * dump.valueSize, (i + 1) * dump.valueSize);
       const samples = new Array<number>(VALUE.samples.count).fill(0);
-      for (const slot of perCpuSlots(value, layouts.ct_value.size))
+      // Per process the key holds no cgroup: the slot of the CPU that created the key does.
+      let cgroup = readU64(key, KEY.cgroup);
+      for (const slot of perCpuSlots(value, layouts.ct_value.size)) {
         for (let s = 0; s < samples.length; s++)
           samples[s]! += readU64Number(slot, VALUE.samples, s * 8);
+        if (cgroup === 0n) cgroup = readU64(slot, VALUE.cgroup);
+      }
       const uid = readU32(key, KEY.uid);
       const base = {
         ts_ns: ts,
@@ -112,7 +116,7 @@ class CountersSession extends BpfSession<CountersRow> {
         uid,
         user: this.host.users.name(uid),
         comm: readChars(key, KEY.comm),
-        cgroup: this.host.cgroups.path(readU64(key, KEY.cgroup)),
+        cgroup: this.host.cgroups.path(cgroup),
       };
       for (const { event, period } of this.counted) {
         const n = samples[SLOT[event]]!;

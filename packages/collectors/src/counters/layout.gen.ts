@@ -3,7 +3,7 @@ import type { StructLayout } from '../runtime/layout';
 
 export const layouts = {
   ct_key: {"size":32,"fields":{"pid":{"offset":0,"size":4,"kind":"u32"},"uid":{"offset":4,"size":4,"kind":"u32"},"cgroup":{"offset":8,"size":8,"kind":"u64"},"comm":{"offset":16,"size":16,"kind":"char","count":16}}},
-  ct_value: {"size":56,"fields":{"samples":{"offset":0,"size":56,"kind":"u64","count":7}}},
+  ct_value: {"size":64,"fields":{"samples":{"offset":0,"size":56,"kind":"u64","count":7},"cgroup":{"offset":56,"size":8,"kind":"u64"}}},
 } as const satisfies Record<string, StructLayout>;
 
 /** Enums of the C headers, from BTF: name -> member -> value. */
