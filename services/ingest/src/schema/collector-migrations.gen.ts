@@ -249,6 +249,33 @@ const DATA = /* BEGIN DATA */ {
           "sortKey": ["uid","event","host","ts_ns"]
         }
       ]
+    },
+    {
+      "version": 5,
+      "name": "create fleettrace.tracepoint",
+      "steps": [
+        {
+          "kind": "create",
+          "table": "fleettrace.tracepoint",
+          "columns": [
+            ["ts_ns","UInt64 CODEC(Delta, ZSTD(1))"],
+            ["time","DateTime('UTC')"],
+            ["host","LowCardinality(String)"],
+            ["job_id","LowCardinality(String)"],
+            ["run_id","LowCardinality(String)"],
+            ["uid","UInt32"],
+            ["user","LowCardinality(String)"],
+            ["comm","LowCardinality(String)"],
+            ["tracepoint","LowCardinality(String)"],
+            ["filter","String"],
+            ["hits","UInt64"],
+            ["weight","Float64"],
+            ["batch_id","UInt64"],
+            ["row_idx","UInt32"]
+          ],
+          "sortKey": ["tracepoint","uid","host","ts_ns"]
+        }
+      ]
     }
   ]
 } /* END DATA */;
