@@ -155,6 +155,7 @@ describe('collector registry', () => {
         'syscall_trace',
         'syscalls',
         'tracepoint',
+        'uprobe',
       ],
     );
   });
