@@ -5,30 +5,56 @@
  * its message names the field.
  */
 import { parseInteger, ValidationError } from '@fleettrace/common';
+import type { OptionSpecs } from './command';
 
 export const JOB_OPTIONS = {
-  collect: { type: 'string' },
-  param: { type: 'string', multiple: true },
-  hosts: { type: 'string', multiple: true },
-  label: { type: 'string', multiple: true },
-  pid: { type: 'string' },
-  uid: { type: 'string' },
-  comm: { type: 'string' },
-  cgroup: { type: 'string' },
-  interval: { type: 'string' },
-  budget: { type: 'string' },
-  'max-events-per-second': { type: 'string' },
-} as const;
-
-export const JOB_HELP = `  --collect A,B       collectors to run (see \`fleettrace collectors\`), required
-  --param C.K=V       collector parameter, e.g. cpu_profile.hz=99 (K=V with one collector); repeatable
-  --hosts GLOB        host names or globs such as 'web-*' (repeatable, or comma-separated)
-  --label K=V         hosts carrying this label (repeatable: all must match)
-  --pid N, --uid N, --comm NAME, --cgroup PATH
-                      filters, applied in the kernel
-  --interval D        how often collectors drain (default 1s)
-  --budget P          overhead budget, share of host CPU: 0.5% or 0.005 (default 1%)
-  --max-events-per-second N`;
+  collect: {
+    type: 'string',
+    placeholder: 'A,B',
+    help: 'collectors to run (see `fleettrace collectors`), required',
+  },
+  param: {
+    type: 'string',
+    multiple: true,
+    placeholder: 'C.K=V',
+    help: 'collector parameter, e.g. cpu_profile.hz=99 (K=V with one collector); repeatable',
+  },
+  hosts: {
+    type: 'string',
+    multiple: true,
+    placeholder: 'GLOB',
+    help: "host names or globs such as 'web-*' (repeatable, or comma-separated)",
+  },
+  label: {
+    type: 'string',
+    multiple: true,
+    placeholder: 'K=V',
+    help: 'hosts carrying this label (repeatable: all must match)',
+  },
+  pid: { type: 'string', placeholder: 'N', help: 'only this process, in the kernel' },
+  uid: { type: 'string', placeholder: 'N', help: 'only this user id, in the kernel' },
+  comm: {
+    type: 'string',
+    placeholder: 'NAME',
+    help: 'only processes with this command name, in the kernel',
+  },
+  cgroup: {
+    type: 'string',
+    placeholder: 'PATH',
+    help: 'only processes in this cgroup or below it, in the kernel',
+  },
+  interval: { type: 'string', placeholder: 'D', help: 'how often collectors drain (default 1s)' },
+  budget: {
+    type: 'string',
+    placeholder: 'P',
+    help: 'overhead budget, share of host CPU: 0.5% or 0.005 (default 1%)',
+  },
+  'max-events-per-second': {
+    type: 'string',
+    placeholder: 'N',
+    help: 'at most N events a second on each host',
+  },
+} as const satisfies OptionSpecs;
 
 export interface JobFlagValues {
   collect?: string;

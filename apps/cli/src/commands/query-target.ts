@@ -17,38 +17,72 @@ import {
 } from '@fleettrace/store';
 import { escapeForTerminal } from '@fleettrace/common';
 import { toJson, UsageError } from '../cli-error';
-import { ApiClient } from '../api-client';
+import { ApiClient, CONNECTION_OPTIONS } from '../api-client';
+import type { OptionSpecs } from '../command';
 import { readSecret } from '../secret-flags';
 
-export const TARGET_OPTIONS = {
-  'clickhouse-url': { type: 'string' },
-  'clickhouse-user': { type: 'string' },
-  'clickhouse-password': { type: 'string' },
-  'clickhouse-password-file': { type: 'string' },
-  data: { type: 'string' },
-  'ingest-url': { type: 'string' },
-  role: { type: 'string', default: 'viewer' },
-  server: { type: 'string' },
-  token: { type: 'string' },
-  'token-file': { type: 'string' },
-  format: { type: 'string', default: 'table' },
-  json: { type: 'boolean', default: false },
-} as const;
+const WHERE = 'where to query, instead of the API (one of)';
 
-export const TARGET_HELP = `where to query: by default the controller's API (--server URL and --token-file FILE,
-else $FLEETTRACE_SERVER and $FLEETTRACE_TOKEN, else the local \`fleettrace up\`), with the
-token's role; or directly one of:
-  --clickhouse-url URL      a ClickHouse server; as --clickhouse-user (default fleettrace_viewer,
-                            or fleettrace_admin with --role admin) with the password in
-                            --clickhouse-password-file FILE or $FLEETTRACE_CLICKHOUSE_PASSWORD
-                            (--token and --clickhouse-password take the secret itself, but every
-                            local user can read a command line)
-  --data DIR                an embedded store's data directory (not while ingest runs on it)
-  --ingest-url URL          a running ingest's query endpoint (viewer role)
-  --role viewer|admin       whose rights the query runs with (default viewer)
-output:
-  --format table|json|csv   how to print the rows (default table)
-  --json                    the same as --format json`;
+/** What query, top and crashes say of where their SQL goes, after the options. */
+export const TARGET_EPILOG = `By default the statement goes to the controller's API (the connection
+options), which applies the token's role and limits and audits the query.
+--clickhouse-url, --data or --ingest-url query one store directly instead,
+through the same checks.`;
+
+export const TARGET_OPTIONS = {
+  'clickhouse-url': {
+    type: 'string',
+    placeholder: 'URL',
+    section: WHERE,
+    help: 'a ClickHouse server, queried as --clickhouse-user',
+  },
+  'clickhouse-user': {
+    type: 'string',
+    placeholder: 'NAME',
+    section: WHERE,
+    help: 'the ClickHouse user (default fleettrace_viewer, or fleettrace_admin with --role admin)',
+  },
+  'clickhouse-password-file': {
+    type: 'string',
+    placeholder: 'FILE',
+    section: WHERE,
+    help: "that user's password (default $FLEETTRACE_CLICKHOUSE_PASSWORD)",
+  },
+  'clickhouse-password': {
+    type: 'string',
+    placeholder: 'SECRET',
+    section: WHERE,
+    help: 'the password itself (every local user can read a command line: prefer the file)',
+  },
+  data: {
+    type: 'string',
+    placeholder: 'DIR',
+    section: WHERE,
+    help: "an embedded store's data directory (not while ingest runs on it: chDB binds a directory to one process)",
+  },
+  'ingest-url': {
+    type: 'string',
+    placeholder: 'URL',
+    section: WHERE,
+    help: "a running ingest's query endpoint (viewer role)",
+  },
+  role: {
+    type: 'string',
+    default: 'viewer',
+    choices: ['viewer', 'operator', 'admin'],
+    section: WHERE,
+    help: "whose rights the query runs with (through the API: the token's)",
+  },
+  ...CONNECTION_OPTIONS,
+  format: {
+    type: 'string',
+    default: 'table',
+    choices: ['table', 'json', 'csv'],
+    section: 'output',
+    help: 'how to print the rows',
+  },
+  json: { type: 'boolean', default: false, section: 'output', help: 'the same as --format json' },
+} as const satisfies OptionSpecs;
 
 export interface TargetValues {
   'clickhouse-url'?: string;
@@ -65,8 +99,6 @@ export interface TargetValues {
 
 export async function runQuery(values: TargetValues, sql: string): Promise<QueryResult> {
   const role = (values.role ?? 'viewer') as Role;
-  if (!['viewer', 'operator', 'admin'].includes(role))
-    throw new UsageError(`--role: expected viewer or admin, got ${JSON.stringify(values.role)}`);
   const chosen = ['clickhouse-url', 'data', 'ingest-url'].filter(
     (k) => values[k as keyof TargetValues],
   );
@@ -135,9 +167,8 @@ function csvField(v: unknown): string {
  */
 /** --format and --json, checked before any query runs. */
 export function outputFormat(values: { format?: string; json?: boolean }): OutputFormat {
+  // --format's choices are checked by defineCommand.
   const format = values.format ?? 'table';
-  if (!['table', 'json', 'csv'].includes(format))
-    throw new UsageError(`--format: expected table, json or csv, got ${JSON.stringify(format)}`);
   if (values.json && format !== 'table' && format !== 'json')
     throw new UsageError(`--json: conflicts with --format ${format}`);
   return values.json ? 'json' : (format as OutputFormat);

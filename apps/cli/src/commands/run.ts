@@ -1,51 +1,36 @@
 // SPDX-License-Identifier: Apache-2.0
-import { parseArgs } from 'node:util';
 import { escapeForTerminal } from '@fleettrace/common';
-import { ApiClient, CONNECTION_HELP, CONNECTION_OPTIONS } from '../api-client';
-import { toJson, UsageError } from '../cli-error';
-import { JOB_HELP, JOB_OPTIONS, jobSpecFromFlags, parseFraction } from '../job-flags';
+import { ApiClient, CONNECTION_OPTIONS } from '../api-client';
+import { toJson } from '../cli-error';
+import { defineCommand } from '../command';
+import { JOB_OPTIONS, jobSpecFromFlags, parseFraction } from '../job-flags';
+import { listed } from '../registry';
 import { printJob, runsByState, withStored, type JobView, type RunView } from './jobs';
 
-export const RUN_HELP = `usage: fleettrace run --collect A[,B] (--hosts GLOB | --label K=V) [options]
+const TERMINAL = new Set(['finished', 'failed', 'throttled', 'cancelled', 'lost']);
 
-Creates a job on the controller: the collectors run on every matching host
+export const runCommand = defineCommand({
+  ...listed('run'),
+  usage: '--collect A[,B] (--hosts GLOB | --label K=V) [options]',
+  description: `Creates a job on the controller: the collectors run on every matching host
 (or a sample of them) for the duration, with the filters applied in the
 kernel. With --wait, follows it to the end with per-host progress on stderr
 and prints every host's result; the exit status is 0 when every host
 finished, 1 otherwise. Ctrl-C stops waiting, not the job
-(\`fleettrace job cancel ID\` does that).
-
-options:
-${JOB_HELP}
-  --sample P          run on this share of the matching hosts: 10% or 0.1
-  --duration D        how long (default 30s)
-  --wait              follow the job to its end
-  --json              print JSON
-${CONNECTION_HELP}`;
-
-const TERMINAL = new Set(['finished', 'failed', 'throttled', 'cancelled', 'lost']);
-
-export async function runCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: true,
-    options: {
-      ...CONNECTION_OPTIONS,
-      ...JOB_OPTIONS,
-      sample: { type: 'string' },
-      duration: { type: 'string' },
-      wait: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
+(\`fleettrace job cancel ID\` does that).`,
+  options: {
+    ...JOB_OPTIONS,
+    sample: {
+      type: 'string',
+      placeholder: 'P',
+      help: 'run on this share of the matching hosts: 10% or 0.1',
     },
-  });
-  if (values.help) {
-    process.stdout.write(RUN_HELP + '\n');
-    return 0;
-  }
-  if (positionals.length)
-    throw new UsageError(`run takes no arguments, got ${positionals.join(' ')}\n\n${RUN_HELP}`);
+    duration: { type: 'string', placeholder: 'D', help: 'how long (default 30s)' },
+    wait: { type: 'boolean', default: false, help: 'follow the job to its end' },
+    ...CONNECTION_OPTIONS,
+  },
+  data: true,
+  async run(values) {
   const spec = jobSpecFromFlags(values);
   if (values.sample !== undefined)
     (spec.targets as Record<string, unknown>).sample = parseFraction('--sample', values.sample);
@@ -75,7 +60,8 @@ export async function runCommand(argv: string[]): Promise<number> {
     return 1;
   }
   return runs.every((r) => r.state === 'finished') ? 0 : 1;
-}
+  },
+});
 
 /** Polls the job until it is no longer running, printing per-host changes and a summary on stderr. */
 async function follow(api: ApiClient, created: JobView): Promise<JobView> {
