@@ -158,7 +158,9 @@ export function optionText(o: OptionSpec): string {
 function optionLines(name: string, o: OptionSpec): string[] {
   const flag = `  ${flagText(name, o)}`;
   const head =
-    flag.length <= TEXT_COLUMN - 2 ? flag.padEnd(TEXT_COLUMN) : `${flag}\n${' '.repeat(TEXT_COLUMN)}`;
+    flag.length <= TEXT_COLUMN - 2
+      ? flag.padEnd(TEXT_COLUMN)
+      : `${flag}\n${' '.repeat(TEXT_COLUMN)}`;
   const [first, ...rest] = head.split('\n');
   return rest.length
     ? [first!, ...wrap(rest[0]!, optionText(o), TEXT_COLUMN)]
@@ -177,7 +179,7 @@ function optionSections(options: OptionSpecs): string[] {
   }
   return [...sections]
     .filter(([, lines]) => lines.length)
-    .map(([heading, lines]) => `${heading}:\n${lines.join('\n')}`);
+    .map(([heading, lines]) => [...wrap('', `${heading}:`, 0), ...lines].join('\n'));
 }
 
 /**
@@ -263,9 +265,9 @@ function checkChoices(values: Record<string, unknown>, options: OptionSpecs): vo
 
 /** A command from its definition. */
 export function defineCommand<
-  const T extends OptionSpecs = Record<never, OptionSpec>, const D extends boolean = false>(
-  def: CommandDefinition<T, D>,
-): Command {
+  const T extends OptionSpecs = Record<never, OptionSpec>,
+  const D extends boolean = false,
+>(def: CommandDefinition<T, D>): Command {
   const own: OptionSpecs = { ...(def.options ?? {}) };
   if (def.data && !('json' in own))
     own.json = def.jsonHelp ? { ...JSON_OPTION.json, help: def.jsonHelp } : JSON_OPTION.json;
@@ -275,17 +277,24 @@ export function defineCommand<
 
   const usageLines = (path: string): string[] => {
     const own = def.usage ?? (def.run ? [[...args, '[options]'].join(' ')] : []);
-    const lines = (typeof own === 'string' ? [own] : [...own]).map((u) => `fleettrace ${path} ${u}`);
+    const lines = (typeof own === 'string' ? [own] : [...own]).map(
+      (u) => `fleettrace ${path} ${u}`,
+    );
     for (const sub of subcommands)
-      lines.push(...sub.help(`${path} ${sub.name}`).split('\n\n')[0]!.replace(/^usage: /, '').split('\n').map((l) => l.trim()));
+      lines.push(
+        ...sub
+          .help(`${path} ${sub.name}`)
+          .split('\n\n')[0]!
+          .replace(/^usage: /, '')
+          .split('\n')
+          .map((l) => l.trim()),
+      );
     return lines;
   };
 
   const help = (path = def.name): string => {
     const [first, ...more] = usageLines(path);
-    const parts = [
-      ['usage: ' + first, ...more.map((l) => `       ${l}`)].join('\n'),
-    ];
+    const parts = [['usage: ' + first, ...more.map((l) => `       ${l}`)].join('\n')];
     if (def.description) parts.push(def.description.trim());
     if (subcommands.length)
       parts.push(
@@ -315,7 +324,8 @@ export function defineCommand<
       for (const s of subcommands) Object.assign(all, s.options);
       const at = firstWord(argv, parseArgsOptions(all));
       const sub = at < 0 ? undefined : subcommands.find((s) => s.name === argv[at]);
-      if (sub) return sub.invoke([...argv.slice(0, at), ...argv.slice(at + 1)], `${path} ${sub.name}`);
+      if (sub)
+        return sub.invoke([...argv.slice(0, at), ...argv.slice(at + 1)], `${path} ${sub.name}`);
       if (!def.run) {
         // --help (or nothing) on a command that is only its subcommands.
         const { values } = parse(argv, path);
@@ -337,7 +347,10 @@ export function defineCommand<
       const want = args.length === 0 ? 'no arguments' : `${oneOf([...args])}`;
       throw new UsageError(
         positionals.length > args.length
-          ? `${path} takes ${want}, got ${positionals.slice(args.length === 0 ? 0 : args.length).map((p) => JSON.stringify(p)).join(' ')}${args.length ? ' too' : ''}`
+          ? `${path} takes ${want}, got ${positionals
+              .slice(args.length === 0 ? 0 : args.length)
+              .map((p) => JSON.stringify(p))
+              .join(' ')}${args.length ? ' too' : ''}`
           : `${path}: expected ${args.slice(positionals.length).join(' ')}\n\n${help(path)}`,
       );
     }

@@ -188,9 +188,6 @@ export function topLevelHelp(): string {
     });
     parts.push((group ? `${group}:\n` : '') + lines.join('\n'));
   }
-  parts.push(
-    'Every command takes --help; commands that print data take --json (docs/cli.md).',
-  );
+  parts.push('Every command takes --help; commands that print data take --json (docs/cli.md).');
   return parts.join('\n\n');
 }
-

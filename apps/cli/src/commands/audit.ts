@@ -54,39 +54,39 @@ stands for.`,
   },
   data: true,
   async run(values) {
-  if (values.denied && values.outcome && values.outcome !== 'denied')
-    throw new UsageError('--denied and --outcome disagree; give one of them');
-  const limit = parseInteger('--limit', values.limit, 1, 10_000);
-  // Checked here so that a typo is a usage error before any request.
-  if (values.since !== undefined) parseDuration('--since', values.since, { minMs: 1_000 });
-  const outcome = values.denied ? 'denied' : values.outcome;
-  const q = new URLSearchParams({
-    limit: String(limit),
-    ...(values.since !== undefined ? { since: values.since } : {}),
-    ...(values.action !== undefined ? { action: values.action } : {}),
-    ...(outcome !== undefined ? { outcome } : {}),
-  });
-  const { entries } = await ApiClient.from(values).get<AuditListResponse>(`/api/v1/audit?${q}`);
-  if (values.json) {
-    process.stdout.write(toJson(entries) + '\n');
+    if (values.denied && values.outcome && values.outcome !== 'denied')
+      throw new UsageError('--denied and --outcome disagree; give one of them');
+    const limit = parseInteger('--limit', values.limit, 1, 10_000);
+    // Checked here so that a typo is a usage error before any request.
+    if (values.since !== undefined) parseDuration('--since', values.since, { minMs: 1_000 });
+    const outcome = values.denied ? 'denied' : values.outcome;
+    const q = new URLSearchParams({
+      limit: String(limit),
+      ...(values.since !== undefined ? { since: values.since } : {}),
+      ...(values.action !== undefined ? { action: values.action } : {}),
+      ...(outcome !== undefined ? { outcome } : {}),
+    });
+    const { entries } = await ApiClient.from(values).get<AuditListResponse>(`/api/v1/audit?${q}`);
+    if (values.json) {
+      process.stdout.write(toJson(entries) + '\n');
+      return 0;
+    }
+    // renderTable escapes control and bidi characters: actors, paths and reasons come from callers.
+    process.stdout.write(
+      renderTable(
+        ['TIME', 'ACTION', 'OUTCOME', 'COUNT', 'ACTOR', 'ROLE', 'SOURCE', 'WHAT'],
+        entries.map((e) => [
+          e.ts.replace('T', ' ').slice(0, 19),
+          e.action,
+          e.outcome,
+          e.count,
+          e.actor,
+          e.role,
+          e.source,
+          summary(e),
+        ]),
+      ) + '\n',
+    );
     return 0;
-  }
-  // renderTable escapes control and bidi characters: actors, paths and reasons come from callers.
-  process.stdout.write(
-    renderTable(
-      ['TIME', 'ACTION', 'OUTCOME', 'COUNT', 'ACTOR', 'ROLE', 'SOURCE', 'WHAT'],
-      entries.map((e) => [
-        e.ts.replace('T', ' ').slice(0, 19),
-        e.action,
-        e.outcome,
-        e.count,
-        e.actor,
-        e.role,
-        e.source,
-        summary(e),
-      ]),
-    ) + '\n',
-  );
-  return 0;
   },
 });

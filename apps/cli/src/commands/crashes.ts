@@ -3,7 +3,13 @@ import { parseDuration, parseInteger } from '@fleettrace/common';
 import { cannedQueries } from '@fleettrace/store';
 import { defineCommand } from '../command';
 import { listed } from '../registry';
-import { formatResult, outputFormat, runQuery, TARGET_EPILOG, TARGET_OPTIONS } from './query-target';
+import {
+  formatResult,
+  outputFormat,
+  runQuery,
+  TARGET_EPILOG,
+  TARGET_OPTIONS,
+} from './query-target';
 
 export const crashesCommand = defineCommand({
   ...listed('crashes'),
@@ -19,16 +25,16 @@ target, newest first (from the proc collector).`,
   data: true,
   epilog: TARGET_EPILOG,
   async run(values) {
-  const format = outputFormat(values);
-  const sql = cannedQueries.crashesSql({
-    sinceS: parseDuration('--since', values.since, { minMs: 1000 }) / 1000,
-    hosts: values.hosts
-      ?.split(',')
-      .map((h) => h.trim())
-      .filter(Boolean),
-    limit: parseInteger('--limit', values.limit, 1, 10_000),
-  });
-  process.stdout.write(formatResult(await runQuery(values, sql), format));
+    const format = outputFormat(values);
+    const sql = cannedQueries.crashesSql({
+      sinceS: parseDuration('--since', values.since, { minMs: 1000 }) / 1000,
+      hosts: values.hosts
+        ?.split(',')
+        .map((h) => h.trim())
+        .filter(Boolean),
+      limit: parseInteger('--limit', values.limit, 1, 10_000),
+    });
+    process.stdout.write(formatResult(await runQuery(values, sql), format));
     return 0;
   },
 });

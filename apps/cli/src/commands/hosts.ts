@@ -63,34 +63,34 @@ revoked), labels, kernel, CPUs, collectors and last heartbeat. \`revoke\`
   data: true,
   subcommands: [revoke],
   async run(values) {
-  const labels = parseLabels('--label', values.label);
-  const q = values.state ? `?state=${encodeURIComponent(values.state)}` : '';
-  const { agents } = await ApiClient.from(values).get<AgentListResponse>(`/api/v1/agents${q}`);
-  const shown = agents.filter((a) => Object.entries(labels).every(([k, v]) => a.labels[k] === v));
-  if (values.json) {
-    process.stdout.write(toJson(shown) + '\n');
+    const labels = parseLabels('--label', values.label);
+    const q = values.state ? `?state=${encodeURIComponent(values.state)}` : '';
+    const { agents } = await ApiClient.from(values).get<AgentListResponse>(`/api/v1/agents${q}`);
+    const shown = agents.filter((a) => Object.entries(labels).every(([k, v]) => a.labels[k] === v));
+    if (values.json) {
+      process.stdout.write(toJson(shown) + '\n');
+      return 0;
+    }
+    process.stdout.write(
+      renderTable(
+        ['HOST', 'STATE', 'LABELS', 'KERNEL', 'CPUS', 'COLLECTORS', 'HEARTBEAT', 'ID'],
+        shown.map((a) => [
+          a.hostname,
+          a.state_reason && a.state !== 'connected' ? `${a.state} (${a.state_reason})` : a.state,
+          Object.entries(a.labels)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(',') || '-',
+          a.kernel || '-',
+          a.cpus,
+          String(a.collectors.length),
+          ago(a.last_heartbeat),
+          a.id,
+        ]),
+      ) + '\n',
+    );
+    process.stdout.write(
+      `${shown.length} hosts, ${shown.filter((a) => a.state === 'connected').length} connected\n`,
+    );
     return 0;
-  }
-  process.stdout.write(
-    renderTable(
-      ['HOST', 'STATE', 'LABELS', 'KERNEL', 'CPUS', 'COLLECTORS', 'HEARTBEAT', 'ID'],
-      shown.map((a) => [
-        a.hostname,
-        a.state_reason && a.state !== 'connected' ? `${a.state} (${a.state_reason})` : a.state,
-        Object.entries(a.labels)
-          .map(([k, v]) => `${k}=${v}`)
-          .join(',') || '-',
-        a.kernel || '-',
-        a.cpus,
-        String(a.collectors.length),
-        ago(a.last_heartbeat),
-        a.id,
-      ]),
-    ) + '\n',
-  );
-  process.stdout.write(
-    `${shown.length} hosts, ${shown.filter((a) => a.state === 'connected').length} connected\n`,
-  );
-  return 0;
   },
 });

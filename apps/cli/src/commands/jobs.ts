@@ -104,32 +104,32 @@ export const jobsCommand = defineCommand({
   },
   data: true,
   async run(values) {
-  const limit = parseInteger('--limit', values.limit, 1, 10_000);
-  const q = new URLSearchParams({
-    limit: String(limit),
-    ...(values.state ? { state: values.state } : {}),
-  });
-  const { jobs } = await ApiClient.from(values).get<JobListResponse>(`/api/v1/jobs?${q}`);
-  if (values.json) {
-    process.stdout.write(toJson(jobs) + '\n');
+    const limit = parseInteger('--limit', values.limit, 1, 10_000);
+    const q = new URLSearchParams({
+      limit: String(limit),
+      ...(values.state ? { state: values.state } : {}),
+    });
+    const { jobs } = await ApiClient.from(values).get<JobListResponse>(`/api/v1/jobs?${q}`);
+    if (values.json) {
+      process.stdout.write(toJson(jobs) + '\n');
+      return 0;
+    }
+    process.stdout.write(
+      renderTable(
+        ['JOB', 'STATE', 'COLLECTORS', 'CREATED', 'BY', 'RUNS', 'EVENTS', 'LOST'],
+        jobs.map((j) => [
+          j.id,
+          j.state,
+          j.spec.collectors.map((c) => c.name).join(','),
+          j.created.replace('T', ' ').slice(0, 19),
+          j.created_by,
+          runsByState(j),
+          j.events_sent,
+          j.events_lost,
+        ]),
+      ) + '\n',
+    );
     return 0;
-  }
-  process.stdout.write(
-    renderTable(
-      ['JOB', 'STATE', 'COLLECTORS', 'CREATED', 'BY', 'RUNS', 'EVENTS', 'LOST'],
-      jobs.map((j) => [
-        j.id,
-        j.state,
-        j.spec.collectors.map((c) => c.name).join(','),
-        j.created.replace('T', ' ').slice(0, 19),
-        j.created_by,
-        runsByState(j),
-        j.events_sent,
-        j.events_lost,
-      ]),
-    ) + '\n',
-  );
-  return 0;
   },
 });
 

@@ -1,7 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 import { defineCommand } from '../command';
 import { listed } from '../registry';
-import { formatResult, outputFormat, runQuery, TARGET_EPILOG, TARGET_OPTIONS } from './query-target';
+import {
+  formatResult,
+  outputFormat,
+  runQuery,
+  TARGET_EPILOG,
+  TARGET_OPTIONS,
+} from './query-target';
 
 export const queryCommand = defineCommand({
   ...listed('query'),

@@ -31,35 +31,35 @@ finished, 1 otherwise. Ctrl-C stops waiting, not the job
   },
   data: true,
   async run(values) {
-  const spec = jobSpecFromFlags(values);
-  if (values.sample !== undefined)
-    (spec.targets as Record<string, unknown>).sample = parseFraction('--sample', values.sample);
-  if (values.duration !== undefined) spec.duration = values.duration;
-  const api = ApiClient.from(values);
-  const created = await api.post<JobView>('/api/v1/jobs', spec);
-  if (!values.wait) {
-    if (values.json) process.stdout.write(toJson(created) + '\n');
-    else {
-      const hosts = created.runs?.map((r) => r.host) ?? [];
-      process.stdout.write(
-        `job ${created.id} created on ${hosts.length} hosts${hosts.length ? `: ${hosts.slice(0, 10).join(', ')}${hosts.length > 10 ? ', ...' : ''}` : ''}\n` +
-          `follow it with: fleettrace job show ${created.id}\n`,
-      );
+    const spec = jobSpecFromFlags(values);
+    if (values.sample !== undefined)
+      (spec.targets as Record<string, unknown>).sample = parseFraction('--sample', values.sample);
+    if (values.duration !== undefined) spec.duration = values.duration;
+    const api = ApiClient.from(values);
+    const created = await api.post<JobView>('/api/v1/jobs', spec);
+    if (!values.wait) {
+      if (values.json) process.stdout.write(toJson(created) + '\n');
+      else {
+        const hosts = created.runs?.map((r) => r.host) ?? [];
+        process.stdout.write(
+          `job ${created.id} created on ${hosts.length} hosts${hosts.length ? `: ${hosts.slice(0, 10).join(', ')}${hosts.length > 10 ? ', ...' : ''}` : ''}\n` +
+            `follow it with: fleettrace job show ${created.id}\n`,
+        );
+      }
+      return 0;
     }
-    return 0;
-  }
-  process.stderr.write(
-    `job ${created.id}: ${created.runs?.length ?? 0} hosts, until ${created.end}\n`,
-  );
-  const job = await settle(api, await follow(api, created));
-  if (values.json) process.stdout.write(toJson(job) + '\n');
-  else printJob(job);
-  const runs = job.runs ?? [];
-  if (runs.length === 0) {
-    process.stderr.write('fleettrace: no host matched the targets\n');
-    return 1;
-  }
-  return runs.every((r) => r.state === 'finished') ? 0 : 1;
+    process.stderr.write(
+      `job ${created.id}: ${created.runs?.length ?? 0} hosts, until ${created.end}\n`,
+    );
+    const job = await settle(api, await follow(api, created));
+    if (values.json) process.stdout.write(toJson(job) + '\n');
+    else printJob(job);
+    const runs = job.runs ?? [];
+    if (runs.length === 0) {
+      process.stderr.write('fleettrace: no host matched the targets\n');
+      return 1;
+    }
+    return runs.every((r) => r.state === 'finished') ? 0 : 1;
   },
 });
 

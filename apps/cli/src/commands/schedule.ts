@@ -59,14 +59,23 @@ const list = defineCommand({
   options: CONNECTION_OPTIONS,
   data: true,
   async run(values) {
-    const { schedules } = await ApiClient.from(values).get<ScheduleListResponse>(
-      '/api/v1/schedules',
-    );
+    const { schedules } =
+      await ApiClient.from(values).get<ScheduleListResponse>('/api/v1/schedules');
     if (values.json) process.stdout.write(toJson(schedules) + '\n');
     else
       process.stdout.write(
         renderTable(
-          ['SCHEDULE', 'NAME', 'STATE', 'EVERY', 'RUN FOR', 'SAMPLE', 'COLLECTORS', 'NEXT', 'LAST JOB'],
+          [
+            'SCHEDULE',
+            'NAME',
+            'STATE',
+            'EVERY',
+            'RUN FOR',
+            'SAMPLE',
+            'COLLECTORS',
+            'NEXT',
+            'LAST JOB',
+          ],
           schedules.map((s) => [
             s.id,
             s.name,

@@ -13,7 +13,10 @@ import type {
 const create = defineCommand({
   name: 'create',
   summary: 'an API token with a role, or a bootstrap token for agents; its secret is printed once',
-  usage: ['--role viewer|operator|admin [--name N] [--ttl D]', '--bootstrap [--uses N] [--ttl D] [--name N]'],
+  usage: [
+    '--role viewer|operator|admin [--name N] [--ttl D]',
+    '--bootstrap [--uses N] [--ttl D] [--name N]',
+  ],
   options: {
     role: {
       type: 'string',
