@@ -94,6 +94,8 @@ export interface Command {
   /** every option, --help and (for data commands) --json included */
   readonly options: Readonly<OptionSpecs>;
   readonly subcommands: readonly Command[];
+  /** its usage lines (`fleettrace <path> ...`), its subcommands' included */
+  usage(path: string): string[];
   /** the --help text; `path` is the command's words after `fleettrace` */
   help(path?: string): string;
   /** runs the command on argv (the words after its name); its exit status */
@@ -274,28 +276,23 @@ export function defineCommand<
   const options: OptionSpecs = { ...own, ...HELP_OPTION };
   const subcommands = def.subcommands ?? [];
   const args = def.args ?? [];
+  if (!def.run && !subcommands.length)
+    throw new Error(`command ${def.name}: a definition needs run or subcommands`);
 
   const usageLines = (path: string): string[] => {
     const own = def.usage ?? (def.run ? [[...args, '[options]'].join(' ')] : []);
     const lines = (typeof own === 'string' ? [own] : [...own]).map(
       (u) => `fleettrace ${path} ${u}`,
     );
-    for (const sub of subcommands)
-      lines.push(
-        ...sub
-          .help(`${path} ${sub.name}`)
-          .split('\n\n')[0]!
-          .replace(/^usage: /, '')
-          .split('\n')
-          .map((l) => l.trim()),
-      );
+    for (const sub of subcommands) lines.push(...sub.usage(`${path} ${sub.name}`));
     return lines;
   };
 
   const help = (path = def.name): string => {
     const [first, ...more] = usageLines(path);
     const parts = [['usage: ' + first, ...more.map((l) => `       ${l}`)].join('\n')];
-    if (def.description) parts.push(def.description.trim());
+    // A subcommand may say all in its summary.
+    parts.push(def.description?.trim() ?? wrap('', def.summary, 0).join('\n'));
     if (subcommands.length)
       parts.push(
         'subcommands:\n' +
@@ -344,14 +341,16 @@ export function defineCommand<
     checkChoices(values, options);
     if (subcommands.length && positionals.length) throw subcommandError(path, positionals[0]);
     if (positionals.length !== args.length) {
-      const want = args.length === 0 ? 'no arguments' : `${oneOf([...args])}`;
+      const extra = positionals
+        .slice(args.length)
+        .map((p) => JSON.stringify(p))
+        .join(' ');
       throw new UsageError(
-        positionals.length > args.length
-          ? `${path} takes ${want}, got ${positionals
-              .slice(args.length === 0 ? 0 : args.length)
-              .map((p) => JSON.stringify(p))
-              .join(' ')}${args.length ? ' too' : ''}`
-          : `${path}: expected ${args.slice(positionals.length).join(' ')}\n\n${help(path)}`,
+        positionals.length < args.length
+          ? `${path}: expected ${args.slice(positionals.length).join(' ')}\n\n${help(path)}`
+          : args.length === 0
+            ? `${path} takes no arguments, got ${extra}`
+            : `${path} takes ${args.join(' ')} only, got also ${extra}`,
       );
     }
     return def.run!(values as Parameters<NonNullable<typeof def.run>>[0], positionals);
@@ -376,6 +375,7 @@ export function defineCommand<
     data: def.data === true,
     options,
     subcommands,
+    usage: usageLines,
     help,
     invoke,
   };

@@ -21,6 +21,8 @@ and how options combine are checked by each service when it starts.`,
 
 export const configCommand = defineCommand({
   ...listed('config'),
+  description: `The --config file of \`fleettrace controller\`, \`agent\` and \`ingest\`
+(docs/config.md).`,
   subcommands: [check],
 });
 
