@@ -24,7 +24,6 @@ import { alwaysOnCollectors } from '@fleettrace/collector-spec';
 import { manifests } from '@fleettrace/collectors/manifests';
 import type { JobResponse } from '@fleettrace/controller' with { 'resolution-mode': 'import' };
 import { ApiClient } from '../api-client';
-import { UsageError } from '../cli-error';
 import { defineCommand, type OptionSpecs, type Values } from '../command';
 import { listed } from '../registry';
 import { defaultDataDir, writeLocalConfig } from '../local-config';
