@@ -8,7 +8,7 @@
 import { UsageError } from './cli-error';
 import type { OptionSpecs } from './command';
 import { readLocalConfig } from './local-config';
-import { readSecret } from './secret-flags';
+import { readSecret, secretOptions } from './secret-flags';
 
 /** How the user commands reach the controller's API. */
 export const CONNECTION_OPTIONS = {
@@ -18,18 +18,11 @@ export const CONNECTION_OPTIONS = {
     section: 'connection',
     help: 'controller API (default $FLEETTRACE_SERVER, else the local `fleettrace up`, else http://127.0.0.1:7780)',
   },
-  'token-file': {
-    type: 'string',
-    placeholder: 'FILE',
-    section: 'connection',
-    help: "file holding the API token (default $FLEETTRACE_TOKEN, else the local `up`'s)",
-  },
-  token: {
-    type: 'string',
-    placeholder: 'TOKEN',
-    section: 'connection',
-    help: 'the API token itself (every local user can read a command line: prefer --token-file)',
-  },
+  ...secretOptions(
+    'token',
+    "file holding the API token (default $FLEETTRACE_TOKEN, else the local `up`'s)",
+    'connection',
+  ),
 } as const satisfies OptionSpecs;
 
 /** An error response of the API: exit status 2 for 4xx (the request was wrong), 1 otherwise. */

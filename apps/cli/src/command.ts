@@ -8,7 +8,7 @@
  * miss one it does, and every usage error names the flag (exit status 2).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UsageError } from './cli-error';
+import { toJson, UsageError } from './cli-error';
 
 /** One option: what parseArgs needs, and what --help and docs/config.md say of it. */
 export interface OptionSpec {
@@ -100,6 +100,14 @@ export interface Command {
   help(path?: string): string;
   /** runs the command on argv (the words after its name); its exit status */
   invoke(argv: string[], path?: string): Promise<number>;
+}
+
+/**
+ * What a data command prints: its JSON with --json (one document, nothing
+ * else on stdout), else `text()` for people.
+ */
+export function printData(json: boolean, value: unknown, text: () => string): void {
+  process.stdout.write(json ? toJson(value) + '\n' : text() + '\n');
 }
 
 /** "a", "a or b", "a, b or c". */

@@ -3,21 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { UsageError } from '../src/cli-error';
 import { defineCommand, type Command } from '../src/command';
-
-/** What `f` wrote on stdout, and its result. */
-async function withStdout<T>(f: () => Promise<T>): Promise<{ result: T; stdout: string }> {
-  const write = process.stdout.write;
-  let stdout = '';
-  process.stdout.write = ((chunk: string) => {
-    stdout += chunk;
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    return { result: await f(), stdout };
-  } finally {
-    process.stdout.write = write;
-  }
-}
+import { written } from './output-capture';
 
 /** The usage error `invoke` throws, or a failure when it does not throw one. */
 async function usageError(command: Command, argv: string[], path?: string): Promise<string> {
@@ -80,7 +66,7 @@ const job = defineCommand({ name: 'job', summary: 'jobs', subcommands: [show, ca
 
 describe('defineCommand', () => {
   test('--help has the usage line, the description, every option with its default and choices', async () => {
-    const { result, stdout } = await withStdout(() => top.invoke(['--help']));
+    const { result, text: stdout } = await written(process.stdout, () => top.invoke(['--help']));
     assert.equal(result, 0);
     assert.equal(stdout, top.help() + '\n');
     assert.match(
@@ -96,7 +82,7 @@ describe('defineCommand', () => {
     assert.match(stdout, /\n\nMore on where the rows come from\.\n$/);
     assert.deepEqual(Object.keys(top.options), ['by', 'since', 'hosts', 'wait', 'json', 'help']);
     // -h is --help; --help wins over arguments that would be wrong.
-    assert.equal((await withStdout(() => top.invoke(['-h', 'extra']))).result, 0);
+    assert.equal((await written(process.stdout, () => top.invoke(['-h', 'extra']))).result, 0);
   });
 
   test('runs with the parsed values, defaults filled in; --json is added for a data command', async () => {
@@ -181,11 +167,16 @@ describe('defineCommand', () => {
       /^usage: fleettrace job show ID \[options\]\n {7}fleettrace job cancel ID \[options\]\n/,
     );
     assert.match(parent, /\nsubcommands:\n {2}show {16}one job\n {2}cancel {14}stop a job\n/);
-    const { result, stdout } = await withStdout(() => job.invoke(['show', '--help'], 'job'));
+    const { result, text: stdout } = await written(process.stdout, () =>
+      job.invoke(['show', '--help'], 'job'),
+    );
     assert.equal(result, 0);
     assert.match(stdout, /^usage: fleettrace job show ID \[options\]\n/);
     assert.match(stdout, /\n {2}--json {14}print JSON\n/);
-    assert.equal((await withStdout(() => job.invoke(['--help'], 'job'))).stdout, parent + '\n');
+    assert.equal(
+      (await written(process.stdout, () => job.invoke(['--help'], 'job'))).text,
+      parent + '\n',
+    );
   });
 
   test('a custom parser (a --config file) gets the parseArgs options; its errors name the flag', async () => {

@@ -4,7 +4,7 @@ import { UsageError } from '../cli-error';
 import { defineCommand, type OptionSpecs, type Values } from '../command';
 import { configOption, parseServiceArgs } from '../config-file';
 import { parseLabels } from '../job-flags';
-import { readSecret } from '../secret-flags';
+import { readSecret, secretOptions } from '../secret-flags';
 import { listed } from '../registry';
 import { serveUntilSignal } from '../signals';
 
@@ -15,16 +15,10 @@ export const AGENT_OPTIONS = {
     placeholder: 'H:P',
     help: "the controller's enrollment address (e.g. ctl.example:7781)",
   },
-  token: {
-    type: 'string',
-    placeholder: 'SECRET',
-    help: 'the secret itself, instead of --token-file (every local user can read a command line)',
-  },
-  'token-file': {
-    type: 'string',
-    placeholder: 'FILE',
-    help: 'file holding the bootstrap token (ftboot....), needed on the first start (default $FLEETTRACE_BOOTSTRAP_TOKEN); --token TOKEN works too, but every local user can read a command line',
-  },
+  ...secretOptions(
+    'token',
+    'file holding the bootstrap token (ftboot....), needed on the first start (default $FLEETTRACE_BOOTSTRAP_TOKEN)',
+  ),
   state: {
     type: 'string',
     default: '/var/lib/fleettrace/agent',

@@ -2,7 +2,7 @@
 import { parseDuration, parseInteger, renderTable } from '@fleettrace/common';
 import { ApiClient, CONNECTION_OPTIONS } from '../api-client';
 import { toJson, UsageError } from '../cli-error';
-import { defineCommand } from '../command';
+import { defineCommand, printData } from '../command';
 import { listed } from '../registry';
 import type {
   AuditEntryResponse,
@@ -67,12 +67,8 @@ stands for.`,
       ...(outcome !== undefined ? { outcome } : {}),
     });
     const { entries } = await ApiClient.from(values).get<AuditListResponse>(`/api/v1/audit?${q}`);
-    if (values.json) {
-      process.stdout.write(toJson(entries) + '\n');
-      return 0;
-    }
     // renderTable escapes control and bidi characters: actors, paths and reasons come from callers.
-    process.stdout.write(
+    printData(values.json, entries, () =>
       renderTable(
         ['TIME', 'ACTION', 'OUTCOME', 'COUNT', 'ACTOR', 'ROLE', 'SOURCE', 'WHAT'],
         entries.map((e) => [
@@ -85,7 +81,7 @@ stands for.`,
           e.source,
           summary(e),
         ]),
-      ) + '\n',
+      ),
     );
     return 0;
   },

@@ -23,7 +23,7 @@ import {
 import { toJson, UsageError } from '../cli-error';
 import { defineCommand, type OptionSpecs, type Values as ParsedValues } from '../command';
 import { listed } from '../registry';
-import { readSecret } from '../secret-flags';
+import { readSecret, secretOptions } from '../secret-flags';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -59,42 +59,21 @@ const OPTIONS = {
     section: WHERE,
     help: 'with --apply: who runs them (default "default")',
   },
-  'password-file': {
-    type: 'string',
-    placeholder: 'FILE',
-    section: WHERE,
-    help: "with --apply: that user's password (default $FLEETTRACE_CLICKHOUSE_PASSWORD, as ingest reads it; none if unset)",
-  },
-  password: {
-    type: 'string',
-    placeholder: 'SECRET',
-    section: WHERE,
-    help: 'the password itself, instead of --password-file (every local user can read a command line)',
-  },
-  'viewer-password-file': {
-    type: 'string',
-    placeholder: 'FILE',
-    section: PASSWORDS,
-    help: "the viewer's (default $FLEETTRACE_CLICKHOUSE_VIEWER_PASSWORD)",
-  },
-  'viewer-password': {
-    type: 'string',
-    placeholder: 'SECRET',
-    section: PASSWORDS,
-    help: 'the password itself, instead of --viewer-password-file (every local user can read a command line)',
-  },
-  'admin-password-file': {
-    type: 'string',
-    placeholder: 'FILE',
-    section: PASSWORDS,
-    help: "the admin's (default $FLEETTRACE_CLICKHOUSE_ADMIN_PASSWORD)",
-  },
-  'admin-password': {
-    type: 'string',
-    placeholder: 'SECRET',
-    section: PASSWORDS,
-    help: 'the password itself, instead of --admin-password-file (every local user can read a command line)',
-  },
+  ...secretOptions(
+    'password',
+    "with --apply: that user's password (default $FLEETTRACE_CLICKHOUSE_PASSWORD, as ingest reads it; none if unset)",
+    WHERE,
+  ),
+  ...secretOptions(
+    'viewer-password',
+    "the viewer's (default $FLEETTRACE_CLICKHOUSE_VIEWER_PASSWORD)",
+    PASSWORDS,
+  ),
+  ...secretOptions(
+    'admin-password',
+    "the admin's (default $FLEETTRACE_CLICKHOUSE_ADMIN_PASSWORD)",
+    PASSWORDS,
+  ),
   generate: {
     type: 'string',
     placeholder: 'DIR',

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import { renderTable } from '@fleettrace/common';
 import { collectors } from '@fleettrace/collectors';
-import { toJson } from '../cli-error';
-import { defineCommand } from '../command';
+import { defineCommand, printData } from '../command';
 import { listed } from '../registry';
 
 export const collectorsCommand = defineCommand({
@@ -15,14 +14,12 @@ export const collectorsCommand = defineCommand({
       description: c.description,
       requires: c.requires,
     }));
-    if (values.json) process.stdout.write(toJson(list) + '\n');
-    else
-      process.stdout.write(
-        renderTable(
-          ['COLLECTOR', 'WHAT IT ANSWERS'],
-          list.map((c) => [c.name, c.description]),
-        ) + '\n',
-      );
+    printData(values.json, list, () =>
+      renderTable(
+        ['COLLECTOR', 'WHAT IT ANSWERS'],
+        list.map((c) => [c.name, c.description]),
+      ),
+    );
     return 0;
   },
 });

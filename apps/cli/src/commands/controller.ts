@@ -5,8 +5,8 @@ import type { QueryService, cannedQueries } from '@fleettrace/store';
 import { UsageError } from '../cli-error';
 import { defineCommand, type OptionSpecs, type Values } from '../command';
 import { configOption, parseServiceArgs } from '../config-file';
-import { kafkaSettings } from '../kafka-flags';
-import { readSecret } from '../secret-flags';
+import { kafkaConnectionOptions, kafkaSettings } from '../kafka-flags';
+import { readSecret, secretOptions } from '../secret-flags';
 import { listed } from '../registry';
 import { serveUntilSignal } from '../signals';
 
@@ -76,81 +76,34 @@ export const CONTROLLER_OPTIONS = {
     section: STORE_SECTION,
     help: 'the readonly users queries of the viewer and admin roles run as (default fleettrace_viewer, fleettrace_admin)',
   },
-  'clickhouse-password': {
-    type: 'string',
-    placeholder: 'SECRET',
-    help: 'the secret itself, instead of --clickhouse-password-file (every local user can read a command line)',
-  },
-  'clickhouse-password-file': {
-    type: 'string',
-    placeholder: 'FILE',
-    section: STORE_SECTION,
-    help: 'their password (default $FLEETTRACE_CLICKHOUSE_PASSWORD; --clickhouse-password works too, but every local user can read a command line)',
-  },
-  'clickhouse-viewer-password': {
-    type: 'string',
-    placeholder: 'SECRET',
-    help: 'the secret itself, instead of --clickhouse-viewer-password-file (every local user can read a command line)',
-  },
-  'clickhouse-viewer-password-file': {
-    type: 'string',
-    placeholder: 'FILE',
-    section: STORE_SECTION,
-    help: "one user's own password, instead of the one above (default $FLEETTRACE_CLICKHOUSE_VIEWER_PASSWORD, $FLEETTRACE_CLICKHOUSE_ADMIN_PASSWORD)",
-  },
-  'clickhouse-admin-password': {
-    type: 'string',
-    placeholder: 'SECRET',
-    help: 'the secret itself, instead of --clickhouse-admin-password-file (every local user can read a command line)',
-  },
-  'clickhouse-admin-password-file': {
-    type: 'string',
-    placeholder: 'FILE',
-    section: STORE_SECTION,
-    help: "one user's own password, instead of the one above (default $FLEETTRACE_CLICKHOUSE_VIEWER_PASSWORD, $FLEETTRACE_CLICKHOUSE_ADMIN_PASSWORD)",
-  },
+  ...secretOptions(
+    'clickhouse-password',
+    'their password (default $FLEETTRACE_CLICKHOUSE_PASSWORD)',
+    STORE_SECTION,
+  ),
+  ...secretOptions(
+    'clickhouse-viewer-password',
+    "the viewer user's own password, instead of the one above (default $FLEETTRACE_CLICKHOUSE_VIEWER_PASSWORD)",
+    STORE_SECTION,
+  ),
+  ...secretOptions(
+    'clickhouse-admin-password',
+    "the admin user's own password, instead of the one above (default $FLEETTRACE_CLICKHOUSE_ADMIN_PASSWORD)",
+    STORE_SECTION,
+  ),
   'clickhouse-owner-user': {
     type: 'string',
     placeholder: 'NAME',
     section: STORE_SECTION,
     help: "the user that reads the server's version and stops a query past its time limit (KILL QUERY) (default default)",
   },
-  'clickhouse-owner-password': {
-    type: 'string',
-    placeholder: 'SECRET',
-    help: 'the secret itself, instead of --clickhouse-owner-password-file (every local user can read a command line)',
-  },
-  'clickhouse-owner-password-file': {
-    type: 'string',
-    placeholder: 'FILE',
-    section: STORE_SECTION,
-    help: 'its password (default $FLEETTRACE_CLICKHOUSE_OWNER_PASSWORD; none by default)',
-  },
+  ...secretOptions(
+    'clickhouse-owner-password',
+    'its password (default $FLEETTRACE_CLICKHOUSE_OWNER_PASSWORD; none by default)',
+    STORE_SECTION,
+  ),
   brokers: { type: 'string', placeholder: 'H:P,...', section: BUS_SECTION, help: 'Kafka brokers' },
-  'kafka-tls': { type: 'boolean', section: BUS_SECTION, help: 'connect to them over TLS' },
-  'kafka-sasl-mechanism': {
-    type: 'string',
-    placeholder: 'plain|scram-sha-256|scram-sha-512',
-    section: BUS_SECTION,
-    help: 'authenticate to the brokers with SASL',
-  },
-  'kafka-sasl-user': {
-    type: 'string',
-    placeholder: 'NAME',
-    section: BUS_SECTION,
-    help: 'the SASL user name',
-  },
-  'kafka-sasl-password': {
-    type: 'string',
-    placeholder: 'SECRET',
-    help: 'the secret itself, instead of --kafka-sasl-password-file (every local user can read a command line)',
-  },
-  'kafka-sasl-password-file': {
-    type: 'string',
-    placeholder: 'FILE',
-    section: BUS_SECTION,
-    help: 'the SASL password (default $FLEETTRACE_KAFKA_SASL_PASSWORD)',
-  },
+  ...kafkaConnectionOptions(BUS_SECTION),
 } as const satisfies OptionSpecs;
 
 export const controllerCommand = defineCommand({

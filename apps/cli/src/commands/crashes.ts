@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-import { parseDuration, parseInteger } from '@fleettrace/common';
 import { cannedQueries } from '@fleettrace/store';
 import { defineCommand } from '../command';
 import { listed } from '../registry';
 import {
+  cannedOptions,
+  cannedScope,
   formatResult,
   outputFormat,
   runQuery,
@@ -17,23 +18,14 @@ export const crashesCommand = defineCommand({
   description: `Processes that died by a signal, OOM kills, and fatal signals with sender and
 target, newest first (from the proc collector).`,
   options: {
-    since: { type: 'string', default: '1h', placeholder: 'D', help: 'the last D' },
-    hosts: { type: 'string', placeholder: 'a,b', help: 'only these hosts' },
-    limit: { type: 'string', default: '100', placeholder: 'N', help: 'at most N lines' },
+    ...cannedOptions('1h', '100'),
     ...TARGET_OPTIONS,
   },
   data: true,
   epilog: TARGET_EPILOG,
   async run(values) {
     const format = outputFormat(values);
-    const sql = cannedQueries.crashesSql({
-      sinceS: parseDuration('--since', values.since, { minMs: 1000 }) / 1000,
-      hosts: values.hosts
-        ?.split(',')
-        .map((h) => h.trim())
-        .filter(Boolean),
-      limit: parseInteger('--limit', values.limit, 1, 10_000),
-    });
+    const sql = cannedQueries.crashesSql(cannedScope(values, 10_000));
     process.stdout.write(formatResult(await runQuery(values, sql), format));
     return 0;
   },

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import { escapeForTerminal, renderTable } from '@fleettrace/common';
 import { ApiClient, CONNECTION_OPTIONS } from '../api-client';
-import { toJson } from '../cli-error';
-import { defineCommand } from '../command';
+import { defineCommand, printData } from '../command';
 import { listed } from '../registry';
 import { parseLabels } from '../job-flags';
 import type {
@@ -34,9 +33,7 @@ const revoke = defineCommand({
       `/api/v1/agents/${encodeURIComponent(id!)}/revoke`,
       values.reason ? { reason: values.reason } : {},
     );
-    process.stdout.write(
-      values.json ? toJson(a) + '\n' : `revoked ${escapeForTerminal(a.hostname)} (${a.id})\n`,
-    );
+    printData(values.json, a, () => `revoked ${escapeForTerminal(a.hostname)} (${a.id})`);
     return 0;
   },
 });
@@ -67,29 +64,26 @@ revoked), labels, kernel, CPUs, collectors and last heartbeat. \`revoke\`
     const q = values.state ? `?state=${encodeURIComponent(values.state)}` : '';
     const { agents } = await ApiClient.from(values).get<AgentListResponse>(`/api/v1/agents${q}`);
     const shown = agents.filter((a) => Object.entries(labels).every(([k, v]) => a.labels[k] === v));
-    if (values.json) {
-      process.stdout.write(toJson(shown) + '\n');
-      return 0;
-    }
-    process.stdout.write(
-      renderTable(
-        ['HOST', 'STATE', 'LABELS', 'KERNEL', 'CPUS', 'COLLECTORS', 'HEARTBEAT', 'ID'],
-        shown.map((a) => [
-          a.hostname,
-          a.state_reason && a.state !== 'connected' ? `${a.state} (${a.state_reason})` : a.state,
-          Object.entries(a.labels)
-            .map(([k, v]) => `${k}=${v}`)
-            .join(',') || '-',
-          a.kernel || '-',
-          a.cpus,
-          String(a.collectors.length),
-          ago(a.last_heartbeat),
-          a.id,
-        ]),
-      ) + '\n',
-    );
-    process.stdout.write(
-      `${shown.length} hosts, ${shown.filter((a) => a.state === 'connected').length} connected\n`,
+    printData(
+      values.json,
+      shown,
+      () =>
+        renderTable(
+          ['HOST', 'STATE', 'LABELS', 'KERNEL', 'CPUS', 'COLLECTORS', 'HEARTBEAT', 'ID'],
+          shown.map((a) => [
+            a.hostname,
+            a.state_reason && a.state !== 'connected' ? `${a.state} (${a.state_reason})` : a.state,
+            Object.entries(a.labels)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(',') || '-',
+            a.kernel || '-',
+            a.cpus,
+            String(a.collectors.length),
+            ago(a.last_heartbeat),
+            a.id,
+          ]),
+        ) +
+        `\n${shown.length} hosts, ${shown.filter((a) => a.state === 'connected').length} connected`,
     );
     return 0;
   },

@@ -13,8 +13,8 @@ import { startIngestProcess } from '@fleettrace/ingest';
 import { UsageError } from '../cli-error';
 import { defineCommand, type OptionSpecs, type Values } from '../command';
 import { configOption, parseServiceArgs } from '../config-file';
-import { KAFKA_CONNECTION_FLAGS, kafkaSettings } from '../kafka-flags';
-import { readSecret } from '../secret-flags';
+import { KAFKA_CONNECTION_FLAGS, kafkaConnectionOptions, kafkaSettings } from '../kafka-flags';
+import { readSecret, secretOptions } from '../secret-flags';
 import { listed } from '../registry';
 import { serveUntilSignal } from '../signals';
 
@@ -33,23 +33,7 @@ export const INGEST_OPTIONS = {
     placeholder: 'LIST',
     help: 'Kafka brokers',
   },
-  'kafka-tls': { type: 'boolean', help: 'connect to them over TLS (system CAs)' },
-  'kafka-sasl-mechanism': {
-    type: 'string',
-    placeholder: 'plain|scram-sha-256|scram-sha-512',
-    help: 'authenticate to them with SASL',
-  },
-  'kafka-sasl-user': { type: 'string', placeholder: 'NAME', help: 'the SASL user' },
-  'kafka-sasl-password': {
-    type: 'string',
-    placeholder: 'SECRET',
-    help: 'the secret itself, instead of --kafka-sasl-password-file (every local user can read a command line)',
-  },
-  'kafka-sasl-password-file': {
-    type: 'string',
-    placeholder: 'FILE',
-    help: 'the SASL password (default $FLEETTRACE_KAFKA_SASL_PASSWORD; --kafka-sasl-password takes it on the command line, which every local user can read)',
-  },
+  ...kafkaConnectionOptions(),
   partitions: {
     type: 'string',
     default: '1',
@@ -87,16 +71,10 @@ export const INGEST_OPTIONS = {
     help: 'the ClickHouse server',
   },
   'clickhouse-user': { type: 'string', default: 'default', placeholder: 'NAME', help: 'its user' },
-  'clickhouse-password': {
-    type: 'string',
-    placeholder: 'SECRET',
-    help: 'the secret itself, instead of --clickhouse-password-file (every local user can read a command line)',
-  },
-  'clickhouse-password-file': {
-    type: 'string',
-    placeholder: 'FILE',
-    help: 'the ClickHouse password (default $FLEETTRACE_CLICKHOUSE_PASSWORD; --clickhouse-password takes it on the command line, which every local user can read)',
-  },
+  ...secretOptions(
+    'clickhouse-password',
+    'the ClickHouse password (default $FLEETTRACE_CLICKHOUSE_PASSWORD)',
+  ),
   data: {
     type: 'string',
     placeholder: 'DIR',

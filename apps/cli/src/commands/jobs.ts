@@ -2,7 +2,7 @@
 import { escapeForTerminal, parseInteger, renderTable } from '@fleettrace/common';
 import { ApiClient, ApiError, CONNECTION_OPTIONS } from '../api-client';
 import { toJson } from '../cli-error';
-import { defineCommand } from '../command';
+import { defineCommand, printData } from '../command';
 import { listed } from '../registry';
 import type {
   JobListResponse,
@@ -110,11 +110,7 @@ export const jobsCommand = defineCommand({
       ...(values.state ? { state: values.state } : {}),
     });
     const { jobs } = await ApiClient.from(values).get<JobListResponse>(`/api/v1/jobs?${q}`);
-    if (values.json) {
-      process.stdout.write(toJson(jobs) + '\n');
-      return 0;
-    }
-    process.stdout.write(
+    printData(values.json, jobs, () =>
       renderTable(
         ['JOB', 'STATE', 'COLLECTORS', 'CREATED', 'BY', 'RUNS', 'EVENTS', 'LOST'],
         jobs.map((j) => [
@@ -127,7 +123,7 @@ export const jobsCommand = defineCommand({
           j.events_sent,
           j.events_lost,
         ]),
-      ) + '\n',
+      ),
     );
     return 0;
   },
@@ -141,7 +137,9 @@ const show = defineCommand({
   data: true,
   async run(values, [id]) {
     const api = ApiClient.from(values);
-    return printJobOrJson(values, await withStored(api, await api.get<JobView>(jobPath(id!))));
+    const job = await withStored(api, await api.get<JobView>(jobPath(id!)));
+    printData(values.json, job, () => jobText(job));
+    return 0;
   },
 });
 
@@ -163,7 +161,8 @@ const cancel = defineCommand({
       `${jobPath(id!)}/cancel`,
       values.reason ? { reason: values.reason } : {},
     );
-    return printJobOrJson(values, job);
+    printData(values.json, job, () => jobText(job));
+    return 0;
   },
 });
 
@@ -179,21 +178,18 @@ by the bus) and STORED (in the store, counted by the controller), with LOST
 
 const jobPath = (id: string) => `/api/v1/jobs/${encodeURIComponent(id)}`;
 
-function printJobOrJson(values: { json: boolean }, job: JobView): number {
-  if (values.json) process.stdout.write(toJson(job) + '\n');
-  else printJob(job);
-  return 0;
-}
-
-export function printJob(job: JobView): void {
+/** A job and its runs, for people (job show, job cancel, run --wait). */
+export function jobText(job: JobView): string {
   const reason = job.cancel_reason ? ` (${escapeForTerminal(job.cancel_reason)})` : '';
-  process.stdout.write(
-    `job ${job.id}: ${job.state}${reason}\n` +
-      `  collectors ${job.spec.collectors.map((c) => c.name).join(', ')}; targets ${toJson(job.spec.targets, 0)}\n` +
-      `  created ${job.created} by ${escapeForTerminal(job.created_by)}; ends ${job.end}${job.schedule_id ? `; schedule ${job.schedule_id}` : ''}\n` +
-      `  runs: ${runsByState(job)}; events sent ${job.events_sent}, acked ${job.events_acked}, lost ${job.events_lost}\n\n`,
-  );
-  if (job.runs?.length) process.stdout.write(runTable(job.runs) + '\n');
+  const lines = [
+    `job ${job.id}: ${job.state}${reason}`,
+    `  collectors ${job.spec.collectors.map((c) => c.name).join(', ')}; targets ${toJson(job.spec.targets, 0)}`,
+    `  created ${job.created} by ${escapeForTerminal(job.created_by)}; ends ${job.end}${job.schedule_id ? `; schedule ${job.schedule_id}` : ''}`,
+    `  runs: ${runsByState(job)}; events sent ${job.events_sent}, acked ${job.events_acked}, lost ${job.events_lost}`,
+    '',
+  ];
+  if (job.runs?.length) lines.push(runTable(job.runs));
   const notes = deliveryNotes(job);
-  if (notes.length) process.stdout.write('\n' + notes.map((n) => `  ${n}\n`).join(''));
+  if (notes.length) lines.push('', ...notes.map((n) => `  ${n}`));
+  return lines.join('\n');
 }

@@ -15,11 +15,11 @@ import {
   type QueryResult,
   type Role,
 } from '@fleettrace/store';
-import { escapeForTerminal } from '@fleettrace/common';
+import { escapeForTerminal, parseDuration, parseInteger } from '@fleettrace/common';
 import { toJson, UsageError } from '../cli-error';
 import { ApiClient, CONNECTION_OPTIONS } from '../api-client';
 import type { OptionSpecs } from '../command';
-import { readSecret } from '../secret-flags';
+import { readSecret, secretOptions } from '../secret-flags';
 
 const WHERE = 'where to query, instead of the API (one of)';
 
@@ -42,18 +42,11 @@ export const TARGET_OPTIONS = {
     section: WHERE,
     help: 'the ClickHouse user (default fleettrace_viewer, or fleettrace_admin with --role admin)',
   },
-  'clickhouse-password-file': {
-    type: 'string',
-    placeholder: 'FILE',
-    section: WHERE,
-    help: "that user's password (default $FLEETTRACE_CLICKHOUSE_PASSWORD)",
-  },
-  'clickhouse-password': {
-    type: 'string',
-    placeholder: 'SECRET',
-    section: WHERE,
-    help: 'the password itself (every local user can read a command line: prefer the file)',
-  },
+  ...secretOptions(
+    'clickhouse-password',
+    "that user's password (default $FLEETTRACE_CLICKHOUSE_PASSWORD)",
+    WHERE,
+  ),
   data: {
     type: 'string',
     placeholder: 'DIR',
@@ -83,6 +76,30 @@ export const TARGET_OPTIONS = {
   },
   json: { type: 'boolean', default: false, section: 'output', help: 'the same as --format json' },
 } as const satisfies OptionSpecs;
+
+/** --since, --hosts and --limit of the canned queries (top, crashes), with their defaults. */
+export function cannedOptions(since: string, limit: string) {
+  return {
+    since: { type: 'string', default: since, placeholder: 'D', help: 'the last D' },
+    hosts: { type: 'string', placeholder: 'a,b', help: 'only these hosts' },
+    limit: { type: 'string', default: limit, placeholder: 'N', help: 'at most N lines' },
+  } as const satisfies OptionSpecs;
+}
+
+/** The canned query's time range, hosts and row limit from its options. */
+export function cannedScope(
+  values: { since: string; hosts?: string | undefined; limit: string },
+  maxLimit: number,
+): { sinceS: number; hosts: string[] | undefined; limit: number } {
+  return {
+    sinceS: parseDuration('--since', values.since, { minMs: 1000 }) / 1000,
+    hosts: values.hosts
+      ?.split(',')
+      .map((h) => h.trim())
+      .filter(Boolean),
+    limit: parseInteger('--limit', values.limit, 1, maxLimit),
+  };
+}
 
 export interface TargetValues {
   'clickhouse-url'?: string;

@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 import { escapeForTerminal } from '@fleettrace/common';
 import { ApiClient, CONNECTION_OPTIONS } from '../api-client';
-import { toJson } from '../cli-error';
-import { defineCommand } from '../command';
+import { defineCommand, printData } from '../command';
 import { JOB_OPTIONS, jobSpecFromFlags, parseFraction } from '../job-flags';
 import { listed } from '../registry';
-import { printJob, runsByState, withStored, type JobView, type RunView } from './jobs';
+import { jobText, runsByState, withStored, type JobView, type RunView } from './jobs';
 
 const TERMINAL = new Set(['finished', 'failed', 'throttled', 'cancelled', 'lost']);
 
@@ -38,22 +37,20 @@ finished, 1 otherwise. Ctrl-C stops waiting, not the job
     const api = ApiClient.from(values);
     const created = await api.post<JobView>('/api/v1/jobs', spec);
     if (!values.wait) {
-      if (values.json) process.stdout.write(toJson(created) + '\n');
-      else {
+      printData(values.json, created, () => {
         const hosts = created.runs?.map((r) => r.host) ?? [];
-        process.stdout.write(
+        return (
           `job ${created.id} created on ${hosts.length} hosts${hosts.length ? `: ${hosts.slice(0, 10).join(', ')}${hosts.length > 10 ? ', ...' : ''}` : ''}\n` +
-            `follow it with: fleettrace job show ${created.id}\n`,
+          `follow it with: fleettrace job show ${created.id}`
         );
-      }
+      });
       return 0;
     }
     process.stderr.write(
       `job ${created.id}: ${created.runs?.length ?? 0} hosts, until ${created.end}\n`,
     );
     const job = await settle(api, await follow(api, created));
-    if (values.json) process.stdout.write(toJson(job) + '\n');
-    else printJob(job);
+    printData(values.json, job, () => jobText(job));
     const runs = job.runs ?? [];
     if (runs.length === 0) {
       process.stderr.write('fleettrace: no host matched the targets\n');

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 import { renderTable } from '@fleettrace/common';
 import { ApiClient, CONNECTION_OPTIONS } from '../api-client';
-import { toJson, UsageError } from '../cli-error';
-import { defineCommand } from '../command';
+import { UsageError } from '../cli-error';
+import { defineCommand, printData } from '../command';
 import { JOB_OPTIONS, jobSpecFromFlags, parseFraction } from '../job-flags';
 import { listed } from '../registry';
 import type {
@@ -44,10 +44,10 @@ const create = defineCommand({
       job: jobSpecFromFlags(values),
     };
     const s = await ApiClient.from(values).post<ScheduleResponse>('/api/v1/schedules', body);
-    process.stdout.write(
-      values.json
-        ? toJson(s) + '\n'
-        : `schedule ${s.id} created; first job ${s.last_job_id ?? '(none yet)'}\n`,
+    printData(
+      values.json,
+      s,
+      () => `schedule ${s.id} created; first job ${s.last_job_id ?? '(none yet)'}`,
     );
     return 0;
   },
@@ -61,34 +61,32 @@ const list = defineCommand({
   async run(values) {
     const { schedules } =
       await ApiClient.from(values).get<ScheduleListResponse>('/api/v1/schedules');
-    if (values.json) process.stdout.write(toJson(schedules) + '\n');
-    else
-      process.stdout.write(
-        renderTable(
-          [
-            'SCHEDULE',
-            'NAME',
-            'STATE',
-            'EVERY',
-            'RUN FOR',
-            'SAMPLE',
-            'COLLECTORS',
-            'NEXT',
-            'LAST JOB',
-          ],
-          schedules.map((s) => [
-            s.id,
-            s.name,
-            s.state === 'paused' ? `paused: ${s.paused_reason ?? ''}` : (s.state ?? 'active'),
-            secs(s.every_ms),
-            secs(s.run_for_ms),
-            `${(s.sample * 100).toFixed(1)}%`,
-            s.job.collectors.map((c) => c.name).join(','),
-            s.next_run.replace('T', ' ').slice(0, 19),
-            s.last_job_id ?? '-',
-          ]),
-        ) + '\n',
-      );
+    printData(values.json, schedules, () =>
+      renderTable(
+        [
+          'SCHEDULE',
+          'NAME',
+          'STATE',
+          'EVERY',
+          'RUN FOR',
+          'SAMPLE',
+          'COLLECTORS',
+          'NEXT',
+          'LAST JOB',
+        ],
+        schedules.map((s) => [
+          s.id,
+          s.name,
+          s.state === 'paused' ? `paused: ${s.paused_reason ?? ''}` : (s.state ?? 'active'),
+          secs(s.every_ms),
+          secs(s.run_for_ms),
+          `${(s.sample * 100).toFixed(1)}%`,
+          s.job.collectors.map((c) => c.name).join(','),
+          s.next_run.replace('T', ' ').slice(0, 19),
+          s.last_job_id ?? '-',
+        ]),
+      ),
+    );
     return 0;
   },
 });
@@ -103,9 +101,7 @@ const remove = defineCommand({
     const s = await ApiClient.from(values).delete<ScheduleResponse>(
       `/api/v1/schedules/${encodeURIComponent(id!)}`,
     );
-    process.stdout.write(
-      values.json ? toJson(s) + '\n' : `schedule ${s.id} deleted (its running jobs go on)\n`,
-    );
+    printData(values.json, s, () => `schedule ${s.id} deleted (its running jobs go on)`);
     return 0;
   },
 });

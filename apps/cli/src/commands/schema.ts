@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import { parseInteger } from '@fleettrace/common';
-import { toJson, UsageError } from '../cli-error';
-import { defineCommand } from '../command';
+import { UsageError } from '../cli-error';
+import { defineCommand, printData } from '../command';
 import { listed } from '../registry';
 
 const MODERN = '24.8';
@@ -73,9 +73,7 @@ before ingest first starts (docs/deploy.md "More than one ClickHouse server").`,
         if (values[flag] !== undefined) throw new UsageError(`--${flag}: only with --cluster`);
       if (values['no-replication']) throw new UsageError('--no-replication: only with --cluster');
       const statements = MIGRATIONS.flatMap((m) => m.statements(features));
-      process.stdout.write(
-        values.json ? toJson({ statements }) + '\n' : statements.join(';\n\n') + ';\n',
-      );
+      printData(values.json, { statements }, () => statements.join(';\n\n') + ';');
       return 0;
     }
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(cluster))
@@ -106,9 +104,7 @@ before ingest first starts (docs/deploy.md "More than one ClickHouse server").`,
       ...(zookeeperPath !== undefined ? { zookeeperPath } : {}),
       ...(replica !== undefined ? { replica } : {}),
     });
-    process.stdout.write(
-      values.json ? toJson(schema) + '\n' : schema.statements.join(';\n\n') + ';\n',
-    );
+    printData(values.json, schema, () => schema.statements.join(';\n\n') + ';');
     return 0;
   },
 });

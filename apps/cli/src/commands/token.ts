@@ -2,7 +2,7 @@
 import { escapeForTerminal, parseInteger, renderTable } from '@fleettrace/common';
 import { ApiClient, CONNECTION_OPTIONS } from '../api-client';
 import { toJson, UsageError } from '../cli-error';
-import { defineCommand } from '../command';
+import { defineCommand, printData } from '../command';
 import { listed } from '../registry';
 import type {
   CreatedTokenResponse,
@@ -79,26 +79,24 @@ const list = defineCommand({
   data: true,
   async run(values) {
     const { tokens } = await ApiClient.from(values).get<TokenListResponse>('/api/v1/tokens');
-    if (values.json) process.stdout.write(toJson(tokens) + '\n');
-    else
-      process.stdout.write(
-        renderTable(
-          ['ID', 'KIND', 'NAME', 'ROLE/USES', 'CREATED', 'EXPIRES', 'STATE'],
-          tokens.map((t) => [
-            t.id,
-            t.kind,
-            t.name,
-            t.kind === 'api' ? (t.role as string) : `${t.uses}/${t.max_uses}`,
-            t.created.slice(0, 19).replace('T', ' '),
-            t.expires ? t.expires.slice(0, 19).replace('T', ' ') : 'never',
-            t.revoked
-              ? 'revoked'
-              : t.expires && Date.parse(t.expires) < Date.now()
-                ? 'expired'
-                : 'active',
-          ]),
-        ) + '\n',
-      );
+    printData(values.json, tokens, () =>
+      renderTable(
+        ['ID', 'KIND', 'NAME', 'ROLE/USES', 'CREATED', 'EXPIRES', 'STATE'],
+        tokens.map((t) => [
+          t.id,
+          t.kind,
+          t.name,
+          t.kind === 'api' ? (t.role as string) : `${t.uses}/${t.max_uses}`,
+          t.created.slice(0, 19).replace('T', ' '),
+          t.expires ? t.expires.slice(0, 19).replace('T', ' ') : 'never',
+          t.revoked
+            ? 'revoked'
+            : t.expires && Date.parse(t.expires) < Date.now()
+              ? 'expired'
+              : 'active',
+        ]),
+      ),
+    );
     return 0;
   },
 });
@@ -113,10 +111,10 @@ const revoke = defineCommand({
     const t = await ApiClient.from(values).delete<TokenResponse>(
       `/api/v1/tokens/${encodeURIComponent(id!)}`,
     );
-    process.stdout.write(
-      values.json
-        ? toJson(t) + '\n'
-        : `revoked ${t.kind} token ${t.id} (${escapeForTerminal(t.name)})\n`,
+    printData(
+      values.json,
+      t,
+      () => `revoked ${t.kind} token ${t.id} (${escapeForTerminal(t.name)})`,
     );
     return 0;
   },

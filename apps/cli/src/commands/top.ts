@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-import { parseDuration, parseInteger } from '@fleettrace/common';
 import { cannedQueries } from '@fleettrace/store';
 import { defineCommand } from '../command';
 import { listed } from '../registry';
 import {
+  cannedOptions,
+  cannedScope,
   formatResult,
   outputFormat,
   runQuery,
@@ -24,24 +25,14 @@ busiest first.`,
       choices: ['uid', 'comm', 'host'],
       help: 'what to add up by',
     },
-    since: { type: 'string', default: '10m', placeholder: 'D', help: 'the last D' },
-    hosts: { type: 'string', placeholder: 'a,b', help: 'only these hosts' },
-    limit: { type: 'string', default: '20', placeholder: 'N', help: 'at most N lines' },
+    ...cannedOptions('10m', '20'),
     ...TARGET_OPTIONS,
   },
   data: true,
   epilog: TARGET_EPILOG,
   async run(values) {
     const format = outputFormat(values);
-    const sql = cannedQueries.topSql({
-      by: values.by,
-      sinceS: parseDuration('--since', values.since, { minMs: 1000 }) / 1000,
-      hosts: values.hosts
-        ?.split(',')
-        .map((h) => h.trim())
-        .filter(Boolean),
-      limit: parseInteger('--limit', values.limit, 1, 1000),
-    });
+    const sql = cannedQueries.topSql({ by: values.by, ...cannedScope(values, 1000) });
     process.stdout.write(formatResult(await runQuery(values, sql), format));
     return 0;
   },

@@ -14,10 +14,10 @@ import {
   requireAgentCapabilities,
   requireCollector,
   runLocal,
-  type Filters,
 } from '@fleettrace/collectors';
 import { toJson } from '../cli-error';
 import { defineCommand } from '../command';
+import { FILTER_OPTIONS, filtersFromFlags } from '../job-flags';
 import { listed } from '../registry';
 
 export const traceCommand = defineCommand({
@@ -37,18 +37,7 @@ export const traceCommand = defineCommand({
       placeholder: 'D',
       help: 'how often the kernel aggregates are drained',
     },
-    pid: { type: 'string', placeholder: 'N', help: 'only this process (thread-group id)' },
-    uid: { type: 'string', placeholder: 'N', help: 'only this user id' },
-    comm: {
-      type: 'string',
-      placeholder: 'NAME',
-      help: 'only processes with this command name (at most 15 bytes)',
-    },
-    cgroup: {
-      type: 'string',
-      placeholder: 'PATH',
-      help: 'only processes in this cgroup or below it: a path under a cgroup mount, or a hierarchy path such as /site1 (v2 first, then the v1 memory controller)',
-    },
+    ...FILTER_OPTIONS,
     param: {
       type: 'string',
       multiple: true,
@@ -99,11 +88,7 @@ counted and printed; 0 means nothing was lost.`,
       maxMs: 3_600_000,
     });
     const top = parseInteger('--top', values.top, 1, 1_000_000);
-    const filters: Filters = {};
-    if (values.pid !== undefined) filters.pid = parseInteger('--pid', values.pid, 1, 4_194_304);
-    if (values.uid !== undefined) filters.uid = parseInteger('--uid', values.uid, 0, 4_294_967_294);
-    if (values.comm !== undefined) filters.comm = values.comm;
-    if (values.cgroup !== undefined) filters.cgroup = values.cgroup;
+    const filters = filtersFromFlags(values);
     const params: Record<string, unknown> = {};
     for (const p of values.param ?? []) {
       const eq = p.indexOf('=');
