@@ -279,6 +279,12 @@ export function parseServiceArgs<T extends ParseArgsConfig & { options: ParseArg
   return { ...parsed, values } as unknown as ReturnType<typeof parseArgs<T>>;
 }
 
+/** defineCommand's `parse` for a service: its flags over its --config file's section. */
+export function configFileParser(service: ServiceSpec) {
+  return (args: string[], options: ParseArgsOptions) =>
+    parseServiceArgs(service, { args, strict: true, allowPositionals: true, options });
+}
+
 /**
  * An error of a command's own validation (`--clickhouse-url: expected http:
  * or https:, got ftp:`) about a value that came from the config file, said of

@@ -2,7 +2,7 @@
 import { ownerOnlyUmask, parseInteger, parseListenAddress } from '@fleettrace/common';
 import { UsageError } from '../cli-error';
 import { defineCommand, type OptionSpecs, type Values } from '../command';
-import { configOption, parseServiceArgs } from '../config-file';
+import { configFileParser, configOption } from '../config-file';
 import { parseLabels } from '../job-flags';
 import { readSecret, secretOptions } from '../secret-flags';
 import { listed } from '../registry';
@@ -82,11 +82,7 @@ one on the same state directory is refused. Logs are JSON lines on stderr.
 Stops on SIGINT or SIGTERM within 5 s (a second signal forces): collectors
 detached, rows the bus has not taken by then spooled for the next start.`,
   options: AGENT_OPTIONS,
-  parse: (args, options) =>
-    parseServiceArgs(
-      { name: 'agent', options: AGENT_OPTIONS },
-      { args, strict: true, allowPositionals: true, options },
-    ),
+  parse: configFileParser({ name: 'agent', options: AGENT_OPTIONS }),
   run: agent,
 });
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import { parseDuration, parseInteger, renderTable } from '@fleettrace/common';
 import { ApiClient, CONNECTION_OPTIONS } from '../api-client';
-import { toJson, UsageError } from '../cli-error';
+import { UsageError } from '../cli-error';
 import { defineCommand, printData } from '../command';
 import { listed } from '../registry';
 import type {

@@ -4,7 +4,7 @@ import type { BusSettings, ControlEvent } from '@fleettrace/proto';
 import type { QueryService, cannedQueries } from '@fleettrace/store';
 import { UsageError } from '../cli-error';
 import { defineCommand, type OptionSpecs, type Values } from '../command';
-import { configOption, parseServiceArgs } from '../config-file';
+import { configFileParser, configOption } from '../config-file';
 import { kafkaConnectionOptions, kafkaSettings } from '../kafka-flags';
 import { readSecret, secretOptions } from '../secret-flags';
 import { listed } from '../registry';
@@ -116,11 +116,7 @@ prints an admin API token, also written (0600) to <data>/admin-token.
 Logs are JSON lines on stderr. Stops on SIGINT or SIGTERM within 5 s (a second
 signal forces).`,
   options: CONTROLLER_OPTIONS,
-  parse: (args, options) =>
-    parseServiceArgs(
-      { name: 'controller', options: CONTROLLER_OPTIONS },
-      { args, strict: true, allowPositionals: true, options },
-    ),
+  parse: configFileParser({ name: 'controller', options: CONTROLLER_OPTIONS }),
   run: controller,
 });
 

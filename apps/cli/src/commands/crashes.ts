@@ -5,9 +5,7 @@ import { listed } from '../registry';
 import {
   cannedOptions,
   cannedScope,
-  formatResult,
-  outputFormat,
-  runQuery,
+  printQuery,
   TARGET_EPILOG,
   TARGET_OPTIONS,
 } from './query-target';
@@ -23,10 +21,5 @@ target, newest first (from the proc collector).`,
   },
   data: true,
   epilog: TARGET_EPILOG,
-  async run(values) {
-    const format = outputFormat(values);
-    const sql = cannedQueries.crashesSql(cannedScope(values, 10_000));
-    process.stdout.write(formatResult(await runQuery(values, sql), format));
-    return 0;
-  },
+  run: (values) => printQuery(values, () => cannedQueries.crashesSql(cannedScope(values, 10_000))),
 });

@@ -12,7 +12,7 @@ import { TOPICS } from '@fleettrace/bus';
 import { startIngestProcess } from '@fleettrace/ingest';
 import { UsageError } from '../cli-error';
 import { defineCommand, type OptionSpecs, type Values } from '../command';
-import { configOption, parseServiceArgs } from '../config-file';
+import { configFileParser, configOption } from '../config-file';
 import { KAFKA_CONNECTION_FLAGS, kafkaConnectionOptions, kafkaSettings } from '../kafka-flags';
 import { readSecret, secretOptions } from '../secret-flags';
 import { listed } from '../registry';
@@ -112,8 +112,7 @@ the store exactly once; applies the schema migrations first. Stops on SIGINT or
 SIGTERM within 5 s (a second signal forces): what it consumed is written and its
 offsets committed, or left uncommitted for the next start to read again.`,
   options: INGEST_OPTIONS,
-  parse: (args, options) =>
-    parseServiceArgs({ name: 'ingest', options: INGEST_OPTIONS }, { args, strict: true, options }),
+  parse: configFileParser({ name: 'ingest', options: INGEST_OPTIONS }),
   run: ingest,
 });
 

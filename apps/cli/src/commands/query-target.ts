@@ -193,6 +193,20 @@ export function outputFormat(values: { format?: string; json?: boolean }): Outpu
 
 export type OutputFormat = 'table' | 'json' | 'csv';
 
+/**
+ * query, top and crashes: checks --format and --json, makes the statement
+ * (its flags are checked there, also before any query runs), runs it where
+ * the options say and prints the rows.
+ */
+export async function printQuery(
+  values: TargetValues & { format?: string; json?: boolean },
+  sql: () => string,
+): Promise<number> {
+  const format = outputFormat(values);
+  process.stdout.write(formatResult(await runQuery(values, sql()), format));
+  return 0;
+}
+
 export function formatResult(r: QueryResult, format: string): string {
   const names = r.columns.map((c) => c.name);
   switch (format) {

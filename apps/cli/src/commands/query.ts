@@ -1,13 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import { defineCommand } from '../command';
 import { listed } from '../registry';
-import {
-  formatResult,
-  outputFormat,
-  runQuery,
-  TARGET_EPILOG,
-  TARGET_OPTIONS,
-} from './query-target';
+import { printQuery, TARGET_EPILOG, TARGET_OPTIONS } from './query-target';
 
 export const queryCommand = defineCommand({
   ...listed('query'),
@@ -20,9 +14,5 @@ and result size are limited.`,
   options: TARGET_OPTIONS,
   data: true,
   epilog: TARGET_EPILOG,
-  async run(values, [sql]) {
-    const format = outputFormat(values);
-    process.stdout.write(formatResult(await runQuery(values, sql!), format));
-    return 0;
-  },
+  run: (values, [sql]) => printQuery(values, () => sql!),
 });

@@ -5,9 +5,7 @@ import { listed } from '../registry';
 import {
   cannedOptions,
   cannedScope,
-  formatResult,
-  outputFormat,
-  runQuery,
+  printQuery,
   TARGET_EPILOG,
   TARGET_OPTIONS,
 } from './query-target';
@@ -30,10 +28,6 @@ busiest first.`,
   },
   data: true,
   epilog: TARGET_EPILOG,
-  async run(values) {
-    const format = outputFormat(values);
-    const sql = cannedQueries.topSql({ by: values.by, ...cannedScope(values, 1000) });
-    process.stdout.write(formatResult(await runQuery(values, sql), format));
-    return 0;
-  },
+  run: (values) =>
+    printQuery(values, () => cannedQueries.topSql({ by: values.by, ...cannedScope(values, 1000) })),
 });
