@@ -111,7 +111,7 @@ export function printData(json: boolean, value: unknown, text: () => string): vo
 }
 
 /** "a", "a or b", "a, b or c". */
-export function oneOf(items: readonly string[]): string {
+function oneOf(items: readonly string[]): string {
   return items.length < 2
     ? (items[0] ?? '')
     : `${items.slice(0, -1).join(', ')} or ${items[items.length - 1]}`;
@@ -151,13 +151,13 @@ export function wrap(first: string, text: string, indent: number): string[] {
 }
 
 /** The flag as --help shows it: `-h, --help`, `--limit N`. */
-export function flagText(name: string, o: OptionSpec): string {
+function flagText(name: string, o: OptionSpec): string {
   const value = o.type === 'string' ? (o.placeholder ?? o.choices?.join('|') ?? 'VALUE') : '';
   return `${o.short ? `-${o.short}, ` : ''}--${name}${value ? ` ${value}` : ''}`;
 }
 
 /** The option's help with its default, as --help shows it. */
-export function optionText(o: OptionSpec): string {
+function optionText(o: OptionSpec): string {
   const d = o.default;
   const shown = Array.isArray(d) ? d.join(', ') : d;
   return shown === undefined || shown === false || shown === ''
