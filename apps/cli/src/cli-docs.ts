@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The command reference of docs/cli.md: every command and subcommand of the
- * registry with its --help, generated from the same definitions the CLI runs
+ * The command reference of docs/cli.md: `fleettrace --help`, then every
+ * command and subcommand of the registry with its --help, generated from the same definitions the CLI runs
  * (command.ts), so the page cannot drift from the commands.
  * scripts/gen-cli-docs.mjs writes it; a test fails when the page differs.
  */
 import type { Command } from './command';
-import { COMMANDS, GROUPS } from './registry';
+import { COMMANDS, GROUPS, topLevelHelp } from './registry';
 
 export const COMMANDS_BEGIN =
   '<!-- generated:commands (scripts/gen-cli-docs.mjs; edit the command definitions in apps/cli/src) -->';
@@ -33,7 +33,7 @@ export function allCommands(): CommandAt[] {
 
 /** The markdown reference, between COMMANDS_BEGIN and COMMANDS_END. */
 export function commandReference(commands: readonly CommandAt[] = allCommands()): string {
-  const out = [COMMANDS_BEGIN, ''];
+  const out = [COMMANDS_BEGIN, '', '```text', topLevelHelp(), '```', ''];
   for (const group of GROUPS) {
     const inGroup = commands.filter((c) => c.group === group);
     if (!inGroup.length) continue;

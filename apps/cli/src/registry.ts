@@ -43,7 +43,7 @@ export const COMMANDS: readonly Entry[] = [
     name: 'dev-fleet',
     group: '',
     summary:
-      'a fleet on this machine, each part its own process: Kafka, ClickHouse, ingest, the controller and N agents (--agents N)',
+      'a fleet on this machine, each part its own process: Kafka, ClickHouse, ingest, the controller and N agents',
     load: () => require('./commands/dev-fleet').devFleetCommand,
   },
   {
