@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * The command reference of docs/cli.md: `fleettrace --help`, then every
- * command and subcommand of the registry with its --help, generated from the same definitions the CLI runs
- * (command.ts), so the page cannot drift from the commands.
+ * command and subcommand of the registry with its --help, generated from the
+ * same definitions the CLI runs (command.ts), so the page cannot drift from
+ * the commands.
  * scripts/gen-cli-docs.mjs writes it; a test fails when the page differs.
  */
 import type { Command } from './command';
