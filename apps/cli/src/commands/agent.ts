@@ -74,6 +74,7 @@ export const AGENT_OPTIONS = {
 
 export const agentCommand = defineCommand({
   ...listed('agent'),
+  usage: '--controller H:P [--token-file FILE] [options]',
   description: `Runs the per-host agent: enrolls with the controller (first start, with a
 bootstrap token), keeps its identity, key and certificate in the state
 directory, holds a mutual-TLS stream to the controller, runs assigned jobs
