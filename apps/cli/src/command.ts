@@ -316,10 +316,17 @@ export function defineCommand<
 
   const subcommandError = (path: string, word: string | undefined): UsageError => {
     const names = oneOf(subcommands.map((s) => s.name));
+    const near =
+      word === undefined
+        ? undefined
+        : nearest(
+            word,
+            subcommands.map((s) => s.name),
+          );
     return new UsageError(
       word === undefined
         ? `${path} needs a subcommand: ${names}\n\n${help(path)}`
-        : `${path}: unknown subcommand ${JSON.stringify(word)} (expected ${names})\n\n${help(path)}`,
+        : `${path}: unknown subcommand ${JSON.stringify(word)} (expected ${names})${near ? `; did you mean ${near}?` : ''}\n\n${help(path)}`,
     );
   };
 

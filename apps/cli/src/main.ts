@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import { escapeForTerminal, ValidationError } from '@fleettrace/common';
 import { UsageError } from './cli-error';
+import { nearest } from './command';
 import { ApiError } from './api-client';
 import { attributeToConfigFile } from './config-file';
 import { COMMANDS, topLevelHelp } from './registry';
@@ -20,8 +21,15 @@ async function main(argv: string[]): Promise<number> {
     case '--version':
       process.stdout.write('fleettrace 0.1.0\n');
       return 0;
-    default:
-      throw new UsageError(`unknown command ${JSON.stringify(command)}\n\n${topLevelHelp()}`);
+    default: {
+      const near = nearest(
+        command,
+        COMMANDS.map((c) => c.name),
+      );
+      throw new UsageError(
+        `unknown command ${JSON.stringify(command)}${near ? `; did you mean ${near}?` : ''}\n\n${topLevelHelp()}`,
+      );
+    }
   }
 }
 

@@ -158,6 +158,10 @@ describe('defineCommand', () => {
     const unknown = await usageError(job, ['frob', '1']);
     assert.match(unknown, /^job: unknown subcommand "frob" \(expected show or cancel\)\n\n/);
     assert.match(await usageError(job, []), /^job needs a subcommand: show or cancel\n\n/);
+    assert.match(
+      await usageError(job, ['shwo', '1']),
+      /^job: unknown subcommand "shwo" \(expected show or cancel\); did you mean show\?\n\n/,
+    );
   });
 
   test("the subcommands' help: the parent lists them, each has its own", async () => {
