@@ -12,7 +12,13 @@ import { lstatSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
-import { ftProgramsOf, processTree, waitForUnloaded, type BpfProgram } from '@fleettrace/testing';
+import {
+  ftProgramsOf,
+  processTree,
+  waitForUnloaded,
+  workload,
+  type BpfProgram,
+} from '@fleettrace/testing';
 import { freeUpPorts, startUp, type UpPorts } from '../harness/up-process';
 
 const CLI = resolve(__dirname, '../../../bin/fleettrace');
@@ -133,6 +139,31 @@ describe('fleettrace up (embedded)', () => {
         assert.match(top.stdout, /^UID\s+USER\s+CPU_S/m);
         // Every field of the default job's rows has a column (the manifests are complete).
         assert.doesNotMatch(upLog(), /no table has a column for/);
+
+        // The code path: a known uid burns 4 s of CPU in a named function; top --stacks and
+        // profile name that function under that uid (the always-on cpu_profile, 19 Hz).
+        const burner = spawn(workload('burn', ['-fno-omit-frame-pointer']), ['4000'], {
+          uid: UID,
+          gid: UID,
+          stdio: 'ignore',
+        });
+        assert.equal((await once(burner, 'exit'))[0], 0);
+        const stacks = await until('top --stacks names the burning function', () => {
+          const r = cli('top', '--stacks', '--since', '10m', '--json');
+          if (r.status !== 0) return undefined;
+          const row = (
+            JSON.parse(r.stdout) as Array<{ uid: number; functions: Array<{ function: string }> }>
+          ).find((x) => Number(x.uid) === UID);
+          return row?.functions.some((f) => f.function.startsWith('fleettrace_test_burn '))
+            ? row
+            : undefined;
+        });
+        assert.ok(stacks.functions.length <= 3, 'three functions per row by default');
+        const profile = cli('profile', '--uid', String(UID), '--since', '10m', '--json');
+        assert.equal(profile.status, 0, profile.stderr);
+        const fns = JSON.parse(profile.stdout) as Array<{ symbol: string; self_pct: number }>;
+        const burn = fns.find((f) => f.symbol === 'fleettrace_test_burn');
+        assert.ok(burn && burn.self_pct > 50, `profile --uid: ${profile.stdout.slice(0, 800)}`);
 
         // The agent's /metrics: nothing without the token; with it, its memory and every cache.
         const url = `http://127.0.0.1:${ports![3]}/metrics`;

@@ -4,7 +4,8 @@
  * server): time in waiting syscalls (epoll_wait, futex, …) is its own column
  * and not counted as busy syscall time, so an idle daemon does not outrank a
  * user who burns CPU; and `topFunctionsSql` names the hottest functions
- * behind a row's CPU time, self and total, perf report–style.
+ * behind a row's CPU time, self and total, and `profileFunctionsSql` those of
+ * a selection, perf report–style.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -142,6 +143,25 @@ function suite(name: string, open: () => Promise<{ store: Store; close: () => Pr
       );
       const none = await store.select(
         cannedQueries.topFunctionsSql({ by: 'comm', sinceS: 600, keys: [] }),
+      );
+      assert.deepEqual(none, []);
+    });
+
+    test('profile of a uid: functions with self and total, and the whole time', async () => {
+      const rows = await store.select<Record<string, unknown>>(
+        cannedQueries.profileFunctionsSql({ collector: 'cpu_profile', sinceS: 600, uid: 1001 }),
+      );
+      assert.deepEqual(
+        rows.map((r) => [r.function, Number(r.self_s), Number(r.total_s), Number(r.all_s)]),
+        [
+          ['burn (/usr/bin/burner)', 8, 10, 10.05],
+          ['main (/usr/bin/burner)', 0, 10, 10.05],
+          ['clear_page ([kernel])', 2, 2, 10.05],
+          ['do_page_fault ([kernel])', 0, 2, 10.05],
+        ],
+      );
+      const none = await store.select(
+        cannedQueries.profileFunctionsSql({ collector: 'offcpu', sinceS: 600, comm: "o'brien" }),
       );
       assert.deepEqual(none, []);
     });

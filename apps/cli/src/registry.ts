@@ -83,6 +83,13 @@ export const COMMANDS: readonly Entry[] = [
     load: () => require('./commands/top').topCommand,
   },
   {
+    name: 'profile',
+    group: 'pipeline',
+    summary:
+      'the functions behind the CPU time (or blocked time) of a user, command or process, perf report-style',
+    load: () => require('./commands/profile').profileCommand,
+  },
+  {
     name: 'crashes',
     group: 'pipeline',
     summary: 'processes killed by signals, OOM kills, fatal signals (--since 1h)',

@@ -220,3 +220,70 @@ WHERE time >= now() - ${since}${hostFilter(o.hosts)}
 ORDER BY ts_ns DESC
 LIMIT ${limit}`;
 }
+
+export interface ProfileOptions {
+  /** on-CPU samples, or time blocked off the CPU */
+  collector: 'cpu_profile' | 'offcpu';
+  sinceS: number;
+  hosts?: string[];
+  uid?: number;
+  comm?: string;
+  pid?: number;
+  jobId?: string;
+  /** functions to list (default 30) */
+  limit?: number;
+}
+
+function integerIn(name: string, v: number, min: number, max: number): number {
+  if (!Number.isInteger(v) || v < min || v > max)
+    throw new RangeError(`${name}: expected an integer in [${min}, ${max}], got ${v}`);
+  return v;
+}
+
+/**
+ * The functions behind a selection's CPU time (cpu_profile) or blocked time
+ * (offcpu), perf report–style: per function its self time (leaf of the
+ * stacks) and total time (anywhere on them, each stack once), in weighted
+ * seconds, with `all_s` the selection's whole time (stacks lost included) for
+ * percentages. Hottest total first.
+ */
+export function profileFunctionsSql(o: ProfileOptions): string {
+  if (o.collector !== 'cpu_profile' && o.collector !== 'offcpu')
+    throw new RangeError(`collector: expected cpu_profile or offcpu, got ${String(o.collector)}`);
+  const since = seconds(o.sinceS);
+  const limit = Math.max(1, Math.min(1000, Math.floor(o.limit ?? 30)));
+  const value = o.collector === 'cpu_profile' ? 'cpu_ns * weight' : 'total_ns * weight';
+  const where = [`time >= now() - ${since}`];
+  if (o.hosts?.length) where.push(`host IN (${o.hosts.map(literal).join(', ')})`);
+  if (o.uid !== undefined) where.push(`uid = ${integerIn('uid', o.uid, 0, 4294967295)}`);
+  if (o.pid !== undefined) where.push(`pid = ${integerIn('pid', o.pid, 1, 4194304)}`);
+  if (o.comm !== undefined) where.push(`comm = ${literal(o.comm)}`);
+  if (o.jobId !== undefined) where.push(`job_id = ${literal(o.jobId)}`);
+  const filter = where.join(' AND ');
+  return `SELECT fn AS function,
+       sum(if(fn = leaf, v, 0)) / 1e9 AS self_s,
+       sum(v) / 1e9 AS total_s,
+       (SELECT sum(${value}) FROM fleettrace.${o.collector} FINAL WHERE ${filter}) / 1e9 AS all_s
+FROM
+(
+    SELECT v, fns, fns[1] AS leaf
+    FROM
+    (
+        SELECT stack_id, sum(${value}) AS v
+        FROM fleettrace.${o.collector} FINAL
+        WHERE ${filter} AND stack_id != ''
+        GROUP BY stack_id
+    ) AS p
+    ALL INNER JOIN
+    (
+        SELECT stack_id,
+               arrayMap(f -> ${FUNCTION_OF_FRAME}, arrayConcat(any(kernel_frames), any(user_frames))) AS fns
+        FROM fleettrace.stacks
+        GROUP BY stack_id
+    ) AS s USING stack_id
+)
+ARRAY JOIN arrayReduce('groupUniqArray', fns) AS fn
+GROUP BY fn
+ORDER BY total_s DESC, self_s DESC, fn
+LIMIT ${limit}`;
+}
