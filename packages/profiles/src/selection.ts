@@ -149,6 +149,7 @@ export const SELECTION_FIELDS = {
   comm: z
     .string({ error: 'must be a process name' })
     .regex(
+      // eslint-disable-next-line no-control-regex -- refusing control characters is the point
       /^[^\u0000-\u001f]{1,15}$/,
       'must be a process name (1 to 15 characters, no control characters)',
     )
@@ -187,8 +188,14 @@ export function checkSelection(
       message: 'applies to the offcpu collector only',
       input: s.state,
     });
-  const since = secondsAgo(parseTimePoint(s.since ?? DEFAULT_SINCE));
-  const until = s.until === undefined ? 0 : secondsAgo(parseTimePoint(s.until));
+  let since: number;
+  let until: number;
+  try {
+    since = secondsAgo(parseTimePoint(s.since ?? DEFAULT_SINCE));
+    until = s.until === undefined ? 0 : secondsAgo(parseTimePoint(s.until));
+  } catch {
+    return; // the field's own check says what is wrong
+  }
   if (until >= since)
     ctx.addIssue({
       code: 'custom',
@@ -231,9 +238,15 @@ export function parseSelection(raw: unknown): Selection {
   throw new ValidationError(field, reason);
 }
 
+// eslint-disable-next-line no-control-regex -- escaping control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f]/g;
+
 /** A ClickHouse string literal: backslash and quote escaped, control characters as \xHH. */
 export function quoteString(value: string): string {
-  return `'${value.replace(/[\\']/g, (c) => `\\${c}`).replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}'`;
+  const escaped = value
+    .replace(/[\\']/g, (c) => `\\${c}`)
+    .replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return `'${escaped}'`;
 }
 
 function timeCondition(column: string, op: '>=' | '<', p: TimePoint): string {
