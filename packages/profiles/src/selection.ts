@@ -171,40 +171,54 @@ export function checkSelection(
     until?: string;
   },
   ctx: z.RefinementCtx,
-  prefix: PropertyKey[] = [],
 ): void {
-  const values = PROFILE_VALUES[s.collector] as readonly string[];
+  const values = PROFILE_VALUES[s.collector] as readonly string[] | undefined;
+  if (!values) return; // the collector's own check says what is wrong
   if (s.value !== undefined && !values.includes(s.value))
     ctx.addIssue({
       code: 'custom',
-      path: [...prefix, 'value'],
+      path: ['value'],
       message: `must be one of ${values.join(', ')} for ${s.collector}, got ${JSON.stringify(s.value)}`,
       input: s.value,
     });
   if (s.state !== undefined && s.collector !== 'offcpu')
     ctx.addIssue({
       code: 'custom',
-      path: [...prefix, 'state'],
+      path: ['state'],
       message: 'applies to the offcpu collector only',
       input: s.state,
     });
+  checkWindow(s.since, s.until, ctx);
+}
+
+/**
+ * `until` later than `since` (each defaulting: since 1h, until now). `prefix`
+ * places the issues under another object (`base` for a differential's
+ * baseline window: `base.since`, `base.until`).
+ */
+export function checkWindow(
+  sinceText: string | undefined,
+  untilText: string | undefined,
+  ctx: z.RefinementCtx,
+  prefix: string[] = [],
+): void {
   let since: number;
   let until: number;
   try {
-    since = secondsAgo(parseTimePoint(s.since ?? DEFAULT_SINCE));
-    until = s.until === undefined ? 0 : secondsAgo(parseTimePoint(s.until));
+    since = secondsAgo(parseTimePoint(sinceText ?? DEFAULT_SINCE));
+    until = untilText === undefined ? 0 : secondsAgo(parseTimePoint(untilText));
   } catch {
     return; // the field's own check says what is wrong
   }
   if (until >= since)
     ctx.addIssue({
       code: 'custom',
-      path: [...prefix, s.until === undefined ? 'since' : 'until'],
+      path: [...prefix, untilText === undefined ? 'since' : 'until'],
       message:
-        s.until === undefined
+        untilText === undefined
           ? 'must be in the past'
-          : `must be later than since (${s.since ?? DEFAULT_SINCE})`,
-      input: s.until ?? s.since,
+          : `must be later than ${[...prefix, 'since'].join('.')} (${sinceText ?? DEFAULT_SINCE})`,
+      input: untilText ?? sinceText,
     });
 }
 
