@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import type { RunningController } from '@fleettrace/controller' with { 'resolution-mode': 'import' };
 import { migrate } from '@fleettrace/ingest';
+import { exportDiff, exportProfile } from '@fleettrace/profiles';
 import { pprof } from '@fleettrace/proto';
 import { cannedQueries, EmbeddedStore, QueryService } from '@fleettrace/store';
 import { adminApi, apiToken, cleanup, startTestController, tempDir } from './harness';
@@ -119,7 +120,7 @@ describe('profiles REST API', () => {
     const bytes = Buffer.from(await res.arrayBuffer());
     return { status: res.status, type: res.headers.get('content-type') ?? '', bytes };
   };
-  const mine = { collector: 'cpu_profile', uid: '1001', since: '10m' };
+  const mine = { collector: 'cpu_profile' as const, uid: '1001', since: '10m' };
 
   test('folded: text/plain, the selected rows summed per stack, lost stacks kept', async () => {
     const r = await get({ ...mine, format: 'folded' });
@@ -227,6 +228,36 @@ describe('profiles REST API', () => {
     assert.match(normalized.bytes.toString(), new RegExp(`^${S2_FOLDED} 71 50$`, 'm'));
   });
 
+  test('differential against another user: base.uid', async () => {
+    const r = await get({ ...mine, 'base.uid': '1002', format: 'folded' });
+    assert.equal(r.status, 200, r.bytes.toString());
+    assert.equal(
+      r.bytes.toString(),
+      `[lost stack: no_user_stack] 0 3\n${S1_FOLDED} 0 30\n${S2_FOLDED} 7 50\n`,
+    );
+  });
+
+  test('the library on the store itself (what a CLI calls) gives the bytes the route gives', async () => {
+    for (const format of ['folded', 'svg', 'speedscope'] as const) {
+      const direct = await exportProfile({ ...mine, uid: 1001 }, store, format);
+      const served = await get({ ...mine, format });
+      assert.equal(served.type.split(';')[0], direct.contentType.split(';')[0]);
+      assert.equal(served.bytes.toString(), direct.bytes.toString(), format);
+    }
+    const diff = await exportDiff(
+      { ...mine, uid: 1001, since: '30m', until: '20m' },
+      { ...mine, uid: 1001 },
+      store,
+      'folded',
+    );
+    assert.equal(
+      diff.bytes.toString(),
+      (
+        await get({ ...mine, 'base.since': '30m', 'base.until': '20m', format: 'folded' })
+      ).bytes.toString(),
+    );
+  });
+
   test('a bad field is a 400 naming it', async () => {
     const cases: Array<[Record<string, string>, string]> = [
       [{ collector: 'proc' }, 'collector'],
@@ -237,6 +268,8 @@ describe('profiles REST API', () => {
       [{ ...mine, 'base.since': '30m', format: 'pprof' }, 'format'],
       [{ ...mine, 'base.since': '30m', 'base.until': '40m' }, 'base.until'],
       [{ ...mine, normalize: 'true' }, 'normalize'],
+      [{ ...mine, 'base.uid': '-1' }, 'base.uid'],
+      [{ ...mine, 'base.state': 'interruptible' }, 'base.state'],
       [{ ...mine, until: '20m' }, 'until'],
       [{ ...mine, comm: "it's a very long name" }, 'comm'],
       [{ ...mine, user: 'bob' }, 'user'],

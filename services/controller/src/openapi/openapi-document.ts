@@ -339,7 +339,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     path: '/api/v1/profiles',
     tag: 'query',
     summary:
-      'A profile of cpu_profile or offcpu stacks (docs/profiles.md): flame graph, folded, pprof or speedscope; with base.since a differential of two windows',
+      'A profile of cpu_profile or offcpu stacks (docs/profiles.md): flame graph, folded, pprof or speedscope; with base.* fields a differential against that baseline',
     role: 'viewer',
     query: ProfileQuery,
     files: {

@@ -11,12 +11,13 @@ import { CurrentPrincipal, type AuthenticatedRequest } from '../auth/auth.guard.
 import { RequireRole, type Principal } from '../auth/roles.js';
 import { parseRequest } from '../http/request-fields.js';
 import { QueryRunner } from '../query/query-runner.service.js';
-import { ProfileQuery } from './profiles.schemas.js';
+import { baselineOf, ProfileQuery } from './profiles.schemas.js';
 
 /**
  * Profiles from the store (docs/profiles.md): a flame graph, folded stacks,
- * pprof or speedscope of a selection of cpu_profile or offcpu rows, or the
- * differential of two time windows. The SQL is the profiles package's; it
+ * pprof or speedscope of a selection of cpu_profile or offcpu rows, or a
+ * differential against a baseline: the same selection with base.* fields
+ * put in (another window, job, host, user...). The SQL is the profiles package's; it
  * runs as every REST query does (QueryRunner): audited, within the token's
  * limits, with the caller's role.
  */
@@ -33,25 +34,18 @@ export class ProfilesController {
   ): Promise<StreamableFile> {
     const q = parseRequest(ProfileQuery, query, 'query');
     this.runner.requireStore();
-    const {
-      format = 'svg',
-      normalize,
-      'base.since': baseSince,
-      'base.until': baseUntil,
-      ...selection
-    } = q;
-    const what = { kind: 'profile', format, ...selection };
+    const { format = 'svg', normalize, ...rest } = q;
+    const selection = Object.fromEntries(
+      Object.entries(rest).filter(([k]) => !k.startsWith('base.')),
+    ) as typeof rest;
+    const base = baselineOf(q, selection);
+    const what = { kind: 'profile', format, ...selection, ...(base ? { base } : {}) };
     const source = rowSourceOf((sql) => this.runner.run(sql, p, req, what));
-    let rendered: Rendered;
-    if (baseSince === undefined) rendered = await exportProfile(selection, source, format);
-    else
-      rendered = await exportDiff(
-        { ...selection, since: baseSince, until: baseUntil },
-        selection,
-        source,
-        format as DiffFormat,
-        { normalize: normalize === 'true' },
-      );
+    const rendered: Rendered = base
+      ? await exportDiff(base, selection, source, format as DiffFormat, {
+          normalize: normalize === 'true',
+        })
+      : await exportProfile(selection, source, format);
     return new StreamableFile(rendered.bytes, {
       type: rendered.contentType,
       length: rendered.bytes.length,
