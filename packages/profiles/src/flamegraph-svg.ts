@@ -4,8 +4,8 @@
  * bottom, callees above, width = value), each with a <title> tooltip, and an
  * inline script for what a reader does with it: click a frame to zoom to it,
  * "Reset zoom", "Search" (a regular expression: matches turn magenta and the
- * matched share of the total is shown; `#search=<regex>` in the URL searches
- * on load), "Clear". No external reference: it opens offline in a browser.
+ * matched share of the total is shown), "Clear". A link can carry a view:
+ * `#zoom=<function>&search=<regex>`. No external reference: it opens offline in a browser.
  *
  * Frames are merged by function name (folded.ts), siblings in name order,
  * so one profile always gives the same file. Boxes narrower than
@@ -101,7 +101,8 @@ function warmColour(node: Node): string {
 
 function diffColour(delta: number, maxDelta: number): string {
   if (delta === 0 || maxDelta === 0) return 'rgb(250,250,250)';
-  const fade = Math.round(230 * (1 - Math.min(1, Math.abs(delta) / maxDelta)));
+  // Square root: small changes stay visible beside a large one.
+  const fade = Math.round(230 * (1 - Math.sqrt(Math.min(1, Math.abs(delta) / maxDelta))));
   return delta > 0 ? `rgb(255,${fade},${fade})` : `rgb(${fade},${fade},255)`;
 }
 
@@ -155,7 +156,8 @@ function render(
     }
     drawn.push({ node, depth, x });
     maxDepth = Math.max(maxDepth, depth);
-    maxDelta = Math.max(maxDelta, Math.abs(node.total - node.baseTotal));
+    // The root holds every change: scaled by it, every other frame would look pale.
+    if (depth > 0) maxDelta = Math.max(maxDelta, Math.abs(node.total - node.baseTotal));
     let cx = x;
     for (const child of [...node.children.values()].sort((a, b) => compareText(a.name, b.name))) {
       walk(child, depth + 1, cx);
@@ -312,8 +314,17 @@ const SCRIPT = `
       if (pattern) search(pattern);
     } else if (e.key === 'Escape') { reset(); clear(); }
   });
-  var hash = /^#search=(.*)$/.exec(window.location.hash);
-  if (hash) search(decodeURIComponent(hash[1]));
+  // A link can carry a view: #zoom=<function>&search=<regex> (zoom to the widest frame of that name).
+  window.location.hash.slice(1).split('&').forEach(function (part) {
+    var eq = part.indexOf('=');
+    var key = part.slice(0, eq), value = decodeURIComponent(part.slice(eq + 1));
+    if (key === 'search' && value) search(value);
+    if (key === 'zoom') {
+      var widest = null;
+      frames.forEach(function (f) { if (f.n === value && (!widest || f.w > widest.w)) widest = f; });
+      if (widest) zoom(widest);
+    }
+  });
 })();
 `;
 

@@ -271,4 +271,30 @@ test('svg: chromium renders it, runs its script, and a search shows the matched 
     assert.match(dom, new RegExp(`data-n="${name}"`), `${name} in the rendered DOM`);
   // The script ran: compute (70) and read (25) matched, 95% of the total.
   assert.match(dom, /Matched: 95\.00% \(2 frames\)/);
+  // Zoomed to work from the link: its subtree fills the width, frames beside it are hidden.
+  const zoomed = spawnSync(
+    chromium,
+    [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-dev-shm-usage',
+      `--user-data-dir=${join(dir, 'chromium-profile')}`,
+      '--virtual-time-budget=2000',
+      '--dump-dom',
+      `file://${file}#zoom=work`,
+    ],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
+  assert.equal(zoomed.status, 0, zoomed.stderr);
+  const svg = parseSvg(zoomed.stdout.slice(zoomed.stdout.indexOf('<svg')));
+  const shown = framesOf(svg);
+  const classOf = (name: string, depth?: number) =>
+    shown.find((f) => f.name === name && (depth === undefined || f.depth === depth))?.cls ?? '';
+  assert.equal(shown.find((f) => f.name === 'compute')?.width, 1180, 'compute fills the width');
+  assert.match(classOf('read'), /hidden/);
+  assert.match(classOf('main', 1), /dim/, 'an ancestor stays, dimmed');
+  assert.match(classOf('main', 2), /hidden/, 'main under libc is beside work');
+  assert.doesNotMatch(classOf('compute'), /hidden/);
+  assert.match(zoomed.stdout, /id="reset" class="button"/);
 });
