@@ -196,6 +196,23 @@ describe('profiles REST API', () => {
     const weighted = await get({ ...mine, value: 'weighted', format: 'folded' });
     // 50 samples at weight 2: 100 estimated samples, in thousandths
     assert.match(weighted.bytes.toString(), new RegExp(`^${S2_FOLDED} 100000$`, 'm'));
+    const weightedPprof = pprof.Profile.decode(
+      gunzipSync((await get({ ...mine, value: 'weighted', format: 'pprof' })).bytes),
+    );
+    const str = (i: bigint) => weightedPprof.stringTable[Number(i)];
+    assert.deepEqual(
+      weightedPprof.sampleType.map((t) => [str(t.type), str(t.unit)]),
+      [['weighted_samples', 'millisamples']],
+    );
+    assert.match(
+      weightedPprof.comment.map(str).join('\n'),
+      /1000 millisamples = one estimated sample/,
+    );
+    // (30 + 50 + 3 samples) at weight 2
+    assert.equal(
+      weightedPprof.sample.reduce((n, x) => n + Number(x.value[0]), 0),
+      166_000,
+    );
     const off = await get({
       collector: 'offcpu',
       state: 'uninterruptible',
