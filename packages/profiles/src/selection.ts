@@ -25,7 +25,7 @@ export const PROFILE_VALUES = {
 export type ProfileValue = (typeof PROFILE_VALUES)[ProfileCollector][number];
 const ALL_VALUES = ['samples', 'cpu_ns', 'weighted', 'total_ns', 'blocks'] as const;
 
-/** The offcpu collector's blocked states (its manifest's `state` column). */
+/** The offcpu collector's blocked states (its `state` column); test/registry/profile-states checks them against its manifest. */
 export const BLOCKED_STATES = ['interruptible', 'uninterruptible', 'idle', 'other'] as const;
 
 /**
