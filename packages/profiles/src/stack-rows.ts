@@ -3,6 +3,7 @@
  * From the rows of selectionSql (selection.ts) to a profile, and the one
  * call a CLI or the controller makes: selection + store + format -> bytes.
  */
+import { ValidationError } from '@fleettrace/common';
 import { diffProfiles, toDiffFolded, type DiffOptions, type DiffProfile } from './diff';
 import { toDiffSvg, toSvg } from './flamegraph-svg';
 import { toFolded } from './folded';
@@ -12,6 +13,7 @@ import {
   parseSelection,
   sampleTypeOf,
   selectionSql,
+  valueOf,
   type Selection,
   type SelectionInput,
 } from './selection';
@@ -64,6 +66,12 @@ export function profileFromRows(
     name,
     stacks: rows.map((row) => {
       const value = Number(row.value);
+      // Every format holds values as integers of a JavaScript number: 2^53 ns is 104 days of CPU.
+      if (!Number.isSafeInteger(value) || value < 0)
+        throw new ValidationError(
+          'value',
+          `a stack's ${valueOf(selection)} (${String(row.value)}) is beyond 2^53: select a shorter time, fewer hosts, or samples`,
+        );
       return { frames: framesOf(row), value };
     }),
   });

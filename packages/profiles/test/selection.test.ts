@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ValidationError } from '@fleettrace/common';
 import { parseSelection, quoteString, selectionSql, type SelectionInput } from '../src/selection';
+import { profileFromRows } from '../src/stack-rows';
 
 const refused = (input: unknown, field: string, reason: RegExp) =>
   assert.throws(
@@ -109,5 +110,29 @@ test('the SQL: the collector table FINAL, the filters, the value, frames root fi
   );
   assert.ok(
     offcpu.includes(`time < toDateTime(${Date.parse('2026-01-31T13:00:00Z') / 1000}, 'UTC')`),
+  );
+});
+
+test('rows become a profile: lost and unknown stacks named, values beyond 2^53 refused', () => {
+  const selection = parseSelection({ collector: 'cpu_profile', value: 'cpu_ns' });
+  const profile = profileFromRows(
+    [
+      { stack_id: 'a1', frames: ['main+0x1 (app)'], value: '20' },
+      { stack_id: '', lost_reason: 'no_kernel_stack', frames: [], value: 3 },
+      { stack_id: 'b2', frames: [], value: '4' },
+    ],
+    selection,
+  );
+  assert.deepEqual(profile.sampleType, { type: 'cpu', unit: 'nanoseconds' });
+  assert.deepEqual(profile.stacks, [
+    { frames: ['[lost stack: no_kernel_stack]'], value: 3 },
+    { frames: ['[unknown stack b2]'], value: 4 },
+    { frames: ['main+0x1 (app)'], value: 20 },
+  ]);
+  assert.throws(
+    () =>
+      profileFromRows([{ stack_id: 'a1', frames: ['x'], value: '9007199254740993' }], selection),
+    (err: unknown) =>
+      err instanceof ValidationError && err.field === 'value' && /beyond 2\^53/.test(err.reason),
   );
 });
