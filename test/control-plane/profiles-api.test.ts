@@ -118,7 +118,12 @@ describe('profiles REST API', () => {
       headers: { authorization: `Bearer ${viewer}` },
     });
     const bytes = Buffer.from(await res.arrayBuffer());
-    return { status: res.status, type: res.headers.get('content-type') ?? '', bytes };
+    return {
+      status: res.status,
+      type: res.headers.get('content-type') ?? '',
+      disposition: res.headers.get('content-disposition') ?? '',
+      bytes,
+    };
   };
   const mine = { collector: 'cpu_profile' as const, uid: '1001', since: '10m' };
 
@@ -138,6 +143,7 @@ describe('profiles REST API', () => {
     const r = await get({ ...mine, format: 'pprof' });
     assert.equal(r.status, 200);
     assert.equal(r.type, 'application/octet-stream');
+    assert.equal(r.disposition, 'attachment; filename="profile.pb.gz"');
     const p = pprof.Profile.decode(gunzipSync(r.bytes));
     const s = (i: bigint) => p.stringTable[Number(i)];
     assert.deepEqual(
@@ -183,6 +189,7 @@ describe('profiles REST API', () => {
     const r = await get(mine);
     assert.equal(r.status, 200);
     assert.match(r.type, /^image\/svg\+xml/);
+    assert.equal(r.disposition, 'inline; filename="profile.svg"');
     const svg = r.bytes.toString();
     assert.match(svg, /^<\?xml/);
     assert.match(svg, /data-total="83"/);

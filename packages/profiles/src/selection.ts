@@ -244,7 +244,9 @@ export function parseSelection(raw: unknown): Selection {
   const field =
     issue.code === 'unrecognized_keys'
       ? String(issue.keys[0])
-      : issue.path.map(String).join('.') || 'selection';
+      : issue.path
+          .map((k, i) => (typeof k === 'number' ? `[${k}]` : i ? `.${String(k)}` : String(k)))
+          .join('') || 'selection';
   const reason =
     issue.code === 'unrecognized_keys'
       ? `unknown field (known: ${Object.keys(SELECTION_FIELDS).join(', ')})`

@@ -30,7 +30,7 @@ test('every field is checked, and the error names it', () => {
   refused({ collector: 'cpu_profile', uid: -1 }, 'uid', /between 0 and 4294967295/);
   refused({ collector: 'cpu_profile', pid: 1.5 }, 'pid', /must be an integer/);
   refused({ collector: 'cpu_profile', job_id: "j'1" }, 'job_id', /must be a job id/);
-  refused({ collector: 'cpu_profile', hosts: 'a,b c' }, 'hosts.1', /must be a host name/);
+  refused({ collector: 'cpu_profile', hosts: 'a,b c' }, 'hosts[1]', /must be a host name/);
   refused({ collector: 'cpu_profile', comm: 'a'.repeat(16) }, 'comm', /1 to 15 characters/);
   refused(
     { collector: 'cpu_profile', since: 'yesterday' },
