@@ -23,6 +23,8 @@ export interface DiffStack {
   frames: string[];
   base: number;
   target: number;
+  /** target − base */
+  delta: number;
 }
 
 export interface DiffProfile {
@@ -69,13 +71,14 @@ export function diffProfiles(
     const key = frames.join('\u0000');
     let s = stacks.get(key);
     if (!s) {
-      s = { frames, base: 0, target: 0 };
+      s = { frames, base: 0, target: 0, delta: 0 };
       stacks.set(key, s);
     }
     return s;
   };
   for (const s of b.stacks) entry(s.frames).base = Math.round(s.value * scale);
   for (const s of t.stacks) entry(s.frames).target = s.value;
+  for (const s of stacks.values()) s.delta = s.target - s.base;
   return {
     sampleType: target.sampleType,
     stacks: [...stacks.entries()].sort(([x], [y]) => compareText(x, y)).map(([, s]) => s),

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /** Differential profiles: deltas per stack, normalised or not, folded in two columns, an SVG in red and blue. */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { changeOf, diffProfiles, toDiffFolded } from '../src/diff';
 import { toDiffSvg } from '../src/flamegraph-svg';
@@ -31,6 +35,10 @@ test('raw deltas: parse grew, render shrank, one stack gone and one new', () => 
   assert.equal(
     toDiffFolded(diff),
     'main;gone 10 0\nmain;new 0 10\nmain;parse 40 160\nmain;render 50 30\n',
+  );
+  assert.deepEqual(
+    diff.stacks.map((s) => s.delta),
+    [-10, 10, 120, -20],
   );
   const change = Object.fromEntries(diff.stacks.map((s) => [s.frames.at(-1), changeOf(s)]));
   assert.deepEqual(change, {
@@ -107,4 +115,40 @@ test('the differential SVG: the grown stack red, the shrunk one blue, widths of 
   // parse grew by 120, render shrank by 20: parse is the deeper colour.
   assert.ok(pg < rr, `${parse.fill} deeper than ${render.fill}`);
   assert.equal(svg.attributes['data-total'], '200');
+});
+
+test('the differential SVG opens in chromium: colours kept, a search shows the share of the target', (t) => {
+  const found = spawnSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'], {
+    encoding: 'utf8',
+  }).stdout.trim();
+  if (!found) {
+    t.skip('chromium is not installed (Debian package chromium): the SVG was checked as XML only');
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'ft-diff-svg-'));
+  try {
+    const file = join(dir, 'diff.svg');
+    writeFileSync(file, toDiffSvg(diffProfiles(BASE, TARGET)));
+    const r = spawnSync(
+      found,
+      [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-dev-shm-usage',
+        `--user-data-dir=${join(dir, 'profile')}`,
+        '--virtual-time-budget=2000',
+        '--dump-dom',
+        `file://${file}#search=^parse$`,
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /<g class="frame grown"[^>]*data-n="parse"/);
+    assert.match(r.stdout, /<g class="frame shrunk"[^>]*data-n="render"/);
+    // parse is 160 of the target's 200
+    assert.match(r.stdout, /Matched: 80\.00% \(1 frames\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
