@@ -36,6 +36,7 @@ import {
   StoredResponse,
   TopQuery,
 } from '../query/query.schemas.js';
+import { ProfileQuery } from '../profiles/profiles.schemas.js';
 import {
   ScheduleListResponse,
   ScheduleRequest,
@@ -81,9 +82,11 @@ export interface ApiRoute {
   /** a z.object of the query string's parameters */
   query?: z.ZodObject;
   body?: z.ZodType;
-  /** JSON unless `text` */
+  /** JSON unless `text` or `files` */
   response?: z.ZodType;
   text?: string;
+  /** a file in one of these media types (media type -> what it is), e.g. a profile */
+  files?: Record<string, string>;
   status?: 200 | 201;
   errors: number[];
 }
@@ -333,6 +336,22 @@ export const API_ROUTES: readonly ApiRoute[] = [
   },
   {
     method: 'get',
+    path: '/api/v1/profiles',
+    tag: 'query',
+    summary:
+      'A profile of cpu_profile or offcpu stacks (docs/profiles.md): flame graph, folded, pprof or speedscope; with base.* fields a differential against that baseline',
+    role: 'viewer',
+    query: ProfileQuery,
+    files: {
+      'image/svg+xml': 'format=svg, an interactive flame graph (self-contained)',
+      'text/plain': 'format=folded, collapsed stacks (`a;b;c 123`; two values for a differential)',
+      'application/octet-stream': 'format=pprof, gzipped profile.proto',
+      'application/json': 'format=speedscope, speedscope file format',
+    },
+    errors: [400, 401, 403, 422, 429, 503],
+  },
+  {
+    method: 'get',
     path: '/api/v1/audit',
     tag: 'audit',
     summary: 'Audit log, newest first',
@@ -400,9 +419,21 @@ export function openApiDocument(routes: readonly ApiRoute[] = API_ROUTES): Json 
         ? { requestBody: { required: true, content: { 'application/json': { schema: body } } } }
         : {}),
       responses: {
-        [String(r.status ?? 200)]: r.text
-          ? { description: r.text, content: { 'text/plain': { schema: { type: 'string' } } } }
-          : { description: 'OK', content: { 'application/json': { schema: response ?? {} } } },
+        [String(r.status ?? 200)]: r.files
+          ? {
+              description: Object.entries(r.files)
+                .map(([type, what]) => `${type}: ${what}`)
+                .join('; '),
+              content: Object.fromEntries(
+                Object.keys(r.files).map((type) => [
+                  type,
+                  { schema: { type: 'string', contentMediaType: type } },
+                ]),
+              ),
+            }
+          : r.text
+            ? { description: r.text, content: { 'text/plain': { schema: { type: 'string' } } } }
+            : { description: 'OK', content: { 'application/json': { schema: response ?? {} } } },
         ...Object.fromEntries(
           r.errors.map((code) => [
             String(code),

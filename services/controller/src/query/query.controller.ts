@@ -1,26 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-import {
-  Body,
-  Controller,
-  Get,
-  HttpCode,
-  HttpException,
-  Inject,
-  Optional,
-  Param,
-  Post,
-  Query,
-  Req,
-} from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
 import { parseDuration, ValidationError } from '@fleettrace/common';
-import { clientAddress, CurrentPrincipal, type AuthenticatedRequest } from '../auth/auth.guard.js';
+import { CurrentPrincipal, type AuthenticatedRequest } from '../auth/auth.guard.js';
 import { RequireRole, type Principal } from '../auth/roles.js';
-import { AuditService } from '../audit/audit.service.js';
 import { JobsService } from '../jobs/jobs.service.js';
 import { parseRequest } from '../http/request-fields.js';
-import type { IncomingMessage } from 'node:http';
-import { QUERY_OPTIONS, type QueryAnswer, type QueryOptions } from './query-backend.js';
-import { QueryLimiter, QueryLimitError } from './query-limiter.js';
+import type { QueryAnswer } from './query-backend.js';
+import { QueryRunner } from './query-runner.service.js';
 import {
   CrashesQuery,
   SqlRequest,
@@ -42,75 +28,18 @@ function sinceSeconds(raw: string | undefined, fallback: string): number {
  */
 @Controller('api/v1')
 export class QueryController {
-  private readonly limiter: QueryLimiter;
-
   constructor(
-    private readonly audit: AuditService,
+    private readonly runner: QueryRunner,
     private readonly jobs: JobsService,
-    @Optional() @Inject(QUERY_OPTIONS) private readonly options?: QueryOptions,
-  ) {
-    this.limiter = new QueryLimiter(options?.limits);
-  }
+  ) {}
 
-  private async run(
+  private run(
     sql: string,
     p: Principal,
     req: AuthenticatedRequest,
     what: unknown,
   ): Promise<QueryAnswer> {
-    const source = clientAddress(req);
-    if (!this.options) {
-      throw new HttpException(
-        { error: 'unavailable', message: 'this controller has no event store configured' },
-        503,
-      );
-    }
-    // Written before the query runs, so that one that never returns is still on record.
-    const entry = this.audit.record(
-      p,
-      'query',
-      what,
-      { sql: sql.length > 4000 ? `${sql.slice(0, 4000)}…` : sql },
-      { source, outcome: 'pending' },
-    );
-    const started = performance.now();
-    const durationMs = (): number => Math.round(performance.now() - started);
-    let release: (() => void) | undefined;
-    // The client going away (its socket closed before the answer) stops the query.
-    const gone = new AbortController();
-    const socket = (req as unknown as IncomingMessage).socket;
-    const onClose = () => gone.abort();
-    socket?.once('close', onClose);
-    try {
-      release = this.limiter.acquire(p.tokenId);
-      const answer = await this.options.backend.query(sql, p.role, { signal: gone.signal });
-      this.audit.settle(entry, 'ok', { rows: answer.rows.length, duration_ms: durationMs() });
-      return answer;
-    } catch (err) {
-      const e = err as Error & { code?: string };
-      if (err instanceof QueryLimitError) {
-        this.audit.settle(entry, 'refused', { reason: e.message, duration_ms: durationMs() });
-        throw new HttpException(
-          { error: 'too many queries', message: e.message, retry_after_s: err.retryAfterS },
-          429,
-        );
-      }
-      if (e.code === 'QUERY_BUSY') {
-        this.audit.settle(entry, 'error', { error: e.message, duration_ms: durationMs() });
-        throw new HttpException({ error: 'store busy', message: e.message, retry_after_s: 1 }, 429);
-      }
-      if (e.code === 'QUERY_REFUSED') {
-        this.audit.settle(entry, 'refused', { reason: e.message, duration_ms: durationMs() });
-        throw new HttpException({ error: 'query refused', message: e.message }, 400);
-      }
-      this.audit.settle(entry, 'error', { error: e.message, duration_ms: durationMs() });
-      if (e.code === 'QUERY_FAILED')
-        throw new HttpException({ error: 'query failed', message: e.message }, 422);
-      throw err;
-    } finally {
-      release?.();
-      socket?.off('close', onClose);
-    }
+    return this.runner.run(sql, p, req, what);
   }
 
   /**
@@ -182,7 +111,7 @@ export class QueryController {
   ): Promise<QueryAnswerResponse> {
     const q = parseRequest(TopQuery, query, 'query');
     const o = { by: q.by ?? 'uid', sinceS: sinceSeconds(q.since, '10m'), hosts: q.hosts } as const;
-    return this.run(this.options?.canned.topSql(o) ?? '', p, req, {
+    return this.run(this.runner.options?.canned.topSql(o) ?? '', p, req, {
       kind: 'top',
       ...o,
     });
@@ -198,7 +127,7 @@ export class QueryController {
   ): Promise<QueryAnswerResponse> {
     const q = parseRequest(CrashesQuery, query, 'query');
     const o = { sinceS: sinceSeconds(q.since, '1h'), hosts: q.hosts };
-    return this.run(this.options?.canned.crashesSql(o) ?? '', p, req, {
+    return this.run(this.runner.options?.canned.crashesSql(o) ?? '', p, req, {
       kind: 'crashes',
       ...o,
     });
