@@ -35,6 +35,8 @@ options:
   --cert-lifetime D     lifetime of agent certificates (default 7d written as 168h)
   --heartbeat D         agent heartbeat interval (default 5s)
   --lost-after D        mark an agent lost after this long without heartbeat (default 3 heartbeats)
+  --ui-dir DIR          serve the web UI built in DIR (apps/web/dist) at /; the
+                        pages need no token, their API calls do
 
 fleet store (the ClickHouse server \`fleettrace ingest\` writes; without it
 query, top and crashes answer 503):
@@ -81,6 +83,7 @@ export const CONTROLLER_OPTIONS = {
   'cert-lifetime': { type: 'string' },
   heartbeat: { type: 'string' },
   'lost-after': { type: 'string' },
+  'ui-dir': { type: 'string' },
   'clickhouse-url': { type: 'string' },
   'clickhouse-viewer-user': { type: 'string' },
   'clickhouse-admin-user': { type: 'string' },
@@ -143,12 +146,13 @@ export async function controllerCommand(argv: string[]): Promise<number> {
       : {}),
     ...(values.heartbeat ? { heartbeatIntervalMs: ms('--heartbeat', values.heartbeat, 100) } : {}),
     ...(values['lost-after'] ? { lostAfterMs: ms('--lost-after', values['lost-after'], 200) } : {}),
+    ...(values['ui-dir'] ? { uiDir: values['ui-dir'] } : {}),
   }).catch(async (err: unknown) => {
     await fleet.close();
     throw err;
   });
   process.stdout.write(
-    `fleettrace controller\n  api      ${c.url}\n  enroll   ${c.enrollAddress} (TLS)\n  control  ${c.controlAddress} (mutual TLS)\n  ca       ${c.caHash}\n`,
+    `fleettrace controller\n  api      ${c.url}\n  enroll   ${c.enrollAddress} (TLS)\n  control  ${c.controlAddress} (mutual TLS)\n  ca       ${c.caHash}\n${c.uiUrl ? `  ui       ${c.uiUrl}\n` : ''}`,
   );
   if (c.firstAdminToken)
     process.stdout.write(

@@ -28,6 +28,7 @@ import { ApiClient } from '../api-client';
 import { UsageError } from '../cli-error';
 import { defaultDataDir, writeLocalConfig } from '../local-config';
 import { serveUntilSignal } from '../signals';
+import { builtWebUi } from '../web-ui';
 
 export const UP_HELP = `usage: fleettrace up [--data DIR] [options]
 
@@ -195,6 +196,7 @@ export async function upCommand(argv: string[]): Promise<number> {
   const controller = await startController({
     dataDir: join(data, 'controller'),
     listen: values.listen,
+    uiDir: builtWebUi(),
     enrollListen: values['enroll-listen'],
     controlListen: values['control-listen'],
     query: { backend: new QueryService(ingest.store), canned: cannedQueries },
@@ -375,6 +377,9 @@ export async function upCommand(argv: string[]): Promise<number> {
       [
         `fleettrace is up on ${host}`,
         `  API and metrics  ${controller.url}/api/v1  ${controller.url}/metrics  (OpenAPI: ${controller.url}/api/v1/openapi.json)`,
+        ...(controller.uiUrl
+          ? [`  ui               ${controller.uiUrl}  (sign in with the token in ${configPath})`]
+          : []),
         `  ask              fleettrace top | fleettrace crashes | fleettrace query "SELECT ..."`,
         `  data             ${data}  (agent log: ${agentLog})`,
         `  local access     ${configPath}`,
