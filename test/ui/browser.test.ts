@@ -12,7 +12,8 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { join } from 'node:path';
 import type { RunningController } from '@fleettrace/controller' with { 'resolution-mode': 'import' };
 import type { RunningAgent } from '@fleettrace/agent';
 import type { Browser, Page } from 'puppeteer-core' with { 'resolution-mode': 'import' };
@@ -39,6 +40,63 @@ const skip = existsSync(CHROMIUM)
 /** A bad job: every field fine but the duration, which the API must name. */
 const BAD_DURATION = 'forever';
 
+const lines = (rows: object[]) => Buffer.from(rows.map((r) => JSON.stringify(r)).join('\n'));
+
+/**
+ * A minute ago on web-1: alice's burner spent 8 s of CPU in burn() under
+ * main() and 2 s in the kernel's clear_page under it; php-fpm was OOM-killed.
+ */
+async function fill(store: EmbeddedStore): Promise<void> {
+  const nowS = Math.floor(Date.now() / 1000) - 60;
+  const time = new Date(nowS * 1000).toISOString().slice(0, 19).replace('T', ' ');
+  let row = 0;
+  const head = (uid: number, user: string, comm: string) => ({
+    ts_ns: String(BigInt(nowS) * 1_000_000_000n + BigInt(++row)),
+    time,
+    host: 'web-1',
+    job_id: 'j1',
+    run_id: 'r1',
+    pid: 1000 + uid,
+    uid,
+    user,
+    comm,
+    weight: 1,
+    batch_id: 7,
+    row_idx: row,
+  });
+  await store.insert(
+    'fleettrace.cpu_profile',
+    lines([
+      { ...head(1001, 'alice', 'burner'), samples: 800, cpu_ns: 8e9, stack_id: 'aaaa' },
+      { ...head(1001, 'alice', 'burner'), samples: 200, cpu_ns: 2e9, stack_id: 'bbbb' },
+      { ...head(0, 'root', 'daemon'), samples: 10, cpu_ns: 0.1e9, stack_id: 'cccc' },
+    ]),
+  );
+  const stack = (id: string, kernel: string[], user: string[]) => ({
+    stack_id: id,
+    time,
+    kernel_frames: kernel,
+    user_frames: user,
+    user_depth: user.length,
+  });
+  await store.insert(
+    'fleettrace.stacks',
+    lines([
+      stack('aaaa', [], ['burn+0x1a (/usr/bin/burner)', 'main+0x10 (/usr/bin/burner)']),
+      stack(
+        'bbbb',
+        ['clear_page+0x4 ([kernel])', 'do_page_fault+0x20 ([kernel])'],
+        ['burn+0x30 (/usr/bin/burner)', 'main+0x10 (/usr/bin/burner)'],
+      ),
+      stack('cccc', [], ['epoll_loop+0x8 (/usr/sbin/daemon)']),
+    ]),
+  );
+  await store.insert(
+    'fleettrace.proc',
+    lines([{ ...head(33, 'www-data', 'php-fpm'), event: 'oom_kill', tid: 1033 }]),
+  );
+}
+
 describe('web UI in Chromium', { skip, timeout: 120_000 }, () => {
   let dir: string;
   let store: EmbeddedStore;
@@ -54,6 +112,7 @@ describe('web UI in Chromium', { skip, timeout: 120_000 }, () => {
     dir = tempDir('ui-browser');
     store = new EmbeddedStore({ dataDir: dir });
     await migrate(store);
+    await fill(store);
     c = await startTestController({
       uiDir: WEB_DIST,
       query: { backend: new QueryService(store), canned: cannedQueries },
@@ -72,11 +131,21 @@ describe('web UI in Chromium', { skip, timeout: 120_000 }, () => {
       args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
     });
     page = await browser.newPage();
+    await page.setViewport({ width: 1400, height: 900 });
     // CSP refusals and script errors are console errors: none may happen.
     page.on('console', (m) => {
       if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) problems.push(m.text());
     });
     page.on('pageerror', (e) => problems.push(String(e)));
+  });
+  // FLEETTRACE_UI_SCREENSHOTS=DIR keeps a screenshot of the page after each test, to look at.
+  afterEach(async (t) => {
+    const shots = process.env.FLEETTRACE_UI_SCREENSHOTS;
+    if (shots && page)
+      await page.screenshot({
+        path: join(shots, `${t.name.replace(/[^\w]+/g, '-').slice(0, 60)}.png`),
+        fullPage: true,
+      });
   });
   after(async () => {
     await browser?.close();
@@ -88,7 +157,11 @@ describe('web UI in Chromium', { skip, timeout: 120_000 }, () => {
 
   const text = (selector: string) =>
     page
-      .$eval(selector, (el) => (el as unknown as { innerText: string }).innerText)
+      .$eval(selector, (el) => {
+        // innerText is what a reader sees (HTML); SVG text has only textContent.
+        const e = el as unknown as { innerText?: string; textContent: string };
+        return e.innerText ?? e.textContent;
+      })
       .catch(() => '');
   const waitForText = (selector: string, pattern: RegExp) =>
     waitFor(
@@ -160,6 +233,66 @@ describe('web UI in Chromium', { skip, timeout: 120_000 }, () => {
     await waitForText('[data-testid=result]', /^1\s*\n\s*1$|1\s+1/);
     assert.equal(await text('[data-testid=result] tbody td'), '1');
     assert.match(await text('[data-testid=result-count]'), /^1 row\b/);
+  });
+
+  test('the crashes page shows the OOM kill on its timeline', async () => {
+    await page.goto(`${c.url}/#/crashes`);
+    await waitForText('svg.timeline', /OOM kills \(1\)/);
+    assert.match(await text('table.grid'), /web-1[\s\S]*php-fpm \(pid 1033, www-data\) OOM-killed/);
+  });
+
+  test('profiles: a flame graph of the stored stacks; click zooms, search highlights', async () => {
+    await page.goto(`${c.url}/#/profiles`);
+    await page.waitForSelector('input[name=comm]');
+    await page.type('input[name=comm]', 'burner');
+    await page.click('.filters button[type=submit]');
+    await page.waitForSelector('[data-testid=flame-graph] svg');
+    const frames = () =>
+      page.$$eval('[data-testid=flame-graph] .frame text', (els) =>
+        els.map((el) => (el as unknown as { textContent: string }).textContent),
+      );
+    await waitFor('the frames', async () => (await frames()).length >= 5, 10_000, 100);
+    const names = await frames();
+    // Root first: main, then burn at two offsets, clear_page's path under one of them.
+    for (const f of ['all', 'main+0x10', 'burn+0x1a', 'burn+0x30', 'do_page_fault+0x20'])
+      assert.ok(
+        names.some((n) => n.startsWith(f)),
+        `${f} in ${names.join(' | ')}`,
+      );
+    assert.equal(
+      names.some((n) => n.startsWith('epoll_loop')),
+      false,
+      'filtered by comm',
+    );
+    assert.match(await text('section'), /2 stacks, 10\.0 s of CPU/);
+
+    await page.type('[data-testid=flame-graph] input[type=search]', 'clear_page');
+    await waitForText('[data-testid=flame-graph] .row', /matched 2\.00 s \(20\.00% of the view\)/);
+    assert.equal((await page.$$('[data-testid=flame-graph] .frame.match')).length, 1);
+
+    // Zoom into burn+0x30: it is the whole width now, and the tooltip gives its share of all.
+    const burn = await page.$$('[data-testid=flame-graph] .frame');
+    let target;
+    for (const f of burn)
+      if (
+        (
+          await f.evaluate((el) => (el as unknown as { textContent: string }).textContent)
+        ).startsWith('burn+0x30')
+      )
+        target = f;
+    assert.ok(target, 'burn+0x30 is drawn');
+    await target.click();
+    await waitForText('[data-testid=flame-graph] .row', /Reset zoom/);
+    await target.hover().catch(() => undefined);
+    const zoomed = await page.$$eval('[data-testid=flame-graph] .frame:not(.behind) rect', (els) =>
+      els.map((el) =>
+        Number((el as unknown as { getAttribute(n: string): string }).getAttribute('width')),
+      ),
+    );
+    assert.ok(Math.max(...zoomed) > 1190, `the zoomed frame spans the width: ${zoomed.join(', ')}`);
+    const hovered = await page.$$('[data-testid=flame-graph] .frame:not(.behind)');
+    await hovered[0]?.hover();
+    await waitForText('.tooltip', /burn\+0x30[\s\S]*2\.00 s · 20\.00% of all/);
   });
 
   test('nothing was refused by the Content-Security-Policy, and no script failed', () => {
