@@ -233,6 +233,26 @@ describe('web UI in Chromium', { skip, timeout: 120_000 }, () => {
     await waitForText('[data-testid=result]', /^1\s*\n\s*1$|1\s+1/);
     assert.equal(await text('[data-testid=result] tbody td'), '1');
     assert.match(await text('[data-testid=result-count]'), /^1 row\b/);
+
+    // DESCRIBE through the same route, from the schema browser.
+    const [cpuProfile] = await page.$$('xpath/.//aside//button[contains(., "cpu_profile")]');
+    assert.ok(cpuProfile, 'cpu_profile in the schema browser');
+    await cpuProfile.click();
+    await waitForText('[data-testid=schema] .columns', /stack_id\s+String/);
+
+    // An answer with a time column and a numeric one is charted too.
+    await page.$eval(
+      'textarea[name=sql]',
+      (el) => ((el as unknown as { value: string }).value = ''),
+    );
+    await page.type(
+      'textarea[name=sql]',
+      'SELECT time, sum(cpu_ns) / 1e9 AS cpu_s FROM fleettrace.cpu_profile GROUP BY time ORDER BY time',
+    );
+    await page.click('[data-testid=run-sql]');
+    await page.waitForSelector('[data-testid=time-chart] polyline');
+    assert.match(await text('[data-testid=time-chart] figcaption'), /cpu_s/);
+    assert.match(await text('[data-testid=result]'), /10\.1/);
   });
 
   test('the crashes page shows the OOM kill on its timeline', async () => {

@@ -12,6 +12,7 @@ const WIDTH = 900;
 const HEIGHT = 240;
 const PAD = { left: 70, right: 16, top: 12, bottom: 28 };
 const MAX_SERIES = 5;
+const MAX_DOTS = 200;
 
 interface Series {
   name: string;
@@ -64,11 +65,19 @@ export function TimeChart({ series }: { series: Series[] }) {
           {formatTime(x1)}
         </text>
         {series.map((s, i) => (
-          <polyline
-            key={s.name}
-            class={`line series-${i}`}
-            points={s.points.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}
-          />
+          <g key={s.name} class={`series-${i}`}>
+            <polyline
+              class="line"
+              points={s.points.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}
+            />
+            {/* Few points: each as a dot too (a single one draws no line). */}
+            {s.points.length <= MAX_DOTS &&
+              s.points.map(([x, y], j) => (
+                <circle key={j} cx={sx(x)} cy={sy(y)} r="2.5" class="point">
+                  <title>{`${formatTime(x)} UTC · ${s.name} ${num(y)}`}</title>
+                </circle>
+              ))}
+          </g>
         ))}
       </svg>
       <figcaption>

@@ -19,7 +19,7 @@ function describe(c: Crash): string {
   if (c.event === 'signal')
     return `${who} sent ${cell(c.signal_name)} to ${cell(c.target_comm)} (pid ${cell(c.target_pid)}, ${cell(c.target_user) || `uid ${cell(c.target_uid)}`})`;
   if (c.event === 'oom_kill')
-    return `${who} OOM-killed (rss ${Math.round(Number(c.rss_kb) / 1024)} MiB; triggered by ${cell(c.trigger_comm)})`;
+    return `${who} OOM-killed (rss ${Math.round(Number(c.rss_kb) / 1024)} MiB${c.trigger_comm ? `; triggered by ${cell(c.trigger_comm)}` : ''})`;
   return `${who} died of ${cell(c.signal_name)}${Number(c.core_dumped) ? ' (core dumped)' : ''}`;
 }
 
@@ -139,8 +139,14 @@ function Timeline({ rows, now, spanMs }: { rows: Crash[]; now: number; spanMs: n
             ))}
         </g>
       ))}
-      {ticks.map((t) => (
-        <text key={t} x={x(t)} y={height - 6} class="tick" text-anchor="middle">
+      {ticks.map((t, i) => (
+        <text
+          key={t}
+          x={x(t)}
+          y={height - 6}
+          class="tick"
+          text-anchor={i === 0 ? 'start' : i === ticks.length - 1 ? 'end' : 'middle'}
+        >
           {formatTime(t).slice(5, 16)}
         </text>
       ))}

@@ -82,6 +82,13 @@ export function JobsPage({ me }: { me: WhoamiResponse }) {
               </td>
             </tr>
           ))}
+          {jobs.data?.length === 0 && (
+            <tr>
+              <td colSpan={7} class="muted">
+                No job yet.
+              </td>
+            </tr>
+          )}
         </tbody>
       </table>
     </section>
