@@ -218,6 +218,19 @@ describe('web UI in Chromium', { skip, timeout: 120_000 }, () => {
     assert.equal(direct.status, 400);
     assert.equal(await text('[data-testid=job-error]'), direct.body.error);
     assert.ok(await page.$('label.invalid input[name=duration]'), 'the field is marked');
+
+    // Corrected, it starts: each host's run shows up in the job's panel, and it can be cancelled.
+    await page.$eval(
+      'input[name=duration]',
+      (el) => ((el as unknown as { value: string }).value = ''),
+    );
+    await page.type('input[name=duration]', '5m');
+    await page.click('[data-testid=job-form] button[type=submit]');
+    await waitForText('[data-testid=job-detail]', /uitest-1\s+running[\s\S]*uitest-2\s+running/);
+    assert.equal(await page.$('[data-testid=job-error]'), null, 'the error is gone');
+    await page.click('[data-testid=job-detail] button.danger');
+    await waitForText('[data-testid=job-detail] h3', /cancelled/);
+    await waitForText('[data-testid=jobs]', /cancelled\s+syscalls\s+hosts uitest-\*/);
   });
 
   test('the SQL console runs SELECT 1 and lists the tables', async () => {

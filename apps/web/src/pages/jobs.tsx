@@ -9,7 +9,7 @@ import {
   type WhoamiResponse,
 } from '../api';
 import { usePoll } from '../components/use-poll';
-import { ago, percent } from '../format';
+import { ago, formatTime, percent } from '../format';
 
 const ACTIVE = new Set(['pending', 'running']);
 
@@ -157,8 +157,8 @@ function JobDetail(props: {
       {j && (
         <>
           <p class="muted small">
-            {j.start} → {j.end} · budget {percent(j.spec.limits.overhead_budget)} · interval{' '}
-            {j.spec.interval_ms} ms
+            {formatTime(Date.parse(j.start))} → {formatTime(Date.parse(j.end))} UTC · budget{' '}
+            {percent(j.spec.limits.overhead_budget)} · interval {j.spec.interval_ms} ms
             {j.cancel_reason ? ` · cancelled: ${j.cancel_reason}` : ''}
           </p>
           <table class="grid">
@@ -187,7 +187,7 @@ function JobDetail(props: {
                   <td class="num">{r.events_lost.toLocaleString('en')}</td>
                   <td class="num">{percent(r.overhead_share, 3)}</td>
                   <td>
-                    <Progress start={j.start} end={r.ended ?? j.end} done={!!r.ended} />
+                    <Progress start={j.start} end={j.end} ended={r.ended} />
                   </td>
                 </tr>
               ))}
@@ -199,10 +199,12 @@ function JobDetail(props: {
   );
 }
 
-function Progress({ start, end, done }: { start: string; end: string; done: boolean }) {
+/** How much of the job's window a run covered: up to now while it runs, up to its end after. */
+function Progress({ start, end, ended }: { start: string; end: string; ended: string | null }) {
   const s = Date.parse(start);
   const e = Date.parse(end);
-  const share = done ? 1 : Math.max(0, Math.min(1, (Date.now() - s) / Math.max(1, e - s)));
+  const at = ended ? Date.parse(ended) : Date.now();
+  const share = Math.max(0, Math.min(1, (at - s) / Math.max(1, e - s)));
   return (
     <svg class="progress" viewBox="0 0 100 8" preserveAspectRatio="none" width="100" height="8">
       <rect x="0" y="0" width="100" height="8" class="track" />
@@ -354,7 +356,7 @@ function JobForm(props: { collectors: string[]; onCreated: (job: JobResponse) =>
               <input
                 class="params"
                 name={`params.${name}`}
-                placeholder="parameters: hz=19 max_entries=4096"
+                placeholder="parameters, e.g. hz=19"
                 value={params[name] ?? ''}
                 onInput={(e) => setParams({ ...params, [name]: e.currentTarget.value })}
               />
