@@ -328,6 +328,33 @@ describe('web UI in Chromium', { skip, timeout: 120_000 }, () => {
     await waitForText('.tooltip', /burn\+0x30[\s\S]*2\.00 s · 20\.00% of all/);
   });
 
+  test('a viewer is not offered what its role cannot do; signing out forgets the token', async () => {
+    const running = await admin.post<{ id: string }>('/api/v1/jobs', {
+      targets: { hosts: ['uitest-*'] },
+      collectors: [{ name: 'syscalls' }],
+      duration: '5m',
+    });
+    assert.equal(running.status, 201);
+    await page.goto(`${c.url}/#/jobs`);
+    await page.waitForSelector('header button.link');
+    await page.click('header button.link');
+    await page.waitForSelector('input[name=token]');
+    assert.equal(await page.evaluate("sessionStorage.getItem('fleettrace.token')"), null);
+    await page.type('input[name=token]', await apiToken(admin, 'viewer'));
+    await page.click('button[type=submit]');
+    await waitForText(
+      'main',
+      /Your token's role \(viewer\) reads jobs; running them needs operator/,
+    );
+    assert.equal(await page.$('[data-testid=job-form]'), null, 'no job form');
+    const [row] = await page.$$('[data-testid=jobs] tbody tr.clickable');
+    assert.ok(row, 'the jobs are listed');
+    await row.click();
+    await waitForText('[data-testid=job-detail]', new RegExp(`${running.body.id}\\s+running`));
+    await waitForText('[data-testid=job-detail]', /uitest-1\s+running/);
+    assert.equal(await page.$('[data-testid=job-detail] button.danger'), null, 'no cancel');
+  });
+
   test('nothing was refused by the Content-Security-Policy, and no script failed', () => {
     assert.deepEqual(problems, []);
   });
