@@ -13,6 +13,9 @@ interface Filters {
   to: string;
 }
 
+/** The heaviest stacks drawn; the rest, each lighter than any of them, are left out (and said to be). */
+const MAX_STACKS = 20_000;
+
 /** A string as a ClickHouse string literal. */
 const literal = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
@@ -56,7 +59,7 @@ LEFT JOIN
     GROUP BY stack_id
 ) AS s ON s.stack_id = p.stack_id
 ORDER BY p.cpu_s DESC
-LIMIT 20000`;
+LIMIT ${MAX_STACKS}`;
 }
 
 /** datetime-local text of a time, in UTC. */
@@ -132,6 +135,7 @@ export function ProfilesPage() {
         <>
           <p class="muted small">
             {tree.stacks} stacks, {seconds3(tree.root.value)} of CPU (weighted to fleet totals)
+            {tree.stacks >= MAX_STACKS && ` — the ${MAX_STACKS.toLocaleString('en')} heaviest only`}
           </p>
           <FlameGraph key={tree.at} root={tree.root} format={seconds3} />
         </>
