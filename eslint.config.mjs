@@ -194,7 +194,10 @@ export default tseslint.config(
       ],
     },
   },
-  // The "floor" of this benchmark is two empty BPF programs attached with the
-  // addon itself, below any collector: the one bench that loads it directly.
-  layer(['bench/syscall-overhead/run.mjs'], [DEEP, LEAVES_PACKAGE]),
+  // The "floor" of these benchmarks is empty BPF programs attached with the
+  // addon itself, below any collector: the benches that load it directly.
+  layer(
+    ['bench/syscall-overhead/run.mjs', 'bench/collectors-overhead/run.mjs'],
+    [DEEP, LEAVES_PACKAGE],
+  ),
 );

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Writes the reference part of docs/config.md (every key of every section of
-// the --config file) from the built CLI: the commands' option tables and
-// --help, read by apps/cli/src/config-docs.ts. Run after `pnpm build`;
+// the --config file) from the built CLI: the services' option definitions
+// (the same ones their --help is made from), read by apps/cli/src/config-docs.ts. Run after `pnpm build`;
 // apps/cli/test/config-file.test.ts fails when the page is out of date.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';

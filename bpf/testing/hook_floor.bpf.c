@@ -32,3 +32,10 @@ int ft_floor_wakeup(void *ctx)
 {
 	return 0;
 }
+
+/* The floor of the counters collector: an empty program on a perf event. */
+SEC("perf_event")
+int ft_floor_perf_event(void *ctx)
+{
+	return 0;
+}

@@ -101,6 +101,7 @@ interface NativeBpfObject {
   attach(program: string): number;
   attachPerfEvent(program: string, opts: PerfEventOptions): number[];
   attachUprobe(program: string, opts: UprobeOptions): number;
+  attachTracepoint(program: string, category: string, name: string): number;
   detach(link: number): boolean;
   mapFd(map: string): number;
   mapLookup(map: string, key: Buffer): Buffer | null;
@@ -375,6 +376,11 @@ export class BpfObject {
 
   attachUprobe(program: string, opts: UprobeOptions): number {
     return this.obj.attachUprobe(program, opts);
+  }
+
+  /** Attaches `program` to the tracepoint category:name, named at run time. */
+  attachTracepoint(program: string, category: string, name: string): number {
+    return this.obj.attachTracepoint(program, category, name);
   }
 
   detach(link: number): boolean {

@@ -142,6 +142,7 @@ Napi::Function BpfObject::Init(Napi::Env env) {
           InstanceMethod<&BpfObject::Attach>("attach"),
           InstanceMethod<&BpfObject::AttachPerfEvent>("attachPerfEvent"),
           InstanceMethod<&BpfObject::AttachUprobe>("attachUprobe"),
+          InstanceMethod<&BpfObject::AttachTracepoint>("attachTracepoint"),
           InstanceMethod<&BpfObject::Detach>("detach"),
           InstanceMethod<&BpfObject::MapFd>("mapFd"),
           InstanceMethod<&BpfObject::MapLookup>("mapLookup"),
@@ -344,6 +345,26 @@ Napi::Value BpfObject::Attach(const Napi::CallbackInfo& info) {
     Napi::Error error = ErrnoError(env, std::string("attach ") + bpf_program__name(prog) + " (" +
                                             bpf_program__section_name(prog) + ")",
                                    errno);
+    error.Set("log", Napi::String::New(env, capture.text()));
+    throw error;
+  }
+  return Napi::Number::New(env, AddLink(link));
+}
+
+// attachTracepoint(program, category, name): a tracepoint named at run time (a
+// program whose section names none, e.g. SEC("tracepoint")). Returns the link id.
+Napi::Value BpfObject::AttachTracepoint(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireLoaded(env, "attachTracepoint");
+  struct bpf_program* prog = FindProgram(env, info[0]);
+  if (!info[1].IsString() || !info[2].IsString())
+    throw Napi::TypeError::New(env, "tracepoint category and name must be strings");
+  std::string category = info[1].As<Napi::String>();
+  std::string name = info[2].As<Napi::String>();
+  LogCapture capture;
+  struct bpf_link* link = bpf_program__attach_tracepoint(prog, category.c_str(), name.c_str());
+  if (link == nullptr) {
+    Napi::Error error = ErrnoError(env, "attach tracepoint " + category + ":" + name, errno);
     error.Set("log", Napi::String::New(env, capture.text()));
     throw error;
   }

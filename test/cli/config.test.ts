@@ -169,6 +169,6 @@ describe('fleettrace --config', () => {
       warnings: [],
     });
     assert.equal(cli(['config', 'check']).status, 2);
-    assert.match(cli(['--help']).stdout, /config check FILE/);
+    assert.match(cli(['--help']).stdout, /\n {2}config +check FILE: /);
   });
 });

@@ -45,7 +45,7 @@ describe('fleettrace fleet commands', () => {
         /--simulate: must be between 1/,
       ],
       [['token', 'create'], /--role is required/],
-      [['job', 'show'], /job show needs one job id/],
+      [['job', 'show'], /job show: expected ID/],
       [['hosts', '--server', 'ftp://x'], /--server: must be a URL/],
     ];
     for (const [args, message] of cases) {

@@ -36,7 +36,7 @@ describe('fleettrace CLI', () => {
       ],
       [['trace', 'syscalls', '--cgroup', '/no/such/cgroup'], /filters\.cgroup: no such cgroup/],
       [['trace', 'nope'], /collector: unknown collector "nope"; known: .*syscalls/],
-      [['trace', 'syscalls', '--bogus'], /Unknown option '--bogus'/],
+      [['trace', 'syscalls', '--bogus'], /--bogus: unknown option of fleettrace trace/],
       [['trace', 'syscalls', '--param', 'max_entries=0'], /params\.max_entries: must be between/],
       [['frobnicate'], /unknown command "frobnicate"/],
       // The data commands: their output flags are checked before any query runs.

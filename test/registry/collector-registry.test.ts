@@ -146,7 +146,17 @@ describe('collector registry', () => {
   test('finds the built-in collectors by folder', () => {
     assert.deepEqual(
       builtIn.map((m) => m.name),
-      ['cpu_profile', 'offcpu', 'proc', 'runqlat', 'syscall_trace', 'syscalls'],
+      [
+        'counters',
+        'cpu_profile',
+        'offcpu',
+        'proc',
+        'runqlat',
+        'syscall_trace',
+        'syscalls',
+        'tracepoint',
+        'uprobe',
+      ],
     );
   });
 

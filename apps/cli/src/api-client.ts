@@ -6,20 +6,24 @@
  * message (which names the field for a 400).
  */
 import { UsageError } from './cli-error';
+import type { OptionSpecs } from './command';
 import { readLocalConfig } from './local-config';
-import { readSecret } from './secret-flags';
+import { readSecret, secretOptions } from './secret-flags';
 
+/** How the user commands reach the controller's API. */
 export const CONNECTION_OPTIONS = {
-  server: { type: 'string' },
-  token: { type: 'string' },
-  'token-file': { type: 'string' },
-} as const;
-
-export const CONNECTION_HELP = `  --server URL        controller API (default $FLEETTRACE_SERVER, else the local
-                      \`fleettrace up\`, else http://127.0.0.1:7780)
-  --token-file FILE   file holding the API token (default $FLEETTRACE_TOKEN, else the
-                      local \`up\`'s); --token TOKEN works too, but every local user
-                      can read a command line`;
+  server: {
+    type: 'string',
+    placeholder: 'URL',
+    section: 'connection',
+    help: 'controller API (default $FLEETTRACE_SERVER, else the local `fleettrace up`, else http://127.0.0.1:7780)',
+  },
+  ...secretOptions(
+    'token',
+    "file holding the API token (default $FLEETTRACE_TOKEN, else the local `up`'s)",
+    'connection',
+  ),
+} as const satisfies OptionSpecs;
 
 /** An error response of the API: exit status 2 for 4xx (the request was wrong), 1 otherwise. */
 export class ApiError extends Error {

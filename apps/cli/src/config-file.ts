@@ -18,13 +18,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseDuration, ValidationError } from '@fleettrace/common';
 import { isMap, isSeq, parseDocument } from 'yaml';
 import { UsageError } from './cli-error';
-import {
-  configKeys,
-  NOT_IN_FILE,
-  type ConfigKey,
-  type OptionTable,
-  type ServiceSpec,
-} from './config-keys';
+import { nearest, type OptionSpec, type ParseArgsOptions } from './command';
+import { configKeys, NOT_IN_FILE, type ConfigKey, type ServiceSpec } from './config-keys';
 import { SERVICES, type ServiceEntry } from './config-services';
 
 export type OptionValue = string | boolean | string[];
@@ -45,33 +40,6 @@ function describe(value: unknown): string {
   if (typeof value === 'object') return 'a map';
   if (typeof value === 'boolean') return 'a boolean';
   return `a ${typeof value}`;
-}
-
-/** Edit distance, for "did you mean". */
-function distance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++)
-      next[j] = Math.min(
-        (row[j] as number) + 1,
-        (next[j - 1] as number) + 1,
-        (row[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    row = next;
-  }
-  return row[b.length] as number;
-}
-
-/** The closest of `names` to a misspelt `name`, when it is close enough to be the one meant. */
-export function nearest(name: string, names: Iterable<string>): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of names) {
-    const d = distance(name, candidate);
-    if (d < bestDistance) [best, bestDistance] = [candidate, d];
-  }
-  return bestDistance <= Math.max(2, Math.floor(name.length / 4)) ? best : undefined;
 }
 
 /** What a key's value should be, for "expected ..., got ...". */
@@ -250,6 +218,15 @@ export function checkConfigFile(
   return result;
 }
 
+/** `--config FILE` of a service: its options from FILE's section, under the flags given. */
+export function configOption(service: string): OptionSpec {
+  return {
+    type: 'string',
+    placeholder: 'FILE',
+    help: `take options from FILE's ${service}: section (YAML, see docs/config.md); flags given here override it`,
+  };
+}
+
 /** flag name → where its value came from, for the options the last parseServiceArgs took from a file. */
 const fromFile = new Map<string, { file: string; key: string }>();
 
@@ -265,11 +242,11 @@ export function configOrigin(flag: string): string | undefined {
  * table's defaults for what neither gave. The file's problems are one
  * UsageError listing them all; its warnings go to stderr.
  */
-export function parseServiceArgs<T extends ParseArgsConfig & { options: OptionTable }>(
-  service: { name: string; help: string },
+export function parseServiceArgs<T extends ParseArgsConfig & { options: ParseArgsOptions }>(
+  service: ServiceSpec,
   config: T,
 ): ReturnType<typeof parseArgs<T>> {
-  const withoutDefaults: OptionTable = {};
+  const withoutDefaults: ParseArgsOptions = {};
   for (const [name, option] of Object.entries(config.options)) {
     const { default: _default, ...rest } = option;
     withoutDefaults[name] = rest;
@@ -286,9 +263,10 @@ export function parseServiceArgs<T extends ParseArgsConfig & { options: OptionTa
     if (option.default !== undefined) values[name] = option.default;
   fromFile.clear();
   if (file !== undefined && !given.help) {
-    // This service's own table is the one given (its module may still be loading).
-    const own: ServiceSpec = { ...service, options: config.options };
-    const services = SERVICES.map((s) => (s.name === service.name ? { ...s, spec: () => own } : s));
+    // This service's own options are the ones given (its module may still be loading).
+    const services = SERVICES.map((s) =>
+      s.name === service.name ? { ...s, spec: () => service } : s,
+    );
     const check = checkConfigFile(file, services, service.name);
     if (check.errors.length) throw new UsageError(check.errors.join('\n'));
     for (const w of check.warnings) process.stderr.write(`fleettrace: warning: ${w}\n`);
@@ -299,6 +277,12 @@ export function parseServiceArgs<T extends ParseArgsConfig & { options: OptionTa
   }
   Object.assign(values, given);
   return { ...parsed, values } as unknown as ReturnType<typeof parseArgs<T>>;
+}
+
+/** defineCommand's `parse` for a service: its flags over its --config file's section. */
+export function configFileParser(service: ServiceSpec) {
+  return (args: string[], options: ParseArgsOptions) =>
+    parseServiceArgs(service, { args, strict: true, allowPositionals: true, options });
 }
 
 /**

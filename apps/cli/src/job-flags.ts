@@ -1,34 +1,82 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * Command-line flags to a job spec, shared by `run` and `schedule create`.
+ * Command-line flags to a job spec, shared by `run` and `schedule create`
+ * (and the kernel filters, by `trace` too).
  * Only the shape is checked here; the controller validates every field and
  * its message names the field.
  */
 import { parseInteger, ValidationError } from '@fleettrace/common';
+import type { Filters } from '@fleettrace/collector-spec';
+import type { OptionSpecs } from './command';
+
+/** The filters applied in the kernel: a job's (run, schedule create) and `trace`'s. */
+export const FILTER_OPTIONS = {
+  pid: { type: 'string', placeholder: 'N', help: 'only this process (thread-group id)' },
+  uid: { type: 'string', placeholder: 'N', help: 'only this user id' },
+  comm: {
+    type: 'string',
+    placeholder: 'NAME',
+    help: 'only processes with this command name (at most 15 bytes)',
+  },
+  cgroup: {
+    type: 'string',
+    placeholder: 'PATH',
+    help: 'only processes in this cgroup or below it: a path under a cgroup mount, or a hierarchy path such as /site1 (v2 first, then the v1 memory controller)',
+  },
+} as const satisfies OptionSpecs;
+
+/** FILTER_OPTIONS' values as filters; the collectors check what is beyond the flags' syntax. */
+export function filtersFromFlags(v: {
+  pid?: string | undefined;
+  uid?: string | undefined;
+  comm?: string | undefined;
+  cgroup?: string | undefined;
+}): Filters {
+  const filters: Filters = {};
+  if (v.pid !== undefined) filters.pid = parseInteger('--pid', v.pid, 1, 4_194_304);
+  if (v.uid !== undefined) filters.uid = parseInteger('--uid', v.uid, 0, 4_294_967_294);
+  if (v.comm !== undefined) filters.comm = v.comm;
+  if (v.cgroup !== undefined) filters.cgroup = v.cgroup;
+  return filters;
+}
 
 export const JOB_OPTIONS = {
-  collect: { type: 'string' },
-  param: { type: 'string', multiple: true },
-  hosts: { type: 'string', multiple: true },
-  label: { type: 'string', multiple: true },
-  pid: { type: 'string' },
-  uid: { type: 'string' },
-  comm: { type: 'string' },
-  cgroup: { type: 'string' },
-  interval: { type: 'string' },
-  budget: { type: 'string' },
-  'max-events-per-second': { type: 'string' },
-} as const;
-
-export const JOB_HELP = `  --collect A,B       collectors to run (see \`fleettrace collectors\`), required
-  --param C.K=V       collector parameter, e.g. cpu_profile.hz=99 (K=V with one collector); repeatable
-  --hosts GLOB        host names or globs such as 'web-*' (repeatable, or comma-separated)
-  --label K=V         hosts carrying this label (repeatable: all must match)
-  --pid N, --uid N, --comm NAME, --cgroup PATH
-                      filters, applied in the kernel
-  --interval D        how often collectors drain (default 1s)
-  --budget P          overhead budget, share of host CPU: 0.5% or 0.005 (default 1%)
-  --max-events-per-second N`;
+  collect: {
+    type: 'string',
+    placeholder: 'A,B',
+    help: 'collectors to run (see `fleettrace collectors`), required',
+  },
+  param: {
+    type: 'string',
+    multiple: true,
+    placeholder: 'C.K=V',
+    help: 'collector parameter, e.g. cpu_profile.hz=99 (K=V with one collector); repeatable',
+  },
+  hosts: {
+    type: 'string',
+    multiple: true,
+    placeholder: 'GLOB',
+    help: "host names or globs such as 'web-*' (repeatable, or comma-separated)",
+  },
+  label: {
+    type: 'string',
+    multiple: true,
+    placeholder: 'K=V',
+    help: 'hosts carrying this label (repeatable: all must match)',
+  },
+  ...FILTER_OPTIONS,
+  interval: { type: 'string', placeholder: 'D', help: 'how often collectors drain (default 1s)' },
+  budget: {
+    type: 'string',
+    placeholder: 'P',
+    help: 'overhead budget, share of host CPU: 0.5% or 0.005 (default 1%)',
+  },
+  'max-events-per-second': {
+    type: 'string',
+    placeholder: 'N',
+    help: 'at most N events a second on each host',
+  },
+} as const satisfies OptionSpecs;
 
 export interface JobFlagValues {
   collect?: string;
@@ -98,11 +146,7 @@ export function jobSpecFromFlags(v: JobFlagValues): Record<string, unknown> {
   if (Object.keys(labels).length) targets.labels = labels;
   if (!hosts.length && !Object.keys(labels).length)
     throw new ValidationError('--hosts', "or --label is required (--hosts '*' targets every host)");
-  const filters: Record<string, unknown> = {};
-  if (v.pid !== undefined) filters.pid = parseInteger('--pid', v.pid, 1, 4_194_304);
-  if (v.uid !== undefined) filters.uid = parseInteger('--uid', v.uid, 0, 4_294_967_294);
-  if (v.comm !== undefined) filters.comm = v.comm;
-  if (v.cgroup !== undefined) filters.cgroup = v.cgroup;
+  const filters = filtersFromFlags(v);
   const limits: Record<string, unknown> = {};
   if (v.budget !== undefined) limits.overhead_budget = parseFraction('--budget', v.budget);
   if (v['max-events-per-second'] !== undefined)

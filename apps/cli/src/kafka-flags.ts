@@ -2,18 +2,37 @@
 /** Kafka connection flags, shared by the services that talk to the brokers. */
 import type { BusSettings } from '@fleettrace/proto';
 import { UsageError } from './cli-error';
-import { readSecret } from './secret-flags';
+import { readSecret, secretOptions } from './secret-flags';
+import type { OptionSpecs } from './command';
 
 const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'];
 
-/** How to reach the brokers beyond their addresses; each needs --brokers. */
-export const KAFKA_CONNECTION_FLAGS = [
-  'kafka-tls',
-  'kafka-sasl-mechanism',
-  'kafka-sasl-user',
-  'kafka-sasl-password',
-  'kafka-sasl-password-file',
-] as const;
+/** How to reach the brokers beyond their addresses (controller, ingest); each needs --brokers. */
+export function kafkaConnectionOptions(section?: string) {
+  const where = section !== undefined ? { section } : {};
+  return {
+    'kafka-tls': {
+      type: 'boolean',
+      help: 'connect to the brokers over TLS (system CAs)',
+      ...where,
+    },
+    'kafka-sasl-mechanism': {
+      type: 'string',
+      placeholder: SASL_MECHANISMS.join('|'),
+      help: 'authenticate to the brokers with SASL',
+      ...where,
+    },
+    'kafka-sasl-user': { type: 'string', placeholder: 'NAME', help: 'the SASL user', ...where },
+    ...secretOptions(
+      'kafka-sasl-password',
+      'the SASL password (default $FLEETTRACE_KAFKA_SASL_PASSWORD)',
+      section,
+    ),
+  } as const satisfies OptionSpecs;
+}
+
+/** The names of kafkaConnectionOptions. */
+export const KAFKA_CONNECTION_FLAGS = Object.keys(kafkaConnectionOptions());
 
 /**
  * The --brokers and --kafka-* flags (controller, ingest) as BusSettings, the

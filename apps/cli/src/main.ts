@@ -2,108 +2,34 @@
 // SPDX-License-Identifier: Apache-2.0
 import { escapeForTerminal, ValidationError } from '@fleettrace/common';
 import { UsageError } from './cli-error';
+import { nearest } from './command';
 import { ApiError } from './api-client';
 import { attributeToConfigFile } from './config-file';
-import { warningsAsJsonLines } from './signals';
-
-type Command = (argv: string[]) => Promise<number>;
-
-/*
- * Commands load their modules only when run: the pipeline commands pull in an
- * embedded ClickHouse and the controller NestJS, which `trace` and `hosts` do
- * not need.
- */
-/* eslint-disable @typescript-eslint/no-require-imports */
-const COMMANDS: Record<string, () => Command> = {
-  up: () => require('./commands/up').upCommand,
-  'dev-fleet': () => require('./commands/dev-fleet').devFleetCommand,
-  trace: () => require('./commands/trace').traceCommand,
-  features: () => require('./commands/features').featuresCommand,
-  collectors: () => require('./commands/collectors').collectorsCommand,
-  ingest: () => require('./commands/ingest').ingestCommand,
-  query: () => require('./commands/query').queryCommand,
-  top: () => require('./commands/top').topCommand,
-  crashes: () => require('./commands/crashes').crashesCommand,
-  controller: () => {
-    warningsAsJsonLines('controller');
-    return require('./commands/controller').controllerCommand;
-  },
-  agent: () => {
-    warningsAsJsonLines('agent');
-    return require('./commands/agent').agentCommand;
-  },
-  hosts: () => require('./commands/hosts').hostsCommand,
-  run: () => require('./commands/run').runCommand,
-  jobs: () => require('./commands/jobs').jobsCommand,
-  job: () => require('./commands/jobs').jobCommand,
-  schedule: () => require('./commands/schedule').scheduleCommand,
-  token: () => require('./commands/token').tokenCommand,
-  audit: () => require('./commands/audit').auditCommand,
-  config: () => require('./commands/config').configCommand,
-  'clickhouse-users': () => require('./commands/clickhouse-users').clickhouseUsersCommand,
-  schema: () => require('./commands/schema').schemaCommand,
-};
-/* eslint-enable @typescript-eslint/no-require-imports */
-
-const HELP = `usage: fleettrace <command> [options]
-
-  up                  run everything on this machine (controller, ingest with an
-                      embedded ClickHouse, the local agent, an always-on job)
-  dev-fleet           a fleet on this machine, each part its own process: Kafka,
-                      ClickHouse, ingest, the controller and N agents (--agents N)
-
-commands:
-  trace <collector>   trace this host with one collector and print a summary
-  features            what this kernel supports, and which collectors run here
-  collectors          list the collectors
-
-pipeline:
-  ingest              consume event batches from the bus into ClickHouse (server or embedded)
-  query "SQL"         one read-only SQL statement over the traces (docs/schema.md)
-  top                 who used the CPU and the syscalls (--by uid|comm|host, --since 10m)
-  crashes             processes killed by signals, OOM kills, fatal signals (--since 1h)
-
-fleet:
-  controller          run the control plane (REST API, agent enrollment and streams)
-  agent               run the per-host agent (or --simulate N agents)
-  hosts               list the agents the controller knows; hosts revoke ID
-  run                 run collectors on matching hosts (--wait follows it)
-  jobs                list jobs
-  job show|cancel ID  one job's per-host runs; cancel it
-  schedule create|list|delete
-                      continuous profiling on a sample of hosts
-  token create|list|revoke
-                      API tokens (roles) and bootstrap tokens for agents
-  audit               the audit log (admin): --since 1h, --action A, --denied
-
-ClickHouse server:
-  clickhouse-users    provision the read-only query users (a users.d file, or SQL
-                      for servers with access control)
-  schema              the schema's DDL: for one server, or --cluster NAME for
-                      sharded and replicated tables (docs/deploy.md)
-
-configuration:
-  config check FILE   check a --config file of controller, agent and ingest
-                      (docs/config.md); exit 1 on errors
-
-Every command takes --help; commands that print data take --json.`;
+import { COMMANDS, topLevelHelp } from './registry';
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  const load = command !== undefined ? COMMANDS[command] : undefined;
-  if (load) return load()(rest);
+  const entry = COMMANDS.find((c) => c.name === command);
+  if (entry) return entry.load().invoke(rest);
   switch (command) {
     case undefined:
     case '-h':
     case '--help':
     case 'help':
-      process.stdout.write(HELP + '\n');
+      process.stdout.write(topLevelHelp() + '\n');
       return command === undefined ? 2 : 0;
     case '--version':
       process.stdout.write('fleettrace 0.1.0\n');
       return 0;
-    default:
-      throw new UsageError(`unknown command ${JSON.stringify(command)}\n\n${HELP}`);
+    default: {
+      const near = nearest(
+        command,
+        COMMANDS.map((c) => c.name),
+      );
+      throw new UsageError(
+        `unknown command ${JSON.stringify(command)}${near ? `; did you mean ${near}?` : ''}\n\n${topLevelHelp()}`,
+      );
+    }
   }
 }
 

@@ -8,6 +8,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { UsageError } from './cli-error';
+import type { OptionSpec } from './command';
 import { configOrigin } from './config-file';
 
 export interface SecretFlag {
@@ -61,4 +62,31 @@ export function readSecret(
     return secret;
   }
   return process.env[env] || undefined;
+}
+
+/** The two options of a secret: `--<flag>-file FILE` and `--<flag> SECRET`. */
+export type SecretOptions<F extends string> = {
+  [K in `${F}-file` | F]: OptionSpec & { type: 'string' };
+};
+
+/**
+ * A secret's options: `--<flag>-file FILE`, whose help says what the secret
+ * is and where it comes from without the file, and `--<flag> SECRET`, the
+ * secret itself, taken with the warning readSecret gives.
+ */
+export function secretOptions<const F extends string>(
+  flag: F,
+  help: string,
+  section?: string,
+): SecretOptions<F> {
+  const where = section !== undefined ? { section } : {};
+  return {
+    [`${flag}-file`]: { type: 'string', placeholder: 'FILE', help, ...where },
+    [flag]: {
+      type: 'string',
+      placeholder: 'SECRET',
+      help: `the secret itself, instead of --${flag}-file (every local user can read a command line)`,
+      ...where,
+    },
+  } as SecretOptions<F>;
 }

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { parseDuration } from '@fleettrace/common';
 import { UsageError } from '../src/cli-error';
-import { CONTROLLER_HELP, CONTROLLER_OPTIONS } from '../src/commands/controller';
+import { parseArgsOptions } from '../src/command';
+import { CONTROLLER_OPTIONS, controllerCommand } from '../src/commands/controller';
 import {
   attributeToConfigFile,
   checkConfigFile,
@@ -16,6 +17,7 @@ import {
 import { configKeys } from '../src/config-keys';
 import { configReference } from '../src/config-docs';
 import { SERVICES } from '../src/config-services';
+import { written } from './output-capture';
 import { readSecret } from '../src/secret-flags';
 
 const dir = mkdtempSync(join(tmpdir(), 'fleettrace-config-'));
@@ -36,25 +38,15 @@ function errors(text: string): string[] {
   return checkConfigFile(path).errors.map((e) => e.split(path).join('f.yaml'));
 }
 
-/** What `f` wrote on stderr, and its result. */
-function withStderr<T>(f: () => T): { result: T; stderr: string } {
-  const write = process.stderr.write;
-  let stderr = '';
-  process.stderr.write = ((chunk: string) => {
-    stderr += chunk;
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    return { result: f(), stderr };
-  } finally {
-    process.stderr.write = write;
-  }
-}
-
 const controller = (args: string[]) =>
   parseServiceArgs(
-    { name: 'controller', help: CONTROLLER_HELP },
-    { args, strict: true, allowPositionals: true, options: CONTROLLER_OPTIONS },
+    { name: 'controller', options: CONTROLLER_OPTIONS },
+    {
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: parseArgsOptions(controllerCommand.options),
+    },
   );
 
 describe('checkConfigFile', () => {
@@ -244,25 +236,25 @@ describe('parseServiceArgs', () => {
     );
   });
 
-  test('a secret from the file is not warned about as being on the command line', () => {
+  test('a secret from the file is not warned about as being on the command line', async () => {
     const path = file('controller:\n  clickhouse-password: hunter2\n');
     const { values } = controller(['--config', path]);
-    const r = withStderr(() =>
+    const r = await written(process.stderr, () =>
       readSecret(values, { flag: 'clickhouse-password', env: 'FLEETTRACE_TEST_NONE' }),
     );
-    assert.deepEqual(r, { result: 'hunter2', stderr: '' });
+    assert.deepEqual(r, { result: 'hunter2', text: '' });
     const inline = controller(['--clickhouse-password', 'x']).values;
-    const warned = withStderr(() =>
+    const warned = await written(process.stderr, () =>
       readSecret(inline, { flag: 'clickhouse-password', env: 'FLEETTRACE_TEST_NONE' }),
     );
-    assert.match(warned.stderr, /on the command line can be read by every local user/);
+    assert.match(warned.text, /on the command line can be read by every local user/);
   });
 });
 
 describe('docs', () => {
   const root = join(__dirname, '../../../..');
 
-  test('every option of every service has a meaning in its --help', () => {
+  test('every option of every service says what it means', () => {
     for (const entry of SERVICES)
       for (const key of configKeys(entry.spec()))
         assert.notEqual(key.meaning, '', `${entry.name}.${key.name}: no --help entry`);

@@ -98,6 +98,40 @@ export const p = {
       },
     );
   },
+  /**
+   * One string, checked by `check` (which throws with the reason); without a
+   * default the parameter is required.
+   */
+  string(o: { default?: string; doc: string; check?: (s: string) => void }) {
+    return z
+      .unknown()
+      .optional()
+      .transform((raw, ctx): string => {
+        if (raw === undefined) {
+          if (o.default !== undefined) return o.default;
+          ctx.addIssue({ code: 'custom', message: 'required' });
+          return z.NEVER;
+        }
+        if (typeof raw !== 'string') {
+          ctx.addIssue({ code: 'custom', message: 'must be a string' });
+          return z.NEVER;
+        }
+        try {
+          o.check?.(raw);
+          return raw;
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+          return z.NEVER;
+        }
+      })
+      .meta({
+        type: 'string',
+        description:
+          o.default === undefined
+            ? `${o.doc} (required)`
+            : `${o.doc} (default ${o.default === '' ? 'none' : o.default})`,
+      });
+  },
   /** a list of strings (one string is a list of one) */
   strings(o: { doc: string; check?: (list: string[]) => void }) {
     return param(

@@ -6,7 +6,9 @@
  *
  * OPs: getppid, openat_missing (openat of a path that does not exist), write100
  * (100 bytes to /dev/null), read_zero / readv_zero (64 KiB from /dev/zero with
- * read() / readv(): the kernel serves them through different functions). Prints "ready <pid>" and waits for one byte on
+ * read() / readv(): the kernel serves them through different functions), touch_mib
+ * (COUNT MiB of fresh anonymous memory, small pages only, one write per 4 KiB
+ * page: at least COUNT × 256 page faults). Prints "ready <pid>" and waits for one byte on
  * stdin before starting, so a tracer can load its filters for this pid first;
  * then runs ROUNDS rounds of every OP (sleeping SLEEP_MS between rounds),
  * prints "done", and exits when stdin closes.
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -26,6 +29,19 @@ static void run(const char *op, long count)
 	static char big[65536];
 	int devnull = -1, zero = -1;
 
+	if (strcmp(op, "touch_mib") == 0) {
+		size_t len = (size_t)count << 20;
+		char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED || madvise(p, len, MADV_NOHUGEPAGE) != 0) {
+			perror("touch_mib");
+			exit(1);
+		}
+		for (size_t off = 0; off < len; off += 4096)
+			((volatile char *)p)[off] = 1;
+		munmap(p, len);
+		return;
+	}
 	if (strcmp(op, "write100") == 0)
 		devnull = open("/dev/null", O_WRONLY);
 	if (strncmp(op, "read", 4) == 0)

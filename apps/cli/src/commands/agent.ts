@@ -1,102 +1,102 @@
 // SPDX-License-Identifier: Apache-2.0
 import { ownerOnlyUmask, parseInteger, parseListenAddress } from '@fleettrace/common';
 import { UsageError } from '../cli-error';
-import { parseServiceArgs } from '../config-file';
-import type { OptionTable } from '../config-keys';
+import { defineCommand, type OptionSpecs, type Values } from '../command';
+import { configFileParser, configOption } from '../config-file';
 import { parseLabels } from '../job-flags';
-import { readSecret } from '../secret-flags';
+import { readSecret, secretOptions } from '../secret-flags';
+import { listed } from '../registry';
 import { serveUntilSignal } from '../signals';
 
-export const AGENT_HELP = `usage: fleettrace agent --controller HOST:PORT [--token-file FILE] [options]
+export const AGENT_OPTIONS = {
+  config: configOption('agent'),
+  controller: {
+    type: 'string',
+    placeholder: 'H:P',
+    help: "the controller's enrollment address (e.g. ctl.example:7781)",
+  },
+  ...secretOptions(
+    'token',
+    'file holding the bootstrap token (ftboot....), needed on the first start (default $FLEETTRACE_BOOTSTRAP_TOKEN)',
+  ),
+  state: {
+    type: 'string',
+    default: '/var/lib/fleettrace/agent',
+    placeholder: 'DIR',
+    help: 'state directory',
+  },
+  label: {
+    type: 'string',
+    multiple: true,
+    placeholder: 'K=V',
+    help: 'a label of this host (repeatable), e.g. --label role=web',
+  },
+  hostname: {
+    type: 'string',
+    placeholder: 'NAME',
+    help: "the name to enroll under (default: this host's name); with --simulate, the prefix of the simulated names",
+  },
+  simulate: {
+    type: 'string',
+    placeholder: 'N',
+    help: 'run N simulated agents in this process, each enrolled with its own key and mutual-TLS stream, with synthetic collectors (the token must allow N uses)',
+  },
+  bus: {
+    type: 'string',
+    choices: ['local', 'kafka'],
+    placeholder: 'local|kafka',
+    help: 'publish rows to the local bus of `fleettrace up` / an ingest (--bus-address H:P) or to Kafka (--brokers H:P,...); without it, to the bus the controller names at enrollment and on every reconnect (`fleettrace controller --brokers`). With neither, a job\'s rows are counted as lost, with the reason "no event bus: ...", never as sent',
+  },
+  'bus-address': {
+    type: 'string',
+    default: '127.0.0.1:7420',
+    placeholder: 'ADDR',
+    help: 'local bus address: a unix socket path or H:P; its publisher token from $FLEETTRACE_BUS_TOKEN',
+  },
+  brokers: { type: 'string', placeholder: 'LIST', help: 'Kafka brokers for --bus kafka' },
+  'charge-pid': {
+    type: 'string',
+    multiple: true,
+    placeholder: 'PID',
+    help: "count this process's CPU time (all its threads) into every job's overhead (repeatable): `fleettrace up` passes its own, whose ingest and embedded store work on every row sent",
+  },
+  'memory-limit': {
+    type: 'string',
+    placeholder: 'MIB',
+    help: "the resident memory the agent keeps under (default 256): above 80% of it the C heap is trimmed and V8 collects, and if that is not enough every cache is shrunk to half (at most every 30 s); /metrics shows each cache's size, bound and evictions",
+  },
+  metrics: {
+    type: 'string',
+    placeholder: 'H:P',
+    help: "serve Prometheus /metrics and /healthz there (port 0 picks one). /metrics (events, loss by stage, spool, the controller link, bus state, each run's overhead) needs the bearer token in <state>/metrics-token (made 0600 on first use); /healthz answers 200 ok or 503 unavailable to anyone, the reasons with the token",
+  },
+} as const satisfies OptionSpecs;
 
-Runs the per-host agent: enrolls with the controller (first start, with a
+export const agentCommand = defineCommand({
+  ...listed('agent'),
+  usage: '--controller H:P [--token-file FILE] [options]',
+  description: `Runs the per-host agent: enrolls with the controller (first start, with a
 bootstrap token), keeps its identity, key and certificate in the state
 directory, holds a mutual-TLS stream to the controller, runs assigned jobs
 through the collectors and reports their state. One agent per host: a second
 one on the same state directory is refused. Logs are JSON lines on stderr.
 Stops on SIGINT or SIGTERM within 5 s (a second signal forces): collectors
-detached, rows the bus has not taken by then spooled for the next start.
+detached, rows the bus has not taken by then spooled for the next start.`,
+  options: AGENT_OPTIONS,
+  parse: configFileParser({ name: 'agent', options: AGENT_OPTIONS }),
+  run: agent,
+});
 
-options:
-  --config FILE       take options from FILE's agent: section (YAML, see
-                      docs/config.md); flags given here override it
-  --controller H:P    the controller's enrollment address (e.g. ctl.example:7781)
-  --token-file FILE   file holding the bootstrap token (ftboot....), needed on the
-                      first start (default $FLEETTRACE_BOOTSTRAP_TOKEN); --token TOKEN
-                      works too, but every local user can read a command line
-  --state DIR         state directory (default /var/lib/fleettrace/agent)
-  --label K=V         a label of this host (repeatable), e.g. --label role=web
-  --hostname NAME     the name to enroll under (default: this host's name);
-                      with --simulate, the prefix of the simulated names
-  --bus local|kafka   publish rows to the local bus of \`fleettrace up\` / an ingest
-                      (--bus-address H:P) or to Kafka (--brokers H:P,...);
-                      without it, to the bus the controller names at enrollment
-                      and on every reconnect (\`fleettrace controller --brokers\`).
-                      With neither, a job's rows are counted as lost, with the
-                      reason "no event bus: ...", never as sent
-  --bus-address ADDR  local bus address: a unix socket path or H:P (default
-                      127.0.0.1:7420); its publisher token from $FLEETTRACE_BUS_TOKEN
-  --brokers LIST      Kafka brokers for --bus kafka
-  --charge-pid PID    count this process's CPU time (all its threads) into every
-                      job's overhead (repeatable): \`fleettrace up\` passes its own,
-                      whose ingest and embedded store work on every row sent
-  --memory-limit MIB  the resident memory the agent keeps under (default 256): above
-                      80% of it the C heap is trimmed and V8 collects, and if that is
-                      not enough every cache is shrunk to half (at most every 30 s);
-                      /metrics shows each cache's size, bound and evictions
-  --metrics H:P       serve Prometheus /metrics and /healthz there (port 0 picks one).
-                      /metrics (events, loss by stage, spool, the controller link, bus
-                      state, each run's overhead) needs the bearer token in
-                      <state>/metrics-token (made 0600 on first use); /healthz answers
-                      200 ok or 503 unavailable to anyone, the reasons with the token
-  --simulate N        run N simulated agents in this process, each enrolled with
-                      its own key and mutual-TLS stream, with synthetic collectors
-                      (the token must allow N uses)
-  -h, --help          this help`;
-
-export const AGENT_OPTIONS = {
-  controller: { type: 'string' },
-  token: { type: 'string' },
-  'token-file': { type: 'string' },
-  state: { type: 'string', default: '/var/lib/fleettrace/agent' },
-  label: { type: 'string', multiple: true },
-  hostname: { type: 'string' },
-  simulate: { type: 'string' },
-  bus: { type: 'string' },
-  'bus-address': { type: 'string', default: '127.0.0.1:7420' },
-  brokers: { type: 'string' },
-  'charge-pid': { type: 'string', multiple: true },
-  'memory-limit': { type: 'string' },
-  metrics: { type: 'string' },
-  help: { type: 'boolean', short: 'h', default: false },
-} satisfies OptionTable;
-
-export async function agentCommand(argv: string[]): Promise<number> {
+async function agent(values: Values<typeof AGENT_OPTIONS>): Promise<number> {
   // Before anything is created (runAgent then tightens what an older start left).
   ownerOnlyUmask();
-  const { values, positionals } = parseServiceArgs(
-    { name: 'agent', help: AGENT_HELP },
-    {
-      args: argv,
-      strict: true,
-      allowPositionals: true,
-      options: AGENT_OPTIONS,
-    },
-  );
-  if (values.help) {
-    process.stdout.write(AGENT_HELP + '\n');
-    return 0;
-  }
-  if (positionals.length)
-    throw new UsageError(`agent takes no arguments, got ${positionals.join(' ')}`);
-  if (!values.controller) throw new UsageError(`--controller is required\n\n${AGENT_HELP}`);
+  if (!values.controller)
+    throw new UsageError(`--controller is required\n\n${agentCommand.help()}`);
   const token = readSecret(values, { flag: 'token', env: 'FLEETTRACE_BOOTSTRAP_TOKEN' });
   const simulate =
     values.simulate === undefined
       ? undefined
       : parseInteger('--simulate', values.simulate, 1, 100_000);
-  if (values.bus !== undefined && values.bus !== 'local' && values.bus !== 'kafka')
-    throw new UsageError(`--bus: expected local or kafka, got ${JSON.stringify(values.bus)}`);
   if (values.bus === 'kafka' && !values.brokers)
     throw new UsageError('--brokers: needed with --bus kafka');
   if (values.bus && simulate !== undefined)

@@ -1,31 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-import { parseArgs } from 'node:util';
 import { parseDuration, parseInteger, renderTable } from '@fleettrace/common';
-import { ApiClient, CONNECTION_HELP, CONNECTION_OPTIONS } from '../api-client';
-import { toJson, UsageError } from '../cli-error';
+import { ApiClient, CONNECTION_OPTIONS } from '../api-client';
+import { UsageError } from '../cli-error';
+import { defineCommand, printData } from '../command';
+import { listed } from '../registry';
 import type {
   AuditEntryResponse,
   AuditListResponse,
 } from '@fleettrace/controller' with { 'resolution-mode': 'import' };
-
-export const AUDIT_HELP = `usage: fleettrace audit [--since D] [--action A] [--outcome O | --denied] [--limit N] [--json]
-
-Lists the controller's audit log, newest first (admin): who did what, to what,
-from where and how it ended. Refused requests (action auth.denied) are
-aggregated per source and reason each minute; COUNT says how many a line
-stands for.
-
-options:
-  --since D           only entries of the last D, e.g. 1h (default: all)
-  --action A          only this action: job.create, job.cancel, query,
-                      schedule.create, schedule.delete, schedule.pause,
-                      token.create, token.revoke, agent.enroll, agent.revoke,
-                      auth.denied
-  --outcome O         only ok, denied, refused, error or pending
-  --denied            the same as --outcome denied
-  --limit N           at most N entries (default 100)
-  --json              print JSON
-${CONNECTION_HELP}`;
 
 /** What an entry's reason, rows or error was, in one short cell. */
 function summary(e: AuditEntryResponse): string {
@@ -43,59 +25,64 @@ function summary(e: AuditEntryResponse): string {
   return text.length > 120 ? `${text.slice(0, 119)}…` : text;
 }
 
-export async function auditCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: true,
-    options: {
-      ...CONNECTION_OPTIONS,
-      since: { type: 'string' },
-      action: { type: 'string' },
-      outcome: { type: 'string' },
-      denied: { type: 'boolean', default: false },
-      limit: { type: 'string', default: '100' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
+export const auditCommand = defineCommand({
+  ...listed('audit'),
+  usage: '[--since D] [--action A] [--outcome O | --denied] [--limit N] [--json]',
+  description: `Lists the controller's audit log, newest first (admin): who did what, to what,
+from where and how it ended. Refused requests (action auth.denied) are
+aggregated per source and reason each minute; COUNT says how many a line
+stands for.`,
+  options: {
+    since: {
+      type: 'string',
+      placeholder: 'D',
+      help: 'only entries of the last D, e.g. 1h (default: all)',
     },
-  });
-  if (values.help) {
-    process.stdout.write(AUDIT_HELP + '\n');
+    action: {
+      type: 'string',
+      placeholder: 'A',
+      help: 'only this action: job.create, job.cancel, query, schedule.create, schedule.delete, schedule.pause, token.create, token.revoke, agent.enroll, agent.revoke, auth.denied',
+    },
+    outcome: {
+      type: 'string',
+      placeholder: 'O',
+      help: 'only ok, denied, refused, error or pending',
+    },
+    denied: { type: 'boolean', default: false, help: 'the same as --outcome denied' },
+    limit: { type: 'string', default: '100', placeholder: 'N', help: 'at most N entries' },
+    ...CONNECTION_OPTIONS,
+  },
+  data: true,
+  async run(values) {
+    if (values.denied && values.outcome && values.outcome !== 'denied')
+      throw new UsageError('--denied and --outcome disagree; give one of them');
+    const limit = parseInteger('--limit', values.limit, 1, 10_000);
+    // Checked here so that a typo is a usage error before any request.
+    if (values.since !== undefined) parseDuration('--since', values.since, { minMs: 1_000 });
+    const outcome = values.denied ? 'denied' : values.outcome;
+    const q = new URLSearchParams({
+      limit: String(limit),
+      ...(values.since !== undefined ? { since: values.since } : {}),
+      ...(values.action !== undefined ? { action: values.action } : {}),
+      ...(outcome !== undefined ? { outcome } : {}),
+    });
+    const { entries } = await ApiClient.from(values).get<AuditListResponse>(`/api/v1/audit?${q}`);
+    // renderTable escapes control and bidi characters: actors, paths and reasons come from callers.
+    printData(values.json, entries, () =>
+      renderTable(
+        ['TIME', 'ACTION', 'OUTCOME', 'COUNT', 'ACTOR', 'ROLE', 'SOURCE', 'WHAT'],
+        entries.map((e) => [
+          e.ts.replace('T', ' ').slice(0, 19),
+          e.action,
+          e.outcome,
+          e.count,
+          e.actor,
+          e.role,
+          e.source,
+          summary(e),
+        ]),
+      ),
+    );
     return 0;
-  }
-  if (positionals.length) throw new UsageError('audit takes no arguments');
-  if (values.denied && values.outcome && values.outcome !== 'denied')
-    throw new UsageError('--denied and --outcome disagree; give one of them');
-  const limit = parseInteger('--limit', values.limit, 1, 10_000);
-  // Checked here so that a typo is a usage error before any request.
-  if (values.since !== undefined) parseDuration('--since', values.since, { minMs: 1_000 });
-  const outcome = values.denied ? 'denied' : values.outcome;
-  const q = new URLSearchParams({
-    limit: String(limit),
-    ...(values.since !== undefined ? { since: values.since } : {}),
-    ...(values.action !== undefined ? { action: values.action } : {}),
-    ...(outcome !== undefined ? { outcome } : {}),
-  });
-  const { entries } = await ApiClient.from(values).get<AuditListResponse>(`/api/v1/audit?${q}`);
-  if (values.json) {
-    process.stdout.write(toJson(entries) + '\n');
-    return 0;
-  }
-  // renderTable escapes control and bidi characters: actors, paths and reasons come from callers.
-  process.stdout.write(
-    renderTable(
-      ['TIME', 'ACTION', 'OUTCOME', 'COUNT', 'ACTOR', 'ROLE', 'SOURCE', 'WHAT'],
-      entries.map((e) => [
-        e.ts.replace('T', ' ').slice(0, 19),
-        e.action,
-        e.outcome,
-        e.count,
-        e.actor,
-        e.role,
-        e.source,
-        summary(e),
-      ]),
-    ) + '\n',
-  );
-  return 0;
-}
+  },
+});

@@ -12,7 +12,6 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { parseDuration, parseInteger } from '@fleettrace/common';
 import {
   DEFAULT_QUERY_LIMITS,
@@ -22,87 +21,115 @@ import {
   type QueryUsersOptions,
 } from '@fleettrace/store';
 import { toJson, UsageError } from '../cli-error';
-import { readSecret } from '../secret-flags';
+import { defineCommand, type OptionSpecs, type Values as ParsedValues } from '../command';
+import { listed } from '../registry';
+import { readSecret, secretOptions } from '../secret-flags';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 
-export const CLICKHOUSE_USERS_HELP = `usage: fleettrace clickhouse-users --users-d DIR [options]
-       fleettrace clickhouse-users --sql [options]
-       fleettrace clickhouse-users --apply URL [--user NAME] [--password-file FILE] [options]
-
-Provisions the read-only ClickHouse users the controller runs queries as
-(fleettrace_viewer, fleettrace_admin): readonly=1, the query limits in their
-profile, the viewer reading the fleettrace database and the admin also
-fleettrace_sensitive. Passwords are stored as SHA-256 hashes, never in clear.
-
-where (one of):
-  --users-d DIR         write DIR/fleettrace-users.xml (mode 0640, owned like DIR
-                        when run as root) for a server configured by files, e.g.
-                        /etc/clickhouse-server/users.d; the server loads it within
-                        seconds, without a restart (every version, 18.16 included)
-  --sql                 print CREATE SETTINGS PROFILE / CREATE USER / GRANT
-                        statements instead, for servers with SQL access control
-                        (20.5 on); run them as a user with access management
-  --apply URL           run those statements on the server at URL (http://H:8123)
-  --user NAME           with --apply: who runs them (default "default")
-  --password-file FILE  with --apply: that user's password (default
-                        $FLEETTRACE_CLICKHOUSE_PASSWORD, as ingest reads it; none
-                        if unset)
-
-passwords (never needed on the command line; the controller reads the same files
-through its --clickhouse-viewer-password-file and --clickhouse-admin-password-file):
-  --viewer-password-file FILE
-                        the viewer's (default $FLEETTRACE_CLICKHOUSE_VIEWER_PASSWORD)
-  --admin-password-file FILE
-                        the admin's (default $FLEETTRACE_CLICKHOUSE_ADMIN_PASSWORD)
-  --generate DIR        make a random password for each user not given above, in
-                        DIR/clickhouse-viewer-password and DIR/clickhouse-admin-password
-                        (mode 0600; a file already there is kept and used, so
-                        running again does not change a password)
-
-users:
-  --viewer-user NAME, --admin-user NAME
-                        their names (default fleettrace_viewer, fleettrace_admin)
-  --network ADDR        an address or CIDR network they may connect from, e.g. the
-                        controller's (repeatable; default 127.0.0.1 and ::1)
-
-query limits (each user query; readonly=1 stops a query from lifting them):
-  --max-execution-time D
-                        e.g. 30s, 2m (default ${DEFAULT_QUERY_LIMITS.maxExecutionTimeS}s)
-  --max-memory BYTES    memory of one query (default 2GiB)
-  --max-rows-to-read N  rows one query may read (default ${DEFAULT_QUERY_LIMITS.maxRowsToRead})
-  --max-result-rows N   rows in a result (default ${DEFAULT_QUERY_LIMITS.maxResultRows})
-  --max-result-bytes BYTES
-                        bytes in a result (default 256MiB)
-                        (BYTES: a number of bytes, or with KiB, MiB or GiB)
-
-  --json                print what was done as JSON
-  -h, --help            this help`;
+const WHERE = 'where (one of)';
+const PASSWORDS =
+  'passwords (never needed on the command line; the controller reads the same files through its --clickhouse-viewer-password-file and --clickhouse-admin-password-file)';
+const USERS = 'users';
+const LIMITS = 'query limits (each user query; readonly=1 stops a query from lifting them)';
 
 const OPTIONS = {
-  'users-d': { type: 'string' },
-  sql: { type: 'boolean', default: false },
-  apply: { type: 'string' },
-  user: { type: 'string' },
-  password: { type: 'string' },
-  'password-file': { type: 'string' },
-  'viewer-password': { type: 'string' },
-  'viewer-password-file': { type: 'string' },
-  'admin-password': { type: 'string' },
-  'admin-password-file': { type: 'string' },
-  generate: { type: 'string' },
-  'viewer-user': { type: 'string' },
-  'admin-user': { type: 'string' },
-  network: { type: 'string', multiple: true },
-  'max-execution-time': { type: 'string' },
-  'max-memory': { type: 'string' },
-  'max-rows-to-read': { type: 'string' },
-  'max-result-rows': { type: 'string' },
-  'max-result-bytes': { type: 'string' },
-  json: { type: 'boolean', default: false },
-  help: { type: 'boolean', short: 'h', default: false },
-} as const;
+  'users-d': {
+    type: 'string',
+    placeholder: 'DIR',
+    section: WHERE,
+    help: 'write DIR/fleettrace-users.xml (mode 0640, owned like DIR when run as root) for a server configured by files, e.g. /etc/clickhouse-server/users.d; the server loads it within seconds, without a restart (every version, 18.16 included)',
+  },
+  sql: {
+    type: 'boolean',
+    default: false,
+    section: WHERE,
+    help: 'print CREATE SETTINGS PROFILE / CREATE USER / GRANT statements instead, for servers with SQL access control (20.5 on); run them as a user with access management',
+  },
+  apply: {
+    type: 'string',
+    placeholder: 'URL',
+    section: WHERE,
+    help: 'run those statements on the server at URL (http://H:8123)',
+  },
+  user: {
+    type: 'string',
+    placeholder: 'NAME',
+    section: WHERE,
+    help: 'with --apply: who runs them (default "default")',
+  },
+  ...secretOptions(
+    'password',
+    "with --apply: that user's password (default $FLEETTRACE_CLICKHOUSE_PASSWORD, as ingest reads it; none if unset)",
+    WHERE,
+  ),
+  ...secretOptions(
+    'viewer-password',
+    "the viewer's (default $FLEETTRACE_CLICKHOUSE_VIEWER_PASSWORD)",
+    PASSWORDS,
+  ),
+  ...secretOptions(
+    'admin-password',
+    "the admin's (default $FLEETTRACE_CLICKHOUSE_ADMIN_PASSWORD)",
+    PASSWORDS,
+  ),
+  generate: {
+    type: 'string',
+    placeholder: 'DIR',
+    section: PASSWORDS,
+    help: 'make a random password for each user not given above, in DIR/clickhouse-viewer-password and DIR/clickhouse-admin-password (mode 0600; a file already there is kept and used, so running again does not change a password)',
+  },
+  'viewer-user': {
+    type: 'string',
+    placeholder: 'NAME',
+    section: USERS,
+    help: "the viewer's name (default fleettrace_viewer)",
+  },
+  'admin-user': {
+    type: 'string',
+    placeholder: 'NAME',
+    section: USERS,
+    help: "the admin's name (default fleettrace_admin)",
+  },
+  network: {
+    type: 'string',
+    multiple: true,
+    placeholder: 'ADDR',
+    section: USERS,
+    help: "an address or CIDR network they may connect from, e.g. the controller's (repeatable; default 127.0.0.1 and ::1)",
+  },
+  'max-execution-time': {
+    type: 'string',
+    placeholder: 'D',
+    section: LIMITS,
+    help: `e.g. 30s, 2m (default ${DEFAULT_QUERY_LIMITS.maxExecutionTimeS}s)`,
+  },
+  'max-memory': {
+    type: 'string',
+    placeholder: 'BYTES',
+    section: LIMITS,
+    help: 'memory of one query (default 2GiB)',
+  },
+  'max-rows-to-read': {
+    type: 'string',
+    placeholder: 'N',
+    section: LIMITS,
+    help: `rows one query may read (default ${DEFAULT_QUERY_LIMITS.maxRowsToRead})`,
+  },
+  'max-result-rows': {
+    type: 'string',
+    placeholder: 'N',
+    section: LIMITS,
+    help: `rows in a result (default ${DEFAULT_QUERY_LIMITS.maxResultRows})`,
+  },
+  'max-result-bytes': {
+    type: 'string',
+    placeholder: 'BYTES',
+    section: LIMITS,
+    help: 'bytes in a result (default 256MiB); BYTES: a number of bytes, or with KiB, MiB or GiB',
+  },
+} as const satisfies OptionSpecs;
 
 type Values = Record<string, unknown>;
 
@@ -292,25 +319,32 @@ async function applyStatements(
   return version;
 }
 
-export async function clickhouseUsersCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: true,
-    options: OPTIONS,
-  });
-  if (values.help) {
-    process.stdout.write(CLICKHOUSE_USERS_HELP + '\n');
-    return 0;
-  }
-  if (positionals.length)
-    throw new UsageError(`clickhouse-users takes no arguments, got ${positionals.join(' ')}`);
+export const clickhouseUsersCommand = defineCommand({
+  ...listed('clickhouse-users'),
+  usage: [
+    '--users-d DIR [options]',
+    '--sql [options]',
+    '--apply URL [--user NAME] [--password-file FILE] [options]',
+  ],
+  description: `Provisions the read-only ClickHouse users the controller runs queries as
+(fleettrace_viewer, fleettrace_admin): readonly=1, the query limits in their
+profile, the viewer reading the fleettrace database and the admin also
+fleettrace_sensitive. Passwords are stored as SHA-256 hashes, never in clear.`,
+  options: OPTIONS,
+  data: true,
+  jsonHelp: 'print what was done as JSON',
+  run: clickhouseUsers,
+});
+
+async function clickhouseUsers(
+  values: ParsedValues<typeof OPTIONS> & { json: boolean },
+): Promise<number> {
   const modes = (['users-d', 'sql', 'apply'] as const).filter(
     (m) => values[m] !== undefined && values[m] !== false,
   );
   if (modes.length !== 1)
     throw new UsageError(
-      `give one of --users-d DIR, --sql, --apply URL${modes.length ? ` (got ${modes.map((m) => `--${m}`).join(', ')})` : ''}\n\n${CLICKHOUSE_USERS_HELP}`,
+      `give one of --users-d DIR, --sql, --apply URL${modes.length ? ` (got ${modes.map((m) => `--${m}`).join(', ')})` : ''}\n\n${clickhouseUsersCommand.help()}`,
     );
   const mode = modes[0]!;
   if (mode !== 'apply')

@@ -1,40 +1,33 @@
 // SPDX-License-Identifier: Apache-2.0
-import { parseArgs } from 'node:util';
-import { toJson, UsageError } from '../cli-error';
+import { toJson } from '../cli-error';
+import { defineCommand } from '../command';
 import { checkConfigFile } from '../config-file';
+import { listed } from '../registry';
 
-export const CONFIG_HELP = `usage: fleettrace config check FILE [--json]
-
-Checks the YAML file that \`fleettrace controller\`, \`agent\` and \`ingest\` take
+const check = defineCommand({
+  name: 'check',
+  summary: 'check a --config file; exit 1 on errors',
+  args: ['FILE'],
+  description: `Checks the YAML file that \`fleettrace controller\`, \`agent\` and \`ingest\` take
 with --config FILE (docs/config.md): its syntax, its sections and every key of
 every section present (known, of the right type, no --help), and warns when it
 holds a secret other local users can read. Prints "ok" or the errors, one per
 line as FILE: section.key: problem, and exits 1 on errors. The values' ranges
-and how options combine are checked by each service when it starts.
+and how options combine are checked by each service when it starts.`,
+  data: true,
+  jsonHelp: 'print {"file", "ok", "sections", "errors", "warnings"}',
+  run: checkCommand,
+});
 
-options:
-  --json      {"file", "ok", "sections", "errors", "warnings"}
-  -h, --help  this help`;
+export const configCommand = defineCommand({
+  ...listed('config'),
+  description: `The --config file of \`fleettrace controller\`, \`agent\` and \`ingest\`
+(docs/config.md).`,
+  subcommands: [check],
+});
 
-export async function configCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: true,
-    options: {
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(CONFIG_HELP + '\n');
-    return 0;
-  }
-  const [verb, file, ...extra] = positionals;
-  if (verb !== 'check') throw new UsageError(`config: expected check FILE\n\n${CONFIG_HELP}`);
-  if (file === undefined) throw new UsageError('config check: expected a FILE');
-  if (extra.length)
-    throw new UsageError(`config check takes one FILE, got also ${extra.join(' ')}`);
+async function checkCommand(values: { json: boolean }, positionals: string[]): Promise<number> {
+  const file = positionals[0] as string; // one FILE: defineCommand counted the arguments
   const check = checkConfigFile(file);
   const ok = check.errors.length === 0;
   if (values.json) {

@@ -3,126 +3,131 @@ import { ownerOnlyUmask, parseDuration } from '@fleettrace/common';
 import type { BusSettings, ControlEvent } from '@fleettrace/proto';
 import type { QueryService, cannedQueries } from '@fleettrace/store';
 import { UsageError } from '../cli-error';
-import { parseServiceArgs } from '../config-file';
-import type { OptionTable } from '../config-keys';
-import { kafkaSettings } from '../kafka-flags';
-import { readSecret } from '../secret-flags';
+import { defineCommand, type OptionSpecs, type Values } from '../command';
+import { configFileParser, configOption } from '../config-file';
+import { kafkaConnectionOptions, kafkaSettings } from '../kafka-flags';
+import { readSecret, secretOptions } from '../secret-flags';
+import { listed } from '../registry';
 import { serveUntilSignal } from '../signals';
 
-export const CONTROLLER_HELP = `usage: fleettrace controller [options]
+const STORE_SECTION =
+  'fleet store (the ClickHouse server `fleettrace ingest` writes; without it query, top and crashes answer 503)';
+const BUS_SECTION =
+  'fleet bus (Kafka; the controller publishes job, run and agent changes there for ingest, and hands these settings to agents at enrollment and on every reconnect)';
 
-Runs the control plane: the REST API (with /metrics, /healthz, /readyz and
+export const CONTROLLER_OPTIONS = {
+  config: configOption('controller'),
+  data: {
+    type: 'string',
+    default: '/var/lib/fleettrace/controller',
+    placeholder: 'DIR',
+    help: 'data directory',
+  },
+  listen: { type: 'string', placeholder: 'H:P', help: 'REST API (default 127.0.0.1:7780)' },
+  'enroll-listen': {
+    type: 'string',
+    placeholder: 'H:P',
+    help: 'agent enrollment, TLS (default 127.0.0.1:7781)',
+  },
+  'control-listen': {
+    type: 'string',
+    placeholder: 'H:P',
+    help: 'agent streams, mutual TLS (default 127.0.0.1:7782)',
+  },
+  'control-advertise': {
+    type: 'string',
+    placeholder: 'H:P',
+    help: 'control address given to agents (default: the listen address; 0.0.0.0 means "the host the agent enrolled through")',
+  },
+  'server-name': {
+    type: 'string',
+    multiple: true,
+    placeholder: 'NAME',
+    help: "extra DNS name or IP for the listeners' certificate (repeatable)",
+  },
+  'ca-cert': { type: 'string', placeholder: 'FILE', help: 'use this CA instead of generating one' },
+  'ca-key': { type: 'string', placeholder: 'FILE', help: 'use this CA instead of generating one' },
+  'cert-lifetime': {
+    type: 'string',
+    placeholder: 'D',
+    help: 'lifetime of agent certificates (default 7d written as 168h)',
+  },
+  heartbeat: { type: 'string', placeholder: 'D', help: 'agent heartbeat interval (default 5s)' },
+  'lost-after': {
+    type: 'string',
+    placeholder: 'D',
+    help: 'mark an agent lost after this long without heartbeat (default 3 heartbeats)',
+  },
+  'ui-dir': {
+    type: 'string',
+    placeholder: 'DIR',
+    help: 'serve the web UI built in DIR (apps/web/dist) at /; the pages need no token, their API calls do',
+  },
+  'clickhouse-url': {
+    type: 'string',
+    placeholder: 'URL',
+    section: STORE_SECTION,
+    help: 'e.g. http://ch.example:8123',
+  },
+  'clickhouse-viewer-user': {
+    type: 'string',
+    placeholder: 'NAME',
+    section: STORE_SECTION,
+    help: 'the readonly users queries of the viewer and admin roles run as (default fleettrace_viewer, fleettrace_admin)',
+  },
+  'clickhouse-admin-user': {
+    type: 'string',
+    placeholder: 'NAME',
+    section: STORE_SECTION,
+    help: 'the readonly users queries of the viewer and admin roles run as (default fleettrace_viewer, fleettrace_admin)',
+  },
+  ...secretOptions(
+    'clickhouse-password',
+    'their password (default $FLEETTRACE_CLICKHOUSE_PASSWORD)',
+    STORE_SECTION,
+  ),
+  ...secretOptions(
+    'clickhouse-viewer-password',
+    "the viewer user's own password, instead of the one above (default $FLEETTRACE_CLICKHOUSE_VIEWER_PASSWORD)",
+    STORE_SECTION,
+  ),
+  ...secretOptions(
+    'clickhouse-admin-password',
+    "the admin user's own password, instead of the one above (default $FLEETTRACE_CLICKHOUSE_ADMIN_PASSWORD)",
+    STORE_SECTION,
+  ),
+  'clickhouse-owner-user': {
+    type: 'string',
+    placeholder: 'NAME',
+    section: STORE_SECTION,
+    help: "the user that reads the server's version and stops a query past its time limit (KILL QUERY) (default default)",
+  },
+  ...secretOptions(
+    'clickhouse-owner-password',
+    'its password (default $FLEETTRACE_CLICKHOUSE_OWNER_PASSWORD; none by default)',
+    STORE_SECTION,
+  ),
+  brokers: { type: 'string', placeholder: 'H:P,...', section: BUS_SECTION, help: 'Kafka brokers' },
+  ...kafkaConnectionOptions(BUS_SECTION),
+} as const satisfies OptionSpecs;
+
+export const controllerCommand = defineCommand({
+  ...listed('controller'),
+  description: `Runs the control plane: the REST API (with /metrics, /healthz, /readyz and
 /api/v1/openapi.json), the agents' Enrollment listener (TLS) and their
 AgentControl listener (mutual TLS). State lives in SQLite in the data
 directory, with the CA it generates on first start. On the first start it
 prints an admin API token, also written (0600) to <data>/admin-token.
 Logs are JSON lines on stderr. Stops on SIGINT or SIGTERM within 5 s (a second
-signal forces).
+signal forces).`,
+  options: CONTROLLER_OPTIONS,
+  parse: configFileParser({ name: 'controller', options: CONTROLLER_OPTIONS }),
+  run: controller,
+});
 
-options:
-  --config FILE         take options from FILE's controller: section (YAML, see
-                        docs/config.md); flags given here override it
-  --data DIR            data directory (default /var/lib/fleettrace/controller)
-  --listen H:P          REST API (default 127.0.0.1:7780)
-  --enroll-listen H:P   agent enrollment, TLS (default 127.0.0.1:7781)
-  --control-listen H:P  agent streams, mutual TLS (default 127.0.0.1:7782)
-  --control-advertise H:P
-                        control address given to agents (default: the listen
-                        address; 0.0.0.0 means "the host the agent enrolled through")
-  --server-name NAME    extra DNS name or IP for the listeners' certificate (repeatable)
-  --ca-cert FILE, --ca-key FILE
-                        use this CA instead of generating one
-  --cert-lifetime D     lifetime of agent certificates (default 7d written as 168h)
-  --heartbeat D         agent heartbeat interval (default 5s)
-  --lost-after D        mark an agent lost after this long without heartbeat (default 3 heartbeats)
-  --ui-dir DIR          serve the web UI built in DIR (apps/web/dist) at /; the
-                        pages need no token, their API calls do
-
-fleet store (the ClickHouse server \`fleettrace ingest\` writes; without it
-query, top and crashes answer 503):
-  --clickhouse-url URL  e.g. http://ch.example:8123
-  --clickhouse-viewer-user NAME, --clickhouse-admin-user NAME
-                        the readonly users queries of the viewer and admin roles
-                        run as (default fleettrace_viewer, fleettrace_admin)
-  --clickhouse-password-file FILE
-                        their password (default $FLEETTRACE_CLICKHOUSE_PASSWORD;
-                        --clickhouse-password works too, but every local user
-                        can read a command line)
-  --clickhouse-viewer-password-file FILE, --clickhouse-admin-password-file FILE
-                        one user's own password, instead of the one above
-                        (default $FLEETTRACE_CLICKHOUSE_VIEWER_PASSWORD,
-                        $FLEETTRACE_CLICKHOUSE_ADMIN_PASSWORD)
-  --clickhouse-owner-user NAME
-                        the user that reads the server's version and stops a query
-                        past its time limit (KILL QUERY) (default default)
-  --clickhouse-owner-password-file FILE
-                        its password (default $FLEETTRACE_CLICKHOUSE_OWNER_PASSWORD;
-                        none by default)
-
-fleet bus (Kafka; the controller publishes job, run and agent changes there for
-ingest, and hands these settings to agents at enrollment and on every reconnect):
-  --brokers H:P,...     Kafka brokers
-  --kafka-tls           connect to them over TLS
-  --kafka-sasl-mechanism plain|scram-sha-256|scram-sha-512
-                        authenticate to the brokers with SASL
-  --kafka-sasl-user NAME
-                        the SASL user name
-  --kafka-sasl-password-file FILE
-                        the SASL password (default $FLEETTRACE_KAFKA_SASL_PASSWORD)
-  -h, --help            this help`;
-
-export const CONTROLLER_OPTIONS = {
-  data: { type: 'string', default: '/var/lib/fleettrace/controller' },
-  listen: { type: 'string' },
-  'enroll-listen': { type: 'string' },
-  'control-listen': { type: 'string' },
-  'control-advertise': { type: 'string' },
-  'server-name': { type: 'string', multiple: true },
-  'ca-cert': { type: 'string' },
-  'ca-key': { type: 'string' },
-  'cert-lifetime': { type: 'string' },
-  heartbeat: { type: 'string' },
-  'lost-after': { type: 'string' },
-  'ui-dir': { type: 'string' },
-  'clickhouse-url': { type: 'string' },
-  'clickhouse-viewer-user': { type: 'string' },
-  'clickhouse-admin-user': { type: 'string' },
-  'clickhouse-password': { type: 'string' },
-  'clickhouse-password-file': { type: 'string' },
-  'clickhouse-viewer-password': { type: 'string' },
-  'clickhouse-viewer-password-file': { type: 'string' },
-  'clickhouse-admin-password': { type: 'string' },
-  'clickhouse-admin-password-file': { type: 'string' },
-  'clickhouse-owner-user': { type: 'string' },
-  'clickhouse-owner-password': { type: 'string' },
-  'clickhouse-owner-password-file': { type: 'string' },
-  brokers: { type: 'string' },
-  'kafka-tls': { type: 'boolean' },
-  'kafka-sasl-mechanism': { type: 'string' },
-  'kafka-sasl-user': { type: 'string' },
-  'kafka-sasl-password': { type: 'string' },
-  'kafka-sasl-password-file': { type: 'string' },
-  help: { type: 'boolean', short: 'h', default: false },
-} satisfies OptionTable;
-
-export async function controllerCommand(argv: string[]): Promise<number> {
+async function controller(values: Values<typeof CONTROLLER_OPTIONS>): Promise<number> {
   // Before anything is created (startController then tightens what an older start left).
   ownerOnlyUmask();
-  const { values, positionals } = parseServiceArgs(
-    { name: 'controller', help: CONTROLLER_HELP },
-    {
-      args: argv,
-      strict: true,
-      allowPositionals: true,
-      options: CONTROLLER_OPTIONS,
-    },
-  );
-  if (values.help) {
-    process.stdout.write(CONTROLLER_HELP + '\n');
-    return 0;
-  }
-  if (positionals.length)
-    throw new UsageError(`controller takes no arguments, got ${positionals.join(' ')}`);
   const ms = (flag: string, raw: string | undefined, minMs: number) =>
     raw === undefined
       ? undefined

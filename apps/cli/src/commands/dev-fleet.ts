@@ -10,7 +10,6 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   describeSecuredDataDir,
   ownerOnlyUmask,
@@ -18,6 +17,8 @@ import {
   renderTable,
   secureDataDir,
 } from '@fleettrace/common';
+import { defineCommand, type OptionSpecs, type Values } from '../command';
+import { listed } from '../registry';
 import { ApiClient } from '../api-client';
 import { toJson, UsageError } from '../cli-error';
 import {
@@ -42,9 +43,28 @@ const STORE_GRACE_MS = 10_000;
 /** dev-fleet's own deadline: the sum of the stages above, and a margin. */
 const STOP_DEADLINE_MS = 3 * SERVICE_GRACE_MS + STORE_GRACE_MS + 2000;
 
-export const DEV_FLEET_HELP = `usage: fleettrace dev-fleet [--agents N] [--data DIR] [--keep] [--json]
+interface AgentInfo {
+  hostname: string;
+  id: string;
+  service: ChildService;
+  state: string;
+  metricsPort: number;
+}
 
-Runs a fleet on this machine, each part its own process: an Apache Kafka
+const DEV_FLEET_OPTIONS = {
+  agents: { type: 'string', default: '2', placeholder: 'N', help: 'agents to run, 1 to 8' },
+  data: {
+    type: 'string',
+    placeholder: 'DIR',
+    help: 'where every part keeps its config, data and log; must be new or empty (default: a new fleettrace-dev-fleet-* directory in $TMPDIR or /tmp)',
+  },
+  keep: { type: 'boolean', default: false, help: 'keep the data directory on exit' },
+} as const satisfies OptionSpecs;
+
+export const devFleetCommand = defineCommand({
+  ...listed('dev-fleet'),
+  usage: '[--agents N] [--data DIR] [--keep] [--json]',
+  description: `Runs a fleet on this machine, each part its own process: an Apache Kafka
 ${KAFKA_VERSION} broker (KRaft, one node), a ClickHouse server, \`fleettrace ingest\`
 (Kafka into ClickHouse), \`fleettrace controller\` and N agents enrolled as
 dev-1 ... dev-N, each with its own state directory, publishing to the Kafka
@@ -62,46 +82,18 @@ parts (SIGTERM, SIGKILL 5 s later).
 
 Needs root (the agents load BPF programs), Java, the Kafka ${KAFKA_VERSION} jars in
 $FLEETTRACE_CACHE (default /var/cache/fleettrace) and clickhouse-server:
-\`node scripts/test-services.mjs\` installs what is missing.
+\`node scripts/test-services.mjs\` installs what is missing.`,
+  options: DEV_FLEET_OPTIONS,
+  data: true,
+  jsonHelp:
+    'once ready, print addresses, pids, tokens and files as one JSON object on stdout (progress stays on stderr)',
+  run: devFleet,
+});
 
-options:
-  --agents N    agents to run, 1 to 8 (default 2)
-  --data DIR    where every part keeps its config, data and log; must be new or
-                empty (default: a new fleettrace-dev-fleet-* directory in $TMPDIR
-                or /tmp)
-  --keep        keep the data directory on exit
-  --json        once ready, print addresses, pids, tokens and files as one JSON
-                object on stdout (progress stays on stderr)
-  -h, --help    this help`;
-
-interface AgentInfo {
-  hostname: string;
-  id: string;
-  service: ChildService;
-  state: string;
-  metricsPort: number;
-}
-
-export async function devFleetCommand(argv: string[]): Promise<number> {
+async function devFleet(
+  values: Values<typeof DEV_FLEET_OPTIONS> & { json: boolean },
+): Promise<number> {
   ownerOnlyUmask();
-  const { values, positionals } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: true,
-    options: {
-      agents: { type: 'string', default: '2' },
-      data: { type: 'string' },
-      keep: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(DEV_FLEET_HELP + '\n');
-    return 0;
-  }
-  if (positionals.length)
-    throw new UsageError(`dev-fleet takes no arguments, got ${positionals.join(' ')}`);
   const agentCount = parseInteger('--agents', values.agents, 1, 8);
   if (values.data !== undefined) {
     if (values.data === '') throw new UsageError('--data: expected a directory, got ""');

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-import { parseArgs } from 'node:util';
 import { renderTable } from '@fleettrace/common';
 import {
   bpfObjectPath,
@@ -9,25 +8,18 @@ import {
   probeKernelFeatures,
 } from '@fleettrace/collectors';
 import { toJson } from '../cli-error';
+import { defineCommand } from '../command';
+import { listed } from '../registry';
 
-export const FEATURES_HELP = `usage: fleettrace features [--json]
+export const featuresCommand = defineCommand({
+  ...listed('features'),
+  description: `Probes what this kernel supports (attach kinds, map and program types, helpers)
+by loading tiny programs, and which collectors can run here.`,
+  data: true,
+  run: features,
+});
 
-Probes what this kernel supports (attach kinds, map and program types, helpers)
-by loading tiny programs, and which collectors can run here.`;
-
-export async function featuresCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(FEATURES_HELP + '\n');
-    return 0;
-  }
+async function features(values: { json: boolean }): Promise<number> {
   const report = await probeKernelFeatures(bpfObjectPath('features'));
   const runnable = Object.fromEntries(
     [...collectors().values()].map((c) => [c.name, missingFeatures(report, c.requires)]),

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-import { parseArgs } from 'node:util';
 import { escapeForTerminal, parseInteger, renderTable } from '@fleettrace/common';
-import { ApiClient, ApiError, CONNECTION_HELP, CONNECTION_OPTIONS } from '../api-client';
-import { toJson, UsageError } from '../cli-error';
+import { ApiClient, ApiError, CONNECTION_OPTIONS } from '../api-client';
+import { toJson } from '../cli-error';
+import { defineCommand, printData } from '../command';
+import { listed } from '../registry';
 import type {
   JobListResponse,
   JobResponse,
@@ -42,30 +43,6 @@ export async function withStored(api: ApiClient, job: JobView): Promise<JobView>
     };
   }
 }
-
-export const JOBS_HELP = `usage: fleettrace jobs [--state running|finished|cancelled] [--limit N] [--json]
-
-Lists jobs, newest first, with their runs by state.
-
-options:
-  --state S           only jobs in this state
-  --limit N           at most N jobs (default 50)
-  --json              print JSON
-${CONNECTION_HELP}`;
-
-export const JOB_HELP = `usage: fleettrace job show ID [--json]
-       fleettrace job cancel ID [--reason TEXT]
-
-\`show\` prints a job and every per-host run: state, reason, overhead, and
-three figures of its rows: SENT (handed to the agent's publisher), ACKED (taken
-by the bus) and STORED (in the store, counted by the controller), with LOST
-(never sent: kernel side, limits, no bus). \`cancel\` stops it on every host (operator; admin for jobs
-with sensitive collectors).
-
-options:
-  --reason TEXT       why, for the audit log and the runs' state
-  --json              print JSON
-${CONNECTION_HELP}`;
 
 const pct = (share: number): string => `${(share * 100).toFixed(share < 0.001 ? 4 : 2)}%`;
 
@@ -113,96 +90,106 @@ export function deliveryNotes(job: JobView): string[] {
   return notes;
 }
 
-export async function jobsCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: true,
-    options: {
-      ...CONNECTION_OPTIONS,
-      state: { type: 'string' },
-      limit: { type: 'string', default: '50' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
+export const jobsCommand = defineCommand({
+  ...listed('jobs'),
+  description: 'Lists jobs, newest first, with their runs by state.',
+  options: {
+    state: {
+      type: 'string',
+      placeholder: 'S',
+      help: 'only jobs in this state: running, finished or cancelled',
     },
-  });
-  if (values.help) {
-    process.stdout.write(JOBS_HELP + '\n');
+    limit: { type: 'string', default: '50', placeholder: 'N', help: 'at most N jobs' },
+    ...CONNECTION_OPTIONS,
+  },
+  data: true,
+  async run(values) {
+    const limit = parseInteger('--limit', values.limit, 1, 10_000);
+    const q = new URLSearchParams({
+      limit: String(limit),
+      ...(values.state ? { state: values.state } : {}),
+    });
+    const { jobs } = await ApiClient.from(values).get<JobListResponse>(`/api/v1/jobs?${q}`);
+    printData(values.json, jobs, () =>
+      renderTable(
+        ['JOB', 'STATE', 'COLLECTORS', 'CREATED', 'BY', 'RUNS', 'EVENTS', 'LOST'],
+        jobs.map((j) => [
+          j.id,
+          j.state,
+          j.spec.collectors.map((c) => c.name).join(','),
+          j.created.replace('T', ' ').slice(0, 19),
+          j.created_by,
+          runsByState(j),
+          j.events_sent,
+          j.events_lost,
+        ]),
+      ),
+    );
     return 0;
-  }
-  if (positionals.length)
-    throw new UsageError(`jobs takes no arguments (see \`fleettrace job show ID\`)`);
-  const limit = parseInteger('--limit', values.limit, 1, 10_000);
-  const q = new URLSearchParams({
-    limit: String(limit),
-    ...(values.state ? { state: values.state } : {}),
-  });
-  const { jobs } = await ApiClient.from(values).get<JobListResponse>(`/api/v1/jobs?${q}`);
-  if (values.json) {
-    process.stdout.write(toJson(jobs) + '\n');
-    return 0;
-  }
-  process.stdout.write(
-    renderTable(
-      ['JOB', 'STATE', 'COLLECTORS', 'CREATED', 'BY', 'RUNS', 'EVENTS', 'LOST'],
-      jobs.map((j) => [
-        j.id,
-        j.state,
-        j.spec.collectors.map((c) => c.name).join(','),
-        j.created.replace('T', ' ').slice(0, 19),
-        j.created_by,
-        runsByState(j),
-        j.events_sent,
-        j.events_lost,
-      ]),
-    ) + '\n',
-  );
-  return 0;
-}
+  },
+});
 
-export async function jobCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: true,
-    options: {
-      ...CONNECTION_OPTIONS,
-      reason: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
+const show = defineCommand({
+  name: 'show',
+  summary: 'a job and every per-host run',
+  args: ['ID'],
+  options: CONNECTION_OPTIONS,
+  data: true,
+  async run(values, [id]) {
+    const api = ApiClient.from(values);
+    const job = await withStored(api, await api.get<JobView>(jobPath(id!)));
+    printData(values.json, job, () => jobText(job));
+    return 0;
+  },
+});
+
+const cancel = defineCommand({
+  name: 'cancel',
+  summary: 'stop a job on every host (operator; admin for sensitive collectors)',
+  args: ['ID'],
+  options: {
+    reason: {
+      type: 'string',
+      placeholder: 'TEXT',
+      help: "why, for the audit log and the runs' state",
     },
-  });
-  if (values.help) {
-    process.stdout.write(JOB_HELP + '\n');
+    ...CONNECTION_OPTIONS,
+  },
+  data: true,
+  async run(values, [id]) {
+    const job = await ApiClient.from(values).post<JobView>(
+      `${jobPath(id!)}/cancel`,
+      values.reason ? { reason: values.reason } : {},
+    );
+    printData(values.json, job, () => jobText(job));
     return 0;
-  }
-  const [sub, id, ...extra] = positionals;
-  if (!sub || !['show', 'cancel'].includes(sub))
-    throw new UsageError(`job needs show or cancel\n\n${JOB_HELP}`);
-  if (!id || extra.length) throw new UsageError(`job ${sub} needs one job id\n\n${JOB_HELP}`);
-  const api = ApiClient.from(values);
-  const path = `/api/v1/jobs/${encodeURIComponent(id)}`;
-  const job =
-    sub === 'show'
-      ? await withStored(api, await api.get<JobView>(path))
-      : await api.post<JobView>(`${path}/cancel`, values.reason ? { reason: values.reason } : {});
-  if (values.json) {
-    process.stdout.write(toJson(job) + '\n');
-    return 0;
-  }
-  printJob(job);
-  return 0;
-}
+  },
+});
 
-export function printJob(job: JobView): void {
+export const jobCommand = defineCommand({
+  ...listed('job'),
+  description: `\`show\` prints a job and every per-host run: state, reason, overhead, and
+three figures of its rows: SENT (handed to the agent's publisher), ACKED (taken
+by the bus) and STORED (in the store, counted by the controller), with LOST
+(never sent: kernel side, limits, no bus). \`cancel\` stops it on every host
+(operator; admin for jobs with sensitive collectors).`,
+  subcommands: [show, cancel],
+});
+
+const jobPath = (id: string) => `/api/v1/jobs/${encodeURIComponent(id)}`;
+
+/** A job and its runs, for people (job show, job cancel, run --wait). */
+export function jobText(job: JobView): string {
   const reason = job.cancel_reason ? ` (${escapeForTerminal(job.cancel_reason)})` : '';
-  process.stdout.write(
-    `job ${job.id}: ${job.state}${reason}\n` +
-      `  collectors ${job.spec.collectors.map((c) => c.name).join(', ')}; targets ${toJson(job.spec.targets, 0)}\n` +
-      `  created ${job.created} by ${escapeForTerminal(job.created_by)}; ends ${job.end}${job.schedule_id ? `; schedule ${job.schedule_id}` : ''}\n` +
-      `  runs: ${runsByState(job)}; events sent ${job.events_sent}, acked ${job.events_acked}, lost ${job.events_lost}\n\n`,
-  );
-  if (job.runs?.length) process.stdout.write(runTable(job.runs) + '\n');
+  const lines = [
+    `job ${job.id}: ${job.state}${reason}`,
+    `  collectors ${job.spec.collectors.map((c) => c.name).join(', ')}; targets ${toJson(job.spec.targets, 0)}`,
+    `  created ${job.created} by ${escapeForTerminal(job.created_by)}; ends ${job.end}${job.schedule_id ? `; schedule ${job.schedule_id}` : ''}`,
+    `  runs: ${runsByState(job)}; events sent ${job.events_sent}, acked ${job.events_acked}, lost ${job.events_lost}`,
+    '',
+  ];
+  if (job.runs?.length) lines.push(runTable(job.runs));
   const notes = deliveryNotes(job);
-  if (notes.length) process.stdout.write('\n' + notes.map((n) => `  ${n}\n`).join(''));
+  if (notes.length) lines.push('', ...notes.map((n) => `  ${n}`));
+  return lines.join('\n');
 }

@@ -15,40 +15,91 @@ import {
   type QueryResult,
   type Role,
 } from '@fleettrace/store';
-import { escapeForTerminal } from '@fleettrace/common';
+import { escapeForTerminal, parseDuration, parseInteger } from '@fleettrace/common';
 import { toJson, UsageError } from '../cli-error';
-import { ApiClient } from '../api-client';
-import { readSecret } from '../secret-flags';
+import { ApiClient, CONNECTION_OPTIONS } from '../api-client';
+import type { OptionSpecs } from '../command';
+import { readSecret, secretOptions } from '../secret-flags';
+
+const WHERE = 'where to query, instead of the API (one of)';
+
+/** What query, top and crashes say of where their SQL goes, after the options. */
+export const TARGET_EPILOG = `By default the statement goes to the controller's API (the connection
+options), which applies the token's role and limits and audits the query.
+--clickhouse-url, --data or --ingest-url query one store directly instead,
+through the same checks.`;
 
 export const TARGET_OPTIONS = {
-  'clickhouse-url': { type: 'string' },
-  'clickhouse-user': { type: 'string' },
-  'clickhouse-password': { type: 'string' },
-  'clickhouse-password-file': { type: 'string' },
-  data: { type: 'string' },
-  'ingest-url': { type: 'string' },
-  role: { type: 'string', default: 'viewer' },
-  server: { type: 'string' },
-  token: { type: 'string' },
-  'token-file': { type: 'string' },
-  format: { type: 'string', default: 'table' },
-  json: { type: 'boolean', default: false },
-} as const;
+  'clickhouse-url': {
+    type: 'string',
+    placeholder: 'URL',
+    section: WHERE,
+    help: 'a ClickHouse server, queried as --clickhouse-user',
+  },
+  'clickhouse-user': {
+    type: 'string',
+    placeholder: 'NAME',
+    section: WHERE,
+    help: 'the ClickHouse user (default fleettrace_viewer, or fleettrace_admin with --role admin)',
+  },
+  ...secretOptions(
+    'clickhouse-password',
+    "that user's password (default $FLEETTRACE_CLICKHOUSE_PASSWORD)",
+    WHERE,
+  ),
+  data: {
+    type: 'string',
+    placeholder: 'DIR',
+    section: WHERE,
+    help: "an embedded store's data directory (not while ingest runs on it: chDB binds a directory to one process)",
+  },
+  'ingest-url': {
+    type: 'string',
+    placeholder: 'URL',
+    section: WHERE,
+    help: "a running ingest's query endpoint (viewer role)",
+  },
+  role: {
+    type: 'string',
+    default: 'viewer',
+    choices: ['viewer', 'operator', 'admin'],
+    section: WHERE,
+    help: "whose rights the query runs with (through the API: the token's)",
+  },
+  ...CONNECTION_OPTIONS,
+  format: {
+    type: 'string',
+    default: 'table',
+    choices: ['table', 'json', 'csv'],
+    section: 'output',
+    help: 'how to print the rows',
+  },
+  json: { type: 'boolean', default: false, section: 'output', help: 'the same as --format json' },
+} as const satisfies OptionSpecs;
 
-export const TARGET_HELP = `where to query: by default the controller's API (--server URL and --token-file FILE,
-else $FLEETTRACE_SERVER and $FLEETTRACE_TOKEN, else the local \`fleettrace up\`), with the
-token's role; or directly one of:
-  --clickhouse-url URL      a ClickHouse server; as --clickhouse-user (default fleettrace_viewer,
-                            or fleettrace_admin with --role admin) with the password in
-                            --clickhouse-password-file FILE or $FLEETTRACE_CLICKHOUSE_PASSWORD
-                            (--token and --clickhouse-password take the secret itself, but every
-                            local user can read a command line)
-  --data DIR                an embedded store's data directory (not while ingest runs on it)
-  --ingest-url URL          a running ingest's query endpoint (viewer role)
-  --role viewer|admin       whose rights the query runs with (default viewer)
-output:
-  --format table|json|csv   how to print the rows (default table)
-  --json                    the same as --format json`;
+/** --since, --hosts and --limit of the canned queries (top, crashes), with their defaults. */
+export function cannedOptions(since: string, limit: string) {
+  return {
+    since: { type: 'string', default: since, placeholder: 'D', help: 'the last D' },
+    hosts: { type: 'string', placeholder: 'a,b', help: 'only these hosts' },
+    limit: { type: 'string', default: limit, placeholder: 'N', help: 'at most N lines' },
+  } as const satisfies OptionSpecs;
+}
+
+/** The canned query's time range, hosts and row limit from its options. */
+export function cannedScope(
+  values: { since: string; hosts?: string | undefined; limit: string },
+  maxLimit: number,
+): { sinceS: number; hosts: string[] | undefined; limit: number } {
+  return {
+    sinceS: parseDuration('--since', values.since, { minMs: 1000 }) / 1000,
+    hosts: values.hosts
+      ?.split(',')
+      .map((h) => h.trim())
+      .filter(Boolean),
+    limit: parseInteger('--limit', values.limit, 1, maxLimit),
+  };
+}
 
 export interface TargetValues {
   'clickhouse-url'?: string;
@@ -65,8 +116,6 @@ export interface TargetValues {
 
 export async function runQuery(values: TargetValues, sql: string): Promise<QueryResult> {
   const role = (values.role ?? 'viewer') as Role;
-  if (!['viewer', 'operator', 'admin'].includes(role))
-    throw new UsageError(`--role: expected viewer or admin, got ${JSON.stringify(values.role)}`);
   const chosen = ['clickhouse-url', 'data', 'ingest-url'].filter(
     (k) => values[k as keyof TargetValues],
   );
@@ -135,15 +184,28 @@ function csvField(v: unknown): string {
  */
 /** --format and --json, checked before any query runs. */
 export function outputFormat(values: { format?: string; json?: boolean }): OutputFormat {
+  // --format's choices are checked by defineCommand.
   const format = values.format ?? 'table';
-  if (!['table', 'json', 'csv'].includes(format))
-    throw new UsageError(`--format: expected table, json or csv, got ${JSON.stringify(format)}`);
   if (values.json && format !== 'table' && format !== 'json')
     throw new UsageError(`--json: conflicts with --format ${format}`);
   return values.json ? 'json' : (format as OutputFormat);
 }
 
 export type OutputFormat = 'table' | 'json' | 'csv';
+
+/**
+ * query, top and crashes: checks --format and --json, makes the statement
+ * (its flags are checked there, also before any query runs), runs it where
+ * the options say and prints the rows.
+ */
+export async function printQuery(
+  values: TargetValues & { format?: string; json?: boolean },
+  sql: () => string,
+): Promise<number> {
+  const format = outputFormat(values);
+  process.stdout.write(formatResult(await runQuery(values, sql()), format));
+  return 0;
+}
 
 export function formatResult(r: QueryResult, format: string): string {
   const names = r.columns.map((c) => c.name);

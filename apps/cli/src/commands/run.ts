@@ -1,81 +1,64 @@
 // SPDX-License-Identifier: Apache-2.0
-import { parseArgs } from 'node:util';
 import { escapeForTerminal } from '@fleettrace/common';
-import { ApiClient, CONNECTION_HELP, CONNECTION_OPTIONS } from '../api-client';
-import { toJson, UsageError } from '../cli-error';
-import { JOB_HELP, JOB_OPTIONS, jobSpecFromFlags, parseFraction } from '../job-flags';
-import { printJob, runsByState, withStored, type JobView, type RunView } from './jobs';
+import { ApiClient, CONNECTION_OPTIONS } from '../api-client';
+import { defineCommand, printData } from '../command';
+import { JOB_OPTIONS, jobSpecFromFlags, parseFraction } from '../job-flags';
+import { listed } from '../registry';
+import { jobText, runsByState, withStored, type JobView, type RunView } from './jobs';
 
-export const RUN_HELP = `usage: fleettrace run --collect A[,B] (--hosts GLOB | --label K=V) [options]
+const TERMINAL = new Set(['finished', 'failed', 'throttled', 'cancelled', 'lost']);
 
-Creates a job on the controller: the collectors run on every matching host
+export const runCommand = defineCommand({
+  ...listed('run'),
+  usage: '--collect A[,B] (--hosts GLOB | --label K=V) [options]',
+  description: `Creates a job on the controller: the collectors run on every matching host
 (or a sample of them) for the duration, with the filters applied in the
 kernel. With --wait, follows it to the end with per-host progress on stderr
 and prints every host's result; the exit status is 0 when every host
 finished, 1 otherwise. Ctrl-C stops waiting, not the job
-(\`fleettrace job cancel ID\` does that).
-
-options:
-${JOB_HELP}
-  --sample P          run on this share of the matching hosts: 10% or 0.1
-  --duration D        how long (default 30s)
-  --wait              follow the job to its end
-  --json              print JSON
-${CONNECTION_HELP}`;
-
-const TERMINAL = new Set(['finished', 'failed', 'throttled', 'cancelled', 'lost']);
-
-export async function runCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: true,
-    options: {
-      ...CONNECTION_OPTIONS,
-      ...JOB_OPTIONS,
-      sample: { type: 'string' },
-      duration: { type: 'string' },
-      wait: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
+(\`fleettrace job cancel ID\` does that).`,
+  options: {
+    ...JOB_OPTIONS,
+    sample: {
+      type: 'string',
+      placeholder: 'P',
+      help: 'run on this share of the matching hosts: 10% or 0.1',
     },
-  });
-  if (values.help) {
-    process.stdout.write(RUN_HELP + '\n');
-    return 0;
-  }
-  if (positionals.length)
-    throw new UsageError(`run takes no arguments, got ${positionals.join(' ')}\n\n${RUN_HELP}`);
-  const spec = jobSpecFromFlags(values);
-  if (values.sample !== undefined)
-    (spec.targets as Record<string, unknown>).sample = parseFraction('--sample', values.sample);
-  if (values.duration !== undefined) spec.duration = values.duration;
-  const api = ApiClient.from(values);
-  const created = await api.post<JobView>('/api/v1/jobs', spec);
-  if (!values.wait) {
-    if (values.json) process.stdout.write(toJson(created) + '\n');
-    else {
-      const hosts = created.runs?.map((r) => r.host) ?? [];
-      process.stdout.write(
-        `job ${created.id} created on ${hosts.length} hosts${hosts.length ? `: ${hosts.slice(0, 10).join(', ')}${hosts.length > 10 ? ', ...' : ''}` : ''}\n` +
-          `follow it with: fleettrace job show ${created.id}\n`,
-      );
+    duration: { type: 'string', placeholder: 'D', help: 'how long (default 30s)' },
+    wait: { type: 'boolean', default: false, help: 'follow the job to its end' },
+    ...CONNECTION_OPTIONS,
+  },
+  data: true,
+  async run(values) {
+    const spec = jobSpecFromFlags(values);
+    if (values.sample !== undefined)
+      (spec.targets as Record<string, unknown>).sample = parseFraction('--sample', values.sample);
+    if (values.duration !== undefined) spec.duration = values.duration;
+    const api = ApiClient.from(values);
+    const created = await api.post<JobView>('/api/v1/jobs', spec);
+    if (!values.wait) {
+      printData(values.json, created, () => {
+        const hosts = created.runs?.map((r) => r.host) ?? [];
+        return (
+          `job ${created.id} created on ${hosts.length} hosts${hosts.length ? `: ${hosts.slice(0, 10).join(', ')}${hosts.length > 10 ? ', ...' : ''}` : ''}\n` +
+          `follow it with: fleettrace job show ${created.id}`
+        );
+      });
+      return 0;
     }
-    return 0;
-  }
-  process.stderr.write(
-    `job ${created.id}: ${created.runs?.length ?? 0} hosts, until ${created.end}\n`,
-  );
-  const job = await settle(api, await follow(api, created));
-  if (values.json) process.stdout.write(toJson(job) + '\n');
-  else printJob(job);
-  const runs = job.runs ?? [];
-  if (runs.length === 0) {
-    process.stderr.write('fleettrace: no host matched the targets\n');
-    return 1;
-  }
-  return runs.every((r) => r.state === 'finished') ? 0 : 1;
-}
+    process.stderr.write(
+      `job ${created.id}: ${created.runs?.length ?? 0} hosts, until ${created.end}\n`,
+    );
+    const job = await settle(api, await follow(api, created));
+    printData(values.json, job, () => jobText(job));
+    const runs = job.runs ?? [];
+    if (runs.length === 0) {
+      process.stderr.write('fleettrace: no host matched the targets\n');
+      return 1;
+    }
+    return runs.every((r) => r.state === 'finished') ? 0 : 1;
+  },
+});
 
 /** Polls the job until it is no longer running, printing per-host changes and a summary on stderr. */
 async function follow(api: ApiClient, created: JobView): Promise<JobView> {

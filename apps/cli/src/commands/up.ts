@@ -11,7 +11,6 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   describeSecuredDataDir,
   ownerOnlyUmask,
@@ -25,40 +24,11 @@ import { alwaysOnCollectors } from '@fleettrace/collector-spec';
 import { manifests } from '@fleettrace/collectors/manifests';
 import type { JobResponse } from '@fleettrace/controller' with { 'resolution-mode': 'import' };
 import { ApiClient } from '../api-client';
-import { UsageError } from '../cli-error';
+import { defineCommand, type OptionSpecs, type Values } from '../command';
+import { listed } from '../registry';
 import { defaultDataDir, writeLocalConfig } from '../local-config';
 import { serveUntilSignal } from '../signals';
 import { builtWebUi } from '../web-ui';
-
-export const UP_HELP = `usage: fleettrace up [--data DIR] [options]
-
-Runs fleettrace on this machine with no external service: the controller,
-ingest with an embedded ClickHouse (chDB) in the data directory, and the local
-agent as a child process, with a default always-on job on this host (proc,
-syscalls, cpu_profile at 19 Hz, offcpu for uninterruptible waits >= 1 ms,
-runqlat) within an overhead budget. Ctrl-C stops everything cleanly; data
-survives a restart. Every fleettrace command on this machine then works
-against it with no flags (address and admin token in ~/.config/fleettrace).
-
-options:
-  --data DIR            data directory (default $XDG_DATA_HOME/fleettrace or
-                        ~/.local/share/fleettrace)
-  --listen H:P          REST API, /metrics (default 127.0.0.1:7780)
-  --enroll-listen H:P   agent enrollment (default 127.0.0.1:7781)
-  --control-listen H:P  agent mutual-TLS stream (default 127.0.0.1:7782)
-  --bus-listen ADDR     local bus the agent publishes to: a unix socket path
-                        (default DATA/run/bus.sock, in a 0700 directory) or H:P;
-                        either way only the agent and the controller hold its
-                        per-start publisher tokens
-  --agent-metrics H:P   the agent's Prometheus /metrics, behind the bearer token in
-                        DATA/agent/metrics-token (default 127.0.0.1:7423; off: none)
-  --agent-memory MIB    resident memory the agent keeps under (default 256)
-  --budget PCT          overhead budget of the default job (default 2%)
-  --retry-throttled D   start the always-on job again this long after it was
-                        throttled, doubling for each throttle in a row up to 1h
-                        (default 5m)
-  --no-default-job      start without the always-on job
-  -h, --help            this help`;
 
 const DEFAULT_JOB_DURATION = '168h'; // the controller's longest job: renewed before it ends
 /** Renew the always-on job when less than this is left of it. */
@@ -88,33 +58,83 @@ interface UpState {
   defaultJobId?: string;
 }
 
-export async function upCommand(argv: string[]): Promise<number> {
+const UP_OPTIONS = {
+  data: {
+    type: 'string',
+    placeholder: 'DIR',
+    help: 'data directory (default $XDG_DATA_HOME/fleettrace or ~/.local/share/fleettrace)',
+  },
+  listen: {
+    type: 'string',
+    default: '127.0.0.1:7780',
+    placeholder: 'H:P',
+    help: 'REST API, /metrics',
+  },
+  'enroll-listen': {
+    type: 'string',
+    default: '127.0.0.1:7781',
+    placeholder: 'H:P',
+    help: 'agent enrollment',
+  },
+  'control-listen': {
+    type: 'string',
+    default: '127.0.0.1:7782',
+    placeholder: 'H:P',
+    help: 'agent mutual-TLS stream',
+  },
+  'bus-listen': {
+    type: 'string',
+    placeholder: 'ADDR',
+    help: 'local bus the agent publishes to: a unix socket path (default DATA/run/bus.sock, in a 0700 directory) or H:P; either way only the agent and the controller hold its per-start publisher tokens',
+  },
+  'agent-metrics': {
+    type: 'string',
+    default: '127.0.0.1:7423',
+    placeholder: 'H:P',
+    help: "the agent's Prometheus /metrics, behind the bearer token in DATA/agent/metrics-token (off: none)",
+  },
+  'agent-memory': {
+    type: 'string',
+    default: '256',
+    placeholder: 'MIB',
+    help: 'resident memory the agent keeps under',
+  },
+  budget: {
+    type: 'string',
+    default: '2%',
+    placeholder: 'PCT',
+    help: 'overhead budget of the default job',
+  },
+  'retry-throttled': {
+    type: 'string',
+    default: '5m',
+    placeholder: 'D',
+    help: 'start the always-on job again this long after it was throttled, doubling for each throttle in a row up to 1h',
+  },
+  'no-default-job': {
+    type: 'boolean',
+    default: false,
+    help: 'start without the always-on job',
+  },
+} as const satisfies OptionSpecs;
+
+export const upCommand = defineCommand({
+  ...listed('up'),
+  usage: '[--data DIR] [options]',
+  description: `Runs fleettrace on this machine with no external service: the controller,
+ingest with an embedded ClickHouse (chDB) in the data directory, and the local
+agent as a child process, with a default always-on job on this host (proc,
+syscalls, cpu_profile at 19 Hz, offcpu for uninterruptible waits >= 1 ms,
+runqlat) within an overhead budget. Ctrl-C stops everything cleanly; data
+survives a restart. Every fleettrace command on this machine then works
+against it with no flags (address and admin token in ~/.config/fleettrace).`,
+  options: UP_OPTIONS,
+  run: up,
+});
+
+async function up(values: Values<typeof UP_OPTIONS>): Promise<number> {
   // Before anything is created: chDB, SQLite and the agent (its child) make owner-only files.
   ownerOnlyUmask();
-  const { values, positionals } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: true,
-    options: {
-      data: { type: 'string' },
-      listen: { type: 'string', default: '127.0.0.1:7780' },
-      'enroll-listen': { type: 'string', default: '127.0.0.1:7781' },
-      'control-listen': { type: 'string', default: '127.0.0.1:7782' },
-      'bus-listen': { type: 'string' },
-      'agent-metrics': { type: 'string', default: '127.0.0.1:7423' },
-      'agent-memory': { type: 'string', default: '256' },
-      budget: { type: 'string', default: '2%' },
-      'retry-throttled': { type: 'string', default: '5m' },
-      'no-default-job': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(UP_HELP + '\n');
-    return 0;
-  }
-  if (positionals.length)
-    throw new UsageError(`up takes no arguments, got ${positionals.join(' ')}`);
   const budget = parseBudget(values.budget);
   parseInteger('--agent-memory', values['agent-memory'], 64, 1 << 20);
   if (values['agent-metrics'] !== 'off') {

@@ -86,6 +86,12 @@ export interface CollectorSession<Row> {
    * weighting their rows by 1 / fraction.
    */
   readonly dutyCycle?: DutyCycleControl;
+  /**
+   * What the session does not collect on this host although asked to (a
+   * kernel or hardware feature missing), one sentence each: reported with the
+   * run, never skipped silently.
+   */
+  readonly notes?: readonly string[];
   /** Detaches and frees the kernel side. Idempotent. */
   close(): Promise<void>;
 }

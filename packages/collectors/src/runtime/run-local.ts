@@ -39,6 +39,8 @@ export interface LocalRunResult {
   /** kernel time spent in the collector's programs during the run */
   bpfRunTimeNs: number;
   bpfRunCount: number;
+  /** what the collector did not collect on this host (CollectorSession.notes) */
+  notes: string[];
 }
 
 /** Resolves a collector name or throws a ValidationError listing the known ones. */
@@ -102,6 +104,7 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
       elapsedMs: Date.now() - started,
       bpfRunTimeNs: cost.runTimeNs,
       bpfRunCount: cost.runCount,
+      notes: [...(session.notes ?? [])],
     };
   } finally {
     stats.estimate();

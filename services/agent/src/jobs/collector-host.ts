@@ -323,6 +323,8 @@ export interface SubscriptionHandle {
    * which a fraction of 1 does not pay.
    */
   switchPairUs(): number | undefined;
+  /** What the instance does not collect on this host (CollectorSession.notes). */
+  readonly notes: readonly string[];
   /** The collector's name. */
   readonly collector: string;
   /** The parameters the instance runs with (its first subscriber's). */
@@ -422,6 +424,7 @@ export class CollectorHost {
       params: instance.params,
       collector: name,
       degrade: () => instance.session.degrade?.(),
+      notes: instance.session.notes ?? [],
       cost: () => instance.cost(),
       dutyCyclable: instance.session.dutyCycle !== undefined,
       setDutyFraction: (fraction) => {

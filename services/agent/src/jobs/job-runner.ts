@@ -331,6 +331,9 @@ export class JobRunner implements JobExecutor {
       chargedCpuUs: this.chargedCpuUs(),
     };
     run.status.state = RunState.RUN_STATE_RUNNING;
+    // What a collector cannot do here (hardware counters without a PMU) is said with the run.
+    const notes = run.handles.flatMap((h) => h.notes.map((n) => `${h.collector}: ${n}`));
+    if (notes.length > 0 && !run.status.reason) run.status.reason = notes.join('; ');
     // Without this every check counted as warm-up and no budget was ever enforced.
     run.startedAt = run.lastCost.at;
     this.emit(run);

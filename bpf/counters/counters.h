@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Maps of the `counters` collector, shared with user space through BTF. */
+#ifndef FT_COUNTERS_H
+#define FT_COUNTERS_H
+
+/* The events, one program each (a perf_event program cannot tell which event fired). */
+enum ct_event {
+	CT_PAGE_FAULTS = 0,
+	CT_CONTEXT_SWITCHES = 1,
+	CT_CPU_MIGRATIONS = 2,
+	CT_TASK_CLOCK = 3,
+	CT_CYCLES = 4,
+	CT_INSTRUCTIONS = 5,
+	CT_CACHE_MISSES = 6,
+	CT_EVENTS = 7,
+};
+
+struct ct_key {
+	__u32 pid; /* 0 when counting per cgroup */
+	__u32 uid;
+	__u64 cgroup; /* 0 when counting per process: see ct_value.cgroup */
+	char comm[16]; /* empty when counting per cgroup */
+};
+
+/*
+ * One per-CPU slot: overflows of each event's counter (× its period = the
+ * count). Per process, the cgroup is taken once, when the key is created, in
+ * the slot of the CPU that created it (the others hold 0).
+ */
+struct ct_value {
+	__u64 samples[CT_EVENTS];
+	__u64 cgroup;
+};
+
+#endif /* FT_COUNTERS_H */

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * tracepoint against the real kernel: sched:sched_process_fork with a shell
+ * (renamed, so its comm is its own) forking 50 times counts at least 50 for
+ * that comm; the filter runs in the kernel (a matching one keeps the hits, an
+ * excluding one drops them, signed fields compare as signed); a malformed
+ * filter is refused naming the position, an unknown field or tracepoint
+ * before anything is attached.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { describe, test } from 'node:test';
+import { renamedCopy } from '@fleettrace/testing';
+import { localHost } from '../src/runtime/host';
+import { collector } from '../src/tracepoint/collector';
+import { parseFilter } from '../src/tracepoint/filter';
+
+const COMM = 'ft_forker';
+
+async function forks(filter: string): Promise<{ hits: number; tracepoint: string[] }> {
+  const sh = renamedCopy('/bin/sh', COMM);
+  const session = await collector.start({
+    params: collector.parseParams({ name: 'sched:sched_process_fork', filter }, 'params'),
+    filters: {},
+    host: localHost(),
+  });
+  try {
+    const child = spawn(sh, ['-c', 'for i in $(seq 50); do /bin/true; done'], { stdio: 'ignore' });
+    const [code] = (await once(child, 'exit')) as [number];
+    assert.equal(code, 0);
+    const { rows, lost } = await session.drain();
+    assert.equal(lost, 0);
+    const mine = rows.filter((r) => r.comm === COMM);
+    return {
+      hits: mine.reduce((n, r) => n + r.hits, 0),
+      tracepoint: [...new Set(mine.map((r) => `${r.tracepoint} ${r.filter}`))],
+    };
+  } finally {
+    await session.close();
+  }
+}
+
+describe('tracepoint', () => {
+  test('sched:sched_process_fork: 50 forks of a shell counted for its comm', async () => {
+    const { hits, tracepoint } = await forks('');
+    assert.ok(hits >= 50 && hits <= 60, `${hits} forks`);
+    assert.deepEqual(tracepoint, ['sched:sched_process_fork ']);
+  });
+
+  test('a filter that matches keeps the hits (string and number, && and ||)', async () => {
+    const filter = `parent_comm == "${COMM}" && child_pid > 0 || parent_pid == 1`;
+    const { hits } = await forks(filter);
+    assert.ok(hits >= 50, `${hits} forks`);
+  });
+
+  test('a filter that excludes them keeps none', async () => {
+    assert.equal((await forks('parent_comm == "nomatch"')).hits, 0);
+    // pid_t is signed: no child pid is negative (as unsigned, every one would be > -1)
+    assert.equal((await forks('child_pid < 0')).hits, 0);
+    assert.equal((await forks('child_pid > -1 && parent_comm != "' + COMM + '"')).hits, 0);
+  });
+
+  test('a malformed filter is refused with its position', () => {
+    assert.throws(
+      () =>
+        collector.parseParams(
+          { name: 'sched:sched_process_fork', filter: 'parent_pid = 1' },
+          'collectors[0].params',
+        ),
+      /^ValidationError: collectors\[0\]\.params\.filter: invalid filter at position 11: unexpected character "="/,
+    );
+    assert.throws(() => parseFilter('a == 1 &&'), /at position 9: expected a predicate after &&/);
+    assert.throws(() => parseFilter('a == "x'), /at position 5: unterminated string/);
+    assert.throws(
+      () => parseFilter('a < "x"'),
+      /at position 2: strings compare with == or != only/,
+    );
+    assert.throws(
+      () => collector.parseParams({ name: 'sched_process_fork' }, 'params'),
+      /params\.name: expected category:name/,
+    );
+    assert.throws(() => collector.parseParams({}, 'params'), /params\.name: required/);
+  });
+
+  test('an unknown field or tracepoint is refused before anything is attached', async () => {
+    const start = (name: string, filter = '') =>
+      collector.start({
+        params: collector.parseParams({ name, filter }, 'params'),
+        filters: {},
+        host: localHost(),
+      });
+    await assert.rejects(
+      start('sched:sched_process_fork', 'bogus == 1'),
+      /invalid filter at position 0: sched:sched_process_fork has no field "bogus"; its fields: .*child_pid/,
+    );
+    await assert.rejects(
+      start('sched:sched_process_fork', 'parent_comm == 1'),
+      /parent_comm is a string/,
+    );
+    await assert.rejects(start('nosuch:event'), /nosuch:event does not exist on this kernel/);
+  });
+});
