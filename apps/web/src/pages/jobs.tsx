@@ -11,8 +11,6 @@ import {
 import { usePoll } from '../components/use-poll';
 import { ago, formatTime, percent } from '../format';
 
-const ACTIVE = new Set(['pending', 'running']);
-
 /** Jobs: the list, one job's per-host runs (polled while it runs), cancel, and a form for a new one. */
 export function JobsPage({ me }: { me: WhoamiResponse }) {
   const [selected, setSelected] = useState<string | null>(null);
@@ -143,7 +141,7 @@ function JobDetail(props: {
           Job {props.id} {j && <span class={`state state-${j.state}`}>{j.state}</span>}
         </h3>
         <span class="spacer" />
-        {props.mayCancel && j && ACTIVE.has(j.state) && (
+        {props.mayCancel && j?.state === 'running' && (
           <button type="button" class="danger" onClick={cancel}>
             Cancel job
           </button>
