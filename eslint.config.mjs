@@ -4,14 +4,16 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 // Layers (STYLE.md convention 4): apps/ compose services, services/ depend on
-// shared packages and never on each other, packages/ depend on no service,
+// shared packages and never on each other nor on apps/, packages/ depend on no
+// service or app, the web UI (apps/web, a browser bundle) takes only types
+// from the workspace,
 // and only the agent and the collector runtime load the native addon (the
 // controller and ingest run on hosts without libbpf). Each restriction is a
 // regular expression on the import specifier, checked for import and export
 // declarations (no-restricted-imports) and for require() and import() calls
 // (no-restricted-syntax, for the .mjs benches and the CLI's lazy loads).
 // test/lint/layers.test.ts shows that each one bites.
-const SOURCES = '**/*.{ts,mts,cts,js,mjs,cjs}';
+const SOURCES = '**/*.{ts,tsx,mts,cts,js,mjs,cjs}';
 const under = (...dirs) => dirs.map((d) => `${d}/${SOURCES}`);
 const SERVICES = ['agent', 'controller', 'ingest'];
 
@@ -23,6 +25,11 @@ const DEEP = {
 const LEAVES_PACKAGE = {
   regex: '^(\\.\\./)+((apps|packages|services|native|proto)/|[^./][^/]*/(src|dist|test)(/|$))',
   message: 'this relative path leaves its package: import the package by its name',
+};
+const ANY_APP = {
+  regex: '^@fleettrace/(cli|web)(/|$)',
+  message:
+    'apps compose services and packages, never the other way round: take what an app provides as configuration (the controller takes the UI directory as uiDir)',
 };
 const ANY_SERVICE = {
   regex: `^@fleettrace/(${SERVICES.join('|')})(/|$)`,
@@ -111,8 +118,8 @@ export default tseslint.config(
   // Everything else (apps/, test/, bench/, scripts/) may import any package by
   // its name, apps/ and test/ the services too.
   layer([SOURCES], [DEEP, LEAVES_PACKAGE, NATIVE]),
-  layer(under('packages', 'proto'), [DEEP, LEAVES_PACKAGE, ANY_SERVICE, NATIVE]),
-  layer(under('native'), [DEEP, LEAVES_PACKAGE, ANY_SERVICE]),
+  layer(under('packages', 'proto'), [DEEP, LEAVES_PACKAGE, ANY_SERVICE, ANY_APP, NATIVE]),
+  layer(under('native'), [DEEP, LEAVES_PACKAGE, ANY_SERVICE, ANY_APP]),
   layer(
     [
       ...under('packages/collectors/src/runtime', 'packages/collectors/test'),
@@ -120,18 +127,73 @@ export default tseslint.config(
       // a collector kept outside the package (FLEETTRACE_COLLECTOR_PATH), like the registry test's fixture
       'test/fixtures/collectors/*/collector.ts',
     ],
-    [DEEP, LEAVES_PACKAGE, ANY_SERVICE],
+    [DEEP, LEAVES_PACKAGE, ANY_SERVICE, ANY_APP],
   ),
-  layer(under('services/agent'), [DEEP, LEAVES_PACKAGE, otherServices('agent')]),
+  layer(under('services/agent'), [DEEP, LEAVES_PACKAGE, otherServices('agent'), ANY_APP]),
   ...['controller', 'ingest'].map((self) =>
     layer(under(`services/${self}`), [
       DEEP,
       LEAVES_PACKAGE,
       otherServices(self),
+      ANY_APP,
       NATIVE,
       COLLECTOR_RUNTIME,
     ]),
   ),
+  // The web UI runs in a browser: from the workspace it takes the REST API's
+  // types (erased from the bundle), never code, and no Node.js module.
+  layer(under('apps/web'), [DEEP, LEAVES_PACKAGE, NATIVE]),
+  {
+    files: under('apps/web'),
+    languageOptions: {
+      globals: Object.fromEntries(
+        [
+          'window',
+          'document',
+          'location',
+          'history',
+          'navigator',
+          'sessionStorage',
+          'fetch',
+          'Response',
+          'Request',
+          'Headers',
+          'URLSearchParams',
+          'URL',
+          'Blob',
+          'HTMLElement',
+          'HTMLInputElement',
+          'HTMLTextAreaElement',
+          'Event',
+          'performance',
+          'addEventListener',
+          'removeEventListener',
+          'setTimeout',
+          'clearTimeout',
+          'console',
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^@fleettrace/',
+              allowTypeImports: true,
+              message:
+                'the browser bundle takes only types from the workspace (import type): its code would pull Node.js into the page',
+            },
+            {
+              regex: '^node:',
+              message: 'the web UI runs in a browser: no Node.js modules',
+            },
+          ],
+        },
+      ],
+    },
+  },
   // The "floor" of these benchmarks is empty BPF programs attached with the
   // addon itself, below any collector: the benches that load it directly.
   layer(

@@ -88,6 +88,28 @@ describe('layer rules', () => {
       ],
     ],
     [
+      'service-imports-app.ts',
+      'services/controller/src/uses-web.ts',
+      [
+        "no-restricted-imports: line 3: '@fleettrace/web/package.json' import is restricted from being used by a pattern. apps compose services and packages, never the other way round",
+      ],
+    ],
+    [
+      'service-imports-app.ts',
+      'packages/common/src/uses-web.ts',
+      [
+        "no-restricted-imports: line 3: '@fleettrace/web/package.json' import is restricted from being used by a pattern. apps compose services and packages",
+      ],
+    ],
+    [
+      'web-imports-code.ts',
+      'apps/web/src/uses-controller.ts',
+      [
+        "@typescript-eslint/no-restricted-imports: line 4: '@fleettrace/controller' import is restricted from being used by a pattern. the browser bundle takes only types from the workspace",
+        "@typescript-eslint/no-restricted-imports: line 5: 'node:fs' import is restricted from being used by a pattern. the web UI runs in a browser",
+      ],
+    ],
+    [
       'bench-requires.mjs',
       'bench/example/run.mjs',
       [
@@ -112,6 +134,7 @@ describe('layer rules', () => {
     ['imports-manifests.ts', 'services/ingest/src/uses-manifests.ts'],
     ['app-composes-services.ts', 'apps/example/src/main.ts'],
     ['package-imports-service.ts', 'test/cli/uses-agent.ts'],
+    ['web-imports-types.ts', 'apps/web/src/uses-types.ts'],
   ];
   for (const [fixture, path] of allowed) {
     test(`${fixture} as ${path}: allowed`, async () => {

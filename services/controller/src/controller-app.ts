@@ -25,6 +25,7 @@ import {
 } from '@fleettrace/common';
 import { DEFAULT_HTTP_LIMITS, LimitedExpressAdapter } from './http/http-limits.js';
 import { NestLogger } from './logging/nest-logger.js';
+import { loadStaticUi, staticUiMiddleware } from './http/static-ui.js';
 import { httpMetricsMiddleware } from './metrics/http-metrics.middleware.js';
 import { MetricsService } from './metrics/metrics.service.js';
 import { PkiService } from './pki/pki.service.js';
@@ -46,6 +47,8 @@ export interface RunningController {
   /** set on the first start only: the admin API token (also in adminTokenFile) */
   firstAdminToken?: string;
   adminTokenFile: string;
+  /** http://host:port/ of the web UI, when uiDir was given */
+  uiUrl?: string;
   /** the NestJS application (tests list its routes) */
   nest: INestApplication;
   close(): Promise<void>;
@@ -77,6 +80,8 @@ export async function startController(options: ControllerOptions): Promise<Runni
     },
   );
   app.use(httpMetricsMiddleware(app.get(MetricsService)));
+  // Before the API's routes: a UI file is answered here, everything else goes on to them.
+  if (config.uiDir) app.use(staticUiMiddleware(loadStaticUi('uiDir', config.uiDir)));
   // Job specs are small; a megabyte is generous and bounds what one request can make us parse.
   app.useBodyParser('json', { limit: '1mb' });
   app.useGlobalFilters(new ApiExceptionFilter(logger.child({ component: 'http' })));
@@ -103,6 +108,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
     control: control.address,
     data: config.dataDir,
     ca_hash: pki.caHash,
+    ...(config.uiDir ? { ui: `${url}/`, ui_dir: config.uiDir } : {}),
   });
   if (!['127.0.0.1', '::1', 'localhost'].includes(config.listen.host))
     logger.warn(
@@ -118,6 +124,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
     caHash: pki.caHash,
     ...(tokens.firstAdminToken ? { firstAdminToken: tokens.firstAdminToken } : {}),
     adminTokenFile: join(config.dataDir, FIRST_ADMIN_TOKEN_FILE),
+    ...(config.uiDir ? { uiUrl: `${url}/` } : {}),
     nest: app,
     async close() {
       if (closed) return;

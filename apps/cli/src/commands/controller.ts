@@ -58,6 +58,11 @@ export const CONTROLLER_OPTIONS = {
     placeholder: 'D',
     help: 'mark an agent lost after this long without heartbeat (default 3 heartbeats)',
   },
+  'ui-dir': {
+    type: 'string',
+    placeholder: 'DIR',
+    help: 'serve the web UI built in DIR (apps/web/dist) at /; the pages need no token, their API calls do',
+  },
   'clickhouse-url': {
     type: 'string',
     placeholder: 'URL',
@@ -146,12 +151,13 @@ async function controller(values: Values<typeof CONTROLLER_OPTIONS>): Promise<nu
       : {}),
     ...(values.heartbeat ? { heartbeatIntervalMs: ms('--heartbeat', values.heartbeat, 100) } : {}),
     ...(values['lost-after'] ? { lostAfterMs: ms('--lost-after', values['lost-after'], 200) } : {}),
+    ...(values['ui-dir'] ? { uiDir: values['ui-dir'] } : {}),
   }).catch(async (err: unknown) => {
     await fleet.close();
     throw err;
   });
   process.stdout.write(
-    `fleettrace controller\n  api      ${c.url}\n  enroll   ${c.enrollAddress} (TLS)\n  control  ${c.controlAddress} (mutual TLS)\n  ca       ${c.caHash}\n`,
+    `fleettrace controller\n  api      ${c.url}\n  enroll   ${c.enrollAddress} (TLS)\n  control  ${c.controlAddress} (mutual TLS)\n  ca       ${c.caHash}\n${c.uiUrl ? `  ui       ${c.uiUrl}\n` : ''}`,
   );
   if (c.firstAdminToken)
     process.stdout.write(

@@ -28,6 +28,7 @@ import { defineCommand, type OptionSpecs, type Values } from '../command';
 import { listed } from '../registry';
 import { defaultDataDir, writeLocalConfig } from '../local-config';
 import { serveUntilSignal } from '../signals';
+import { builtWebUi } from '../web-ui';
 
 const DEFAULT_JOB_DURATION = '168h'; // the controller's longest job: renewed before it ends
 /** Renew the always-on job when less than this is left of it. */
@@ -215,6 +216,7 @@ async function up(values: Values<typeof UP_OPTIONS>): Promise<number> {
   const controller = await startController({
     dataDir: join(data, 'controller'),
     listen: values.listen,
+    uiDir: builtWebUi(),
     enrollListen: values['enroll-listen'],
     controlListen: values['control-listen'],
     query: { backend: new QueryService(ingest.store), canned: cannedQueries },
@@ -395,6 +397,9 @@ async function up(values: Values<typeof UP_OPTIONS>): Promise<number> {
       [
         `fleettrace is up on ${host}`,
         `  API and metrics  ${controller.url}/api/v1  ${controller.url}/metrics  (OpenAPI: ${controller.url}/api/v1/openapi.json)`,
+        ...(controller.uiUrl
+          ? [`  ui               ${controller.uiUrl}  (sign in with the token in ${configPath})`]
+          : []),
         `  ask              fleettrace top | fleettrace crashes | fleettrace query "SELECT ..."`,
         `  data             ${data}  (agent log: ${agentLog})`,
         `  local access     ${configPath}`,

@@ -3,7 +3,8 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req } from '@nest
 import { parseDuration } from '@fleettrace/common';
 import { parseRequest } from '../http/request-fields.js';
 import { clientAddress, CurrentPrincipal, type AuthenticatedRequest } from './auth.guard.js';
-import { RequireRole, type Principal } from './roles.js';
+import { manifests } from '@fleettrace/collectors/manifests';
+import { adminOnlyCollectors, RequireRole, roleAtLeast, type Principal } from './roles.js';
 import { ApiTokenRequest, BootstrapTokenRequest, TokenKindRequest } from './tokens.schemas.js';
 import { TokensService } from './tokens.service.js';
 import type {
@@ -17,10 +18,14 @@ import type {
 export class TokensController {
   constructor(private readonly tokens: TokensService) {}
 
-  /** The caller's own token: name and role. */
+  /** The caller's own token: name and role, and what it may run (a client offers no more). */
   @Get('whoami')
   whoami(@CurrentPrincipal() p: Principal): WhoamiResponse {
-    return { id: p.tokenId, name: p.name, role: p.role };
+    const sensitive = adminOnlyCollectors();
+    const collectors = roleAtLeast(p.role, 'operator')
+      ? [...manifests().keys()].filter((name) => p.role === 'admin' || !(name in sensitive))
+      : [];
+    return { id: p.tokenId, name: p.name, role: p.role, collectors };
   }
 
   /**

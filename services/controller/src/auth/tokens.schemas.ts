@@ -67,7 +67,15 @@ export const CreatedTokenResponse = z.object({
   info: TokenResponse,
 });
 export const TokenListResponse = z.object({ tokens: z.array(TokenResponse) });
-export const WhoamiResponse = z.object({ id: z.string(), name: z.string(), role: z.enum(ROLES) });
+export const WhoamiResponse = z.object({
+  id: z.string(),
+  name: z.string(),
+  role: z.enum(ROLES),
+  collectors: z.array(z.string()).meta({
+    description:
+      'the collectors this token may put in a job: none for viewer, those that see no sensitive data for operator, all for admin',
+  }),
+});
 
 export type TokenResponse = z.infer<typeof TokenResponse>;
 export type CreatedTokenResponse = z.infer<typeof CreatedTokenResponse>;

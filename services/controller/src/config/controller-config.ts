@@ -10,6 +10,7 @@ import type { ControlEventPublisher } from '../events/control-event-publisher.js
 import type { HttpLimits } from '../http/http-limits.js';
 import type { QueryOptions } from '../query/query-backend.js';
 import type { BusSettings } from '@fleettrace/proto';
+import { checkUiDir } from '../http/static-ui.js';
 
 export interface ControllerOptions {
   /** directory for controller.db, the CA, the server certificate and the first admin token */
@@ -49,6 +50,8 @@ export interface ControllerOptions {
   bus?: BusSettings;
   /** the REST listener's timeouts and connection cap (default DEFAULT_HTTP_LIMITS) */
   httpLimits?: Partial<HttpLimits>;
+  /** a built web UI (a directory holding index.html) to serve at /; none: / is a 404 */
+  uiDir?: string;
 }
 
 export interface ResolvedConfig {
@@ -66,6 +69,8 @@ export interface ResolvedConfig {
   sweepIntervalMs: number;
   finalStatusGraceMs: number;
   bus?: BusSettings;
+  /** absolute, checked to hold index.html */
+  uiDir?: string;
 }
 
 export interface HostPort {
@@ -137,6 +142,7 @@ export function resolveConfig(o: ControllerOptions): ResolvedConfig {
       DEFAULTS.finalStatusGraceMs,
     ),
     ...(o.bus ? { bus: o.bus } : {}),
+    ...(o.uiDir !== undefined ? { uiDir: checkUiDir('uiDir', o.uiDir) } : {}),
   };
 }
 
