@@ -164,6 +164,21 @@ describe('fleettrace up (embedded)', () => {
         const fns = JSON.parse(profile.stdout) as Array<{ symbol: string; self_pct: number }>;
         const burn = fns.find((f) => f.symbol === 'fleettrace_test_burn');
         assert.ok(burn && burn.self_pct > 50, `profile --uid: ${profile.stdout.slice(0, 800)}`);
+        const folded = cli(
+          'flamegraph',
+          '--uid',
+          String(UID),
+          '--since',
+          '10m',
+          '--format',
+          'folded',
+        );
+        assert.equal(folded.status, 0, folded.stderr);
+        assert.match(folded.stdout, /;fleettrace_test_burn \d+$/m, 'flamegraph --uid: the leaf');
+        const svgFile = join(dir, 'burn.svg');
+        const svg = cli('flamegraph', '--uid', String(UID), '--since', '10m', '-o', svgFile);
+        assert.equal(svg.status, 0, svg.stderr);
+        assert.match(readFileSync(svgFile, 'utf8'), /<svg[\s\S]*fleettrace_test_burn/);
 
         // The agent's /metrics: nothing without the token; with it, its memory and every cache.
         const url = `http://127.0.0.1:${ports![3]}/metrics`;

@@ -83,6 +83,13 @@ export const COMMANDS: readonly Entry[] = [
     load: () => require('./commands/top').topCommand,
   },
   {
+    name: 'flamegraph',
+    group: 'pipeline',
+    summary:
+      'a flame graph (svg), folded stacks, pprof or speedscope of any selection of stored stacks; differentials',
+    load: () => require('./commands/flamegraph').flamegraphCommand,
+  },
+  {
     name: 'profile',
     group: 'pipeline',
     summary:
