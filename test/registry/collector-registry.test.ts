@@ -147,6 +147,7 @@ describe('collector registry', () => {
     assert.deepEqual(
       builtIn.map((m) => m.name),
       [
+        'bpftrace',
         'counters',
         'cpu_profile',
         'offcpu',

@@ -308,6 +308,50 @@ const DATA = /* BEGIN DATA */ {
           "sortKey": ["uid","target","host","ts_ns"]
         }
       ]
+    },
+    {
+      "version": 7,
+      "name": "create fleettrace.bpftrace, fleettrace_sensitive.bpftrace_output",
+      "steps": [
+        {
+          "kind": "create",
+          "table": "fleettrace.bpftrace",
+          "columns": [
+            ["ts_ns","UInt64 CODEC(Delta, ZSTD(1))"],
+            ["time","DateTime('UTC')"],
+            ["host","LowCardinality(String)"],
+            ["job_id","LowCardinality(String)"],
+            ["run_id","LowCardinality(String)"],
+            ["script_hash","String"],
+            ["kind","LowCardinality(String)"],
+            ["map","String"],
+            ["weight","Float64"],
+            ["batch_id","UInt64"],
+            ["row_idx","UInt32"]
+          ],
+          "sortKey": ["script_hash","host","ts_ns"]
+        },
+        {
+          "kind": "create",
+          "table": "fleettrace_sensitive.bpftrace_output",
+          "columns": [
+            ["ts_ns","UInt64 CODEC(Delta, ZSTD(1))"],
+            ["time","DateTime('UTC')"],
+            ["host","LowCardinality(String)"],
+            ["job_id","LowCardinality(String)"],
+            ["run_id","LowCardinality(String)"],
+            ["script_hash","String"],
+            ["kind","LowCardinality(String)"],
+            ["map","String"],
+            ["key","String"],
+            ["value","String"],
+            ["weight","Float64"],
+            ["batch_id","UInt64"],
+            ["row_idx","UInt32"]
+          ],
+          "sortKey": ["script_hash","host","ts_ns"]
+        }
+      ]
     }
   ]
 } /* END DATA */;
