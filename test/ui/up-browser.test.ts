@@ -198,7 +198,12 @@ describe('web UI on fleettrace up', { skip, timeout: 420_000 }, () => {
     const { error } = (await direct.json()) as { error: string };
     assert.match(error, /hz: .*1000/, 'the API names the field and its bound');
     assert.equal(await text('[data-testid=job-error]'), error, 'word for word');
-    assert.ok(await page.$('fieldset.invalid input[name="params.cpu_profile"]'), 'marked');
+    assert.match(error, /^collectors\[0\]\.params\.hz: /);
+    assert.ok(
+      await page.$('.collector.invalid input[name="params.cpu_profile"]'),
+      "cpu_profile's parameters are marked",
+    );
+    assert.equal(await page.$('fieldset.invalid'), null, 'not every collector');
     await session.screenshot('jobs-form-error');
   });
 
