@@ -252,6 +252,11 @@ describe('web UI in Chromium', { skip: noChromium, timeout: 120_000 }, () => {
     const folded = readFileSync(await download.path(), 'utf8');
     assert.match(folded, /^main;burn \d+$/m, folded);
     assert.doesNotMatch(folded, /epoll_loop/);
+    // A field the API refuses: its message, beside the links.
+    await page.fill('input[name=uid]', 'x');
+    await page.click('[data-testid=profile-downloads] button[name="download.svg"]');
+    await waitForText('[data-testid=profile-downloads] .error', /uid: /);
+    await page.fill('input[name=uid]', '');
 
     await page.fill('[data-testid=flame-graph] input[type=search]', 'clear_page');
     await waitForText('[data-testid=flame-graph] .row', /matched 2\.00 s \(20\.00% of the view\)/);
