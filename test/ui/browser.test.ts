@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The web UI in a real browser: headless Chromium, driven over the DevTools
- * protocol (puppeteer-core), against a real controller serving the built UI
+ * The web UI in a real browser: Debian's headless Chromium, driven by
+ * playwright-core (browser-session.ts), against a real controller serving the built UI
  * with an embedded store behind its SQL API and two simulated agents. A
  * user signs in with a token, sees the hosts, submits a job form with a bad
  * field and reads the API's own `field: reason`, and runs SELECT 1 in the
@@ -11,12 +11,11 @@
  * installs Debian's `chromium`).
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { join } from 'node:path';
 import type { RunningController } from '@fleettrace/controller' with { 'resolution-mode': 'import' };
 import type { RunningAgent } from '@fleettrace/agent';
-import type { Browser, Page } from 'puppeteer-core' with { 'resolution-mode': 'import' };
+import type { Page } from 'playwright-core';
 import { migrate } from '@fleettrace/ingest';
 import { cannedQueries, EmbeddedStore, QueryService } from '@fleettrace/store';
 import {
@@ -30,12 +29,8 @@ import {
   waitFor,
   type Api,
 } from '../control-plane/harness';
+import { noChromium, openBrowser, type BrowserSession } from './browser-session';
 import { assertBuilt, WEB_DIST } from './web-ui-dir';
-
-const CHROMIUM = process.env.FLEETTRACE_CHROMIUM ?? '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM)
-  ? false
-  : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set FLEETTRACE_CHROMIUM)`;
 
 /** A bad job: every field fine but the duration, which the API must name. */
 const BAD_DURATION = 'forever';
@@ -97,15 +92,14 @@ async function fill(store: EmbeddedStore): Promise<void> {
   );
 }
 
-describe('web UI in Chromium', { skip, timeout: 120_000 }, () => {
+describe('web UI in Chromium', { skip: noChromium, timeout: 120_000 }, () => {
   let dir: string;
   let store: EmbeddedStore;
   let c: RunningController;
   let admin: Api;
   let agents: RunningAgent;
-  let browser: Browser;
+  let session: BrowserSession;
   let page: Page;
-  const problems: string[] = [];
 
   before(async () => {
     assertBuilt();
@@ -123,69 +117,34 @@ describe('web UI in Chromium', { skip, timeout: 120_000 }, () => {
       const r = await admin.get<{ agents: Array<{ state: string }> }>('/api/v1/agents');
       return r.body.agents.filter((a) => a.state === 'connected').length === 2;
     });
-    const puppeteer = (await import('puppeteer-core')).default;
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // As root (CI, this machine) Chromium's sandbox cannot start.
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
-    });
-    page = await browser.newPage();
-    await page.setViewport({ width: 1400, height: 900 });
-    // CSP refusals and script errors are console errors: none may happen.
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) problems.push(m.text());
-    });
-    page.on('pageerror', (e) => problems.push(String(e)));
+    session = await openBrowser();
+    page = session.page;
   });
-  // FLEETTRACE_UI_SCREENSHOTS=DIR keeps a screenshot of the page after each test, to look at.
+  // A screenshot of the page after each test, kept with the test artifacts (browser-session.ts).
   afterEach(async (t) => {
-    const shots = process.env.FLEETTRACE_UI_SCREENSHOTS;
-    if (shots && page)
-      await page.screenshot({
-        path: join(shots, `${t.name.replace(/[^\w]+/g, '-').slice(0, 60)}.png`),
-        fullPage: true,
-      });
+    if (page) await session.screenshot(`simulated-${t.name}`);
   });
   after(async () => {
-    await browser?.close();
+    await session?.close();
     await agents?.close();
     await c?.close();
     await store?.close();
     if (dir) cleanup(dir);
   });
 
-  const text = (selector: string) =>
-    page
-      .$eval(selector, (el) => {
-        // innerText is what a reader sees (HTML); SVG text has only textContent.
-        const e = el as unknown as { innerText?: string; textContent: string };
-        return e.innerText ?? e.textContent;
-      })
-      .catch(() => '');
-  const waitForText = (selector: string, pattern: RegExp) =>
-    waitFor(
-      `${selector} to show ${pattern}`,
-      async () => pattern.test(await text(selector)),
-      15_000,
-      100,
-    );
-
+  const text = (selector: string) => session.text(selector);
+  const waitForText = (selector: string, pattern: RegExp) => session.waitForText(selector, pattern);
   test('sign in with a token, then the hosts', async () => {
     const res = await page.goto(`${c.url}/`, { waitUntil: 'load' });
     assert.equal(res?.status(), 200);
     assert.match(res?.headers()['content-security-policy'] ?? '', /^default-src 'self'/);
     await page.waitForSelector('input[name=token]');
-    await page.type('input[name=token]', 'ftapi.000000000000.' + 'x'.repeat(43));
+    await page.fill('input[name=token]', 'ftapi.000000000000.' + 'x'.repeat(43));
     await page.click('button[type=submit]');
     await waitForText('.sign-in .error', /unknown, revoked or expired token/);
 
     const operator = await apiToken(admin, 'operator');
-    await page.$eval(
-      'input[name=token]',
-      (el) => ((el as unknown as { value: string }).value = ''),
-    );
-    await page.type('input[name=token]', operator);
+    await page.fill('input[name=token]', operator);
     await page.click('button[type=submit]');
     await waitForText('[data-testid=hosts]', /uitest-1[\s\S]*uitest-2|uitest-2[\s\S]*uitest-1/);
     assert.match(await text('[data-testid=hosts]'), /connected/);
@@ -199,13 +158,9 @@ describe('web UI in Chromium', { skip, timeout: 120_000 }, () => {
     await page.waitForSelector('[data-testid=job-form]');
     // An operator is not offered the collectors that need admin.
     assert.equal(await page.$('input[name="collector.proc"]'), null);
-    await page.type('input[name="targets.hosts"]', 'uitest-*');
+    await page.fill('input[name="targets.hosts"]', 'uitest-*');
     await page.click('input[name="collector.syscalls"]');
-    await page.$eval(
-      'input[name=duration]',
-      (el) => ((el as unknown as { value: string }).value = ''),
-    );
-    await page.type('input[name=duration]', BAD_DURATION);
+    await page.fill('input[name=duration]', BAD_DURATION);
     await page.click('[data-testid=job-form] button[type=submit]');
     await waitForText('[data-testid=job-error]', /^duration: /);
     // Word for word what the API answers for the same spec.
@@ -220,11 +175,7 @@ describe('web UI in Chromium', { skip, timeout: 120_000 }, () => {
     assert.ok(await page.$('label.invalid input[name=duration]'), 'the field is marked');
 
     // Corrected, it starts: each host's run shows up in the job's panel, and it can be cancelled.
-    await page.$eval(
-      'input[name=duration]',
-      (el) => ((el as unknown as { value: string }).value = ''),
-    );
-    await page.type('input[name=duration]', '5m');
+    await page.fill('input[name=duration]', '5m');
     await page.click('[data-testid=job-form] button[type=submit]');
     await waitForText('[data-testid=job-detail]', /uitest-1\s+running[\s\S]*uitest-2\s+running/);
     assert.equal(await page.$('[data-testid=job-error]'), null, 'the error is gone');
@@ -237,33 +188,26 @@ describe('web UI in Chromium', { skip, timeout: 120_000 }, () => {
     await page.goto(`${c.url}/#/sql`);
     await page.waitForSelector('textarea[name=sql]');
     await waitForText('[data-testid=schema]', /cpu_profile/);
-    await page.$eval(
-      'textarea[name=sql]',
-      (el) => ((el as unknown as { value: string }).value = ''),
-    );
-    await page.type('textarea[name=sql]', 'SELECT 1');
+    await page.fill('textarea[name=sql]', 'SELECT 1');
     await page.click('[data-testid=run-sql]');
     await waitForText('[data-testid=result]', /^1\s*\n\s*1$|1\s+1/);
     assert.equal(await text('[data-testid=result] tbody td'), '1');
     assert.match(await text('[data-testid=result-count]'), /^1 row\b/);
 
     // DESCRIBE through the same route, from the schema browser.
-    const [cpuProfile] = await page.$$('xpath/.//aside//button[contains(., "cpu_profile")]');
+    const [cpuProfile] = await page.$$('xpath=//aside//button[contains(., "cpu_profile")]');
     assert.ok(cpuProfile, 'cpu_profile in the schema browser');
     await cpuProfile.click();
     await waitForText('[data-testid=schema] .columns', /stack_id\s+String/);
 
     // An answer with a time column and a numeric one is charted too.
-    await page.$eval(
-      'textarea[name=sql]',
-      (el) => ((el as unknown as { value: string }).value = ''),
-    );
-    await page.type(
+    await page.fill(
       'textarea[name=sql]',
       'SELECT time, sum(cpu_ns) / 1e9 AS cpu_s FROM fleettrace.cpu_profile GROUP BY time ORDER BY time',
     );
     await page.click('[data-testid=run-sql]');
-    await page.waitForSelector('[data-testid=time-chart] polyline');
+    // One point draws a polyline of no size: attached, not visible.
+    await page.waitForSelector('[data-testid=time-chart] polyline', { state: 'attached' });
     assert.match(await text('[data-testid=time-chart] figcaption'), /cpu_s/);
     assert.match(await text('[data-testid=result]'), /10\.1/);
   });
@@ -277,7 +221,7 @@ describe('web UI in Chromium', { skip, timeout: 120_000 }, () => {
   test('profiles: a flame graph of the stored stacks; click zooms, search highlights', async () => {
     await page.goto(`${c.url}/#/profiles`);
     await page.waitForSelector('input[name=comm]');
-    await page.type('input[name=comm]', 'burner');
+    await page.fill('input[name=comm]', 'burner');
     await page.click('.filters button[type=submit]');
     await page.waitForSelector('[data-testid=flame-graph] svg');
     const frames = () =>
@@ -299,7 +243,22 @@ describe('web UI in Chromium', { skip, timeout: 120_000 }, () => {
     );
     assert.match(await text('section'), /2 stacks, 10\.0 s of CPU/);
 
-    await page.type('[data-testid=flame-graph] input[type=search]', 'clear_page');
+    // The same selection from GET /api/v1/profiles, saved as a file: folded stacks, offsets merged.
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.click('[data-testid=profile-downloads] button[name="download.folded"]'),
+    ]);
+    assert.match(download.suggestedFilename(), /^fleettrace-cpu-comm-burner-[\dT-]+\.folded$/);
+    const folded = readFileSync(await download.path(), 'utf8');
+    assert.match(folded, /^main;burn \d+$/m, folded);
+    assert.doesNotMatch(folded, /epoll_loop/);
+    // A field the API refuses: its message, beside the links.
+    await page.fill('input[name=uid]', 'x');
+    await page.click('[data-testid=profile-downloads] button[name="download.svg"]');
+    await waitForText('[data-testid=profile-downloads] .error', /uid: /);
+    await page.fill('input[name=uid]', '');
+
+    await page.fill('[data-testid=flame-graph] input[type=search]', 'clear_page');
     await waitForText('[data-testid=flame-graph] .row', /matched 2\.00 s \(20\.00% of the view\)/);
     assert.equal((await page.$$('[data-testid=flame-graph] .frame.match')).length, 1);
 
@@ -340,22 +299,21 @@ describe('web UI in Chromium', { skip, timeout: 120_000 }, () => {
     await page.click('header button.link');
     await page.waitForSelector('input[name=token]');
     assert.equal(await page.evaluate("sessionStorage.getItem('fleettrace.token')"), null);
-    await page.type('input[name=token]', await apiToken(admin, 'viewer'));
+    await page.fill('input[name=token]', await apiToken(admin, 'viewer'));
     await page.click('button[type=submit]');
     await waitForText(
       'main',
       /Your token's role \(viewer\) reads jobs; running them needs operator/,
     );
     assert.equal(await page.$('[data-testid=job-form]'), null, 'no job form');
-    const [row] = await page.$$('[data-testid=jobs] tbody tr.clickable');
-    assert.ok(row, 'the jobs are listed');
-    await row.click();
+    // The jobs are listed (the click waits for the first row).
+    await page.locator('[data-testid=jobs] tbody tr.clickable').first().click();
     await waitForText('[data-testid=job-detail]', new RegExp(`${running.body.id}\\s+running`));
     await waitForText('[data-testid=job-detail]', /uitest-1\s+running/);
     assert.equal(await page.$('[data-testid=job-detail] button.danger'), null, 'no cancel');
   });
 
   test('nothing was refused by the Content-Security-Policy, and no script failed', () => {
-    assert.deepEqual(problems, []);
+    assert.deepEqual(session.problems, []);
   });
 });

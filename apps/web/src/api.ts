@@ -52,12 +52,13 @@ export function whenUnauthorized(handler: () => void): void {
   onUnauthorized = handler;
 }
 
-export async function request<T>(
+/** The API's answer to a request with the token; an answer that is not 2xx becomes an ApiError. */
+async function send(
   method: 'GET' | 'POST' | 'DELETE',
   path: string,
-  body?: unknown,
-  token: string | null = storedToken(),
-): Promise<T> {
+  body: unknown,
+  token: string | null,
+): Promise<Response> {
   let res: Response;
   try {
     res = await fetch(path, {
@@ -73,24 +74,45 @@ export async function request<T>(
   } catch (err) {
     throw new ApiError(`cannot reach the controller: ${(err as Error).message}`, 0);
   }
-  const text = await res.text();
+  if (res.ok) return res;
   let json: unknown;
   try {
-    json = text ? JSON.parse(text) : undefined;
+    json = JSON.parse(await res.text());
   } catch {
     json = undefined;
   }
-  if (!res.ok) {
-    const e = (json ?? {}) as { error?: unknown; field?: unknown; retry_after_s?: unknown };
-    const message = typeof e.error === 'string' ? e.error : `${res.status} ${res.statusText}`;
-    if (res.status === 401 && token === storedToken()) onUnauthorized();
-    throw new ApiError(
-      typeof e.retry_after_s === 'number' ? `${message} (retry in ${e.retry_after_s} s)` : message,
-      res.status,
-      typeof e.field === 'string' ? e.field : undefined,
-    );
+  const e = (json ?? {}) as { error?: unknown; field?: unknown; retry_after_s?: unknown };
+  const message = typeof e.error === 'string' ? e.error : `${res.status} ${res.statusText}`;
+  if (res.status === 401 && token === storedToken()) onUnauthorized();
+  throw new ApiError(
+    typeof e.retry_after_s === 'number' ? `${message} (retry in ${e.retry_after_s} s)` : message,
+    res.status,
+    typeof e.field === 'string' ? e.field : undefined,
+  );
+}
+
+export async function request<T>(
+  method: 'GET' | 'POST' | 'DELETE',
+  path: string,
+  body?: unknown,
+  token: string | null = storedToken(),
+): Promise<T> {
+  const text = await (await send(method, path, body, token)).text();
+  try {
+    return (text ? JSON.parse(text) : undefined) as T;
+  } catch {
+    return undefined as T;
   }
-  return json as T;
+}
+
+/**
+ * A file the API answers with (GET, with the token: a plain link could not
+ * send it), and the name its Content-Disposition gives, if any.
+ */
+export async function fetchFile(path: string): Promise<{ blob: Blob; filename?: string }> {
+  const res = await send('GET', path, undefined, storedToken());
+  const filename = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1];
+  return { blob: await res.blob(), ...(filename ? { filename } : {}) };
 }
 
 /** One statement through POST /api/v1/query. */

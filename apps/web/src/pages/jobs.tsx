@@ -313,6 +313,9 @@ function JobForm(props: { collectors: string[]; onCreated: (job: JobResponse) =>
     (error.field === name ||
       error.field.startsWith(`${name}.`) ||
       error.field.startsWith(`${name}[`));
+  /** The collector whose parameters the API's error names (`collectors[1].params.hz`), if any. */
+  const paramsAt = /^collectors\[(\d+)\]\.params\b/.exec(error?.field ?? '');
+  const invalidParams = paramsAt ? chosen[Number(paramsAt[1])] : undefined;
   const input = (name: string, label: string, placeholder = '') => (
     <label class={invalid(name) ? 'invalid' : ''}>
       {label}
@@ -333,10 +336,10 @@ function JobForm(props: { collectors: string[]; onCreated: (job: JobResponse) =>
         {input('targets.labels', 'labels', 'role=web, dc=ams')}
         {input('targets.sample', 'sample', '0.1 (fraction of hosts)')}
       </fieldset>
-      <fieldset class={invalid('collectors') ? 'invalid' : ''}>
+      <fieldset class={invalid('collectors') && !invalidParams ? 'invalid' : ''}>
         <legend>collectors</legend>
         {props.collectors.map((name) => (
-          <div key={name} class="collector">
+          <div key={name} class={name === invalidParams ? 'collector invalid' : 'collector'}>
             <label class="check">
               <input
                 type="checkbox"

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { useState } from 'preact/hooks';
-import { ApiError, query } from '../api';
+import { ApiError, fetchFile, query } from '../api';
 import { FlameGraph } from '../components/flame-graph';
 import { buildFlameTree, type FlameNode } from '../components/flame-model';
 
@@ -8,6 +8,7 @@ interface Filters {
   uid: string;
   comm: string;
   host: string;
+  job: string;
   /** datetime-local values, read as UTC */
   from: string;
   to: string;
@@ -43,6 +44,7 @@ export function profileSql(f: Filters): string {
   }
   if (f.comm.trim()) where.push(`comm = ${literal(f.comm.trim())}`);
   if (f.host.trim()) where.push(`host = ${literal(f.host.trim())}`);
+  if (f.job.trim()) where.push(`job_id = ${literal(f.job.trim())}`);
   return `SELECT arrayStringConcat(arrayReverse(arrayConcat(s.kernel_frames, s.user_frames)), ';') AS folded,
        p.cpu_s
 FROM
@@ -74,6 +76,7 @@ export function ProfilesPage() {
     uid: '',
     comm: '',
     host: '',
+    job: '',
     from: localInput(now - 3_600_000),
     to: localInput(now + 60_000),
   });
@@ -122,6 +125,7 @@ export function ProfilesPage() {
         {field('uid', 'uid')}
         {field('comm', 'comm')}
         {field('host', 'host')}
+        {field('job', 'job')}
         {field('from', 'from (UTC)', true)}
         {field('to', 'to (UTC)', true)}
         <button type="submit" disabled={busy}>
@@ -144,28 +148,98 @@ export function ProfilesPage() {
   );
 }
 
+const FORMATS = ['folded', 'pprof', 'speedscope', 'svg'] as const;
+type Format = (typeof FORMATS)[number];
+
+/** An RFC 3339 time (seconds, UTC) of a datetime-local value read as UTC, for the API's since/until. */
+const rfc3339 = (field: string, raw: string) =>
+  new Date(seconds(field, raw) * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+
 /**
- * PROFILES EXPORT: the place for download links to GET /api/v1/profiles
- * (folded, pprof, speedscope, svg), which another change is adding. To be
- * wired once both have landed: a fetch with the token (a plain link cannot
- * send it) of /api/v1/profiles with these filters and the format, saved
- * through a blob URL. Until then the formats are shown, disabled.
+ * GET /api/v1/profiles of the filters (docs/profiles.md): the same selection
+ * as the flame graph, valued as it is, CPU samples weighted to fleet totals
+ * (`weighted`: thousandths of an estimated sample). The API checks each field.
  */
-function ProfileDownloads(_props: { filters: Filters }) {
+export function profileUrl(f: Filters, format: Format): string {
+  const q = new URLSearchParams({ collector: 'cpu_profile', value: 'weighted', format });
+  if (f.uid.trim()) q.set('uid', f.uid.trim());
+  if (f.comm.trim()) q.set('comm', f.comm.trim());
+  if (f.host.trim()) q.set('hosts', f.host.trim());
+  if (f.job.trim()) q.set('job_id', f.job.trim());
+  q.set('since', rfc3339('from', f.from));
+  q.set('until', rfc3339('to', f.to));
+  return `/api/v1/profiles?${q.toString()}`;
+}
+
+/** "fleettrace-cpu-uid-1001-2026-12-04T2100" and the API's extension (pb.gz, speedscope.json...). */
+function fileName(f: Filters, extension: string): string {
+  const parts = ['fleettrace', 'cpu'];
+  for (const [key, value] of [
+    ['uid', f.uid],
+    ['comm', f.comm],
+    ['host', f.host],
+    ['job', f.job],
+  ] as const)
+    if (value.trim()) parts.push(key, value.trim());
+  parts.push(f.from.replace(':', ''));
+  return `${parts.join('-').replace(/[^\w.-]+/g, '_')}.${extension}`;
+}
+
+/** Saves a blob under a name, through a link to an object URL (a download, not a navigation). */
+function save(blob: Blob, name: string): void {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  // The download has taken its copy once the click's task ran.
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/**
+ * The current selection as a file from GET /api/v1/profiles: fetched with the
+ * token (a plain link cannot send it) and saved from a blob. The API's
+ * message (`uid: must be an integer`) is shown when it refuses.
+ */
+function ProfileDownloads({ filters }: { filters: Filters }) {
+  const [busy, setBusy] = useState<Format | null>(null);
+  const [error, setError] = useState('');
+  const download = async (format: Format) => {
+    setBusy(format);
+    setError('');
+    try {
+      const { blob, filename } = await fetchFile(profileUrl(filters, format));
+      const extension = filename?.replace(/^[^.]*\./, '') ?? format;
+      save(blob, fileName(filters, extension));
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    } finally {
+      setBusy(null);
+    }
+  };
   return (
     <p class="muted small" data-testid="profile-downloads">
       Download:{' '}
-      {['folded', 'pprof', 'speedscope', 'svg'].map((format) => (
+      {FORMATS.map((format) => (
         <button
           key={format}
           type="button"
           class="link"
-          disabled
-          title="coming with /api/v1/profiles"
+          name={`download.${format}`}
+          disabled={busy !== null}
+          onClick={() => void download(format)}
         >
-          {format}
+          {busy === format ? `${format}…` : format}
         </button>
       ))}
+      {error && (
+        <span class="error" role="alert">
+          {' '}
+          {error}
+        </span>
+      )}
     </p>
   );
 }
