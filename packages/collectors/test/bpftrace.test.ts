@@ -9,7 +9,7 @@
  * programs remain.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -184,8 +184,6 @@ describe('bpftrace', () => {
 
 /** Whether a BPF program id is still loaded (bpftool answers for live ids only). */
 function programExists(id: number): boolean {
-  const r = require('node:child_process').spawnSync('bpftool', ['prog', 'show', 'id', String(id)], {
-    encoding: 'utf8',
-  }) as { status: number };
+  const r = spawnSync('bpftool', ['prog', 'show', 'id', String(id)], { encoding: 'utf8' });
   return r.status === 0;
 }
