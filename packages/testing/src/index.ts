@@ -8,6 +8,7 @@ import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:c
 import {
   chmodSync,
   copyFileSync,
+  renameSync,
   existsSync,
   mkdirSync,
   readdirSync,
@@ -32,17 +33,27 @@ export function workload(name: string, extraFlags: string[] = []): string {
     name + (extraFlags.length ? '-' + extraFlags.join('').replace(/[^a-z0-9]/gi, '') : ''),
   );
   if (!existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs) {
-    execFileSync('cc', ['-O2', '-Wall', ...extraFlags, '-o', out, src], { stdio: 'inherit' });
-    chmodSync(out, 0o755);
+    // Built beside and renamed into place, like renamedCopy: a running old build keeps its file.
+    const tmp = `${out}.${process.pid}.tmp`;
+    execFileSync('cc', ['-O2', '-Wall', ...extraFlags, '-o', tmp, src], { stdio: 'inherit' });
+    chmodSync(tmp, 0o755);
+    renameSync(tmp, out);
   }
   return out;
 }
 
-/** A copy of a binary under another name, so its comm differs. */
+/**
+ * A copy of a binary under another name, so its comm differs. Written beside
+ * and renamed into place: a process still running the previous copy (a test
+ * that left one behind, another test run) keeps its file, where copying over
+ * it would fail with ETXTBSY.
+ */
 export function renamedCopy(binary: string, comm: string): string {
   const out = join(CACHE, comm);
-  copyFileSync(binary, out);
-  chmodSync(out, 0o755);
+  const tmp = `${out}.${process.pid}.tmp`;
+  copyFileSync(binary, tmp);
+  chmodSync(tmp, 0o755);
+  renameSync(tmp, out);
   return out;
 }
 
