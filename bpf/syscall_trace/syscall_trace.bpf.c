@@ -13,6 +13,7 @@
  * ft_st_lost[1], full ring buffers in ft_st_lost[0].
  */
 #include "ft_common.h"
+#include "ft_rate.h"
 #include "syscall_trace.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -21,14 +22,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __s8 st_path_arg[ST_NR_MAX] = {};
 /* 1 for syscalls whose path must be read at entry (execve, execveat). */
 const volatile __u8 st_path_at_entry[ST_NR_MAX] = {};
-/* Events per second per CPU in slot 0; 0 disables the limit. A map, so that
- * the agent can tighten it while attached when a job exceeds its budget. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} ft_st_rate SEC(".maps");
+/* Events per second per CPU in slot 0 (0: no limit), a map so that the agent can
+ * tighten it while attached when a job exceeds its budget; see ft_rate.h. */
+FT_RATE_MAPS(ft_st_rate, ft_st_bucket);
 
 struct st_start {
 	__u64 ts;
@@ -50,18 +46,6 @@ struct {
 	__uint(max_entries, 4 * 1024 * 1024);
 } ft_st_events SEC(".maps");
 
-struct st_bucket {
-	__u64 tokens; /* in millionths of an event, to refill smoothly */
-	__u64 last_ns;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct st_bucket);
-} ft_st_bucket SEC(".maps");
-
 /* [0]: ring buffer full; [1]: refused by the rate limit */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -80,35 +64,9 @@ static __always_inline void st_lost(__u32 slot)
 		(*n)++;
 }
 
-#define ST_UNIT 1000000ULL /* token fraction */
-
 static __always_inline bool st_admit(void)
 {
-	__u32 zero = 0;
-	struct st_bucket *b;
-	__u64 now, burst, elapsed, *rate_slot, st_rate_per_cpu;
-
-	rate_slot = bpf_map_lookup_elem(&ft_st_rate, &zero);
-	st_rate_per_cpu = rate_slot ? *rate_slot : 0;
-	if (!st_rate_per_cpu)
-		return true;
-	b = bpf_map_lookup_elem(&ft_st_bucket, &zero);
-	if (!b)
-		return false;
-	now = bpf_ktime_get_ns();
-	/* A burst of a tenth of a second's worth, at least one event. */
-	burst = (st_rate_per_cpu / 10 + 1) * ST_UNIT;
-	elapsed = now - b->last_ns;
-	if (elapsed > 1000000000ULL)
-		elapsed = 1000000000ULL;
-	b->tokens += elapsed * st_rate_per_cpu / 1000; /* ns * ev/s * 1e6 / 1e9 */
-	if (b->tokens > burst)
-		b->tokens = burst;
-	b->last_ns = now;
-	if (b->tokens < ST_UNIT)
-		return false;
-	b->tokens -= ST_UNIT;
-	return true;
+	return ft_rate_admit(&ft_st_rate, &ft_st_bucket);
 }
 
 static __always_inline __s32 st_path_index(__u32 nr)

@@ -7,6 +7,7 @@ export const layouts = {
   ft_duty_cfg: {"size":8,"fields":{"since_ns":{"offset":0,"size":8,"kind":"u64"}}},
   ft_event_header: {"size":48,"fields":{"ts_ns":{"offset":0,"size":8,"kind":"u64"},"cgroup":{"offset":8,"size":8,"kind":"u64"},"pid":{"offset":16,"size":4,"kind":"u32"},"tid":{"offset":20,"size":4,"kind":"u32"},"uid":{"offset":24,"size":4,"kind":"u32"},"kind":{"offset":28,"size":4,"kind":"u32"},"comm":{"offset":32,"size":16,"kind":"char","count":16}}},
   ft_filter_cfg: {"size":24,"fields":{"flags":{"offset":0,"size":4,"kind":"u32"},"pad":{"offset":4,"size":4,"kind":"u32"},"skip_tgid":{"offset":8,"size":16,"kind":"u32","count":4}}},
+  ft_rate_bucket: {"size":16,"fields":{"tokens":{"offset":0,"size":8,"kind":"u64"},"last_ns":{"offset":8,"size":8,"kind":"u64"}}},
 } as const satisfies Record<string, StructLayout>;
 
 /** Enums of the C headers, from BTF: name -> member -> value. */
@@ -23,4 +24,5 @@ export const defines = {
   FT_FILTER_SKIP: 16,
   FT_FILTER_SKIP_MAX: 4,
   FT_FILTER_UID: 2,
+  FT_RATE_UNIT: 1000000,
 } as const satisfies Record<string, number | bigint>;
