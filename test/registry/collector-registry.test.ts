@@ -150,6 +150,7 @@ describe('collector registry', () => {
         'bpftrace',
         'counters',
         'cpu_profile',
+        'file_opens',
         'offcpu',
         'proc',
         'runqlat',

@@ -530,7 +530,7 @@ function signalName(sig: number): string | number {
 }
 const signal: Decoder = (raw) => signalName(int32(raw));
 
-function openFlagsToString(raw: bigint): string {
+export function openFlagsToString(raw: bigint): string {
   const value = BigInt.asUintN(32, raw);
   const access = O_ACCESS_MODES[Number(value & 3n)] ?? '';
   const rest = value & ~3n;

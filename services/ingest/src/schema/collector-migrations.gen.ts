@@ -352,6 +352,64 @@ const DATA = /* BEGIN DATA */ {
           "sortKey": ["script_hash","host","ts_ns"]
         }
       ]
+    },
+    {
+      "version": 8,
+      "name": "create fleettrace.file_opens, fleettrace_sensitive.file_opens_paths",
+      "steps": [
+        {
+          "kind": "create",
+          "table": "fleettrace.file_opens",
+          "columns": [
+            ["ts_ns","UInt64 CODEC(Delta, ZSTD(1))"],
+            ["time","DateTime('UTC')"],
+            ["host","LowCardinality(String)"],
+            ["job_id","LowCardinality(String)"],
+            ["run_id","LowCardinality(String)"],
+            ["pid","UInt32"],
+            ["uid","UInt32"],
+            ["user","LowCardinality(String)"],
+            ["cgroup","LowCardinality(String)"],
+            ["comm","LowCardinality(String)"],
+            ["tid","UInt32"],
+            ["call","LowCardinality(String)"],
+            ["flags","String"],
+            ["mode","UInt32"],
+            ["fd","Int64"],
+            ["errno","LowCardinality(String)"],
+            ["duration_ns","UInt64"],
+            ["has_path","UInt8"],
+            ["weight","Float64"],
+            ["batch_id","UInt64"],
+            ["row_idx","UInt32"]
+          ],
+          "sortKey": ["uid","host","ts_ns"]
+        },
+        {
+          "kind": "create",
+          "table": "fleettrace_sensitive.file_opens_paths",
+          "columns": [
+            ["ts_ns","UInt64 CODEC(Delta, ZSTD(1))"],
+            ["time","DateTime('UTC')"],
+            ["host","LowCardinality(String)"],
+            ["job_id","LowCardinality(String)"],
+            ["run_id","LowCardinality(String)"],
+            ["pid","UInt32"],
+            ["uid","UInt32"],
+            ["user","LowCardinality(String)"],
+            ["cgroup","LowCardinality(String)"],
+            ["comm","LowCardinality(String)"],
+            ["tid","UInt32"],
+            ["path","String"],
+            ["dfd","Int32"],
+            ["path_truncated","UInt8"],
+            ["weight","Float64"],
+            ["batch_id","UInt64"],
+            ["row_idx","UInt32"]
+          ],
+          "sortKey": ["uid","host","ts_ns"]
+        }
+      ]
     }
   ]
 } /* END DATA */;
