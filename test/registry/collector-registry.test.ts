@@ -147,6 +147,7 @@ describe('collector registry', () => {
     assert.deepEqual(
       builtIn.map((m) => m.name),
       [
+        'biolatency',
         'bpftrace',
         'counters',
         'cpu_profile',

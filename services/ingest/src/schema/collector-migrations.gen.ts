@@ -410,6 +410,36 @@ const DATA = /* BEGIN DATA */ {
           "sortKey": ["uid","host","ts_ns"]
         }
       ]
+    },
+    {
+      "version": 9,
+      "name": "create fleettrace.biolatency",
+      "steps": [
+        {
+          "kind": "create",
+          "table": "fleettrace.biolatency",
+          "columns": [
+            ["ts_ns","UInt64 CODEC(Delta, ZSTD(1))"],
+            ["time","DateTime('UTC')"],
+            ["host","LowCardinality(String)"],
+            ["job_id","LowCardinality(String)"],
+            ["run_id","LowCardinality(String)"],
+            ["device","LowCardinality(String)"],
+            ["op","LowCardinality(String)"],
+            ["uid","UInt32"],
+            ["user","LowCardinality(String)"],
+            ["count","UInt64"],
+            ["bytes","UInt64"],
+            ["total_ns","UInt64"],
+            ["max_ns","UInt64"],
+            ["hist","Array(UInt64)"],
+            ["weight","Float64"],
+            ["batch_id","UInt64"],
+            ["row_idx","UInt32"]
+          ],
+          "sortKey": ["device","op","host","ts_ns"]
+        }
+      ]
     }
   ]
 } /* END DATA */;
