@@ -39,7 +39,12 @@ const lines = (rows: object[]) => Buffer.from(rows.map((r) => JSON.stringify(r))
 
 /**
  * A minute ago on web-1: alice's burner spent 8 s of CPU in burn() under
- * main() and 2 s in the kernel's clear_page under it; php-fpm was OOM-killed.
+ * main() and 2 s in the kernel's clear_page under it; php-fpm was OOM-killed,
+ * and root's bash sent SIGKILL to www-data's php-fpm 20 s earlier; the host's
+ * run queue held 0.5 s of waits around then.
+ * Half an hour ago on web-2, two users ran the same app differently: uid 2001
+ * (the differential's target) 900 samples in grow() and 100 in shrink(), uid
+ * 2002 (its baseline) the other way round.
  */
 async function fill(store: EmbeddedStore): Promise<void> {
   const nowS = Math.floor(Date.now() / 1000) - 60;
@@ -88,7 +93,67 @@ async function fill(store: EmbeddedStore): Promise<void> {
   );
   await store.insert(
     'fleettrace.proc',
-    lines([{ ...head(33, 'www-data', 'php-fpm'), event: 'oom_kill', tid: 1033 }]),
+    lines([
+      { ...head(33, 'www-data', 'php-fpm'), event: 'oom_kill', tid: 1033 },
+      {
+        ...head(0, 'root', 'bash'),
+        time: new Date((nowS - 20) * 1000).toISOString().slice(0, 19).replace('T', ' '),
+        event: 'signal',
+        tid: 1000,
+        signal: 9,
+        signal_name: 'SIGKILL',
+        target_pid: 1033,
+        target_tid: 1033,
+        target_uid: 33,
+        target_user: 'www-data',
+        target_comm: 'php-fpm',
+      },
+    ]),
+  );
+  const runq = (ago: number, count: number, totalNs: number) => ({
+    ts_ns: String(BigInt(nowS - ago) * 1_000_000_000n),
+    time: new Date((nowS - ago) * 1000).toISOString().slice(0, 19).replace('T', ' '),
+    host: 'web-1',
+    job_id: 'j1',
+    run_id: 'r1',
+    uid: 1001,
+    user: 'alice',
+    cgroup: '/user.slice',
+    weight: 1,
+    batch_id: 8,
+    row_idx: ++row,
+    count,
+    total_ns: totalNs,
+    max_ns: 50_000_000,
+    hist: [],
+  });
+  await store.insert('fleettrace.runqlat', lines([runq(90, 40, 0.1e9), runq(0, 120, 0.4e9)]));
+
+  const earlier = nowS - 1800;
+  const app = (uid: number, n: number, stackId: string) => ({
+    ...head(uid, `u${uid}`, 'app'),
+    ts_ns: String(BigInt(earlier) * 1_000_000_000n + BigInt(++row)),
+    time: new Date(earlier * 1000).toISOString().slice(0, 19).replace('T', ' '),
+    host: 'web-2',
+    samples: n,
+    cpu_ns: n * 1e7,
+    stack_id: stackId,
+  });
+  await store.insert(
+    'fleettrace.cpu_profile',
+    lines([
+      app(2001, 900, 'dddd'),
+      app(2001, 100, 'eeee'),
+      app(2002, 100, 'dddd'),
+      app(2002, 900, 'eeee'),
+    ]),
+  );
+  await store.insert(
+    'fleettrace.stacks',
+    lines([
+      stack('dddd', [], ['grow+0x8 (/usr/bin/app)', 'main+0x4 (/usr/bin/app)']),
+      stack('eeee', [], ['shrink+0x8 (/usr/bin/app)', 'main+0x4 (/usr/bin/app)']),
+    ]),
   );
 }
 
@@ -218,6 +283,47 @@ describe('web UI in Chromium', { skip: noChromium, timeout: 120_000 }, () => {
     assert.match(await text('table.grid'), /web-1[\s\S]*php-fpm \(pid 1033, www-data\) OOM-killed/);
   });
 
+  test("selecting a crash shows its host's CPU and run queue around it, and who killed whom", async () => {
+    await page.goto(`${c.url}/#/crashes`);
+    await waitForText('svg.timeline', /OOM kills \(1\)/);
+    await page.locator('table.grid tbody tr', { hasText: 'OOM-killed' }).click();
+    await page.waitForSelector('[data-testid=crash-cpu] [data-testid=chart-marker]');
+    assert.match(
+      await text('[data-testid=crash-context] h3'),
+      /oom_kill on web-1 at [\d-]+ [\d:]+ UTC/,
+    );
+    assert.match(
+      await text('[data-testid=crash-context] .parties'),
+      /victim\s+php-fpm \(pid 1033, www-data 33\)/,
+    );
+    // alice's 10 s, then root's 0.1 s, in the window of this host.
+    const top = await page.$$eval('[data-testid=crash-top-users] tbody tr', (rows) =>
+      rows.map((r) =>
+        (r as unknown as { innerText: string }).innerText.replace(/\s+/g, ' ').trim(),
+      ),
+    );
+    assert.deepEqual(top, ['alice 1001 10 99.0%', 'root 0 0.100 1.0%']);
+    assert.match(await text('[data-testid=crash-cpu] figcaption'), /alice\s*root/);
+    // The marker sits inside the plot, at the crash (the middle of the ±5 min window).
+    const x = Number(
+      await page.$eval('[data-testid=crash-cpu] [data-testid=chart-marker] line', (el) =>
+        (el as unknown as { getAttribute(n: string): string }).getAttribute('x1'),
+      ),
+    );
+    assert.ok(x > 400 && x < 560, `marker at x ${x}`);
+    await page.waitForSelector('[data-testid=crash-runq] [data-testid=chart-marker]');
+    assert.match(await text('[data-testid=crash-runq-count] svg'), /120/);
+
+    // A kill: its sender and its target.
+    await page.locator('table.grid tbody tr', { hasText: 'sent SIGKILL' }).click();
+    await waitForText('[data-testid=crash-context] h3', /^signal on web-1/);
+    assert.match(
+      await text('[data-testid=crash-context] .parties'),
+      /sender\s+bash \(pid 1000, root 0\)\s+target\s+php-fpm \(pid 1033, www-data 33\)\s+signal\s+SIGKILL/,
+    );
+    await page.waitForSelector('[data-testid=crash-cpu] [data-testid=chart-marker]');
+  });
+
   test('profiles: a flame graph of the stored stacks; click zooms, search highlights', async () => {
     await page.goto(`${c.url}/#/profiles`);
     await page.waitForSelector('input[name=comm]');
@@ -285,6 +391,90 @@ describe('web UI in Chromium', { skip: noChromium, timeout: 120_000 }, () => {
     const hovered = await page.$$('[data-testid=flame-graph] .frame:not(.behind)');
     await hovered[0]?.hover();
     await waitForText('.tooltip', /burn\+0x30[\s\S]*2\.00 s · 20\.00% of all/);
+  });
+
+  test('profiles: a differential against another uid, red where it grew, blue where it shrank', async () => {
+    // Away and back: a fresh profiles page, not the previous test's.
+    await page.goto(`${c.url}/#/crashes`);
+    await page.goto(`${c.url}/#/profiles`);
+    await page.waitForSelector('input[name=comm]');
+    await page.fill('input[name=comm]', '');
+    await page.fill('input[name=uid]', '2001');
+    // No baseline field: said so, nothing sent.
+    await page.click('[data-testid=diff-form] button[type=submit]');
+    await waitForText('section .error', /^baseline: /);
+    assert.equal(await page.$('[data-testid=diff-view]'), null);
+    await page.fill('input[name="base.uid"]', '2002');
+    await page.click('[data-testid=diff-form] button[type=submit]');
+    await page.waitForSelector('[data-testid=diff-view] [data-testid=flame-graph] svg');
+    assert.match(
+      await text('[data-testid=diff-view]'),
+      /2 stacks; target 1,000 samples, baseline 1,000 samples/,
+    );
+    const fill = (name: string) =>
+      page.$$eval(
+        '[data-testid=diff-view] .frame',
+        (frames, n) =>
+          frames
+            .filter((f) =>
+              ((f as unknown as { textContent: string }).textContent ?? '').startsWith(n),
+            )
+            .map((f) =>
+              (f as unknown as { querySelector(s: string): { getAttribute(a: string): string } })
+                .querySelector('rect')
+                .getAttribute('fill'),
+            ),
+        name,
+      );
+    const rgb = (fills: string[]) => {
+      assert.equal(fills.length, 1, `one frame: ${fills.join(', ')}`);
+      return (/^rgb\((\d+),(\d+),(\d+)\)$/.exec(fills[0] as string) ?? []).slice(1).map(Number);
+    };
+    // grow: 100 → 900 samples, the largest change: deep red. shrink: 900 → 100, deep blue. main: unchanged, white.
+    const [gr, gg, gb] = rgb(await fill('grow'));
+    assert.ok(gr === 255 && gg === gb && (gg as number) < 100, `grow is red: ${gr},${gg},${gb}`);
+    const [sr, sg, sb] = rgb(await fill('shrink'));
+    assert.ok(sb === 255 && sr === sg && (sr as number) < 100, `shrink is blue: ${sr},${sg},${sb}`);
+    assert.deepEqual(rgb(await fill('main')), [255, 255, 255]);
+
+    // Widths are the target's: grow 90% of the width.
+    const grow = page.locator('[data-testid=diff-view] .frame', { hasText: /^grow/ });
+    assert.ok(Number(await grow.locator('rect').getAttribute('width')) > 1070);
+    await grow.hover();
+    await waitForText(
+      '.tooltip',
+      /grow[\s\S]*base 100 samples · target 900 samples · \+800 samples \(800\.0%\)/,
+    );
+
+    // Search and zoom as in the normal view.
+    await page.fill('[data-testid=diff-view] input[type=search]', 'shrink');
+    await waitForText(
+      '[data-testid=diff-view] .flame .row',
+      /matched 100 samples \(10\.00% of the view\)/,
+    );
+    await grow.click();
+    await waitForText('[data-testid=diff-view] .flame .row', /Reset zoom/);
+
+    // The differential as a file: two-column folded.
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.click('[data-testid=diff-downloads] button[name="download.folded"]'),
+    ]);
+    assert.match(download.suggestedFilename(), /^fleettrace-cpu-diff-uid-2001-[\dT-]+\.folded$/);
+    const folded = readFileSync(await download.path(), 'utf8');
+    assert.match(folded, /^main;grow 100000 900000$/m, folded);
+    assert.match(folded, /^main;shrink 900000 100000$/m, folded);
+
+    // normalize=true goes to the API (equal totals: the same values).
+    await page.click('input[name=normalize]');
+    await page.click('[data-testid=diff-form] button[type=submit]');
+    await waitForText('[data-testid=diff-view]', /baseline 1,000 samples/);
+    const [svg] = await Promise.all([
+      page.waitForEvent('download'),
+      page.click('[data-testid=diff-downloads] button[name="download.svg"]'),
+    ]);
+    assert.match(svg.suggestedFilename(), /\.svg$/);
+    assert.match(readFileSync(await svg.path(), 'utf8'), /<svg[\s\S]*grow/);
   });
 
   test('a viewer is not offered what its role cannot do; signing out forgets the token', async () => {

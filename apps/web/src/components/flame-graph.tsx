@@ -5,7 +5,9 @@
  * zoom in (its ancestors stay below, full width; click one to zoom out),
  * type to highlight the frames whose name contains the text, hover for the
  * frame's value and its share of everything and of the zoomed frame.
+ * A differential passes its own `color` and tooltip `detail` per frame.
  */
+import type { ComponentChildren } from 'preact';
 import { useMemo, useState } from 'preact/hooks';
 import { ancestors, matchedValue, maxDepth, type FlameNode } from './flame-model';
 
@@ -47,8 +49,15 @@ function colorOf(name: string): string {
 }
 
 /** Give it a new `key` with a new tree: its zoom and search belong to one tree. */
-export function FlameGraph(props: { root: FlameNode; format: (value: number) => string }) {
-  const { root, format } = props;
+export function FlameGraph(props: {
+  root: FlameNode;
+  format: (value: number) => string;
+  /** a frame's fill; by default a warm color of its name */
+  color?: (node: FlameNode) => string;
+  /** more lines of the tooltip of a frame */
+  detail?: (node: FlameNode) => ComponentChildren;
+}) {
+  const { root, format, color = (node: FlameNode) => colorOf(node.name), detail } = props;
   const [focus, setFocus] = useState<FlameNode>(root);
   const [search, setSearch] = useState('');
   const [hover, setHover] = useState<{ node: FlameNode; x: number; y: number } | null>(null);
@@ -110,7 +119,7 @@ export function FlameGraph(props: { root: FlameNode; format: (value: number) => 
                   width={Math.max(0, w - 0.5)}
                   height={ROW - 1}
                   rx="2"
-                  fill={hit ? '#d946ef' : behind ? '#cbd5e1' : colorOf(node.name)}
+                  fill={hit ? '#d946ef' : behind ? '#cbd5e1' : color(node)}
                 />
                 {label && (
                   <text x={x + 3} y={y + ROW - 5}>
@@ -129,6 +138,7 @@ export function FlameGraph(props: { root: FlameNode; format: (value: number) => 
               {focus !== root && ` · ${share(hover.node.value, focus.value)} of the zoomed frame`}
             </div>
             {hover.node.self > 0 && <div class="muted">self {format(hover.node.self)}</div>}
+            {detail?.(hover.node)}
           </div>
         )}
       </div>

@@ -8,6 +8,8 @@ export interface FlameNode {
   name: string;
   value: number;
   self: number;
+  /** the baseline's value of the same frame path, in a differential (0 otherwise) */
+  base: number;
   depth: number;
   parent: FlameNode | null;
   /** heaviest first */
@@ -17,6 +19,8 @@ export interface FlameNode {
 export interface FoldedStack {
   folded: string;
   value: number;
+  /** the baseline's value of the stack, in a differential */
+  base?: number;
 }
 
 export function buildFlameTree(stacks: Iterable<FoldedStack>, rootName = 'all'): FlameNode {
@@ -24,14 +28,23 @@ export function buildFlameTree(stacks: Iterable<FoldedStack>, rootName = 'all'):
     name: rootName,
     value: 0,
     self: 0,
+    base: 0,
     depth: 0,
     parent: null,
     children: [],
   };
   const index = new Map<FlameNode, Map<string, FlameNode>>();
-  for (const { folded, value } of stacks) {
-    if (!(value > 0)) continue;
+  // Widths are the target's: stacks only in the baseline draw nothing, but their base
+  // still counts in the totals of the frames they share with the target, which the
+  // second pass adds once the target's frames exist.
+  const baseOnly: Array<{ folded: string; base: number }> = [];
+  for (const { folded, value, base = 0 } of stacks) {
+    if (!(value > 0)) {
+      if (base > 0) baseOnly.push({ folded, base });
+      continue;
+    }
     root.value += value;
+    root.base += base;
     let node = root;
     for (const frame of folded.split(';')) {
       if (frame === '') continue;
@@ -43,6 +56,7 @@ export function buildFlameTree(stacks: Iterable<FoldedStack>, rootName = 'all'):
           name: frame,
           value: 0,
           self: 0,
+          base: 0,
           depth: node.depth + 1,
           parent: node,
           children: [],
@@ -51,9 +65,20 @@ export function buildFlameTree(stacks: Iterable<FoldedStack>, rootName = 'all'):
         node.children.push(child);
       }
       child.value += value;
+      child.base += base;
       node = child;
     }
     node.self += value;
+  }
+  for (const { folded, base } of baseOnly) {
+    root.base += base;
+    let node: FlameNode | undefined = root;
+    for (const frame of folded.split(';')) {
+      if (frame === '') continue;
+      node = index.get(node)?.get(frame);
+      if (!node) break;
+      node.base += base;
+    }
   }
   const sort = (n: FlameNode): void => {
     n.children.sort((a, b) => b.value - a.value || a.name.localeCompare(b.name));

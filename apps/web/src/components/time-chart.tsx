@@ -2,6 +2,8 @@
 /**
  * A line chart of a query answer over its time column: one line per numeric
  * column (at most five), drawn as SVG. Shown only when the answer has both.
+ * Other pages pass their own series, a fixed time range and a marker (a
+ * vertical line at a moment, such as a crash).
  */
 import type { QueryAnswerResponse } from '../api';
 import { formatTime, num, parseTime } from '../format';
@@ -14,7 +16,7 @@ const PAD = { left: 70, right: 16, top: 12, bottom: 28 };
 const MAX_SERIES = 5;
 const MAX_DOTS = 200;
 
-interface Series {
+export interface Series {
   name: string;
   points: Array<[number, number]>;
 }
@@ -38,18 +40,28 @@ export function timeSeries(answer: QueryAnswerResponse): Series[] | undefined {
   return series.length ? series : undefined;
 }
 
-export function TimeChart({ series }: { series: Series[] }) {
+export function TimeChart(props: {
+  series: Series[];
+  /** the time axis, in ms; by default that of the points */
+  range?: [number, number];
+  /** a vertical line at a time (ms), labelled */
+  marker?: { at: number; label: string };
+  title?: string;
+  testId?: string;
+}) {
+  const { series, range, marker, title, testId = 'time-chart' } = props;
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = series.flatMap((s) => s.points.map((p) => p[1]));
-  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+  const [x0, x1] = range ?? [Math.min(...xs), Math.max(...xs)];
   const [y0, y1] = [Math.min(0, ...ys), Math.max(...ys)];
   const sx = (x: number) =>
     PAD.left + ((x - x0) / Math.max(1, x1 - x0)) * (WIDTH - PAD.left - PAD.right);
   const sy = (y: number) =>
     HEIGHT - PAD.bottom - ((y - y0) / (y1 - y0 || 1)) * (HEIGHT - PAD.top - PAD.bottom);
   return (
-    <figure class="chart" data-testid="time-chart">
-      <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-label="time chart">
+    <figure class="chart" data-testid={testId}>
+      {title && <div class="chart-title">{title}</div>}
+      <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-label={title ?? 'time chart'}>
         <line x1={PAD.left} x2={WIDTH - PAD.right} y1={sy(y0)} y2={sy(y0)} class="axis" />
         <line x1={PAD.left} x2={PAD.left} y1={PAD.top} y2={HEIGHT - PAD.bottom} class="axis" />
         <text x={PAD.left - 6} y={sy(y1) + 4} class="tick" text-anchor="end">
@@ -79,6 +91,15 @@ export function TimeChart({ series }: { series: Series[] }) {
               ))}
           </g>
         ))}
+        {marker && (
+          <g class="marker" data-testid="chart-marker">
+            <line x1={sx(marker.at)} x2={sx(marker.at)} y1={PAD.top} y2={HEIGHT - PAD.bottom} />
+            <text x={sx(marker.at) + 4} y={PAD.top + 10} class="tick">
+              {marker.label}
+            </text>
+            <title>{`${formatTime(marker.at)} UTC · ${marker.label}`}</title>
+          </g>
+        )}
       </svg>
       <figcaption>
         {series.map((s, i) => (
