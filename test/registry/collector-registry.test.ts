@@ -157,6 +157,7 @@ describe('collector registry', () => {
         'runqlat',
         'syscall_trace',
         'syscalls',
+        'tcp',
         'tracepoint',
         'uprobe',
       ],

@@ -440,6 +440,44 @@ const DATA = /* BEGIN DATA */ {
           "sortKey": ["device","op","host","ts_ns"]
         }
       ]
+    },
+    {
+      "version": 10,
+      "name": "create fleettrace.tcp",
+      "steps": [
+        {
+          "kind": "create",
+          "table": "fleettrace.tcp",
+          "columns": [
+            ["ts_ns","UInt64 CODEC(Delta, ZSTD(1))"],
+            ["time","DateTime('UTC')"],
+            ["host","LowCardinality(String)"],
+            ["job_id","LowCardinality(String)"],
+            ["run_id","LowCardinality(String)"],
+            ["pid","UInt32"],
+            ["uid","UInt32"],
+            ["user","LowCardinality(String)"],
+            ["cgroup","LowCardinality(String)"],
+            ["comm","LowCardinality(String)"],
+            ["event","LowCardinality(String)"],
+            ["family","LowCardinality(String)"],
+            ["saddr","String"],
+            ["sport","UInt16"],
+            ["daddr","String"],
+            ["dport","UInt16"],
+            ["role","LowCardinality(String)"],
+            ["state","LowCardinality(String)"],
+            ["duration_ns","UInt64"],
+            ["connect_ns","UInt64"],
+            ["bytes_in","UInt64"],
+            ["bytes_out","UInt64"],
+            ["weight","Float64"],
+            ["batch_id","UInt64"],
+            ["row_idx","UInt32"]
+          ],
+          "sortKey": ["event","uid","host","ts_ns"]
+        }
+      ]
     }
   ]
 } /* END DATA */;
