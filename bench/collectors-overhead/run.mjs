@@ -1,22 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
 // bench/collectors-overhead: what each collector adds to a workload that
-// exercises its hook, side by side with the bpftrace script that gathers the
-// same data through the same events, empty programs on the same hooks (the
-// floor), and perf's own counting mode where it has one.
+// exercises its hook, side by side with a bpftrace script gathering the same
+// data through tracepoints (Debian's .bt tools mostly need kprobes, which
+// this kernel lacks), empty programs on the same hooks (the floor), and
+// perf's own counting mode where it has one.
 //
 // Per hook, interleaved rounds in shuffled order of: nothing attached; the
-// floor; the fleettrace collector; bpftrace; `perf stat -a` (counting, no split
-// by process: what a user would run first). Each workload times itself, so
-// attach and teardown are outside the measurement. Prints the median added
-// cost per event, the collector's multiple of the floor and its ratio to
-// bpftrace (goals: at most 2× the floor, at most 0.5× bpftrace's added cost),
-// and records the run in bench/RESULTS.md.
+// floor; the fleettrace collector; bpftrace; (`perf stat -a` for counters).
+// Each workload times itself, so attach and teardown are outside the
+// measurement. Prints the median added cost per event, the collector's
+// multiple of the floor and its ratio to bpftrace (goals: at most 2× the
+// floor, at most 0.5× bpftrace's added cost), the program bodies' in-kernel
+// time per run from BPF statistics, and records the run in bench/RESULTS.md.
 //
-//   counters / page faults:       fault_loop (anonymous memory touched page by page)
-//   counters / context switches:  pipe_pingpong on one CPU (two switches per round trip)
-//
-// usage: node bench/collectors-overhead/run.mjs [--rounds 5]
+// usage: node bench/collectors-overhead/run.mjs [--rounds 3] [--only counters,tcp]
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { machine, median, recordSection, run, shuffle, startTracer, stopTracer } from '../lib.mjs';
 
@@ -25,23 +25,34 @@ const { workload } = require('@fleettrace/testing');
 const { collector: collectorNamed, localHost, bpfObjectPath } = require('@fleettrace/collectors');
 const { BpfObject, PERF_TYPE_SOFTWARE } = require('@fleettrace/native');
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' } } });
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    only: { type: 'string' },
+  },
+});
 const rounds = Number(values.rounds);
-const counters = collectorNamed('counters');
 
-/** A workload run: its cost per event, ns. */
+/** The number a timing workload prints last. */
+const lastNumber = (out) => Number(out.trim().split('\n').pop());
+
+const uprobeBin = () => workload('uprobe_target');
+const scratch = mkdtempSync('/var/tmp/fleettrace-bench-');
+
+/** One hook per collector: its workload, the floor's programs, bpftrace's script. */
 const HOOKS = [
   {
     name: 'counters: page faults',
+    collector: 'counters',
     unit: 'fault',
-    perf: { config: 2, event: 'page-faults' },
-    bpftrace: 'software:page-faults:1 { @[pid, comm] = count(); }',
     params: { events: 'page_faults' },
-    measure: async (wrapper = []) => {
-      const loop = workload('fault_loop');
-      const out = await run(wrapper[0] ?? loop, [
-        ...wrapper.slice(1),
-        ...(wrapper.length ? [loop] : []),
+    floor: { perf: 2 },
+    perfStat: 'page-faults',
+    bpftrace: () => 'software:page-faults:1 { @[pid, comm] = count(); }',
+    measure: async (wrap = []) => {
+      const out = await run(wrap[0] ?? workload('fault_loop'), [
+        ...wrap.slice(1),
+        ...(wrap.length ? [workload('fault_loop')] : []),
         '64',
         '10',
       ]);
@@ -50,45 +61,133 @@ const HOOKS = [
   },
   {
     name: 'counters: context switches',
+    collector: 'counters',
     unit: 'switch',
-    perf: { config: 3, event: 'context-switches' },
-    bpftrace: 'software:context-switches:1 { @[pid, comm] = count(); }',
     params: { events: 'context_switches' },
-    measure: async (wrapper = []) => {
-      const pingpong = workload('pipe_pingpong');
-      const cmd = [...wrapper, 'taskset', '-c', '0', pingpong, '2'];
+    floor: { perf: 3 },
+    perfStat: 'context-switches',
+    bpftrace: () => 'software:context-switches:1 { @[pid, comm] = count(); }',
+    measure: async (wrap = []) => {
+      const cmd = [...wrap, 'taskset', '-c', '0', workload('pipe_pingpong'), '2'];
       const out = await run(cmd[0], cmd.slice(1));
-      const trips = Number(/round_trips (\d+)/.exec(out)[1]);
-      const wall = Number(/wall_ns (\d+)/.exec(out)[1]);
-      return wall / trips / 2;
+      return Number(/wall_ns (\d+)/.exec(out)[1]) / Number(/round_trips (\d+)/.exec(out)[1]) / 2;
     },
   },
-];
+  {
+    name: 'tracepoint: syscalls:sys_enter_getppid',
+    collector: 'tracepoint',
+    unit: 'call',
+    params: { name: 'syscalls:sys_enter_getppid' },
+    floor: { programs: ['ft_floor_tp_getppid'] },
+    bpftrace: () => 'tracepoint:syscalls:sys_enter_getppid { @[uid, comm] = count(); }',
+    measure: async () => lastNumber(await run(workload('getppid_loop'), ['2000000'])),
+  },
+  {
+    name: 'uprobe: a user function',
+    collector: 'uprobe',
+    unit: 'call',
+    params: () => ({ target: `${uprobeBin()}:fleettrace_test_fn` }),
+    floor: { uprobes: ['ft_floor_uprobe', 'ft_floor_uretprobe'] },
+    bpftrace: () =>
+      `uprobe:${uprobeBin()}:fleettrace_test_fn { @s[tid] = nsecs; } ` +
+      `uretprobe:${uprobeBin()}:fleettrace_test_fn /@s[tid]/ { @[pid, comm] = hist(nsecs - @s[tid]); delete(@s[tid]); }`,
+    measure: async () => lastNumber(await run(uprobeBin(), ['--bench', '100000'])),
+  },
+  {
+    name: 'file_opens: open()',
+    collector: 'file_opens',
+    unit: 'open',
+    // every open reported, as bpftrace's printf does (the default caps the host at 20,000/s)
+    params: { rate: 10_000_000 },
+    floor: { programs: ['ft_floor_openat_enter', 'ft_floor_openat_exit'] },
+    bpftrace: () =>
+      'tracepoint:syscalls:sys_enter_openat { @f[tid] = args->filename; } ' +
+      'tracepoint:syscalls:sys_exit_openat /@f[tid]/ { printf("%d %d %s %d %s\\n", pid, uid, comm, args->ret, str(@f[tid])); delete(@f[tid]); }',
+    measure: async () => lastNumber(await run(workload('open_loop'), ['200000'])),
+  },
+  {
+    name: 'biolatency: O_DIRECT 4 KiB writes',
+    collector: 'biolatency',
+    unit: 'write',
+    params: {},
+    floor: { programs: ['ft_floor_rq_issue', 'ft_floor_rq_complete'] },
+    bpftrace: () =>
+      'tracepoint:block:block_rq_issue { @s[args->dev, args->sector] = nsecs; } ' +
+      'tracepoint:block:block_rq_complete /@s[args->dev, args->sector]/ { @[args->dev, args->rwbs] = hist(nsecs - @s[args->dev, args->sector]); delete(@s[args->dev, args->sector]); }',
+    measure: async () => {
+      const count = 3000;
+      const started = process.hrtime.bigint();
+      await run('dd', [
+        'if=/dev/zero',
+        `of=${join(scratch, 'direct')}`,
+        'bs=4k',
+        `count=${count}`,
+        'oflag=direct',
+      ]);
+      return Number(process.hrtime.bigint() - started) / count;
+    },
+  },
+  {
+    name: 'tcp: loopback connections',
+    collector: 'tcp',
+    unit: 'connection',
+    params: {},
+    floor: { programs: ['ft_floor_sock_state', 'ft_floor_retransmit', 'ft_floor_accept4'] },
+    bpftrace: () =>
+      'tracepoint:sock:inet_sock_set_state /args->protocol == 6/ { ' +
+      'if (args->newstate == 2) { @start[args->skaddr] = nsecs; @pid[args->skaddr] = pid; } ' +
+      'if (args->newstate == 7 && @start[args->skaddr]) { printf("%d %d %d\\n", @pid[args->skaddr], args->dport, (nsecs - @start[args->skaddr]) / 1000); delete(@start[args->skaddr]); delete(@pid[args->skaddr]); } } ' +
+      'tracepoint:tcp:tcp_retransmit_skb { @retrans[args->dport] = count(); }',
+    measure: async () => lastNumber(await run(workload('connect_loop'), ['3000'])),
+  },
+].filter((h) => !values.only || values.only.split(',').includes(h.collector));
 
-function modesOf(hook) {
-  return {
-    baseline: () => hook.measure(),
-    floor: async () => {
-      const obj = BpfObject.fromFile(bpfObjectPath('hook_floor'), 'ft_floor');
-      for (const p of obj.programs()) obj.setAutoload(p.name, p.name === 'ft_floor_perf_event');
-      await obj.load();
+const paramsOf = (hook) => (typeof hook.params === 'function' ? hook.params() : hook.params);
+
+async function startCollector(hook) {
+  const c = collectorNamed(hook.collector);
+  return c.start({
+    params: c.parseParams(paramsOf(hook), 'params'),
+    filters: {},
+    host: localHost(),
+  });
+}
+
+async function withFloor(hook, fn) {
+  const obj = BpfObject.fromFile(bpfObjectPath('hook_floor'), 'ft_floor');
+  const wanted = hook.floor.perf
+    ? ['ft_floor_perf_event']
+    : (hook.floor.programs ?? hook.floor.uprobes);
+  for (const p of obj.programs()) obj.setAutoload(p.name, wanted.includes(p.name));
+  await obj.load();
+  try {
+    if (hook.floor.perf)
       obj.attachPerfEvent('ft_floor_perf_event', {
         type: PERF_TYPE_SOFTWARE,
-        config: hook.perf.config,
+        config: hook.floor.perf,
         period: 1,
       });
-      try {
-        return await hook.measure();
-      } finally {
-        obj.closeNow();
-      }
-    },
+    else if (hook.floor.uprobes)
+      hook.floor.uprobes.forEach((p) =>
+        obj.attachUprobe(p, {
+          binary: uprobeBin(),
+          symbol: 'fleettrace_test_fn',
+          retprobe: p.includes('uret'),
+        }),
+      );
+    else for (const p of hook.floor.programs) obj.attach(p);
+    return await fn();
+  } finally {
+    obj.closeNow();
+  }
+}
+
+function modesOf(hook) {
+  const modes = {
+    baseline: () => hook.measure(),
+    floor: () => withFloor(hook, () => hook.measure()),
     fleettrace: async () => {
-      const session = await counters.start({
-        params: counters.parseParams(hook.params, 'params'),
-        filters: {},
-        host: localHost(),
-      });
+      const session = await startCollector(hook);
       try {
         return await hook.measure();
       } finally {
@@ -97,48 +196,51 @@ function modesOf(hook) {
       }
     },
     bpftrace: async () => {
-      const bt = await startTracer('bpftrace', ['-e', hook.bpftrace], /Attaching \d+ probes?/);
+      const bt = await startTracer('bpftrace', ['-e', hook.bpftrace()], /Attaching \d+ probes?/);
+      // bpftrace says "Attaching" before it attaches: give it a moment.
+      await new Promise((r) => setTimeout(r, 500));
       try {
         return await hook.measure();
       } finally {
         await stopTracer(bt);
       }
     },
-    'perf stat -a': () =>
-      hook.measure(['perf', 'stat', '-a', '-e', hook.perf.event, '-o', '/dev/null', '--']),
   };
+  if (hook.perfStat)
+    modes['perf stat -a'] = () =>
+      hook.measure(['perf', 'stat', '-a', '-e', hook.perfStat, '-o', '/dev/null', '--']);
+  return modes;
 }
 
-/** ns per run of the perf_event programs loaded now that ran, by name (bpftool). */
-async function perfEventRunCosts() {
-  const progs = JSON.parse(await run('bpftool', ['-j', 'prog', 'show']));
-  return progs
-    .filter((p) => p.type === 'perf_event' && p.run_cnt > 0)
-    .map((p) => ({ name: p.name, perRun: p.run_time_ns / p.run_cnt }));
+/** ns per run of the programs loaded now that ran, by name (bpftool). */
+async function programRuns() {
+  return JSON.parse(await run('bpftool', ['-j', 'prog', 'show']))
+    .filter((p) => p.run_cnt > 0)
+    .map((p) => ({ name: p.name ?? '', runs: p.run_cnt, ns: p.run_time_ns }));
 }
 
-/** The program bodies' cost per run, with run-time statistics on for one workload run each. */
+/** The programs' in-kernel time per workload event, run-time statistics on for one run each. */
 async function programCost(hook) {
   const out = { fleettrace: 'unavailable', bpftrace: 'unavailable' };
+  const perRun = (progs) => {
+    const runs = progs.reduce((n, p) => n + p.runs, 0);
+    const ns = progs.reduce((n, p) => n + p.ns, 0);
+    return runs ? `${(ns / runs).toFixed(0)} ns per program run` : 'no runs';
+  };
   await run('sysctl', ['-q', '-w', 'kernel.bpf_stats_enabled=1']);
   try {
-    const session = await counters.start({
-      params: counters.parseParams(hook.params, 'params'),
-      filters: {},
-      host: localHost(),
-    });
+    const session = await startCollector(hook);
     try {
       await hook.measure();
-      const mine = (await perfEventRunCosts()).find((p) => p.name.startsWith('ft_ct_'));
-      if (mine) out.fleettrace = `${mine.perRun.toFixed(0)} ns`;
+      out.fleettrace = perRun((await programRuns()).filter((p) => p.name.startsWith('ft_')));
     } finally {
       await session.close();
     }
-    const bt = await startTracer('bpftrace', ['-e', hook.bpftrace], /Attaching \d+ probes?/);
+    const bt = await startTracer('bpftrace', ['-e', hook.bpftrace()], /Attaching \d+ probes?/);
+    await new Promise((r) => setTimeout(r, 500));
     try {
       await hook.measure();
-      const theirs = (await perfEventRunCosts()).find((p) => !p.name.startsWith('ft_'));
-      if (theirs) out.bpftrace = `${theirs.perRun.toFixed(0)} ns`;
+      out.bpftrace = perRun((await programRuns()).filter((p) => !p.name.startsWith('ft_')));
     } finally {
       await stopTracer(bt);
     }
@@ -151,65 +253,78 @@ async function programCost(hook) {
 }
 
 const sections = [];
-for (const hook of HOOKS) {
-  const modes = modesOf(hook);
-  const samples = Object.fromEntries(Object.keys(modes).map((m) => [m, []]));
-  const failures = {};
-  for (let r = 1; r <= rounds; r++) {
-    for (const mode of shuffle(Object.keys(modes))) {
-      if (failures[mode]) continue;
-      try {
-        const ns = await modes[mode]();
-        samples[mode].push(ns);
-        process.stderr.write(
-          `${hook.name} round ${r}/${rounds} ${mode}: ${ns.toFixed(1)} ns/${hook.unit}\n`,
-        );
-      } catch (err) {
-        failures[mode] = err.message.split('\n')[0];
-        process.stderr.write(`${hook.name} ${mode}: unavailable: ${failures[mode]}\n`);
+const summary = [];
+try {
+  for (const hook of HOOKS) {
+    const modes = modesOf(hook);
+    const samples = Object.fromEntries(Object.keys(modes).map((m) => [m, []]));
+    const failures = {};
+    for (let r = 1; r <= rounds; r++) {
+      for (const mode of shuffle(Object.keys(modes))) {
+        if (failures[mode]) continue;
+        try {
+          const ns = await modes[mode]();
+          samples[mode].push(ns);
+          process.stderr.write(
+            `${hook.name} round ${r}/${rounds} ${mode}: ${ns.toFixed(1)} ns/${hook.unit}\n`,
+          );
+        } catch (err) {
+          failures[mode] = err.message.split('\n')[0];
+          process.stderr.write(`${hook.name} ${mode}: unavailable: ${failures[mode]}\n`);
+        }
       }
     }
+    const base = median(samples.baseline);
+    const rows = Object.keys(modes).map((mode) => {
+      if (failures[mode])
+        return { mode, ns: NaN, added: NaN, note: `unavailable: ${failures[mode]}` };
+      const ns = median(samples[mode]);
+      return {
+        mode,
+        ns,
+        added: ns - base,
+        note: samples[mode].map((x) => x.toFixed(0)).join(' / '),
+      };
+    });
+    const added = Object.fromEntries(rows.map((r) => [r.mode, r.added]));
+    const table = [
+      `| mode | ns per ${hook.unit} (median) | added ns per ${hook.unit} | × fleettrace's added | rounds |`,
+      '|---|---:|---:|---:|---|',
+      ...rows.map(
+        (r) =>
+          `| ${r.mode} | ${r.ns.toFixed(1)} | ${r.mode === 'baseline' ? '—' : r.added.toFixed(1)} | ${
+            ['baseline', 'fleettrace'].includes(r.mode)
+              ? '—'
+              : (r.added / added.fleettrace).toFixed(2)
+          } | ${r.note} |`,
+      ),
+    ].join('\n');
+    const floorX = added.fleettrace / added.floor;
+    const btX = added.fleettrace / added.bpftrace;
+    const verdict =
+      `**${hook.name}**: fleettrace adds ${added.fleettrace.toFixed(1)} ns per ${hook.unit}: ` +
+      `${floorX.toFixed(2)}× the floor (goal ≤ 2×), ${btX.toFixed(2)}× bpftrace's added cost (goal ≤ 0.5×).`;
+    const body = await programCost(hook);
+    const bodyLine = `In-kernel time (kernel.bpf_stats_enabled, one extra run each): fleettrace ${body.fleettrace}, bpftrace ${body.bpftrace}.`;
+    console.log(`${hook.name}\n${table}\n\n${verdict}\n${bodyLine}\n`);
+    sections.push(`### ${hook.name}\n\n${table}\n\n${verdict}\n\n${bodyLine}`);
+    summary.push(
+      `| ${hook.name} | ${added.fleettrace.toFixed(0)} ns | ${floorX.toFixed(2)}× | ${btX.toFixed(2)}× |`,
+    );
   }
-  const base = median(samples.baseline);
-  const rows = Object.keys(modes).map((mode) => {
-    if (failures[mode])
-      return { mode, ns: NaN, added: NaN, note: `unavailable: ${failures[mode]}` };
-    const ns = median(samples[mode]);
-    return { mode, ns, added: ns - base, note: samples[mode].map((x) => x.toFixed(0)).join(' / ') };
-  });
-  const added = Object.fromEntries(rows.map((r) => [r.mode, r.added]));
-  const table = [
-    `| mode | ns per ${hook.unit} (median) | added ns per ${hook.unit} | × fleettrace's added | rounds |`,
-    '|---|---:|---:|---:|---|',
-    ...rows.map(
-      (r) =>
-        `| ${r.mode} | ${r.ns.toFixed(1)} | ${r.mode === 'baseline' ? '—' : r.added.toFixed(1)} | ${
-          ['baseline', 'fleettrace'].includes(r.mode)
-            ? '—'
-            : (r.added / added.fleettrace).toFixed(2)
-        } | ${r.note} |`,
-    ),
-  ].join('\n');
-  const body = await programCost(hook);
-  const bodyLine =
-    `In-kernel time per program run (kernel.bpf_stats_enabled, one extra run each): ` +
-    `fleettrace ${body.fleettrace}, bpftrace ${body.bpftrace}; the rest of each added cost is ` +
-    `the perf event's own sampling path, which the floor pays too.`;
-  const verdict =
-    `**${hook.name}**: fleettrace adds ${added.fleettrace.toFixed(1)} ns per ${hook.unit}: ` +
-    `${(added.fleettrace / added.floor).toFixed(2)}× the floor (goal ≤ 2×), ` +
-    `${(added.fleettrace / added.bpftrace).toFixed(2)}× bpftrace's added cost (goal ≤ 0.5×).`;
-  console.log(`${hook.name}\n${table}\n\n${verdict}\n${bodyLine}\n`);
-  sections.push(`### ${hook.name}\n\n${table}\n\n${verdict}\n\n${bodyLine}`);
+} finally {
+  rmSync(scratch, { recursive: true, force: true });
 }
 
 recordSection(
   'collectors-overhead',
-  `Command: \`node bench/collectors-overhead/run.mjs --rounds ${rounds}\` (as root, after \`pnpm build\`)\n\n` +
+  `Command: \`node bench/collectors-overhead/run.mjs --rounds ${rounds}${values.only ? ` --only ${values.only}` : ''}\` (as root, after \`pnpm build\`)\n\n` +
     `Machine: ${machine()}. Date: ${new Date().toISOString()}.\n\n` +
     `Each workload times itself; modes are interleaved in shuffled order over ${rounds} rounds, medians shown. ` +
-    `Tracing is system-wide in every mode. "floor" is an empty perf_event program on the same software event ` +
-    `with period 1 (\`bpf/testing/hook_floor.bpf.c\`); fleettrace is the collector with default parameters for ` +
-    `that event (period 1: exact counts per process); bpftrace counts the same event per pid and comm; ` +
-    `\`perf stat -a\` counts without sampling and without a split by process.\n\n${sections.join('\n\n')}\n`,
+    `Tracing is system-wide in every mode. "floor" is empty programs on the collector's hooks ` +
+    `(\`bpf/testing/hook_floor.bpf.c\`: a perf event with period 1 for counters); fleettrace is the collector with ` +
+    `its default parameters (file_opens: no rate cap, so that every open is reported as bpftrace's printf does); ` +
+    `bpftrace gathers the same data through tracepoints (the scripts are in this file); \`perf stat -a\` counts ` +
+    `without sampling and without a split by process. A negative figure is noise: these are 2-CPU machines shared ` +
+    `with other work.\n\n| hook | fleettrace adds | × the floor | × bpftrace's added |\n|---|---:|---:|---:|\n${summary.join('\n')}\n\n${sections.join('\n\n')}\n`,
 );

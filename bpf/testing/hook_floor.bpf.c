@@ -39,3 +39,64 @@ int ft_floor_perf_event(void *ctx)
 {
 	return 0;
 }
+
+/* The floors of the tracepoint, file_opens, uprobe, biolatency and tcp collectors. */
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int ft_floor_tp_getppid(void *ctx)
+{
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int ft_floor_openat_enter(void *ctx)
+{
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int ft_floor_openat_exit(void *ctx)
+{
+	return 0;
+}
+
+SEC("uprobe")
+int ft_floor_uprobe(void *ctx)
+{
+	return 0;
+}
+
+SEC("uretprobe")
+int ft_floor_uretprobe(void *ctx)
+{
+	return 0;
+}
+
+SEC("tp_btf/block_rq_issue")
+int ft_floor_rq_issue(void *ctx)
+{
+	return 0;
+}
+
+SEC("tp_btf/block_rq_complete")
+int ft_floor_rq_complete(void *ctx)
+{
+	return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int ft_floor_sock_state(void *ctx)
+{
+	return 0;
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int ft_floor_retransmit(void *ctx)
+{
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int ft_floor_accept4(void *ctx)
+{
+	return 0;
+}

@@ -3,12 +3,16 @@
  * A function to put a uprobe on, for collector tests.
  *
  *   uprobe_target COUNT
+ *   uprobe_target --bench COUNT
  *
  * Prints "ready <pid>", waits for one byte on stdin, calls
  * fleettrace_test_fn() COUNT times, prints "done" and exits when stdin closes.
+ * With --bench it calls it COUNT times at once and prints the mean ns per call.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 volatile unsigned long sink;
@@ -23,8 +27,19 @@ __attribute__((noinline)) unsigned long fleettrace_test_fn(unsigned long x)
 
 int main(int argc, char **argv)
 {
-	long count = argc > 1 ? atol(argv[1]) : 1000;
+	long count = argc > 1 ? atol(argv[argc - 1]) : 1000;
 	char c;
+
+	if (argc > 2 && strcmp(argv[1], "--bench") == 0) {
+		struct timespec a, b;
+
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		for (long i = 0; i < count; i++)
+			fleettrace_test_fn(i);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		printf("%.2f\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / count);
+		return 0;
+	}
 
 	printf("ready %d\n", getpid());
 	fflush(stdout);
