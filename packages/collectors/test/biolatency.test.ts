@@ -2,8 +2,8 @@
 /**
  * biolatency against the real kernel: 4 MiB written with O_DIRECT in 1 MiB
  * writes by a known user to a file on the disk of /var/tmp are counted as
- * writes of that disk with at least 4 MiB, attributed to that user (direct
- * I/O is issued from the writer's context), each with a latency.
+ * writes of that disk with at least 4 MiB, most of it attributed to that user
+ * (direct I/O is issued from the writer's context), each with a latency.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -38,16 +38,14 @@ describe('biolatency', () => {
       await new Promise((r) => setTimeout(r, 200));
       const { rows, lost } = await session.drain();
       assert.equal(lost, 0);
-      const writes = rows.filter((r) => r.op === 'write' && r.uid === UID);
-      const bytes = writes.reduce((n, r) => n + r.bytes, 0);
-      assert.ok(
-        bytes >= 4 << 20,
-        `${bytes} bytes written by uid ${UID}: ${JSON.stringify(writes.map((r) => [r.device, r.count, r.bytes]))}`,
-      );
-      assert.ok(
-        writes.some((r) => r.device === disk),
-        `on ${disk}: ${writes.map((r) => r.device).join(' ')}`,
-      );
+      // The disk's writes hold all 4 MiB; a 1 MiB write is split into requests, and the
+      // block layer issues a tail of them from its own context (uid 0) now and then.
+      const onDisk = rows.filter((r) => r.op === 'write' && r.device === disk);
+      const bytes = onDisk.reduce((n, r) => n + r.bytes, 0);
+      assert.ok(bytes >= 4 << 20, `${bytes} bytes written to ${disk}`);
+      const writes = onDisk.filter((r) => r.uid === UID);
+      const mine = writes.reduce((n, r) => n + r.bytes, 0);
+      assert.ok(mine >= 3 << 20, `${mine} of them issued by uid ${UID}`);
       for (const r of writes) {
         assert.equal(
           r.hist.reduce((a, b) => a + b, 0),

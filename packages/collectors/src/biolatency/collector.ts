@@ -8,16 +8,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { formatNs, quantile } from '@fleettrace/common';
-import { BpfObject, perCpuSlots } from '@fleettrace/native';
+import { BpfObject } from '@fleettrace/native';
 import { parseParamsWith } from '@fleettrace/collector-spec';
-import type {
-  CollectorDefinition,
-  DrainResult,
-  HostContext,
-  SummaryTable,
-} from '../runtime/definition';
-import { BpfSession } from '../runtime/bpf-session';
-import { DoubleBufferControl } from '../runtime/double-buffer';
+import type { CollectorDefinition, HostContext, SummaryTable } from '../runtime/definition';
+import { AggregateSession, mergeRows } from '../runtime/aggregate-session';
 import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { addU32Array, readU32, readU64Number } from '../runtime/layout';
 import { enums, layouts } from './layout.gen';
@@ -72,72 +66,57 @@ export function deviceName(
 const KEY = layouts.bl_key.fields;
 const VALUE = layouts.bl_value.fields;
 
-class BiolatencySession extends BpfSession<BiolatencyRow> {
-  private readonly control: DoubleBufferControl;
+class BiolatencySession extends AggregateSession<BiolatencyRow> {
   private readonly names = new Map<string, string>();
-  private lostSeen = 0n;
 
   constructor(
     obj: BpfObject,
     private readonly host: HostContext,
   ) {
-    super(obj);
-    this.control = new DoubleBufferControl(obj, 'ft_bl_ctl');
+    super(obj, {
+      counts: 'ft_bl_counts',
+      ctl: 'ft_bl_ctl',
+      lost: 'ft_bl_lost',
+      valueSize: layouts.bl_value.size,
+    });
   }
 
-  async drain(): Promise<DrainResult<BiolatencyRow>> {
-    const old = this.control.flip();
-    const dump = this.obj.dump(`ft_bl_counts_${old === 0 ? 'a' : 'b'}`, { delete: true });
-    const ts = BigInt(Date.now()) * 1_000_000n;
-    const rows: BiolatencyRow[] = [];
-    for (let i = 0; i < dump.count; i++) {
-      const key = dump.keys.subarray(i * dump.keySize, (i + 1) * dump.keySize);
-      const value = dump.values.subarray(i * dump.valueSize, (i + 1) * dump.valueSize);
-      const uid = readU32(key, KEY.uid);
-      const row: BiolatencyRow = {
-        ts_ns: ts,
-        device: deviceName(readU32(key, KEY.major), readU32(key, KEY.minor), this.names),
-        op: OPS[readU32(key, KEY.op)] ?? 'other',
-        uid,
-        user: this.host.users.name(uid),
-        count: 0,
-        bytes: 0,
-        total_ns: 0,
-        max_ns: 0,
-        hist: new Array<number>(VALUE.hist.count).fill(0),
-      };
-      for (const slot of perCpuSlots(value, layouts.bl_value.size)) {
-        row.count += readU64Number(slot, VALUE.count);
-        row.bytes += readU64Number(slot, VALUE.bytes);
-        row.total_ns += readU64Number(slot, VALUE.total_ns);
-        row.max_ns = Math.max(row.max_ns, readU64Number(slot, VALUE.max_ns));
-        addU32Array(row.hist, slot, VALUE.hist);
-      }
-      if (row.count > 0) rows.push(row);
+  protected rowsOf(key: Buffer, slots: Buffer[], ts: bigint): BiolatencyRow[] {
+    const uid = readU32(key, KEY.uid);
+    const row: BiolatencyRow = {
+      ts_ns: ts,
+      device: deviceName(readU32(key, KEY.major), readU32(key, KEY.minor), this.names),
+      op: OPS[readU32(key, KEY.op)] ?? 'other',
+      uid,
+      user: this.host.users.name(uid),
+      count: 0,
+      bytes: 0,
+      total_ns: 0,
+      max_ns: 0,
+      hist: new Array<number>(VALUE.hist.count).fill(0),
+    };
+    for (const slot of slots) {
+      row.count += readU64Number(slot, VALUE.count);
+      row.bytes += readU64Number(slot, VALUE.bytes);
+      row.total_ns += readU64Number(slot, VALUE.total_ns);
+      row.max_ns = Math.max(row.max_ns, readU64Number(slot, VALUE.max_ns));
+      addU32Array(row.hist, slot, VALUE.hist);
     }
-    const lostTotal = this.obj.sumPerCpuCounter('ft_bl_lost');
-    const lost = Number(lostTotal - this.lostSeen);
-    this.lostSeen = lostTotal;
-    return { rows, lost };
+    return row.count > 0 ? [row] : [];
   }
 }
 
 function summarize(rows: BiolatencyRow[], opts: { top: number }): SummaryTable {
-  const merged = new Map<string, BiolatencyRow>();
-  for (const r of rows) {
-    const id = `${r.device}/${r.op}/${r.uid}`;
-    const m = merged.get(id);
-    if (!m) {
-      merged.set(id, { ...r, hist: [...r.hist] });
-      continue;
-    }
-    m.count += r.count;
-    m.bytes += r.bytes;
-    m.total_ns += r.total_ns;
-    m.max_ns = Math.max(m.max_ns, r.max_ns);
-    r.hist.forEach((n, i) => (m.hist[i] = (m.hist[i] ?? 0) + n));
-  }
-  const sorted = [...merged.values()].sort((a, b) => b.total_ns - a.total_ns);
+  const merged = mergeRows(
+    rows,
+    (r) => `${r.device}/${r.op}/${r.uid}`,
+    (m, r) => {
+      m.count += r.count;
+      m.bytes += r.bytes;
+      m.total_ns += r.total_ns;
+    },
+  );
+  const sorted = merged.sort((a, b) => b.total_ns - a.total_ns);
   const shown = sorted.slice(0, opts.top);
   return {
     headers: ['DEVICE', 'OP', 'USER', 'UID', 'REQUESTS', 'BYTES', 'AVG', 'P50', 'P99', 'MAX'],

@@ -20,8 +20,7 @@ import type {
   HostContext,
   SummaryTable,
 } from '../runtime/definition';
-import { BpfSession } from '../runtime/bpf-session';
-import { DoubleBufferControl } from '../runtime/double-buffer';
+import { AggregateSession, mergeRows } from '../runtime/aggregate-session';
 import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { readChars, readU32, readU64, readU64Number } from '../runtime/layout';
 import { enums, layouts } from './layout.gen';
@@ -77,10 +76,7 @@ function periodOf(event: CounterEvent, params: Params): number {
   return 1;
 }
 
-class CountersSession extends BpfSession<CountersRow> {
-  private readonly control: DoubleBufferControl;
-  private lostSeen = 0n;
-
+class CountersSession extends AggregateSession<CountersRow> {
   constructor(
     obj: BpfObject,
     private readonly host: HostContext,
@@ -89,59 +85,52 @@ class CountersSession extends BpfSession<CountersRow> {
     /** what could not be counted here, and why */
     readonly notes: string[],
   ) {
-    super(obj);
-    this.control = new DoubleBufferControl(obj, 'ft_ct_ctl');
+    super(obj, {
+      counts: 'ft_ct_counts',
+      ctl: 'ft_ct_ctl',
+      lost: 'ft_ct_lost',
+      valueSize: layouts.ct_value.size,
+    });
   }
 
-  async drain(): Promise<DrainResult<CountersRow>> {
-    const old = this.control.flip();
-    const dump = this.obj.dump(`ft_ct_counts_${old === 0 ? 'a' : 'b'}`, { delete: true });
-    const ts = BigInt(Date.now()) * 1_000_000n;
-    const rows: CountersRow[] = [];
-    for (let i = 0; i < dump.count; i++) {
-      const key = dump.keys.subarray(i * dump.keySize, (i + 1) * dump.keySize);
-      const value = dump.values.subarray(i * dump.valueSize, (i + 1) * dump.valueSize);
-      const samples = new Array<number>(VALUE.samples.count).fill(0);
-      // Per process the key holds no cgroup: the slot of the CPU that created the key does.
-      let cgroup = readU64(key, KEY.cgroup);
-      for (const slot of perCpuSlots(value, layouts.ct_value.size)) {
-        for (let s = 0; s < samples.length; s++)
-          samples[s]! += readU64Number(slot, VALUE.samples, s * 8);
-        if (cgroup === 0n) cgroup = readU64(slot, VALUE.cgroup);
-      }
-      const uid = readU32(key, KEY.uid);
-      const base = {
-        ts_ns: ts,
-        pid: readU32(key, KEY.pid),
-        uid,
-        user: this.host.users.name(uid),
-        comm: readChars(key, KEY.comm),
-        cgroup: this.host.cgroups.path(cgroup),
-      };
-      for (const { event, period } of this.counted) {
-        const n = samples[SLOT[event]]!;
-        if (n > 0) rows.push({ ...base, event, value: n * period, samples: n, period });
-      }
+  protected rowsOf(key: Buffer, slots: Buffer[], ts: bigint): CountersRow[] {
+    const samples = new Array<number>(VALUE.samples.count).fill(0);
+    // Per process the key holds no cgroup: the slot of the CPU that created the key does.
+    let cgroup = readU64(key, KEY.cgroup);
+    for (const slot of slots) {
+      for (let s = 0; s < samples.length; s++)
+        samples[s]! += readU64Number(slot, VALUE.samples, s * 8);
+      if (cgroup === 0n) cgroup = readU64(slot, VALUE.cgroup);
     }
-    const lostTotal = this.obj.sumPerCpuCounter('ft_ct_lost');
-    const lost = Number(lostTotal - this.lostSeen);
-    this.lostSeen = lostTotal;
-    return { rows, lost };
+    const uid = readU32(key, KEY.uid);
+    const base = {
+      ts_ns: ts,
+      pid: readU32(key, KEY.pid),
+      uid,
+      user: this.host.users.name(uid),
+      comm: readChars(key, KEY.comm),
+      cgroup: this.host.cgroups.path(cgroup),
+    };
+    const rows: CountersRow[] = [];
+    for (const { event, period } of this.counted) {
+      const n = samples[SLOT[event]]!;
+      if (n > 0) rows.push({ ...base, event, value: n * period, samples: n, period });
+    }
+    return rows;
   }
 }
 
 /** Sums rows of several intervals per (pid, uid, comm, cgroup, event). */
 function summarize(rows: CountersRow[], opts: { top: number }): SummaryTable {
-  const merged = new Map<string, CountersRow>();
-  for (const r of rows) {
-    const id = `${r.pid}/${r.uid}/${r.comm}/${r.cgroup}/${r.event}`;
-    const m = merged.get(id);
-    if (m) {
+  const merged = mergeRows(
+    rows,
+    (r) => `${r.pid}/${r.uid}/${r.comm}/${r.cgroup}/${r.event}`,
+    (m, r) => {
       m.value += r.value;
       m.samples += r.samples;
-    } else merged.set(id, { ...r });
-  }
-  const sorted = [...merged.values()].sort((a, b) => b.value - a.value);
+    },
+  );
+  const sorted = merged.sort((a, b) => b.value - a.value);
   const shown = sorted.slice(0, opts.top);
   return {
     headers: ['EVENT', 'PID', 'COMM', 'USER', 'UID', 'CGROUP', 'VALUE', 'PERIOD'],

@@ -5,17 +5,11 @@
  * customer while the host is busy is the "noisy neighbour" signature.
  */
 import { formatNs, quantile } from '@fleettrace/common';
-import { BpfObject, perCpuSlots } from '@fleettrace/native';
-import type {
-  CollectorDefinition,
-  DrainResult,
-  HostContext,
-  SummaryTable,
-} from '../runtime/definition';
-import { DoubleBufferControl } from '../runtime/double-buffer';
+import { BpfObject } from '@fleettrace/native';
+import type { CollectorDefinition, HostContext, SummaryTable } from '../runtime/definition';
 import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { addU32Array, readU32, readU64, readU64Number } from '../runtime/layout';
-import { BpfSession } from '../runtime/bpf-session';
+import { AggregateSession, mergeRows } from '../runtime/aggregate-session';
 import { layouts } from './layout.gen';
 import { parseParamsWith } from '@fleettrace/collector-spec';
 import { manifest } from './manifest';
@@ -37,68 +31,51 @@ export interface RunqlatRow {
 const KEY = layouts.rq_key.fields;
 const VALUE = layouts.rq_value.fields;
 
-class RunqlatSession extends BpfSession<RunqlatRow> {
-  private readonly control: DoubleBufferControl;
-  private lostSeen = 0n;
-
+class RunqlatSession extends AggregateSession<RunqlatRow> {
   constructor(
     obj: BpfObject,
     private readonly host: HostContext,
   ) {
-    super(obj);
-    this.control = new DoubleBufferControl(obj, 'ft_rq_ctl');
+    super(obj, {
+      counts: 'ft_rq_counts',
+      ctl: 'ft_rq_ctl',
+      lost: 'ft_rq_lost',
+      valueSize: layouts.rq_value.size,
+    });
   }
 
-  async drain(): Promise<DrainResult<RunqlatRow>> {
-    const old = this.control.flip();
-    const dump = this.obj.dump(`ft_rq_counts_${old === 0 ? 'a' : 'b'}`, { delete: true });
-    const ts = BigInt(Date.now()) * 1_000_000n;
-    const rows: RunqlatRow[] = [];
-    for (let i = 0; i < dump.count; i++) {
-      const key = dump.keys.subarray(i * dump.keySize, (i + 1) * dump.keySize);
-      const uid = readU32(key, KEY.uid);
-      const row: RunqlatRow = {
-        ts_ns: ts,
-        uid,
-        user: this.host.users.name(uid),
-        cgroup: this.host.cgroups.path(readU64(key, KEY.cgroup)),
-        count: 0,
-        total_ns: 0,
-        max_ns: 0,
-        hist: new Array<number>(VALUE.hist.count).fill(0),
-      };
-      const value = dump.values.subarray(i * dump.valueSize, (i + 1) * dump.valueSize);
-      for (const slot of perCpuSlots(value, layouts.rq_value.size)) {
-        row.count += readU64Number(slot, VALUE.count);
-        row.total_ns += readU64Number(slot, VALUE.total_ns);
-        row.max_ns = Math.max(row.max_ns, readU64Number(slot, VALUE.max_ns));
-        addU32Array(row.hist, slot, VALUE.hist);
-      }
-      if (row.count > 0) rows.push(row);
+  protected rowsOf(key: Buffer, slots: Buffer[], ts: bigint): RunqlatRow[] {
+    const uid = readU32(key, KEY.uid);
+    const row: RunqlatRow = {
+      ts_ns: ts,
+      uid,
+      user: this.host.users.name(uid),
+      cgroup: this.host.cgroups.path(readU64(key, KEY.cgroup)),
+      count: 0,
+      total_ns: 0,
+      max_ns: 0,
+      hist: new Array<number>(VALUE.hist.count).fill(0),
+    };
+    for (const slot of slots) {
+      row.count += readU64Number(slot, VALUE.count);
+      row.total_ns += readU64Number(slot, VALUE.total_ns);
+      row.max_ns = Math.max(row.max_ns, readU64Number(slot, VALUE.max_ns));
+      addU32Array(row.hist, slot, VALUE.hist);
     }
-    const lostTotal = this.obj.sumPerCpuCounter('ft_rq_lost');
-    const lost = Number(lostTotal - this.lostSeen);
-    this.lostSeen = lostTotal;
-    return { rows, lost };
+    return row.count > 0 ? [row] : [];
   }
 }
 
 /** Sums rows of several intervals per (uid, cgroup). */
 export function mergeRunqlatRows(rows: RunqlatRow[]): RunqlatRow[] {
-  const merged = new Map<string, RunqlatRow>();
-  for (const r of rows) {
-    const id = `${r.uid}/${r.cgroup}`;
-    const m = merged.get(id);
-    if (!m) {
-      merged.set(id, { ...r, hist: [...r.hist] });
-      continue;
-    }
-    m.count += r.count;
-    m.total_ns += r.total_ns;
-    m.max_ns = Math.max(m.max_ns, r.max_ns);
-    r.hist.forEach((n, i) => (m.hist[i] = (m.hist[i] ?? 0) + n));
-  }
-  return [...merged.values()];
+  return mergeRows(
+    rows,
+    (r) => `${r.uid}/${r.cgroup}`,
+    (m, r) => {
+      m.count += r.count;
+      m.total_ns += r.total_ns;
+    },
+  );
 }
 
 function summarize(rows: RunqlatRow[], opts: { top: number }): SummaryTable {

@@ -17,8 +17,7 @@ import type {
   HostContext,
   SummaryTable,
 } from '../runtime/definition';
-import { BpfSession } from '../runtime/bpf-session';
-import { DoubleBufferControl } from '../runtime/double-buffer';
+import { AggregateSession, mergeRows } from '../runtime/aggregate-session';
 import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { readChars, readU32 } from '../runtime/layout';
 import {
@@ -103,57 +102,43 @@ function encodePredicates(preds: BoundPredicate[]): Buffer {
 
 const KEY = layouts.tp_key.fields;
 
-class TracepointSession extends BpfSession<TracepointRow> {
-  private readonly control: DoubleBufferControl;
-  private lostSeen = 0n;
-
+class TracepointSession extends AggregateSession<TracepointRow> {
   constructor(
     obj: BpfObject,
     private readonly host: HostContext,
     private readonly params: Params,
   ) {
-    super(obj);
-    this.control = new DoubleBufferControl(obj, 'ft_tp_ctl');
+    super(obj, { counts: 'ft_tp_counts', ctl: 'ft_tp_ctl', lost: 'ft_tp_lost', valueSize: 8 });
   }
 
-  async drain(): Promise<DrainResult<TracepointRow>> {
-    const old = this.control.flip();
-    const dump = this.obj.dump(`ft_tp_counts_${old === 0 ? 'a' : 'b'}`, { delete: true });
-    const ts = BigInt(Date.now()) * 1_000_000n;
-    const rows: TracepointRow[] = [];
-    for (let i = 0; i < dump.count; i++) {
-      const key = dump.keys.subarray(i * dump.keySize, (i + 1) * dump.keySize);
-      const value = dump.values.subarray(i * dump.valueSize, (i + 1) * dump.valueSize);
-      let hits = 0;
-      for (const slot of perCpuSlots(value, 8)) hits += Number(slot.readBigUInt64LE(0));
-      const uid = readU32(key, KEY.uid);
-      if (hits > 0)
-        rows.push({
-          ts_ns: ts,
-          uid,
-          user: this.host.users.name(uid),
-          comm: readChars(key, KEY.comm),
-          tracepoint: this.params.name,
-          filter: this.params.filter,
-          hits,
-        });
-    }
-    const lostTotal = this.obj.sumPerCpuCounter('ft_tp_lost');
-    const lost = Number(lostTotal - this.lostSeen);
-    this.lostSeen = lostTotal;
-    return { rows, lost };
+  protected rowsOf(key: Buffer, slots: Buffer[], ts: bigint): TracepointRow[] {
+    let hits = 0;
+    for (const slot of slots) hits += Number(slot.readBigUInt64LE(0));
+    const uid = readU32(key, KEY.uid);
+    if (hits === 0) return [];
+    return [
+      {
+        ts_ns: ts,
+        uid,
+        user: this.host.users.name(uid),
+        comm: readChars(key, KEY.comm),
+        tracepoint: this.params.name,
+        filter: this.params.filter,
+        hits,
+      },
+    ];
   }
 }
 
 function summarize(rows: TracepointRow[], opts: { top: number }): SummaryTable {
-  const merged = new Map<string, TracepointRow>();
-  for (const r of rows) {
-    const id = `${r.uid}/${r.comm}`;
-    const m = merged.get(id);
-    if (m) m.hits += r.hits;
-    else merged.set(id, { ...r });
-  }
-  const sorted = [...merged.values()].sort((a, b) => b.hits - a.hits);
+  const merged = mergeRows(
+    rows,
+    (r) => `${r.uid}/${r.comm}`,
+    (m, r) => {
+      m.hits += r.hits;
+    },
+  );
+  const sorted = merged.sort((a, b) => b.hits - a.hits);
   const shown = sorted.slice(0, opts.top);
   return {
     headers: ['TRACEPOINT', 'COMM', 'USER', 'UID', 'HITS'],

@@ -11,17 +11,10 @@ import { readlinkSync } from 'node:fs';
 import { BpfObject } from '@fleettrace/native';
 import { ValidationError } from '@fleettrace/common';
 import { parseParamsWith } from '@fleettrace/collector-spec';
-import type {
-  CollectorDefinition,
-  DrainResult,
-  HostContext,
-  SummaryTable,
-} from '../runtime/definition';
-import { BpfSession } from '../runtime/bpf-session';
-import { DoubleBufferControl } from '../runtime/double-buffer';
+import type { CollectorDefinition, HostContext, SummaryTable } from '../runtime/definition';
+import { AggregateSession, mergeRows } from '../runtime/aggregate-session';
 import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { addU32Array, readChars, readU32, readU64, readU64Number } from '../runtime/layout';
-import { perCpuSlots } from '@fleettrace/native';
 import { formatNs, quantile } from '@fleettrace/common';
 import { layouts } from './layout.gen';
 import { manifest, UPROBE_TARGET } from './manifest';
@@ -75,77 +68,61 @@ export function resolveTarget(target: string): { binary: string; symbol: string;
 const KEY = layouts.up_key.fields;
 const VALUE = layouts.up_value.fields;
 
-class UprobeSession extends BpfSession<UprobeRow> {
-  private readonly control: DoubleBufferControl;
-  private lostSeen = 0n;
-
+class UprobeSession extends AggregateSession<UprobeRow> {
   constructor(
     obj: BpfObject,
     private readonly host: HostContext,
     private readonly target: string,
   ) {
-    super(obj);
-    this.control = new DoubleBufferControl(obj, 'ft_up_ctl');
+    super(obj, {
+      counts: 'ft_up_counts',
+      ctl: 'ft_up_ctl',
+      lost: 'ft_up_lost',
+      valueSize: layouts.up_value.size,
+    });
   }
 
-  async drain(): Promise<DrainResult<UprobeRow>> {
-    const old = this.control.flip();
-    const dump = this.obj.dump(`ft_up_counts_${old === 0 ? 'a' : 'b'}`, { delete: true });
-    const ts = BigInt(Date.now()) * 1_000_000n;
-    const rows: UprobeRow[] = [];
-    for (let i = 0; i < dump.count; i++) {
-      const key = dump.keys.subarray(i * dump.keySize, (i + 1) * dump.keySize);
-      const value = dump.values.subarray(i * dump.valueSize, (i + 1) * dump.valueSize);
-      const uid = readU32(key, KEY.uid);
-      const row: UprobeRow = {
-        ts_ns: ts,
-        pid: readU32(key, KEY.pid),
-        uid,
-        user: this.host.users.name(uid),
-        comm: readChars(key, KEY.comm),
-        cgroup: '',
-        target: this.target,
-        calls: 0,
-        returns: 0,
-        total_ns: 0,
-        max_ns: 0,
-        hist: new Array<number>(VALUE.hist.count).fill(0),
-      };
-      let cgroup = 0n;
-      for (const slot of perCpuSlots(value, layouts.up_value.size)) {
-        row.calls += readU64Number(slot, VALUE.calls);
-        row.returns += readU64Number(slot, VALUE.returns);
-        row.total_ns += readU64Number(slot, VALUE.total_ns);
-        row.max_ns = Math.max(row.max_ns, readU64Number(slot, VALUE.max_ns));
-        addU32Array(row.hist, slot, VALUE.hist);
-        if (cgroup === 0n) cgroup = readU64(slot, VALUE.cgroup);
-      }
-      row.cgroup = this.host.cgroups.path(cgroup);
-      if (row.calls > 0 || row.returns > 0) rows.push(row);
+  protected rowsOf(key: Buffer, slots: Buffer[], ts: bigint): UprobeRow[] {
+    const uid = readU32(key, KEY.uid);
+    const row: UprobeRow = {
+      ts_ns: ts,
+      pid: readU32(key, KEY.pid),
+      uid,
+      user: this.host.users.name(uid),
+      comm: readChars(key, KEY.comm),
+      cgroup: '',
+      target: this.target,
+      calls: 0,
+      returns: 0,
+      total_ns: 0,
+      max_ns: 0,
+      hist: new Array<number>(VALUE.hist.count).fill(0),
+    };
+    let cgroup = 0n;
+    for (const slot of slots) {
+      row.calls += readU64Number(slot, VALUE.calls);
+      row.returns += readU64Number(slot, VALUE.returns);
+      row.total_ns += readU64Number(slot, VALUE.total_ns);
+      row.max_ns = Math.max(row.max_ns, readU64Number(slot, VALUE.max_ns));
+      addU32Array(row.hist, slot, VALUE.hist);
+      if (cgroup === 0n) cgroup = readU64(slot, VALUE.cgroup);
     }
-    const lostTotal = this.obj.sumPerCpuCounter('ft_up_lost');
-    const lost = Number(lostTotal - this.lostSeen);
-    this.lostSeen = lostTotal;
-    return { rows, lost };
+    row.cgroup = this.host.cgroups.path(cgroup);
+    return row.calls > 0 || row.returns > 0 ? [row] : [];
   }
 }
 
 function summarize(rows: UprobeRow[], opts: { top: number }): SummaryTable {
-  const merged = new Map<string, UprobeRow>();
-  for (const r of rows) {
-    const id = `${r.pid}/${r.uid}/${r.comm}`;
-    const m = merged.get(id);
-    if (!m) {
-      merged.set(id, { ...r, hist: [...r.hist] });
-      continue;
-    }
-    m.calls += r.calls;
-    m.returns += r.returns;
-    m.total_ns += r.total_ns;
-    m.max_ns = Math.max(m.max_ns, r.max_ns);
-    r.hist.forEach((n, i) => (m.hist[i] = (m.hist[i] ?? 0) + n));
-  }
-  const sorted = [...merged.values()].sort((a, b) => b.calls - a.calls);
+  const merged = mergeRows(
+    rows,
+    (r) => `${r.pid}/${r.uid}/${r.comm}`,
+    (m, r) => {
+      m.calls += r.calls;
+      m.returns += r.returns;
+      m.total_ns += r.total_ns;
+    },
+  );
+  const sorted = merged.sort((a, b) => b.calls - a.calls);
   const shown = sorted.slice(0, opts.top);
   return {
     headers: ['TARGET', 'PID', 'COMM', 'USER', 'CALLS', 'AVG', 'P50', 'P99', 'MAX'],
