@@ -6,20 +6,9 @@
  * hardware events (cycles, instructions, cache misses) need a PMU, and a host
  * without one says so and still counts the software events.
  */
-import {
-  BpfObject,
-  constant,
-  perCpuSlots,
-  PERF_TYPE_HARDWARE,
-  PERF_TYPE_SOFTWARE,
-} from '@fleettrace/native';
+import { BpfObject, constant, PERF_TYPE_HARDWARE, PERF_TYPE_SOFTWARE } from '@fleettrace/native';
 import { parseParamsWith } from '@fleettrace/collector-spec';
-import type {
-  CollectorDefinition,
-  DrainResult,
-  HostContext,
-  SummaryTable,
-} from '../runtime/definition';
+import type { CollectorDefinition, HostContext, SummaryTable } from '../runtime/definition';
 import { AggregateSession, mergeRows } from '../runtime/aggregate-session';
 import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { readChars, readU32, readU64, readU64Number } from '../runtime/layout';

@@ -9,14 +9,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BpfObject, constant, perCpuSlots } from '@fleettrace/native';
+import { BpfObject, constant } from '@fleettrace/native';
 import { parseParamsWith } from '@fleettrace/collector-spec';
-import type {
-  CollectorDefinition,
-  DrainResult,
-  HostContext,
-  SummaryTable,
-} from '../runtime/definition';
+import type { CollectorDefinition, HostContext, SummaryTable } from '../runtime/definition';
 import { AggregateSession, mergeRows } from '../runtime/aggregate-session';
 import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { readChars, readU32 } from '../runtime/layout';
