@@ -25,4 +25,5 @@ export const defines = {
   FT_FILTER_SKIP_MAX: 4,
   FT_FILTER_UID: 2,
   FT_RATE_UNIT: 1000000,
+  FT_RING_CROSSING: 4096,
 } as const satisfies Record<string, number | bigint>;
