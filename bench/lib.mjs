@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Shared helpers of the benchmarks: child processes, statistics, RESULTS.md.
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus, loadavg, release } from 'node:os';
+import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const RESULTS = join(import.meta.dirname, 'RESULTS.md');
@@ -308,4 +308,121 @@ export async function startUp(extra = [], { timeoutMs = 120_000 } = {}) {
     return out;
   };
   return { child, dir, url, token, api, query, agentMetrics, stop, output: () => text };
+}
+
+/**
+ * A controller and N simulated agents on loopback, each part a `fleettrace`
+ * process (quiet logs): the controller (with `controllerArgs` added), a
+ * bootstrap token for the agents, `processes` agent processes sharing them,
+ * and a wait until every agent is connected. Returns the addresses, the admin
+ * token, an API client, `connectMs` (agents started to all connected) and
+ * `close()`, which stops every process and removes the directories.
+ */
+export async function simulatedFleet({ agents, processes, controllerArgs = [], name = 'bench' }) {
+  const cli = join(import.meta.dirname, '../bin/fleettrace');
+  const env = { ...process.env, FLEETTRACE_LOG_LEVEL: 'warn' };
+  const children = [];
+  const data = mkdtempSync(join(tmpdir(), `fleettrace-${name}-controller-`));
+  const state = mkdtempSync(join(tmpdir(), `fleettrace-${name}-agents-`));
+  const start = (args, ready) =>
+    new Promise((resolve, reject) => {
+      const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+      children.push(child);
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+        if (ready.test(out)) resolve({ child, out });
+      });
+      child.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
+      child.on('exit', (code) => reject(new Error(`${args[0]} exited ${code}: ${err}`)));
+    });
+  const close = async () => {
+    for (const c of children.reverse()) {
+      if (c.exitCode !== null) continue;
+      c.kill('SIGTERM');
+      await new Promise((r) => {
+        const t = setTimeout(() => {
+          c.kill('SIGKILL');
+          r();
+        }, 15_000);
+        c.once('exit', () => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+    rmSync(data, { recursive: true, force: true });
+    rmSync(state, { recursive: true, force: true });
+  };
+  try {
+    const loopback = ['--listen', '127.0.0.1:0', '--enroll-listen', '127.0.0.1:0'];
+    const ctl = await start(
+      [
+        'controller',
+        '--data',
+        data,
+        ...loopback,
+        '--control-listen',
+        '127.0.0.1:0',
+        ...controllerArgs,
+      ],
+      /admin API token[^\n]*\n\s+ftapi\S+\n/,
+    );
+    const server = /api\s+(http\S+)/.exec(ctl.out)[1];
+    const enroll = /enroll\s+(\S+)/.exec(ctl.out)[1];
+    const admin = /\n\s+(ftapi\S+)\n/.exec(ctl.out)[1];
+    const api = async (method, path, body) => {
+      const r = await globalThis.fetch(server + path, {
+        method,
+        headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const json = await r.json();
+      if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(json)}`);
+      return json;
+    };
+    const boot = (
+      await api('POST', '/api/v1/tokens', { kind: 'bootstrap', max_uses: agents, name })
+    ).token;
+    const started = Date.now();
+    const per = Math.ceil(agents / processes);
+    await Promise.all(
+      Array.from({ length: processes }, (_, i) =>
+        start(
+          [
+            'agent',
+            '--controller',
+            enroll,
+            '--token',
+            boot,
+            '--state',
+            join(state, `p${i}`),
+            '--simulate',
+            String(Math.min(per, agents - i * per)),
+            '--hostname',
+            `${name}-p${i}`,
+          ],
+          /simulated agents/,
+        ),
+      ),
+    );
+    for (;;) {
+      const { agents: list } = await api('GET', '/api/v1/agents?state=connected');
+      if (list.length >= agents) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    return {
+      controller: ctl.child,
+      server,
+      enroll,
+      admin,
+      api,
+      connectMs: Date.now() - started,
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
 }

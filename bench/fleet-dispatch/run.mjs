@@ -7,12 +7,9 @@
 // Prints p50/p99/max per round and records the run in bench/RESULTS.md.
 //
 // usage: node bench/fleet-dispatch/run.mjs [--agents 2000] [--processes 4] [--rounds 3]
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { machine, memoryStatus, recordSection } from '../lib.mjs';
+import { machine, memoryStatus, recordSection, simulatedFleet } from '../lib.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -24,25 +21,6 @@ const { values } = parseArgs({
 const agents = Number(values.agents);
 const processes = Number(values.processes);
 const rounds = Number(values.rounds);
-const CLI = join(import.meta.dirname, '../../bin/fleettrace');
-const env = { ...process.env, FLEETTRACE_LOG_LEVEL: 'warn' };
-const children = [];
-
-function start(args, ready) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(CLI, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-    children.push(child);
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (ready.test(out)) resolve({ child, out });
-    });
-    child.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
-    child.on('exit', (code) => reject(new Error(`${args[0]} exited ${code}: ${err}`)));
-  });
-}
-
 const MIB = 1024 * 1024;
 
 function rssMiB(pid) {
@@ -56,69 +34,11 @@ const quantile = (xs, q) => {
   return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
 };
 
-const data = mkdtempSync(join(tmpdir(), 'fleettrace-bench-controller-'));
-const state = mkdtempSync(join(tmpdir(), 'fleettrace-bench-agents-'));
+const fleet = await simulatedFleet({ agents, processes });
 try {
-  const ctl = await start(
-    [
-      'controller',
-      '--data',
-      data,
-      '--listen',
-      '127.0.0.1:0',
-      '--enroll-listen',
-      '127.0.0.1:0',
-      '--control-listen',
-      '127.0.0.1:0',
-    ],
-    /admin API token[^\n]*\n\s+ftapi\S+\n/,
-  );
-  const server = /api\s+(http\S+)/.exec(ctl.out)[1];
-  const enroll = /enroll\s+(\S+)/.exec(ctl.out)[1];
-  const token = /\n\s+(ftapi\S+)\n/.exec(ctl.out)[1];
-  const api = async (method, path, body) => {
-    const r = await globalThis.fetch(server + path, {
-      method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const json = await r.json();
-    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(json)}`);
-    return json;
-  };
-  const boot = (
-    await api('POST', '/api/v1/tokens', { kind: 'bootstrap', max_uses: agents, name: 'bench' })
-  ).token;
-
-  const t0 = Date.now();
-  const per = Math.ceil(agents / processes);
-  await Promise.all(
-    Array.from({ length: processes }, (_, i) => {
-      const n = Math.min(per, agents - i * per);
-      return start(
-        [
-          'agent',
-          '--controller',
-          enroll,
-          '--token',
-          boot,
-          '--state',
-          join(state, `p${i}`),
-          '--simulate',
-          String(n),
-          '--hostname',
-          `bench-p${i}`,
-        ],
-        /simulated agents/,
-      );
-    }),
-  );
-  for (;;) {
-    const { agents: list } = await api('GET', '/api/v1/agents?state=connected');
-    if (list.length >= agents) break;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  const connectS = (Date.now() - t0) / 1000;
+  const { api } = fleet;
+  const ctl = { child: fleet.controller };
+  const connectS = fleet.connectMs / 1000;
   const idle = rssMiB(ctl.child.pid);
   console.log(
     `${agents} agents enrolled and connected in ${connectS.toFixed(1)}s; controller RSS ${idle.rss.toFixed(0)} MiB`,
@@ -182,21 +102,5 @@ ${results.map((r) => `| ${r.round} | ${r.p50} ms | ${r.p99} ms | ${r.max} ms | $
 Controller RSS with ${agents} agents connected and idle: ${idle.rss.toFixed(0)} MiB (${idle.anon.toFixed(0)} MiB anonymous, ${idle.file.toFixed(0)} MiB file-backed: code and shared libraries the \`fleettrace\` process maps); peak over the run: **${peak.toFixed(0)} MiB** (goal ≤ 1024 MiB). Worst p99: **${worstP99} ms** (goal ≤ 2000 ms).`,
   );
 } finally {
-  for (const c of children.reverse()) {
-    if (c.exitCode === null) {
-      c.kill('SIGTERM');
-      await new Promise((r) => {
-        const t = setTimeout(() => {
-          c.kill('SIGKILL');
-          r();
-        }, 15_000);
-        c.once('exit', () => {
-          clearTimeout(t);
-          r();
-        });
-      });
-    }
-  }
-  rmSync(data, { recursive: true, force: true });
-  rmSync(state, { recursive: true, force: true });
+  await fleet.close();
 }

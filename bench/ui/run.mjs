@@ -9,14 +9,13 @@
 // bench/RESULTS.md.
 //
 // usage: node bench/ui/run.mjs [--agents 1000] [--processes 2] [--runs 5]
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
-import { machine, median, recordSection } from '../lib.mjs';
+import { machine, median, recordSection, simulatedFleet } from '../lib.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -28,98 +27,25 @@ const { values } = parseArgs({
 const agents = Number(values.agents);
 const processes = Number(values.processes);
 const runs = Number(values.runs);
-const CLI = join(import.meta.dirname, '../../bin/fleettrace');
 const UI = join(import.meta.dirname, '../../apps/web/dist');
 const CHROMIUM = process.env.FLEETTRACE_CHROMIUM ?? '/usr/bin/chromium';
 const GOAL_MS = 1000;
 if (!existsSync(join(UI, 'index.html'))) throw new Error(`${UI}/index.html: run pnpm build first`);
 if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM} (apt-get install chromium)`);
 
-const env = { ...process.env, FLEETTRACE_LOG_LEVEL: 'warn' };
-const children = [];
-
-function start(args, ready) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(CLI, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-    children.push(child);
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (ready.test(out)) resolve({ child, out });
-    });
-    child.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
-    child.on('exit', (code) => reject(new Error(`${args[0]} exited ${code}: ${err}`)));
-  });
-}
-
-const data = mkdtempSync(join(tmpdir(), 'fleettrace-bench-ui-controller-'));
-const state = mkdtempSync(join(tmpdir(), 'fleettrace-bench-ui-agents-'));
 let browser;
+const fleet = await simulatedFleet({
+  agents,
+  processes,
+  controllerArgs: ['--ui-dir', UI],
+  name: 'bench',
+});
 try {
-  const ctl = await start(
-    [
-      'controller',
-      '--data',
-      data,
-      '--listen',
-      '127.0.0.1:0',
-      '--enroll-listen',
-      '127.0.0.1:0',
-      '--control-listen',
-      '127.0.0.1:0',
-      '--ui-dir',
-      UI,
-    ],
-    /admin API token[^\n]*\n\s+ftapi\S+\n/,
-  );
-  const server = /api\s+(http\S+)/.exec(ctl.out)[1];
-  const enroll = /enroll\s+(\S+)/.exec(ctl.out)[1];
-  const admin = /\n\s+(ftapi\S+)\n/.exec(ctl.out)[1];
-  const api = async (method, path, body) => {
-    const r = await globalThis.fetch(server + path, {
-      method,
-      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const json = await r.json();
-    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(json)}`);
-    return json;
-  };
-  const boot = (
-    await api('POST', '/api/v1/tokens', { kind: 'bootstrap', max_uses: agents, name: 'bench' })
-  ).token;
+  const { api, server } = fleet;
   // The page is read with the least role that sees it.
   const viewer = (
     await api('POST', '/api/v1/tokens', { kind: 'api', role: 'viewer', name: 'bench ui' })
   ).token;
-
-  const per = Math.ceil(agents / processes);
-  await Promise.all(
-    Array.from({ length: processes }, (_, i) =>
-      start(
-        [
-          'agent',
-          '--controller',
-          enroll,
-          '--token',
-          boot,
-          '--state',
-          join(state, `p${i}`),
-          '--simulate',
-          String(Math.min(per, agents - i * per)),
-          '--hostname',
-          `bench-p${i}`,
-        ],
-        /simulated agents/,
-      ),
-    ),
-  );
-  for (;;) {
-    const { agents: list } = await api('GET', '/api/v1/agents?state=connected');
-    if (list.length >= agents) break;
-    await new Promise((r) => setTimeout(r, 250));
-  }
   const agentsBytes = (
     await (
       await globalThis.fetch(`${server}/api/v1/agents`, {
@@ -201,21 +127,5 @@ Median from "Sign in" to ${agents} hosts shown: **${mid.toFixed(0)} ms** (goal <
   );
 } finally {
   await browser?.close();
-  for (const c of children.reverse()) {
-    if (c.exitCode === null) {
-      c.kill('SIGTERM');
-      await new Promise((r) => {
-        const t = setTimeout(() => {
-          c.kill('SIGKILL');
-          r();
-        }, 15_000);
-        c.once('exit', () => {
-          clearTimeout(t);
-          r();
-        });
-      });
-    }
-  }
-  rmSync(data, { recursive: true, force: true });
-  rmSync(state, { recursive: true, force: true });
+  await fleet.close();
 }
