@@ -7,11 +7,11 @@
  * and requests the block layer issues later carry a kernel worker's (uid 0).
  */
 import { readFileSync } from 'node:fs';
-import { formatNs, quantile } from '@fleettrace/common';
+import { formatNs } from '@fleettrace/common';
 import { BpfObject } from '@fleettrace/native';
 import { parseParamsWith } from '@fleettrace/collector-spec';
 import type { CollectorDefinition, HostContext, SummaryTable } from '../runtime/definition';
-import { AggregateSession, mergeRows } from '../runtime/aggregate-session';
+import { AggregateSession, latencyCells, mergeRows } from '../runtime/aggregate-session';
 import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { addU32Array, readU32, readU64Number } from '../runtime/layout';
 import { enums, layouts } from './layout.gen';
@@ -127,9 +127,7 @@ function summarize(rows: BiolatencyRow[], opts: { top: number }): SummaryTable {
       r.uid,
       r.count,
       r.bytes,
-      formatNs(r.count ? r.total_ns / r.count : 0),
-      formatNs(quantile(r.hist, 0.5)),
-      formatNs(quantile(r.hist, 0.99)),
+      ...latencyCells(r.total_ns, r.count, r.hist),
       formatNs(r.max_ns),
     ]),
     omitted: sorted.length - shown.length,

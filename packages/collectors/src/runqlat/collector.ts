@@ -4,12 +4,12 @@
  * log2 histogram (bpf/runqlat/runqlat.bpf.c). High run-queue latency for one
  * customer while the host is busy is the "noisy neighbour" signature.
  */
-import { formatNs, quantile } from '@fleettrace/common';
+import { formatNs } from '@fleettrace/common';
 import { BpfObject } from '@fleettrace/native';
 import type { CollectorDefinition, HostContext, SummaryTable } from '../runtime/definition';
 import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { addU32Array, readU32, readU64, readU64Number } from '../runtime/layout';
-import { AggregateSession, mergeRows } from '../runtime/aggregate-session';
+import { AggregateSession, latencyCells, mergeRows } from '../runtime/aggregate-session';
 import { layouts } from './layout.gen';
 import { parseParamsWith } from '@fleettrace/collector-spec';
 import { manifest } from './manifest';
@@ -89,9 +89,7 @@ function summarize(rows: RunqlatRow[], opts: { top: number }): SummaryTable {
       r.cgroup || '/',
       r.count,
       formatNs(r.total_ns),
-      formatNs(r.count ? r.total_ns / r.count : 0),
-      formatNs(quantile(r.hist, 0.5)),
-      formatNs(quantile(r.hist, 0.99)),
+      ...latencyCells(r.total_ns, r.count, r.hist),
       formatNs(r.max_ns),
     ]),
     omitted: merged.length - shown.length,

@@ -7,6 +7,7 @@
  * Collectors give the maps' names and `rowsOf`; the flip, the dump and the
  * loss bookkeeping are here once.
  */
+import { formatNs, quantile } from '@fleettrace/common';
 import { perCpuSlots, type BpfObject } from '@fleettrace/native';
 import { BpfSession } from './bpf-session';
 import type { DrainResult } from './definition';
@@ -79,4 +80,13 @@ export function mergeRows<R extends object>(
     if (lm.hist && lr.hist) lr.hist.forEach((n, i) => (lm.hist![i] = (lm.hist![i] ?? 0) + n));
   }
   return [...merged.values()];
+}
+
+/** AVG (total over `n` calls), P50 and P99 (from the log2 histogram) as `trace` prints them. */
+export function latencyCells(totalNs: number, n: number, hist: number[]): string[] {
+  return [
+    formatNs(n ? totalNs / n : 0),
+    formatNs(quantile(hist, 0.5)),
+    formatNs(quantile(hist, 0.99)),
+  ];
 }

@@ -11,7 +11,7 @@
  * and cleared with nobody writing to it. Stats and errors are swapped one after
  * the other, so an error can be reported one interval after its call.
  */
-import { errnoName, formatNs, quantile, syscallName } from '@fleettrace/common';
+import { errnoName, formatNs, syscallName } from '@fleettrace/common';
 import { BpfObject, constant, perCpuSlots, type MapDump } from '@fleettrace/native';
 import type {
   CollectorDefinition,
@@ -23,6 +23,7 @@ import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { addU32Array, readChars, readU32, readU64, readU64Number } from '../runtime/layout';
 import { BpfSession } from '../runtime/bpf-session';
 import { layouts } from './layout.gen';
+import { latencyCells } from '../runtime/aggregate-session';
 import { parseParamsWith } from '@fleettrace/collector-spec';
 import { manifest } from './manifest';
 
@@ -323,9 +324,7 @@ function summarize(
       r.errors,
       r.errors ? commonestErrno(r.errnos) : '',
       formatNs(r.total_ns),
-      formatNs(r.count ? r.total_ns / r.count : 0),
-      formatNs(quantile(r.hist, 0.5)),
-      formatNs(quantile(r.hist, 0.99)),
+      ...latencyCells(r.total_ns, r.count, r.hist),
     ]),
     omitted: merged.length - shown.length,
   };

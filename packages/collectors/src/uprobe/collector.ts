@@ -12,10 +12,10 @@ import { BpfObject } from '@fleettrace/native';
 import { ValidationError } from '@fleettrace/common';
 import { parseParamsWith } from '@fleettrace/collector-spec';
 import type { CollectorDefinition, HostContext, SummaryTable } from '../runtime/definition';
-import { AggregateSession, mergeRows } from '../runtime/aggregate-session';
+import { AggregateSession, latencyCells, mergeRows } from '../runtime/aggregate-session';
 import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { addU32Array, readChars, readU32, readU64, readU64Number } from '../runtime/layout';
-import { formatNs, quantile } from '@fleettrace/common';
+import { formatNs } from '@fleettrace/common';
 import { layouts } from './layout.gen';
 import { manifest, UPROBE_TARGET } from './manifest';
 
@@ -132,9 +132,7 @@ function summarize(rows: UprobeRow[], opts: { top: number }): SummaryTable {
       r.comm,
       r.user,
       r.calls,
-      formatNs(r.returns ? r.total_ns / r.returns : 0),
-      formatNs(quantile(r.hist, 0.5)),
-      formatNs(quantile(r.hist, 0.99)),
+      ...latencyCells(r.total_ns, r.returns, r.hist),
       formatNs(r.max_ns),
     ]),
     omitted: sorted.length - shown.length,
