@@ -46,7 +46,8 @@ const HOOKS = [
     collector: 'counters',
     unit: 'fault',
     params: { events: 'page_faults' },
-    floor: { perf: 2 },
+    // the page-fault event counting on every CPU, and an empty program at each switch
+    floor: { counting: 2, programs: ['ft_floor_switch'] },
     perfStat: 'page-faults',
     bpftrace: () => 'software:page-faults:1 { @[pid, comm] = count(); }',
     measure: async (wrap = []) => {
@@ -64,7 +65,8 @@ const HOOKS = [
     collector: 'counters',
     unit: 'switch',
     params: { events: 'context_switches' },
-    floor: { perf: 3 },
+    // context switches need no perf event: an empty program at each switch
+    floor: { programs: ['ft_floor_switch'] },
     perfStat: 'context-switches',
     bpftrace: () => 'software:context-switches:1 { @[pid, comm] = count(); }',
     measure: async (wrap = []) => {
@@ -155,19 +157,16 @@ async function startCollector(hook) {
 
 async function withFloor(hook, fn) {
   const obj = BpfObject.fromFile(bpfObjectPath('hook_floor'), 'ft_floor');
-  const wanted = hook.floor.perf
-    ? ['ft_floor_perf_event']
-    : (hook.floor.programs ?? hook.floor.uprobes);
+  const wanted = hook.floor.programs ?? hook.floor.uprobes;
   for (const p of obj.programs()) obj.setAutoload(p.name, wanted.includes(p.name));
   await obj.load();
   try {
-    if (hook.floor.perf)
-      obj.attachPerfEvent('ft_floor_perf_event', {
+    if (hook.floor.counting)
+      obj.countPerfEvent('ft_floor_counting', {
         type: PERF_TYPE_SOFTWARE,
-        config: hook.floor.perf,
-        period: 1,
+        config: hook.floor.counting,
       });
-    else if (hook.floor.uprobes)
+    if (hook.floor.uprobes)
       hook.floor.uprobes.forEach((p) =>
         obj.attachUprobe(p, {
           binary: uprobeBin(),
@@ -322,7 +321,7 @@ recordSection(
     `Machine: ${machine()}. Date: ${new Date().toISOString()}.\n\n` +
     `Each workload times itself; modes are interleaved in shuffled order over ${rounds} rounds, medians shown. ` +
     `Tracing is system-wide in every mode. "floor" is empty programs on the collector's hooks ` +
-    `(\`bpf/testing/hook_floor.bpf.c\`: a perf event with period 1 for counters); fleettrace is the collector with ` +
+    `(\`bpf/testing/hook_floor.bpf.c\`; for counters, its events counting on every CPU and an empty program at each context switch); fleettrace is the collector with ` +
     `its default parameters (file_opens: no rate cap, so that every open is reported as bpftrace's printf does); ` +
     `bpftrace gathers the same data through tracepoints (the scripts are in this file); \`perf stat -a\` counts ` +
     `without sampling and without a split by process. A negative figure is noise: these are 2-CPU machines shared ` +

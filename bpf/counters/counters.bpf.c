@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * counters: perf counters per process (or per cgroup). Every event is a perf
- * event opened on each CPU for all tasks with a fixed sample period; at each
- * overflow the kernel runs that event's program in the context of the task
- * that made it overflow, which adds one to the task's slot for the event.
- * User space multiplies by the period: with period 1 (page faults, context
- * switches, migrations by default) the count is exact. Counts are
- * double-buffered (FT_DB_CTL) so that a drain loses no increment.
+ * counters: perf counters per process (or per cgroup), the way
+ * `perf stat --bpf-counters` splits them. Each perf event counts on every CPU
+ * in counting mode: the kernel adds to a counter and takes no interrupt and
+ * runs no program per event. At every context switch this program reads the
+ * CPU's counters and gives what they gained since the last switch to the task
+ * switching out; a slow timer (ft_ct_tick) does the same for the task on the
+ * CPU, so that a task that never switches is not counted late. Context
+ * switches and task clock need no perf event: the switch itself and the time
+ * since the last one. Counts are exact; the cost is per context switch, not
+ * per event. Counts are double-buffered (FT_DB_CTL) so that a drain loses no
+ * increment.
  */
 #include "ft_common.h"
 #include "counters.h"
@@ -15,6 +19,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set before load: count per cgroup (pid 0, no comm) instead of per process. */
 const volatile __u8 ct_per_cgroup = 0;
+/* Set before load: the events counted, a bit (1 << enum ct_event) each. */
+const volatile __u32 ct_enabled = 0;
 
 struct ct_counts_map {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -27,23 +33,86 @@ FT_DB_CTL(ft_ct_ctl);
 
 FT_LOST_MAP(ft_ct_lost);
 
-static __always_inline void ct_count(__u32 event)
+/* Each CPU's counting event of a perf-counted event, at the CPU's index (user space fills them). */
+struct ct_events_map {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} ft_ct_ev_page_faults SEC(".maps"), ft_ct_ev_cpu_migrations SEC(".maps"),
+	ft_ct_ev_cycles SEC(".maps"), ft_ct_ev_instructions SEC(".maps"),
+	ft_ct_ev_cache_misses SEC(".maps");
+
+/* Per CPU: the counters' values and the time at the last attribution. */
+struct ct_cpu {
+	__u64 last[CT_EVENTS];
+	__u64 since_ns;
+	__u64 primed; /* the first run on a CPU only takes the starting values */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ct_cpu);
+} ft_ct_cpu SEC(".maps");
+
+#define CT_ON(event) (ct_enabled & (1U << (event)))
+
+/* What the CPU's counter of `event` gained since the last call. */
+static __always_inline __u64 ct_gain(void *events, __u32 event, struct ct_cpu *cpu)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct bpf_perf_event_value v = {};
+	__u64 gain;
+
+	if (!CT_ON(event) || event >= CT_EVENTS)
+		return 0;
+	if (bpf_perf_event_read_value(events, BPF_F_CURRENT_CPU, &v, sizeof(v)) != 0)
+		return 0;
+	gain = v.counter - cpu->last[event];
+	cpu->last[event] = v.counter;
+	return gain;
+}
+
+/* Gives what this CPU's counters gained since the last call to `task`; `switches` is 1 at a switch. */
+static __always_inline void ct_attribute(struct task_struct *task, __u64 switches)
+{
+	__u64 gain[CT_EVENTS] = {};
 	struct ct_value fresh = {}, *v;
 	struct ft_db_ctl *ctl;
 	struct ct_key key = {};
+	struct ct_cpu *cpu;
+	__u32 zero = 0;
+	bool primed;
 	void *map;
 
-	if (event >= CT_EVENTS || !ft_filter_task(task))
+	cpu = bpf_map_lookup_elem(&ft_ct_cpu, &zero);
+	if (!cpu)
 		return;
-	/* Per event only what is cheap (no probe reads): the cgroup walk is done once per key. */
-	key.uid = (__u32)bpf_get_current_uid_gid();
+	gain[CT_PAGE_FAULTS] = ct_gain(&ft_ct_ev_page_faults, CT_PAGE_FAULTS, cpu);
+	gain[CT_CPU_MIGRATIONS] = ct_gain(&ft_ct_ev_cpu_migrations, CT_CPU_MIGRATIONS, cpu);
+	gain[CT_CYCLES] = ct_gain(&ft_ct_ev_cycles, CT_CYCLES, cpu);
+	gain[CT_INSTRUCTIONS] = ct_gain(&ft_ct_ev_instructions, CT_INSTRUCTIONS, cpu);
+	gain[CT_CACHE_MISSES] = ct_gain(&ft_ct_ev_cache_misses, CT_CACHE_MISSES, cpu);
+	gain[CT_CONTEXT_SWITCHES] = switches;
+	if (CT_ON(CT_TASK_CLOCK)) {
+		__u64 now = bpf_ktime_get_ns();
+
+		gain[CT_TASK_CLOCK] = now - cpu->since_ns;
+		cpu->since_ns = now;
+	}
+	primed = cpu->primed;
+	cpu->primed = 1;
+	/* the idle task is no process; tasks outside the filters are not counted */
+	if (!primed || task->pid == 0 || !ft_filter_task(task))
+		return;
+	key.uid = ft_task_uid(task);
 	if (ct_per_cgroup) {
 		key.cgroup = ft_task_cgroup(task);
 	} else {
-		key.pid = bpf_get_current_pid_tgid() >> 32;
-		bpf_get_current_comm(key.comm, sizeof(key.comm));
+		key.pid = task->tgid;
+		/* two loads from the trusted task pointer: cheaper than a probe read */
+		*(__u64 *)&key.comm[0] = *(__u64 *)&task->comm[0];
+		*(__u64 *)&key.comm[8] = *(__u64 *)&task->comm[8];
 	}
 	ctl = ft_db_ctl_get(&ft_ct_ctl);
 	map = ctl && ctl->active ? (void *)&ft_ct_counts_b : (void *)&ft_ct_counts_a;
@@ -58,21 +127,20 @@ static __always_inline void ct_count(__u32 event)
 			return;
 		}
 	}
-	v->samples[event]++;
+	for (int e = 0; e < CT_EVENTS; e++)
+		v->samples[e] += gain[e];
 }
 
-#define CT_PROGRAM(name, event)                               \
-	SEC("perf_event")                                     \
-	int ft_ct_##name(struct bpf_perf_event_data *ctx)     \
-	{                                                     \
-		ct_count(event);                              \
-		return 0;                                     \
-	}
+SEC("tp_btf/sched_switch")
+int BPF_PROG(ft_ct_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	ct_attribute(prev, 1);
+	return 0;
+}
 
-CT_PROGRAM(page_faults, CT_PAGE_FAULTS)
-CT_PROGRAM(context_switches, CT_CONTEXT_SWITCHES)
-CT_PROGRAM(cpu_migrations, CT_CPU_MIGRATIONS)
-CT_PROGRAM(task_clock, CT_TASK_CLOCK)
-CT_PROGRAM(cycles, CT_CYCLES)
-CT_PROGRAM(instructions, CT_INSTRUCTIONS)
-CT_PROGRAM(cache_misses, CT_CACHE_MISSES)
+SEC("perf_event")
+int ft_ct_tick(struct bpf_perf_event_data *ctx)
+{
+	ct_attribute(bpf_get_current_task_btf(), 0);
+	return 0;
+}

@@ -3,7 +3,7 @@
 #ifndef FT_COUNTERS_H
 #define FT_COUNTERS_H
 
-/* The events, one program each (a perf_event program cannot tell which event fired). */
+/* The events, a slot each in ct_value; ct_enabled has a bit (1 << event) for each one counted. */
 enum ct_event {
 	CT_PAGE_FAULTS = 0,
 	CT_CONTEXT_SWITCHES = 1,
@@ -23,8 +23,8 @@ struct ct_key {
 };
 
 /*
- * One per-CPU slot: overflows of each event's counter (× its period = the
- * count). Per process, the cgroup is taken once, when the key is created, in
+ * One per-CPU slot: what each event counted for the key (task_clock: ns).
+ * Per process, the cgroup is taken once, when the key is created, in
  * the slot of the CPU that created it (the others hold 0).
  */
 struct ct_value {

@@ -33,7 +33,17 @@ int ft_floor_wakeup(void *ctx)
 	return 0;
 }
 
-/* The floor of the counters collector: an empty program on a perf event. */
+/*
+ * The counters collector's floor: its events counting on every CPU, stored
+ * here as the collector stores them, and ft_floor_switch. ft_floor_perf_event
+ * is the floor of a sampling program (an empty program on each event).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} ft_floor_counting SEC(".maps");
+
 SEC("perf_event")
 int ft_floor_perf_event(void *ctx)
 {

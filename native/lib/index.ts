@@ -100,6 +100,7 @@ interface NativeBpfObject {
   maps(): MapInfo[];
   attach(program: string): number;
   attachPerfEvent(program: string, opts: PerfEventOptions): number[];
+  countPerfEvent(map: string, opts: { type: number; config: number }): number[];
   attachUprobe(program: string, opts: UprobeOptions): number;
   attachTracepoint(program: string, category: string, name: string): number;
   detach(link: number): boolean;
@@ -372,6 +373,16 @@ export class BpfObject {
 
   attachPerfEvent(program: string, opts: PerfEventOptions): number[] {
     return this.obj.attachPerfEvent(program, opts);
+  }
+
+  /**
+   * Opens a perf event in counting mode (no sampling) on every online CPU and
+   * stores each CPU's event in the perf event array `map` at its index, for
+   * bpf_perf_event_read_value(map, BPF_F_CURRENT_CPU). Open until close.
+   * Returns the CPUs counted.
+   */
+  countPerfEvent(map: string, opts: { type: number; config: number }): number[] {
+    return this.obj.countPerfEvent(map, opts);
   }
 
   attachUprobe(program: string, opts: UprobeOptions): number {

@@ -141,6 +141,7 @@ Napi::Function BpfObject::Init(Napi::Env env) {
           InstanceMethod<&BpfObject::Maps>("maps"),
           InstanceMethod<&BpfObject::Attach>("attach"),
           InstanceMethod<&BpfObject::AttachPerfEvent>("attachPerfEvent"),
+          InstanceMethod<&BpfObject::CountPerfEvent>("countPerfEvent"),
           InstanceMethod<&BpfObject::AttachUprobe>("attachUprobe"),
           InstanceMethod<&BpfObject::AttachTracepoint>("attachTracepoint"),
           InstanceMethod<&BpfObject::Detach>("detach"),
@@ -176,6 +177,8 @@ BpfObject::~BpfObject() { CloseAll(); }
 void BpfObject::CloseAll() {
   for (auto& entry : links_) bpf_link__destroy(entry.second);
   links_.clear();
+  for (int fd : counter_fds_) close(fd);
+  counter_fds_.clear();
   if (obj_ != nullptr) bpf_object__close(obj_);
   obj_ = nullptr;
   loaded_ = false;
@@ -417,6 +420,53 @@ Napi::Value BpfObject::AttachPerfEvent(const Napi::CallbackInfo& info) {
   }
   Napi::Array out = Napi::Array::New(env, ids.size());
   for (size_t i = 0; i < ids.size(); i++) out.Set(static_cast<uint32_t>(i), ids[i]);
+  return out;
+}
+
+// countPerfEvent(map, {type, config}): opens the event in counting mode (no
+// sampling, no interrupt per event) on every online CPU for all tasks, and
+// stores each CPU's event in the BPF_MAP_TYPE_PERF_EVENT_ARRAY `map` at that
+// CPU's index, where bpf_perf_event_read_value(map, BPF_F_CURRENT_CPU) reads
+// it. The events live until the object closes. Returns the CPUs counted.
+Napi::Value BpfObject::CountPerfEvent(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireLoaded(env, "countPerfEvent");
+  struct bpf_map* map = FindMap(env, info[0]);
+  if (bpf_map__type(map) != BPF_MAP_TYPE_PERF_EVENT_ARRAY)
+    throw Napi::Error::New(env, std::string("countPerfEvent: map ") + bpf_map__name(map) +
+                                    " is not a perf event array");
+  if (!info[1].IsObject()) throw Napi::TypeError::New(env, "perf event options must be an object");
+  Napi::Object opts = info[1].As<Napi::Object>();
+  if (!opts.Get("type").IsNumber() || !opts.Get("config").IsNumber())
+    throw Napi::TypeError::New(env, "perf event options need a numeric type and config");
+  struct perf_event_attr attr = {};
+  attr.size = sizeof(attr);
+  attr.type = opts.Get("type").As<Napi::Number>().Uint32Value();
+  attr.config = static_cast<uint64_t>(opts.Get("config").As<Napi::Number>().Int64Value());
+  attr.read_format = PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
+  std::vector<int> opened;
+  std::vector<int> cpus = OnlineCpus();
+  auto fail = [&](const std::string& what, int err) {
+    for (int fd : opened) close(fd);
+    return ErrnoError(env, what, err,
+                      "type " + std::to_string(attr.type) + " config " + std::to_string(attr.config));
+  };
+  for (int cpu : cpus) {
+    if (cpu >= static_cast<int>(bpf_map__max_entries(map)))
+      throw fail("countPerfEvent: map " + std::string(bpf_map__name(map)) + " has no slot for cpu " +
+                     std::to_string(cpu),
+                 E2BIG);
+    int pfd = static_cast<int>(syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC));
+    if (pfd < 0) throw fail("perf_event_open cpu " + std::to_string(cpu), errno);
+    opened.push_back(pfd);
+    uint32_t key = static_cast<uint32_t>(cpu);
+    uint32_t value = static_cast<uint32_t>(pfd);
+    if (bpf_map_update_elem(bpf_map__fd(map), &key, &value, BPF_ANY) != 0)
+      throw fail(std::string("store perf event in ") + bpf_map__name(map), errno);
+  }
+  counter_fds_.insert(counter_fds_.end(), opened.begin(), opened.end());
+  Napi::Array out = Napi::Array::New(env, cpus.size());
+  for (size_t i = 0; i < cpus.size(); i++) out.Set(static_cast<uint32_t>(i), cpus[i]);
   return out;
 }
 

@@ -36,6 +36,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   Napi::Value Maps(const Napi::CallbackInfo& info);
   Napi::Value Attach(const Napi::CallbackInfo& info);
   Napi::Value AttachPerfEvent(const Napi::CallbackInfo& info);
+  Napi::Value CountPerfEvent(const Napi::CallbackInfo& info);
   Napi::Value AttachUprobe(const Napi::CallbackInfo& info);
   Napi::Value AttachTracepoint(const Napi::CallbackInfo& info);
   Napi::Value Detach(const Napi::CallbackInfo& info);
@@ -61,6 +62,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   bool loaded_ = false;
   int next_link_id_ = 1;
   std::map<int, struct bpf_link*> links_;
+  std::vector<int> counter_fds_;  // counting perf events stored in perf event arrays
 };
 
 }  // namespace ft

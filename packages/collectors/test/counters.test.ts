@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * counters against the real kernel: a process touching 100 MiB of small
- * pages makes at least 25,600 page faults and they are counted exactly (period
- * 1); a process that sleeps 20 times switches out at least 20 times; hardware
+ * pages makes at least 25,600 page faults and they are counted exactly (counting
+ * events, given to the task at its context switches); a process that sleeps 20
+ * times switches out at least 20 times, and its task clock is its time on the
+ * CPU; hardware
  * events on a host without a PMU are reported unsupported while the software
  * ones are still counted; per-cgroup counting has no pid; bad parameters name
  * their field.
@@ -59,15 +61,40 @@ describe('counters', () => {
     if (expected && expected !== '/') assert.equal(rows[0]!.cgroup, expected);
   });
 
-  test('20 sleeps: at least 20 context switches; task clock in ns', async () => {
+  test('20 sleeps: at least 20 context switches; task clock in ns on the CPU', async () => {
+    const started = process.hrtime.bigint();
     const { rows } = await count(['-r', '20', '-s', '2', 'getppid', '1'], {
       events: ['context_switches', 'task_clock'],
-      task_clock_period: '1ms',
     });
+    const wallNs = Number(process.hrtime.bigint() - started);
     const switches = total(rows, 'context_switches');
     assert.ok(switches >= 20, `${switches} context switches`);
-    for (const r of rows.filter((x) => x.event === 'task_clock'))
-      assert.equal(r.value, r.samples * 1_000_000);
+    // 20 × 2 ms asleep: on the CPU for some µs each round, never longer than the run.
+    const clock = total(rows, 'task_clock');
+    assert.ok(clock > 0 && clock < wallNs - 20 * 2_000_000, `task clock ${clock} ns of ${wallNs}`);
+    assert.ok(rows.every((r) => r.period === 1 && r.samples === r.value));
+  });
+
+  test('a process that never sleeps: its task clock and faults arrive while it runs', async () => {
+    // The 4 Hz timer gives the CPU's counts to the task on it: a drain during a
+    // busy loop that has not switched out sees its time.
+    const w = await Workload.start(workload('syscall_workload'), ['-r', '1000000000', 'getppid', '1']);
+    const session = await collector.start({
+      params: collector.parseParams({ events: ['task_clock', 'page_faults'] }, 'params'),
+      filters: { pid: w.pid },
+      host: localHost(),
+    });
+    try {
+      void w.run().catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 1500));
+      const { rows } = await session.drain();
+      const clock = total(rows, 'task_clock');
+      assert.ok(clock > 500_000_000, `task clock ${clock} ns after 1.5 s of a busy loop`);
+    } finally {
+      await session.close();
+      process.kill(w.pid, 'SIGKILL');
+      await w.stop();
+    }
   });
 
   test('hardware events: unsupported without a PMU, and the software ones still counted', async () => {
@@ -117,8 +144,8 @@ describe('counters', () => {
       /collectors\[0\]\.params\.events\[1\]: must be one of page_faults, context_switches/,
     );
     assert.throws(
-      () => collector.parseParams({ hardware_period: 0 }, 'params'),
-      /params\.hardware_period/,
+      () => collector.parseParams({ max_entries: 1 }, 'params'),
+      /params\.max_entries/,
     );
     assert.throws(
       () => collector.parseParams({ nope: 1 }, 'params'),

@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * counters: perf counters per process or cgroup (bpf/counters/counters.bpf.c),
- * like `perf stat -a` split by process and user. Software events (page
- * faults, context switches, CPU migrations, task clock) run everywhere;
- * hardware events (cycles, instructions, cache misses) need a PMU, and a host
- * without one says so and still counts the software events.
+ * like `perf stat -a` split by process and user. The events count on every
+ * CPU in counting mode (no sampling, no program per event); a program at each
+ * context switch gives what the CPU's counters gained to the task switching
+ * out, and a 4 Hz timer does the same for the task on the CPU. Counts are
+ * exact. Software events (page faults, CPU migrations) run everywhere, as do
+ * context switches and task clock, which need no perf event; hardware events
+ * (cycles, instructions, cache misses) need a PMU, and a host without one says
+ * so and still counts the software events.
  */
 import { BpfObject, constant, PERF_TYPE_HARDWARE, PERF_TYPE_SOFTWARE } from '@fleettrace/native';
 import { parseParamsWith } from '@fleettrace/collector-spec';
@@ -34,16 +38,21 @@ function parseParams(raw: Record<string, unknown>, field: string) {
   return parseParamsWith(manifest.params, manifest.name, raw, field);
 }
 
-/** perf_event_attr type and config of each event (include/uapi/linux/perf_event.h). */
-const PERF: Record<CounterEvent, { type: number; config: number }> = {
-  task_clock: { type: PERF_TYPE_SOFTWARE, config: 1 /* PERF_COUNT_SW_TASK_CLOCK */ },
+/**
+ * perf_event_attr type and config of the events counted by a perf event
+ * (include/uapi/linux/perf_event.h); context switches and task clock are
+ * counted by the switch program itself.
+ */
+const PERF: Partial<Record<CounterEvent, { type: number; config: number }>> = {
   page_faults: { type: PERF_TYPE_SOFTWARE, config: 2 /* PERF_COUNT_SW_PAGE_FAULTS */ },
-  context_switches: { type: PERF_TYPE_SOFTWARE, config: 3 /* PERF_COUNT_SW_CONTEXT_SWITCHES */ },
   cpu_migrations: { type: PERF_TYPE_SOFTWARE, config: 4 /* PERF_COUNT_SW_CPU_MIGRATIONS */ },
   cycles: { type: PERF_TYPE_HARDWARE, config: 0 /* PERF_COUNT_HW_CPU_CYCLES */ },
   instructions: { type: PERF_TYPE_HARDWARE, config: 1 /* PERF_COUNT_HW_INSTRUCTIONS */ },
   cache_misses: { type: PERF_TYPE_HARDWARE, config: 3 /* PERF_COUNT_HW_CACHE_MISSES */ },
 };
+
+/** The timer that gives a CPU's counts to a task that does not switch out: cpu-clock, 4 Hz. */
+const TICK = { type: PERF_TYPE_SOFTWARE, config: 0 /* PERF_COUNT_SW_CPU_CLOCK */, period: 250_000_000 };
 
 /** The slot of each event in ct_value.samples, from the C enum. */
 const SLOT: Record<CounterEvent, number> = {
@@ -59,18 +68,12 @@ const SLOT: Record<CounterEvent, number> = {
 const KEY = layouts.ct_key.fields;
 const VALUE = layouts.ct_value.fields;
 
-function periodOf(event: CounterEvent, params: Params): number {
-  if (event === 'task_clock') return params.task_clock_period * 1_000_000;
-  if ((HARDWARE_EVENTS as readonly string[]).includes(event)) return params.hardware_period;
-  return 1;
-}
-
 class CountersSession extends AggregateSession<CountersRow> {
   constructor(
     obj: BpfObject,
     private readonly host: HostContext,
-    /** the events attached, with their periods */
-    private readonly counted: Array<{ event: CounterEvent; period: number }>,
+    /** the events counted */
+    private readonly counted: CounterEvent[],
     /** what could not be counted here, and why */
     readonly notes: string[],
   ) {
@@ -101,9 +104,9 @@ class CountersSession extends AggregateSession<CountersRow> {
       cgroup: this.host.cgroups.path(cgroup),
     };
     const rows: CountersRow[] = [];
-    for (const { event, period } of this.counted) {
+    for (const event of this.counted) {
       const n = samples[SLOT[event]]!;
-      if (n > 0) rows.push({ ...base, event, value: n * period, samples: n, period });
+      if (n > 0) rows.push({ ...base, event, value: n, samples: n, period: 1 });
     }
     return rows;
   }
@@ -148,21 +151,27 @@ export const collector: CollectorDefinition<Params, CountersRow> = {
     const obj = BpfObject.fromFile(host.bpfObjectPath('counters'), 'counters');
     try {
       obj.setConstant('ct_per_cgroup', constant.u8(params.per_cgroup ? 1 : 0));
+      obj.setConstant(
+        'ct_enabled',
+        constant.u32(params.events.reduce((bits, e) => bits | (1 << SLOT[e]), 0)),
+      );
       for (const map of ['ft_ct_counts_a', 'ft_ct_counts_b'])
         obj.setMaxEntries(map, mapEntries?.[map] ?? params.max_entries);
-      for (const event of Object.keys(PERF) as CounterEvent[])
-        if (!params.events.includes(event)) obj.setAutoload(`ft_ct_${event}`, false);
       await obj.load();
       applyKernelFilter(obj, kernelFilterFor([filters]));
-      const counted: Array<{ event: CounterEvent; period: number }> = [];
+      const counted: CounterEvent[] = [];
       const unsupported: string[] = [];
       for (const event of params.events) {
-        const period = periodOf(event, params);
+        const perf = PERF[event];
+        if (!perf) {
+          counted.push(event); // context switches and task clock: the switch program counts them
+          continue;
+        }
         try {
-          obj.attachPerfEvent(`ft_ct_${event}`, { ...PERF[event], period });
-          counted.push({ event, period });
+          obj.countPerfEvent(`ft_ct_ev_${event}`, perf);
+          counted.push(event);
         } catch (err) {
-          if (PERF[event].type !== PERF_TYPE_HARDWARE) throw err;
+          if (!(HARDWARE_EVENTS as readonly string[]).includes(event)) throw err;
           // No PMU (virtual machines, these hosts): perf_event_open says ENOENT or EOPNOTSUPP.
           unsupported.push(`${event}: ${(err as Error).message}`);
         }
@@ -171,10 +180,12 @@ export const collector: CollectorDefinition<Params, CountersRow> = {
         throw new Error(
           `counters: hardware counters unsupported on this host (${unsupported.join('; ')}), and no software event asked for`,
         );
+      obj.attachPerfEvent('ft_ct_tick', TICK);
+      obj.attach('ft_ct_switch');
       const notes =
         unsupported.length > 0
           ? [
-              `hardware counters unsupported on this host (${unsupported.join('; ')}); counting ${counted.map((c) => c.event).join(', ')}`,
+              `hardware counters unsupported on this host (${unsupported.join('; ')}); counting ${counted.join(', ')}`,
             ]
           : [];
       return new CountersSession(obj, host, counted, notes);

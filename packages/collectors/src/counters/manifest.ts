@@ -14,7 +14,7 @@ export type CounterEvent = (typeof SOFTWARE_EVENTS)[number] | (typeof HARDWARE_E
 export const manifest = defineCollector({
   name: 'counters',
   description:
-    'perf counters per process or cgroup: software events everywhere, hardware ones where the host has a PMU',
+    'perf counters per process or cgroup, counted exactly (perf stat --bpf-counters style): software events everywhere, hardware ones where the host has a PMU',
   role: 'operator',
   params: z.strictObject({
     events: p.names({
@@ -26,17 +26,6 @@ export const manifest = defineCollector({
       default: false,
       doc: 'count per cgroup (and uid) instead of per process',
     }),
-    task_clock_period: p.duration({
-      maxMs: 1000,
-      default: 1,
-      doc: 'task clock sample period: the clock is counted in steps of it (1ms by default)',
-    }),
-    hardware_period: p.integer({
-      min: 1,
-      max: 1_000_000_000,
-      default: 1_000_000,
-      doc: 'sample period of hardware events (counts in steps of it)',
-    }),
     max_entries: p.integer({
       min: 64,
       max: 1 << 20,
@@ -44,8 +33,11 @@ export const manifest = defineCollector({
       doc: '(pid, uid, cgroup, comm) keys the kernel map holds between drains',
     }),
   }),
-  requires: ['btf', 'perf_event_software', 'percpu_hash', 'map_in_map'],
-  minKernel: { version: '5.11', why: 'bpf_get_current_task_btf (5.11); perf_event programs (4.9)' },
+  requires: ['btf', 'tp_btf', 'perf_event_software', 'percpu_hash', 'map_in_map'],
+  minKernel: {
+    version: '5.11',
+    why: 'bpf_get_current_task_btf (5.11); tp_btf (5.5); bpf_perf_event_read_value (4.15)',
+  },
   table: {
     columns: [
       {
@@ -56,10 +48,14 @@ export const manifest = defineCollector({
       {
         name: 'value',
         type: 'UInt64',
-        doc: 'its count in the interval (task_clock: ns), in steps of `period`',
+        doc: 'its count in the interval (task_clock: ns on the CPU)',
       },
-      { name: 'samples', type: 'UInt64', doc: 'counter overflows seen: value = samples × period' },
-      { name: 'period', type: 'UInt64', doc: 'the sample period (1: exact count)' },
+      {
+        name: 'samples',
+        type: 'UInt64',
+        doc: 'the count before scaling: value = samples × period (equal to value: counts are exact)',
+      },
+      { name: 'period', type: 'UInt64', doc: 'the scaling step: 1, counts are exact' },
     ],
     sortKey: ['uid', 'event', 'host', 'ts_ns'],
   },
