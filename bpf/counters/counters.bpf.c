@@ -110,9 +110,7 @@ static __always_inline void ct_attribute(struct task_struct *task, __u64 switche
 		key.cgroup = ft_task_cgroup(task);
 	} else {
 		key.pid = task->tgid;
-		/* two loads from the trusted task pointer: cheaper than a probe read */
-		*(__u64 *)&key.comm[0] = *(__u64 *)&task->comm[0];
-		*(__u64 *)&key.comm[8] = *(__u64 *)&task->comm[8];
+		ft_task_comm(task, key.comm);
 	}
 	ctl = ft_db_ctl_get(&ft_ct_ctl);
 	map = ctl && ctl->active ? (void *)&ft_ct_counts_b : (void *)&ft_ct_counts_a;

@@ -198,6 +198,16 @@ static __always_inline __u32 ft_task_uid(struct task_struct *task)
 }
 
 /*
+ * The task's comm into a 16-byte buffer, as bpf_get_current_comm() gives it,
+ * but as two loads from the trusted task pointer instead of a helper call.
+ */
+static __always_inline void ft_task_comm(struct task_struct *task, char comm[16])
+{
+	*(__u64 *)&comm[0] = *(__u64 *)&task->comm[0];
+	*(__u64 *)&comm[8] = *(__u64 *)&task->comm[8];
+}
+
+/*
  * Whether `task` passes the active filters. Cheapest checks first; with no
  * filter active this is one array lookup and a branch.
  */

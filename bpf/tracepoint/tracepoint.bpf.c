@@ -139,10 +139,8 @@ int ft_tp_hit(void *ctx)
 
 	if (!ft_filter_task(task) || !tp_match(ctx))
 		return 0;
-	/* loads from the trusted task pointer: cheaper than the helpers */
 	key.uid = ft_task_uid(task);
-	*(__u64 *)&key.comm[0] = *(__u64 *)&task->comm[0];
-	*(__u64 *)&key.comm[8] = *(__u64 *)&task->comm[8];
+	ft_task_comm(task, key.comm);
 	ctl = ft_db_ctl_get(&ft_tp_ctl);
 	map = ctl && ctl->active ? (void *)&ft_tp_counts_b : (void *)&ft_tp_counts_a;
 	hits = bpf_map_lookup_elem(map, &key);

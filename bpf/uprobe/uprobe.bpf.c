@@ -41,9 +41,9 @@ static __always_inline struct up_value *up_slot(struct task_struct *task)
 	void *map = ctl && ctl->active ? (void *)&ft_up_counts_b : (void *)&ft_up_counts_a;
 	struct up_key key = {};
 
-	key.pid = bpf_get_current_pid_tgid() >> 32;
-	key.uid = (__u32)bpf_get_current_uid_gid();
-	bpf_get_current_comm(key.comm, sizeof(key.comm));
+	key.pid = task->tgid;
+	key.uid = ft_task_uid(task);
+	ft_task_comm(task, key.comm);
 	v = bpf_map_lookup_elem(map, &key);
 	if (v)
 		return v;

@@ -78,7 +78,12 @@ describe('counters', () => {
   test('a process that never sleeps: its task clock and faults arrive while it runs', async () => {
     // The 4 Hz timer gives the CPU's counts to the task on it: a drain during a
     // busy loop that has not switched out sees its time.
-    const w = await Workload.start(workload('syscall_workload'), ['-r', '1000000000', 'getppid', '1']);
+    const w = await Workload.start(workload('syscall_workload'), [
+      '-r',
+      '1000000000',
+      'getppid',
+      '1',
+    ]);
     const session = await collector.start({
       params: collector.parseParams({ events: ['task_clock', 'page_faults'] }, 'params'),
       filters: { pid: w.pid },
@@ -143,10 +148,7 @@ describe('counters', () => {
       () => collector.parseParams({ events: ['page_faults', 'bogus'] }, 'collectors[0].params'),
       /collectors\[0\]\.params\.events\[1\]: must be one of page_faults, context_switches/,
     );
-    assert.throws(
-      () => collector.parseParams({ max_entries: 1 }, 'params'),
-      /params\.max_entries/,
-    );
+    assert.throws(() => collector.parseParams({ max_entries: 1 }, 'params'), /params\.max_entries/);
     assert.throws(
       () => collector.parseParams({ nope: 1 }, 'params'),
       /params\.nope: unknown parameter of counters/,

@@ -52,7 +52,11 @@ const PERF: Partial<Record<CounterEvent, { type: number; config: number }>> = {
 };
 
 /** The timer that gives a CPU's counts to a task that does not switch out: cpu-clock, 4 Hz. */
-const TICK = { type: PERF_TYPE_SOFTWARE, config: 0 /* PERF_COUNT_SW_CPU_CLOCK */, period: 250_000_000 };
+const TICK = {
+  type: PERF_TYPE_SOFTWARE,
+  config: 0 /* PERF_COUNT_SW_CPU_CLOCK */,
+  period: 250_000_000,
+};
 
 /** The slot of each event in ct_value.samples, from the C enum. */
 const SLOT: Record<CounterEvent, number> = {
