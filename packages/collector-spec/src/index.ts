@@ -7,3 +7,4 @@ export * from './docs';
 export * from './params';
 export * from './filters';
 export * from './tsv';
+export * from './fields';

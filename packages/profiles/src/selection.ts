@@ -12,6 +12,7 @@
  */
 import { z } from 'zod';
 import { parseDuration, ValidationError } from '@fleettrace/common';
+import { queryInteger } from '@fleettrace/collector-spec';
 import type { SampleType } from './profile';
 
 export const PROFILE_COLLECTORS = ['cpu_profile', 'offcpu'] as const;
@@ -84,28 +85,9 @@ export function timePoint(description: string) {
     .optional();
 }
 
-const between = (min: number, max: number) => (iss: { input?: unknown }) =>
-  `must be between ${min} and ${max}, got ${String(iss.input)}`;
-
 /** An integer; from a query string a string of digits, an empty value counting as absent. */
-function integer(min: number, max: number, description: string) {
-  return z
-    .preprocess(
-      (raw) =>
-        raw === ''
-          ? undefined
-          : typeof raw === 'string' && /^-?\d+$/.test(raw.trim())
-            ? Number(raw)
-            : raw,
-      z
-        .int({ error: (iss) => `must be an integer, got ${JSON.stringify(iss.input)}` })
-        .min(min, { error: between(min, max) })
-        .max(max, { error: between(min, max) })
-        .optional(),
-    )
-    .optional()
-    .meta({ description });
-}
+const integer = (min: number, max: number, description: string) =>
+  queryInteger(min, max).meta({ description });
 
 function choice<const T extends readonly [string, ...string[]]>(values: T, description: string) {
   return z

@@ -100,45 +100,8 @@ export function choice<const T extends readonly [string, ...string[]]>(values: T
   });
 }
 
-const between = (min: number, max: number) => (iss: { input?: unknown }) =>
-  `must be between ${min} and ${max}, got ${String(iss.input)}`;
-
-/**
- * An integer from min to max. In a query string (or, for compatibility, a
- * body) it may come as a string of digits; the document states the number.
- * Optional: an empty query value counts as absent, so the route's default applies.
- */
-export function integer(min: number, max: number) {
-  return z
-    .preprocess(
-      (raw) =>
-        raw === ''
-          ? undefined
-          : typeof raw === 'string' && /^-?\d+$/.test(raw.trim())
-            ? Number(raw)
-            : raw,
-      z
-        .int({ error: (iss) => `must be an integer, got ${JSON.stringify(iss.input)}` })
-        .min(min, { error: between(min, max) })
-        .max(max, { error: between(min, max) })
-        .optional(),
-    )
-    .optional();
-}
-
-/**
- * A kernel id in a JSON body: a number, never a string of digits ("1" for 1
- * is a client bug better refused than guessed).
- */
-export function jsonInteger(min: number, max: number) {
-  return z
-    .number({
-      error: (iss) => `must be an integer (a JSON number), got ${JSON.stringify(iss.input)}`,
-    })
-    .int({ error: (iss) => `must be an integer, got ${JSON.stringify(iss.input)}` })
-    .min(min, { error: between(min, max) })
-    .max(max, { error: between(min, max) });
-}
+/** Integers of queries and bodies: one definition with the profile selection's. */
+export { queryInteger as integer, jsonInteger } from '@fleettrace/collector-spec';
 
 /** What parseDuration accepts; stated in the document, checked by parseDuration itself. */
 const DURATION_PATTERN = '^\\s*(\\d+(\\.\\d+)?(ns|us|ms|s|m|h))+\\s*$';
