@@ -4,7 +4,8 @@
  * counting openat by comm returns rows for a workload's opens; a syntax error
  * comes back with bpftrace's own error text; a script that would run forever
  * is stopped at its time limit (and prints its maps); output past the size
- * limit is counted lost; the programs it loaded are charged; and when the
+ * limit is counted lost; the programs it loaded are charged; a kprobe on a
+ * kernel without kprobes is refused with that reason; and when the
  * process running it is killed with SIGKILL, no bpftrace and none of its
  * programs remain.
  */
@@ -15,8 +16,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Workload, workload } from '@fleettrace/testing';
-import { localHost } from '../src/runtime/host';
-import { collector, rowsOfLine } from '../src/bpftrace/collector';
+import { bpfObjectPath, localHost } from '../src/runtime/host';
+import { probeKernelFeatures } from '../src/runtime/kernel-features';
+import { collector, probeTypes, rowsOfLine } from '../src/bpftrace/collector';
 
 const start = (raw: Record<string, unknown>) =>
   collector.start({
@@ -72,6 +74,34 @@ describe('bpftrace', () => {
         assert.doesNotMatch(err.message, /RLIMIT_MEMLOCK/);
         return true;
       },
+    );
+  });
+
+  test('a kprobe on a kernel without kprobes: "kprobe unsupported on this kernel"', async (t) => {
+    const features = await probeKernelFeatures(bpfObjectPath('features'));
+    if (features.features.kprobe.present) return t.skip('this kernel has kprobes');
+    await assert.rejects(
+      start({
+        script:
+          'tracepoint:syscalls:sys_enter_openat { @o = count(); }\nkr:vfs_read { @r = count(); }',
+      }),
+      (err: Error) => {
+        assert.match(
+          err.message,
+          /^bpftrace: kprobe unsupported on this kernel \(.+\): the script's kr: probes need it; use tracepoint: or rawtracepoint: probes instead/,
+        );
+        return true;
+      },
+    );
+  });
+
+  test('the probe types of a script, strings and comments aside', () => {
+    assert.deepEqual(
+      probeTypes(
+        'kprobe:vfs_read, tracepoint:syscalls:sys_enter_openat /pid > 1/ { printf("k:%d, f:x}", pid); @[comm, pid] = count(); }\n' +
+          '// fentry:commented\n/* kfunc:too */ interval:s:1 { exit(); } uprobe:/bin/bash:readline { }',
+      ),
+      ['kprobe', 'tracepoint', 'interval', 'uprobe'],
     );
   });
 

@@ -16,6 +16,7 @@ import type { ProgramStats } from '@fleettrace/native';
 import { parseParamsWith } from '@fleettrace/collector-spec';
 import type { CollectorDefinition, CollectorSession, DrainResult } from '../runtime/definition';
 import type { KernelFilter } from '../runtime/filters';
+import { probeKernelFeatures } from '../runtime/kernel-features';
 import { manifest } from './manifest';
 
 export interface BpftraceRow {
@@ -35,6 +36,50 @@ function parseParams(raw: Record<string, unknown>, field: string) {
 
 /** bpftrace's complaint when it may not raise RLIMIT_MEMLOCK: harmless since 5.11 (memcg accounting). */
 const MEMLOCK_NOISE = /^ERROR: Unknown error -1: couldn't set RLIMIT_MEMLOCK.*\n?/gm;
+
+/** bpftrace's probe types that need a kernel feature beyond tracepoints, by that feature. */
+const PROBE_FEATURES = {
+  kprobe: ['kprobe', 'kretprobe', 'k', 'kr'],
+  fentry: ['fentry', 'fexit', 'kfunc', 'kretfunc', 'f', 'fr'],
+} as const;
+
+/**
+ * The probe types of a script's attach points (`kprobe:vfs_read, k:x { … }`):
+ * words followed by a colon where an attach point can stand, at the start or
+ * after a `}` or a `,`, once strings and comments are blanked out.
+ */
+export function probeTypes(script: string): string[] {
+  const code = script
+    .replace(/"(?:[^"\\\n]|\\.)*"/g, '""')
+    .replace(/\/\*[\s\S]*?\*\//g, ' ')
+    .replace(/\/\/[^\n]*/g, ' ');
+  const types = new Set<string>();
+  for (const m of code.matchAll(/(?:^|[},])\s*([a-z]+):/g)) types.add(m[1]!);
+  return [...types];
+}
+
+/**
+ * Refuses, with the reason, a script whose probes need kprobes or fentry on a
+ * kernel without them (bpftrace itself says "Error attaching probe" or less).
+ */
+async function checkProbeTypes(script: string, featuresObject: string): Promise<void> {
+  const types = probeTypes(script);
+  const needed = (Object.keys(PROBE_FEATURES) as Array<keyof typeof PROBE_FEATURES>).filter((f) =>
+    types.some((t) => (PROBE_FEATURES[f] as readonly string[]).includes(t)),
+  );
+  if (needed.length === 0) return;
+  const report = await probeKernelFeatures(featuresObject);
+  for (const feature of needed) {
+    const state = report.features[feature];
+    if (state.present) continue;
+    const used = types.filter((t) => (PROBE_FEATURES[feature] as readonly string[]).includes(t));
+    throw new Error(
+      `bpftrace: ${feature} unsupported on this kernel (${state.reason ?? 'absent'}): the script's ` +
+        `${used.map((t) => `${t}:`).join(', ')} probes need it; use tracepoint: or rawtracepoint: ` +
+        `probes instead (bpftrace -l 'tracepoint:*' lists them), or the tracepoint collector`,
+    );
+  }
+}
 
 /** Rows of one JSON line of `bpftrace -f json`; attached_probes and the like give none. */
 export function rowsOfLine(line: string, scriptHash: string, ts: bigint): BpftraceRow[] {
@@ -229,11 +274,12 @@ export const collector: CollectorDefinition<Params, BpftraceRow> = {
   requires: manifest.requires,
   parseParams,
 
-  async start({ params, filters }) {
+  async start({ params, filters, host }) {
     if (Object.values(filters).some((v) => v !== undefined && (!Array.isArray(v) || v.length)))
       throw new Error(
         'bpftrace: job filters do not reach a script; put the condition in the script (a /predicate/)',
       );
+    await checkProbeTypes(params.script, host.bpfObjectPath('features'));
     const scriptHash = createHash('sha256').update(params.script).digest('hex').slice(0, 16);
     // setpriv: the child gets SIGKILL when the agent dies, however it dies.
     const child = spawn(
