@@ -65,11 +65,14 @@ int BPF_PROG(ft_bl_issue, struct request *rq)
 
 	if (!ft_filter_task(task))
 		return 0;
+	/* loads through the BTF pointer (CO-RE relocated), not probe reads: this runs per request */
+	struct gendisk *disk = rq->q->disk;
+
 	s.ts = bpf_ktime_get_ns();
-	s.bytes = BPF_CORE_READ(rq, __data_len);
-	s.key.major = BPF_CORE_READ(rq, q, disk, major);
-	s.key.minor = BPF_CORE_READ(rq, q, disk, first_minor);
-	s.key.op = bl_op(BPF_CORE_READ(rq, cmd_flags));
+	s.bytes = rq->__data_len;
+	s.key.major = disk->major;
+	s.key.minor = disk->first_minor;
+	s.key.op = bl_op(rq->cmd_flags);
 	s.key.uid = ft_task_uid(task);
 	if (bpf_map_update_elem(&ft_bl_start, &addr, &s, BPF_ANY) != 0)
 		FT_COUNT_LOST(ft_bl_lost);
