@@ -141,7 +141,7 @@ static __always_inline struct cgroup_subsys_state *ft_memory_css(struct task_str
 
 	if (id < 0 || id >= 16)
 		return NULL;
-	return BPF_CORE_READ(task, cgroups, subsys[id]);
+	return task->cgroups->subsys[id];
 }
 
 /*
@@ -151,15 +151,16 @@ static __always_inline struct cgroup_subsys_state *ft_memory_css(struct task_str
  */
 static __always_inline __u64 ft_task_cgroup(struct task_struct *task)
 {
-	struct cgroup *dfl = BPF_CORE_READ(task, cgroups, dfl_cgrp);
+	/* loads through BTF pointers (CO-RE relocated), not probe reads: callers run per event */
+	struct cgroup *dfl = task->cgroups->dfl_cgrp;
 	struct cgroup_subsys_state *mem;
 
-	if (dfl && BPF_CORE_READ(dfl, level) > 0)
-		return BPF_CORE_READ(dfl, kn, id);
+	if (dfl && dfl->level > 0)
+		return dfl->kn->id;
 	mem = ft_memory_css(task);
 	if (!mem)
 		return 0;
-	return BPF_CORE_READ(mem, cgroup, kn, id) | FT_CGROUP_V1;
+	return mem->cgroup->kn->id | FT_CGROUP_V1;
 }
 
 struct task_struct___pre514 {
@@ -329,7 +330,7 @@ static __always_inline void ft_fill_header_task(struct ft_event_header *h, struc
 	h->tid = task->pid;
 	h->uid = ft_task_uid(task);
 	h->kind = kind;
-	bpf_probe_read_kernel_str(h->comm, sizeof(h->comm), task->comm);
+	ft_task_comm(task, h->comm);
 }
 
 /* Fills the common event header from the current task. */
