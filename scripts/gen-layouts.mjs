@@ -183,7 +183,16 @@ function layoutOf(types, struct) {
       throw new Error(`${struct.name}.${m.name}: bit fields are not supported`);
     const t = resolve(m.type_id);
     const offset = m.bits_offset / 8;
-    if (t.kind === 'ARRAY') {
+    if (t.kind === 'ARRAY' && resolve(t.type_id).kind === 'STRUCT') {
+      const elem = resolve(t.type_id);
+      fields[m.name] = {
+        offset,
+        size: elem.size * t.nr_elems,
+        kind: 'struct',
+        struct: elem.name,
+        count: t.nr_elems,
+      };
+    } else if (t.kind === 'ARRAY') {
       const elem = scalar(resolve(t.type_id));
       fields[m.name] = { offset, size: elem.size * t.nr_elems, kind: elem.kind, count: t.nr_elems };
     } else if (t.kind === 'STRUCT') {

@@ -9,8 +9,9 @@
  * CPU, so that a task that never switches is not counted late. Context
  * switches and task clock need no perf event: the switch itself and the time
  * since the last one. Counts are exact; the cost is per context switch, not
- * per event. Counts are double-buffered (FT_DB_CTL) so that a drain loses no
- * increment.
+ * per event, and a switch between tasks whose keys sit in the CPU's small
+ * cache (ct_cache) costs no hash lookup. Counts are double-buffered (FT_DB_CTL,
+ * caches included) so that a drain loses no increment.
  */
 #include "ft_common.h"
 #include "counters.h"
@@ -41,6 +42,13 @@ struct ct_events_map {
 } ft_ct_ev_page_faults SEC(".maps"), ft_ct_ev_cpu_migrations SEC(".maps"),
 	ft_ct_ev_cycles SEC(".maps"), ft_ct_ev_instructions SEC(".maps"),
 	ft_ct_ev_cache_misses SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2); /* one per buffer: ft_db_ctl.active */
+	__type(key, __u32);
+	__type(value, struct ct_cache);
+} ft_ct_cache SEC(".maps");
 
 /* Per CPU: the counters' values and the time at the last attribution. */
 struct ct_cpu {
@@ -73,15 +81,33 @@ static __always_inline __u64 ct_gain(void *events, __u32 event, struct ct_cpu *c
 	return gain;
 }
 
+static __always_inline bool ct_key_equal(const struct ct_key *a, const struct ct_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
+}
+
+/* Adds the counted events' gains (the others are 0: the verifier drops their slots). */
+static __always_inline void ct_add(struct ct_value *v, const __u64 *gain)
+{
+#pragma unroll
+	for (int e = 0; e < CT_EVENTS; e++)
+		if (CT_ON(e))
+			v->samples[e] += gain[e];
+}
+
 /* Gives what this CPU's counters gained since the last call to `task`; `switches` is 1 at a switch. */
 static __always_inline void ct_attribute(struct task_struct *task, __u64 switches)
 {
 	__u64 gain[CT_EVENTS] = {};
 	struct ct_value fresh = {}, *v;
+	struct ct_cache_slot *slot;
 	struct ft_db_ctl *ctl;
 	struct ct_key key = {};
+	struct ct_cache *cache;
+	__u32 zero = 0, active;
 	struct ct_cpu *cpu;
-	__u32 zero = 0;
 	bool primed;
 	void *map;
 
@@ -113,20 +139,43 @@ static __always_inline void ct_attribute(struct task_struct *task, __u64 switche
 		ft_task_comm(task, key.comm);
 	}
 	ctl = ft_db_ctl_get(&ft_ct_ctl);
-	map = ctl && ctl->active ? (void *)&ft_ct_counts_b : (void *)&ft_ct_counts_a;
-	v = bpf_map_lookup_elem(map, &key);
-	if (!v) {
-		fresh.cgroup = ct_per_cgroup ? key.cgroup : ft_task_cgroup(task);
-		/* per-CPU values: no other CPU writes this slot, BPF_NOEXIST only guards a racing insert */
-		bpf_map_update_elem(map, &key, &fresh, BPF_NOEXIST);
-		v = bpf_map_lookup_elem(map, &key);
-		if (!v) {
-			FT_COUNT_LOST(ft_ct_lost);
+	active = ctl && ctl->active ? 1 : 0;
+	cache = bpf_map_lookup_elem(&ft_ct_cache, &active);
+	if (!cache)
+		return;
+#pragma unroll
+	for (int i = 0; i < CT_CACHE_SLOTS; i++) {
+		struct ct_cache_slot *c = &cache->slot[i];
+
+		if (c->used && ct_key_equal(&c->key, &key)) {
+			ct_add(&c->value, gain);
 			return;
 		}
 	}
-	for (int e = 0; e < CT_EVENTS; e++)
-		v->samples[e] += gain[e];
+	/* a new key on this CPU: it takes the oldest slot, whose key goes to the counts map */
+	slot = &cache->slot[cache->next % CT_CACHE_SLOTS];
+	cache->next++;
+	if (slot->used) {
+		map = active ? (void *)&ft_ct_counts_b : (void *)&ft_ct_counts_a;
+		v = bpf_map_lookup_elem(map, &slot->key);
+		if (!v) {
+			/* per-CPU values: no other CPU writes this slot, BPF_NOEXIST only guards a racing insert */
+			bpf_map_update_elem(map, &slot->key, &fresh, BPF_NOEXIST);
+			v = bpf_map_lookup_elem(map, &slot->key);
+		}
+		if (v) {
+			ct_add(v, slot->value.samples);
+			if (!v->cgroup)
+				v->cgroup = slot->value.cgroup;
+		} else {
+			FT_COUNT_LOST(ft_ct_lost);
+		}
+	}
+	slot->key = key;
+	slot->value = fresh;
+	ct_add(&slot->value, gain);
+	slot->value.cgroup = ct_per_cgroup ? key.cgroup : ft_task_cgroup(task);
+	slot->used = 1;
 }
 
 SEC("tp_btf/sched_switch")

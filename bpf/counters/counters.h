@@ -32,4 +32,24 @@ struct ct_value {
 	__u64 cgroup;
 };
 
+/*
+ * Each CPU's last few keys with what they gained since they came in
+ * (ft_ct_cache, one per buffer): a switch between tasks already there costs
+ * no hash lookup. The key that leaves is added into the counts map; a drain
+ * reads the idle buffer's caches with the idle counts map and empties them.
+ */
+#define CT_CACHE_SLOTS 4
+
+struct ct_cache_slot {
+	struct ct_key key;
+	struct ct_value value;
+	__u64 used;
+};
+
+struct ct_cache {
+	struct ct_cache_slot slot[CT_CACHE_SLOTS];
+	__u32 next; /* the slot the next new key takes */
+	__u32 pad;
+};
+
 #endif /* FT_COUNTERS_H */

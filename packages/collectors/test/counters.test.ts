@@ -102,6 +102,41 @@ describe('counters', () => {
     }
   });
 
+  test('12 processes on 2 CPUs through each CPU cache of 4 keys: every one counted whole', async () => {
+    // More keys than the per-CPU caches hold: keys leave them for the counts map
+    // and come back, and a drain adds both.
+    const uid = 64210;
+    const ws = await Promise.all(
+      Array.from({ length: 12 }, () =>
+        Workload.start(workload('syscall_workload'), ['-r', '4', '-s', '1', 'touch_mib', '2'], {
+          uid,
+          gid: uid,
+        }),
+      ),
+    );
+    const session = await collector.start({
+      params: collector.parseParams({ events: ['page_faults', 'context_switches'] }, 'params'),
+      filters: { uid },
+      host: localHost(),
+    });
+    try {
+      await Promise.all(ws.map((w) => w.run()));
+      const { rows, lost } = await session.drain();
+      assert.equal(lost, 0);
+      for (const w of ws) {
+        const mine = rows.filter((r) => r.pid === w.pid);
+        // 4 rounds of 2 MiB in small pages (the pages are given back between rounds)
+        const faults = total(mine, 'page_faults');
+        assert.ok(faults >= 4 * 512 && faults < 4 * 512 + 2_000, `pid ${w.pid}: ${faults} faults`);
+        assert.ok(total(mine, 'context_switches') >= 4, `pid ${w.pid} switches`);
+        assert.ok(mine.every((r) => r.uid === uid));
+      }
+    } finally {
+      await session.close();
+      await Promise.all(ws.map((w) => w.stop()));
+    }
+  });
+
   test('hardware events: unsupported without a PMU, and the software ones still counted', async () => {
     const features = await probeKernelFeatures(bpfObjectPath('features'));
     const pmu = features.features.perf_event_hardware.present;

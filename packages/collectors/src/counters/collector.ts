@@ -70,6 +70,7 @@ const SLOT: Record<CounterEvent, number> = {
 };
 
 const KEY = layouts.ct_key.fields;
+const CACHE_SLOT = layouts.ct_cache_slot.fields;
 const VALUE = layouts.ct_value.fields;
 
 class CountersSession extends AggregateSession<CountersRow> {
@@ -86,6 +87,18 @@ class CountersSession extends AggregateSession<CountersRow> {
       ctl: 'ft_ct_ctl',
       lost: 'ft_ct_lost',
       valueSize: layouts.ct_value.size,
+      cache: {
+        map: 'ft_ct_cache',
+        size: layouts.ct_cache.size,
+        slots: {
+          offset: layouts.ct_cache.fields.slot.offset,
+          count: layouts.ct_cache.fields.slot.count,
+          size: layouts.ct_cache_slot.size,
+        },
+        key: CACHE_SLOT.key,
+        value: CACHE_SLOT.value,
+        used: CACHE_SLOT.used,
+      },
     });
   }
 

@@ -4,6 +4,8 @@ import type { StructLayout } from '../runtime/layout';
 export const layouts = {
   ct_key: {"size":32,"fields":{"pid":{"offset":0,"size":4,"kind":"u32"},"uid":{"offset":4,"size":4,"kind":"u32"},"cgroup":{"offset":8,"size":8,"kind":"u64"},"comm":{"offset":16,"size":16,"kind":"char","count":16}}},
   ct_value: {"size":64,"fields":{"samples":{"offset":0,"size":56,"kind":"u64","count":7},"cgroup":{"offset":56,"size":8,"kind":"u64"}}},
+  ct_cache: {"size":424,"fields":{"slot":{"offset":0,"size":416,"kind":"struct","struct":"ct_cache_slot","count":4},"next":{"offset":416,"size":4,"kind":"u32"},"pad":{"offset":420,"size":4,"kind":"u32"}}},
+  ct_cache_slot: {"size":104,"fields":{"key":{"offset":0,"size":32,"kind":"struct","struct":"ct_key"},"value":{"offset":32,"size":64,"kind":"struct","struct":"ct_value"},"used":{"offset":96,"size":8,"kind":"u64"}}},
 } as const satisfies Record<string, StructLayout>;
 
 /** Enums of the C headers, from BTF: name -> member -> value. */
@@ -12,4 +14,6 @@ export const enums = {
 } as const satisfies Record<string, Record<string, number>>;
 
 /** Integer #defines of the C headers, from the preprocessor. */
-export const defines = {} as const satisfies Record<string, number | bigint>;
+export const defines = {
+  CT_CACHE_SLOTS: 4,
+} as const satisfies Record<string, number | bigint>;

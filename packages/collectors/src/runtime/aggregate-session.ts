@@ -8,7 +8,7 @@
  * loss bookkeeping are here once.
  */
 import { formatNs, quantile } from '@fleettrace/common';
-import { perCpuSlots, type BpfObject } from '@fleettrace/native';
+import { constant, perCpuSlots, type BpfObject } from '@fleettrace/native';
 import { BpfSession } from './bpf-session';
 import type { DrainResult } from './definition';
 import { DoubleBufferControl } from './double-buffer';
@@ -20,6 +20,23 @@ export interface AggregateMaps {
   lost: string;
   /** the kernel's size of one per-CPU value */
   valueSize: number;
+  /**
+   * A per-CPU array with each buffer's small cache of recent keys (index: the
+   * buffer), whose slots hold a key, its value (the counts map's layout) and a
+   * nonzero `used`: a drain reads the idle buffer's caches with its counts map
+   * and empties them.
+   */
+  cache?: KeyCacheLayout;
+}
+
+export interface KeyCacheLayout {
+  map: string;
+  /** the kernel's size of one CPU's cache */
+  size: number;
+  slots: { offset: number; count: number; size: number };
+  key: { offset: number; size: number };
+  value: { offset: number };
+  used: { offset: number };
 }
 
 export abstract class AggregateSession<Row> extends BpfSession<Row> {
@@ -39,18 +56,59 @@ export abstract class AggregateSession<Row> extends BpfSession<Row> {
 
   async drain(): Promise<DrainResult<Row>> {
     const old = this.control.flip();
+    // After the flip no program writes the idle buffer: its caches, then its counts map.
+    const cached = this.takeCache(old);
     const dump = this.obj.dump(`${this.maps.counts}_${old === 0 ? 'a' : 'b'}`, { delete: true });
     const ts = BigInt(Date.now()) * 1_000_000n;
     const rows: Row[] = [];
     for (let i = 0; i < dump.count; i++) {
       const key = dump.keys.subarray(i * dump.keySize, (i + 1) * dump.keySize);
       const value = dump.values.subarray(i * dump.valueSize, (i + 1) * dump.valueSize);
-      rows.push(...this.rowsOf(key, perCpuSlots(value, this.maps.valueSize), ts));
+      const slots = perCpuSlots(value, this.maps.valueSize);
+      const id = key.toString('hex');
+      const inCache = cached.get(id);
+      if (inCache) {
+        slots.push(...inCache.slots);
+        cached.delete(id);
+      }
+      rows.push(...this.rowsOf(key, slots, ts));
     }
+    for (const { key, slots } of cached.values()) rows.push(...this.rowsOf(key, slots, ts));
     const lostTotal = this.obj.sumPerCpuCounter(this.maps.lost);
     const lost = Number(lostTotal - this.lostSeen);
     this.lostSeen = lostTotal;
     return { rows, lost };
+  }
+
+  /** The keys in every CPU's cache of buffer `buffer`, with their values as extra slots; empties it. */
+  private takeCache(buffer: number): Map<string, { key: Buffer; slots: Buffer[] }> {
+    const out = new Map<string, { key: Buffer; slots: Buffer[] }>();
+    const layout = this.maps.cache;
+    if (!layout) return out;
+    const index = constant.u32(buffer);
+    const all = this.obj.lookup(layout.map, index);
+    if (!all) return out;
+    for (const cpu of perCpuSlots(all, layout.size)) {
+      for (let i = 0; i < layout.slots.count; i++) {
+        const slot = cpu.subarray(
+          layout.slots.offset + i * layout.slots.size,
+          layout.slots.offset + (i + 1) * layout.slots.size,
+        );
+        if (slot.readBigUInt64LE(layout.used.offset) === 0n) continue;
+        const key = Buffer.from(
+          slot.subarray(layout.key.offset, layout.key.offset + layout.key.size),
+        );
+        const value = Buffer.from(
+          slot.subarray(layout.value.offset, layout.value.offset + this.maps.valueSize),
+        );
+        const id = key.toString('hex');
+        const entry = out.get(id);
+        if (entry) entry.slots.push(value);
+        else out.set(id, { key, slots: [value] });
+      }
+    }
+    this.obj.update(layout.map, index, Buffer.alloc(all.length));
+    return out;
   }
 }
 
