@@ -3,7 +3,8 @@
  * tracepoint: hits of any kernel tracepoint, named at run time (user space
  * attaches this one program to it), per (uid, comm), with an optional filter
  * on the record's fields that this prebuilt program interprets: hosts have no
- * compiler. Counts are double-buffered (FT_DB_CTL).
+ * compiler. Hits of the keys in a CPU's small cache (tp_cache) cost no hash
+ * lookup. Counts are double-buffered (FT_DB_CTL, caches included).
  */
 #include "ft_common.h"
 #include "tracepoint.h"
@@ -26,6 +27,13 @@ struct tp_counts_map {
 } ft_tp_counts_a SEC(".maps"), ft_tp_counts_b SEC(".maps");
 
 FT_DB_CTL(ft_tp_ctl);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2); /* one per buffer: ft_db_ctl.active */
+	__type(key, __u32);
+	__type(value, struct tp_cache);
+} ft_tp_cache SEC(".maps");
 
 FT_LOST_MAP(ft_tp_lost);
 
@@ -128,13 +136,23 @@ static __always_inline bool tp_match(const void *record)
 	return false;
 }
 
+static __always_inline bool tp_key_equal(const struct tp_key *a, const struct tp_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2];
+}
+
 SEC("tracepoint")
 int ft_tp_hit(void *ctx)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct tp_cache_slot *slot;
 	struct tp_key key = {};
+	struct tp_cache *cache;
 	struct ft_db_ctl *ctl;
-	__u64 one = 1, *hits;
+	__u64 none = 0, *hits, *lost;
+	__u32 active, zero = 0;
 	void *map;
 
 	if (!ft_filter_task(task) || !tp_match(ctx))
@@ -142,18 +160,40 @@ int ft_tp_hit(void *ctx)
 	key.uid = ft_task_uid(task);
 	ft_task_comm(task, key.comm);
 	ctl = ft_db_ctl_get(&ft_tp_ctl);
-	map = ctl && ctl->active ? (void *)&ft_tp_counts_b : (void *)&ft_tp_counts_a;
-	hits = bpf_map_lookup_elem(map, &key);
-	if (hits) {
-		(*hits)++;
+	active = ctl && ctl->active ? 1 : 0;
+	cache = bpf_map_lookup_elem(&ft_tp_cache, &active);
+	if (!cache)
 		return 0;
+#pragma unroll
+	for (int i = 0; i < TP_CACHE_SLOTS; i++) {
+		struct tp_cache_slot *c = &cache->slot[i];
+
+		if (c->used && tp_key_equal(&c->key, &key)) {
+			c->value++;
+			return 0;
+		}
 	}
-	if (bpf_map_update_elem(map, &key, &one, BPF_NOEXIST) == 0)
-		return 0;
-	hits = bpf_map_lookup_elem(map, &key);
-	if (hits)
-		(*hits)++;
-	else
-		FT_COUNT_LOST(ft_tp_lost);
+	/* a new key on this CPU: it takes the oldest slot, whose hits go to the counts map */
+	slot = &cache->slot[cache->next % TP_CACHE_SLOTS];
+	cache->next++;
+	if (slot->used) {
+		map = active ? (void *)&ft_tp_counts_b : (void *)&ft_tp_counts_a;
+		hits = bpf_map_lookup_elem(map, &slot->key);
+		if (!hits) {
+			/* per-CPU values: BPF_NOEXIST only guards a racing insert */
+			bpf_map_update_elem(map, &slot->key, &none, BPF_NOEXIST);
+			hits = bpf_map_lookup_elem(map, &slot->key);
+		}
+		if (hits) {
+			*hits += slot->value;
+		} else {
+			lost = bpf_map_lookup_elem(&ft_tp_lost, &zero);
+			if (lost)
+				*lost += slot->value; /* every hit the slot held */
+		}
+	}
+	slot->key = key;
+	slot->value = 1;
+	slot->used = 1;
 	return 0;
 }

@@ -41,4 +41,24 @@ struct tp_key {
 	char comm[16];
 };
 
+/*
+ * Each CPU's last few keys with their hits since they came in (ft_tp_cache,
+ * one per buffer): a hit of a key already there costs no hash lookup; the key
+ * a new one evicts is added into the counts map; a drain reads the idle
+ * buffer's caches with the idle counts map and empties them.
+ */
+#define TP_CACHE_SLOTS 4
+
+struct tp_cache_slot {
+	struct tp_key key;
+	__u64 value; /* hits */
+	__u64 used;
+};
+
+struct tp_cache {
+	struct tp_cache_slot slot[TP_CACHE_SLOTS];
+	__u32 next; /* the slot the next new key takes */
+	__u32 pad;
+};
+
 #endif /* FT_TRACEPOINT_H */

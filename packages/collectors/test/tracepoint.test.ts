@@ -5,13 +5,14 @@
  * that comm; the filter runs in the kernel (a matching one keeps the hits, an
  * excluding one drops them, signed fields compare as signed); a malformed
  * filter is refused naming the position, an unknown field or tracepoint
- * before anything is attached.
+ * before anything is attached; 12 commands calling getppid at once, more
+ * keys than the per-CPU caches hold, are each counted exactly.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, test } from 'node:test';
-import { renamedCopy } from '@fleettrace/testing';
+import { renamedCopy, workload } from '@fleettrace/testing';
 import { localHost } from '../src/runtime/host';
 import { collector } from '../src/tracepoint/collector';
 import { parseFilter } from '../src/tracepoint/filter';
@@ -46,6 +47,36 @@ describe('tracepoint', () => {
     const { hits, tracepoint } = await forks('');
     assert.ok(hits >= 50 && hits <= 60, `${hits} forks`);
     assert.deepEqual(tracepoint, ['sched:sched_process_fork ']);
+  });
+
+  test('12 commands through per-CPU caches of 4 keys: each counted exactly', async () => {
+    const uid = 64211;
+    const calls = 20_000;
+    const bins = Array.from({ length: 12 }, (_, i) =>
+      renamedCopy(workload('getppid_loop'), `ft_tp_gp${i}`),
+    );
+    const session = await collector.start({
+      params: collector.parseParams({ name: 'syscalls:sys_enter_getppid' }, 'params'),
+      filters: { uid },
+      host: localHost(),
+    });
+    try {
+      const children = bins.map((b) =>
+        spawn(b, [String(calls)], { stdio: 'ignore', uid, gid: uid }),
+      );
+      const codes = await Promise.all(children.map(async (c) => (await once(c, 'exit'))[0]));
+      assert.deepEqual(codes, Array(12).fill(0));
+      const { rows, lost } = await session.drain();
+      assert.equal(lost, 0);
+      for (let i = 0; i < 12; i++) {
+        const hits = rows
+          .filter((r) => r.comm === `ft_tp_gp${i}` && r.uid === uid)
+          .reduce((n, r) => n + r.hits, 0);
+        assert.equal(hits, calls, `ft_tp_gp${i}`);
+      }
+    } finally {
+      await session.close();
+    }
   });
 
   test('a filter that matches keeps the hits (string and number, && and ||)', async () => {

@@ -13,7 +13,7 @@
 import { BpfObject, constant, PERF_TYPE_HARDWARE, PERF_TYPE_SOFTWARE } from '@fleettrace/native';
 import { parseParamsWith } from '@fleettrace/collector-spec';
 import type { CollectorDefinition, HostContext, SummaryTable } from '../runtime/definition';
-import { AggregateSession, mergeRows } from '../runtime/aggregate-session';
+import { AggregateSession, keyCacheLayout, mergeRows } from '../runtime/aggregate-session';
 import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { readChars, readU32, readU64, readU64Number } from '../runtime/layout';
 import { enums, layouts } from './layout.gen';
@@ -70,7 +70,6 @@ const SLOT: Record<CounterEvent, number> = {
 };
 
 const KEY = layouts.ct_key.fields;
-const CACHE_SLOT = layouts.ct_cache_slot.fields;
 const VALUE = layouts.ct_value.fields;
 
 class CountersSession extends AggregateSession<CountersRow> {
@@ -87,18 +86,7 @@ class CountersSession extends AggregateSession<CountersRow> {
       ctl: 'ft_ct_ctl',
       lost: 'ft_ct_lost',
       valueSize: layouts.ct_value.size,
-      cache: {
-        map: 'ft_ct_cache',
-        size: layouts.ct_cache.size,
-        slots: {
-          offset: layouts.ct_cache.fields.slot.offset,
-          count: layouts.ct_cache.fields.slot.count,
-          size: layouts.ct_cache_slot.size,
-        },
-        key: CACHE_SLOT.key,
-        value: CACHE_SLOT.value,
-        used: CACHE_SLOT.used,
-      },
+      cache: keyCacheLayout('ft_ct_cache', layouts.ct_cache, layouts.ct_cache_slot),
     });
   }
 

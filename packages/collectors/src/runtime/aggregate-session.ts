@@ -39,6 +39,32 @@ export interface KeyCacheLayout {
   used: { offset: number };
 }
 
+/**
+ * The KeyCacheLayout of `map` from the generated layouts of its C structs:
+ * `cache` with `slot[N]` and `slot` with `key`, `value` and `used`.
+ */
+export function keyCacheLayout(
+  map: string,
+  cache: { size: number; fields: { slot: { offset: number; count: number } } },
+  slot: {
+    size: number;
+    fields: {
+      key: { offset: number; size: number };
+      value: { offset: number };
+      used: { offset: number };
+    };
+  },
+): KeyCacheLayout {
+  return {
+    map,
+    size: cache.size,
+    slots: { offset: cache.fields.slot.offset, count: cache.fields.slot.count, size: slot.size },
+    key: slot.fields.key,
+    value: slot.fields.value,
+    used: slot.fields.used,
+  };
+}
+
 export abstract class AggregateSession<Row> extends BpfSession<Row> {
   private readonly control: DoubleBufferControl;
   private lostSeen = 0n;

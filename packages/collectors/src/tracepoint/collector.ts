@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { BpfObject, constant } from '@fleettrace/native';
 import { parseParamsWith } from '@fleettrace/collector-spec';
 import type { CollectorDefinition, HostContext, SummaryTable } from '../runtime/definition';
-import { AggregateSession, mergeRows } from '../runtime/aggregate-session';
+import { AggregateSession, keyCacheLayout, mergeRows } from '../runtime/aggregate-session';
 import { applyKernelFilter, kernelFilterFor } from '../runtime/filters';
 import { readChars, readU32 } from '../runtime/layout';
 import {
@@ -103,7 +103,13 @@ class TracepointSession extends AggregateSession<TracepointRow> {
     private readonly host: HostContext,
     private readonly params: Params,
   ) {
-    super(obj, { counts: 'ft_tp_counts', ctl: 'ft_tp_ctl', lost: 'ft_tp_lost', valueSize: 8 });
+    super(obj, {
+      counts: 'ft_tp_counts',
+      ctl: 'ft_tp_ctl',
+      lost: 'ft_tp_lost',
+      valueSize: 8,
+      cache: keyCacheLayout('ft_tp_cache', layouts.tp_cache, layouts.tp_cache_slot),
+    });
   }
 
   protected rowsOf(key: Buffer, slots: Buffer[], ts: bigint): TracepointRow[] {

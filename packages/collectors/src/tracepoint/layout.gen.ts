@@ -2,6 +2,8 @@
 import type { StructLayout } from '../runtime/layout';
 
 export const layouts = {
+  tp_cache: {"size":168,"fields":{"slot":{"offset":0,"size":160,"kind":"struct","struct":"tp_cache_slot","count":4},"next":{"offset":160,"size":4,"kind":"u32"},"pad":{"offset":164,"size":4,"kind":"u32"}}},
+  tp_cache_slot: {"size":40,"fields":{"key":{"offset":0,"size":24,"kind":"struct","struct":"tp_key"},"value":{"offset":24,"size":8,"kind":"u64"},"used":{"offset":32,"size":8,"kind":"u64"}}},
   tp_key: {"size":24,"fields":{"uid":{"offset":0,"size":4,"kind":"u32"},"pad":{"offset":4,"size":4,"kind":"u32"},"comm":{"offset":8,"size":16,"kind":"char","count":16}}},
   tp_pred: {"size":32,"fields":{"offset":{"offset":0,"size":2,"kind":"u16"},"size":{"offset":2,"size":1,"kind":"u8"},"kind":{"offset":3,"size":1,"kind":"u8"},"op":{"offset":4,"size":1,"kind":"u8"},"ends_clause":{"offset":5,"size":1,"kind":"u8"},"pad":{"offset":6,"size":2,"kind":"u8","count":2},"value":{"offset":8,"size":8,"kind":"u64"},"chars":{"offset":16,"size":16,"kind":"char","count":16}}},
 } as const satisfies Record<string, StructLayout>;
@@ -14,6 +16,7 @@ export const enums = {
 
 /** Integer #defines of the C headers, from the preprocessor. */
 export const defines = {
+  TP_CACHE_SLOTS: 4,
   TP_CHARS_MAX: 16,
   TP_MAX_PREDS: 8,
 } as const satisfies Record<string, number | bigint>;
