@@ -43,12 +43,7 @@ struct ct_events_map {
 	ft_ct_ev_cycles SEC(".maps"), ft_ct_ev_instructions SEC(".maps"),
 	ft_ct_ev_cache_misses SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2); /* one per buffer: ft_db_ctl.active */
-	__type(key, __u32);
-	__type(value, struct ct_cache);
-} ft_ct_cache SEC(".maps");
+FT_KEY_CACHE_MAP(ft_ct_cache, struct ct_cache);
 
 /* Per CPU: the counters' values and the time at the last attribution. */
 struct ct_cpu {
@@ -157,12 +152,7 @@ static __always_inline void ct_attribute(struct task_struct *task, __u64 switche
 	cache->next++;
 	if (slot->used) {
 		map = active ? (void *)&ft_ct_counts_b : (void *)&ft_ct_counts_a;
-		v = bpf_map_lookup_elem(map, &slot->key);
-		if (!v) {
-			/* per-CPU values: no other CPU writes this slot, BPF_NOEXIST only guards a racing insert */
-			bpf_map_update_elem(map, &slot->key, &fresh, BPF_NOEXIST);
-			v = bpf_map_lookup_elem(map, &slot->key);
-		}
+		v = ft_lookup_or_init(map, &slot->key, &fresh);
 		if (v) {
 			ct_add(v, slot->value.samples);
 			if (!v->cgroup)

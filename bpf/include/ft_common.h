@@ -376,6 +376,33 @@ static __always_inline struct ft_db_ctl *ft_db_ctl_get(void *map)
 }
 
 /*
+ * A per-CPU cache of recent keys for each buffer of FT_DB_CTL (index: the
+ * buffer), `cache_type` holding the slots: see counters.h and tracepoint.h.
+ */
+#define FT_KEY_CACHE_MAP(name, cache_type)                               \
+	struct {                                                         \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                 \
+		__uint(max_entries, 2); /* one per buffer: ft_db_ctl.active */ \
+		__type(key, __u32);                                      \
+		__type(value, cache_type);                               \
+	} name SEC(".maps")
+
+/*
+ * The value of `key` in `map`, created from `init` when missing. For per-CPU
+ * maps: no other CPU writes this CPU's slot, BPF_NOEXIST only guards a racing
+ * insert. NULL when the map is full.
+ */
+static __always_inline void *ft_lookup_or_init(void *map, const void *key, const void *init)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+
+	if (v)
+		return v;
+	bpf_map_update_elem(map, key, init, BPF_NOEXIST);
+	return bpf_map_lookup_elem(map, key);
+}
+
+/*
  * Keeps a struct in the object's BTF even when only pointers to ring-buffer
  * memory use it (clang emits BTF only for types that globals, maps and
  * function signatures reference): user space generates its decoder from it.

@@ -28,12 +28,7 @@ struct tp_counts_map {
 
 FT_DB_CTL(ft_tp_ctl);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2); /* one per buffer: ft_db_ctl.active */
-	__type(key, __u32);
-	__type(value, struct tp_cache);
-} ft_tp_cache SEC(".maps");
+FT_KEY_CACHE_MAP(ft_tp_cache, struct tp_cache);
 
 FT_LOST_MAP(ft_tp_lost);
 
@@ -178,12 +173,7 @@ int ft_tp_hit(void *ctx)
 	cache->next++;
 	if (slot->used) {
 		map = active ? (void *)&ft_tp_counts_b : (void *)&ft_tp_counts_a;
-		hits = bpf_map_lookup_elem(map, &slot->key);
-		if (!hits) {
-			/* per-CPU values: BPF_NOEXIST only guards a racing insert */
-			bpf_map_update_elem(map, &slot->key, &none, BPF_NOEXIST);
-			hits = bpf_map_lookup_elem(map, &slot->key);
-		}
+		hits = ft_lookup_or_init(map, &slot->key, &none);
 		if (hits) {
 			*hits += slot->value;
 		} else {
