@@ -6,3 +6,4 @@ export * from './process-maps';
 export * from './symbolizer';
 export * from './stack-hash';
 export * from './stack-truncation';
+export * from './lru-cache';
