@@ -90,8 +90,8 @@ function decoder(host: HostContext, redactor: Redactor) {
     const id = decodeHeader(layouts.ft_event_header, r, host, offsetNs);
     const ret = Number(r.readBigInt64LE(E.ret.offset));
     const pathLen = r.readUInt32LE(E.path_len.offset);
-    const row: FileOpenRow = {
-      ...id,
+    // Object.assign, not a spread: `{ ...id, x }` costs ~6 us a row in V8 (see proc's decoder)
+    const row: FileOpenRow = Object.assign(id, {
       call: CALLS[r.readUInt32LE(layouts.ft_event_header.fields.kind.offset)] ?? 'open',
       flags: flagsText(r.readBigUInt64LE(E.flags.offset)),
       mode: r.readUInt32LE(E.mode.offset),
@@ -100,7 +100,7 @@ function decoder(host: HostContext, redactor: Redactor) {
       duration_ns: readU64Number(r, E.duration_ns),
       has_path: pathLen > 0,
       dfd: r.readInt32LE(E.dfd.offset),
-    };
+    });
     if (pathLen > 0) {
       const end = E.path.offset + Math.min(pathLen, E.path.size);
       const nul = r.indexOf(0, E.path.offset);

@@ -98,10 +98,10 @@ function decoder(host: HostContext) {
       daddr = daddr.subarray(12);
     }
     const kind = r.readUInt32LE(layouts.ft_event_header.fields.kind.offset);
-    return {
-      ...id,
-      event: kind === enums.tc_kind.TC_RETRANSMIT ? 'retransmit' : 'close',
-      family: family === AF_INET6 ? 'ipv6' : 'ipv4',
+    // Object.assign, not a spread: `{ ...id, x }` costs microseconds a row in V8 (see proc's decoder)
+    return Object.assign(id, {
+      event: kind === enums.tc_kind.TC_RETRANSMIT ? ('retransmit' as const) : ('close' as const),
+      family: family === AF_INET6 ? ('ipv6' as const) : ('ipv4' as const),
       saddr: addressText(saddr, family),
       sport: r.readUInt16LE(E.sport.offset),
       daddr: addressText(daddr, family),
@@ -112,7 +112,7 @@ function decoder(host: HostContext) {
       connect_ns: readU64Number(r, E.connect_ns),
       bytes_in: readU64Number(r, E.bytes_in),
       bytes_out: readU64Number(r, E.bytes_out),
-    };
+    });
   };
 }
 
