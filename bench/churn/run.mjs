@@ -14,6 +14,8 @@
 // usage: node bench/churn/run.mjs [--processes 100000] [--alive 1000] [--calls 10]
 //          [--parallel 8] [--uid 64123] [--exec /bin/true] [--warmup 30] [--drain 120]
 //          [--cap-mib 256] [--budget PCT (up's default job budget; default up's 2%)]
+//          [--contention N (N busy loops of uid 64124 from the churn to the end: a host
+//           whose CPUs are taken, the agent starved of them)]
 /* global setInterval, clearInterval */
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -39,6 +41,7 @@ const { values } = parseArgs({
     drain: { type: 'string', default: '120' },
     'cap-mib': { type: 'string', default: '256' },
     budget: { type: 'string' },
+    contention: { type: 'string', default: '0' },
   },
 });
 const num = (name, min) => {
@@ -55,6 +58,7 @@ const uid = num('uid', 1);
 const warmup = num('warmup', 0);
 const drainSeconds = num('drain', 1);
 const capMib = num('cap-mib', 1);
+const contention = num('contention', 0);
 const exec = values.exec;
 const say = (m) => process.stderr.write(`churn: ${m}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -71,6 +75,7 @@ const samples = []; // { t, phase, pid, rss, anon, file }
 let phase = 'warm-up';
 let sampler;
 let watcher;
+const hogs = [];
 try {
   const t0 = Date.now();
   let pid;
@@ -109,6 +114,10 @@ try {
   const idle = samples.filter((s) => s.phase === 'warm-up').at(-1);
 
   phase = 'churn';
+  for (let i = 0; i < contention; i++)
+    hogs.push(
+      spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore', uid: 64124, gid: 64124 }),
+    );
   const bin = workload('churn');
   const args = [String(processes), String(calls), String(uid), String(parallel), String(alive)];
   if (exec) args.push(exec);
@@ -209,15 +218,19 @@ try {
     `Machine: ${machine()}. Date: ${new Date().toISOString()}.\n\n` +
     `\`fleettrace up\` with its default job${values.budget ? ` (budget ${values.budget})` : ''}; after ${warmup} s idle, ${processes} short processes of uid ${uid} ` +
     `(${calls} getppid each${exec ? `, then exec ${exec}` : ''}) as fast as they come, ${alive} more alive for the whole run; ` +
+    (contention
+      ? `${contention} busy loops of uid 64124 (normal priority) from the churn to the end, taking the CPUs from everything else; `
+      : '') +
     `the agent's RSS read from /proc/<pid>/status every second until the rows were stored.\n\n` +
     `${lines.join('\n')}\n\nRSS every 10 s (MiB): ${series}\n\n` +
     `The job's run, read every 2 s (changes only):\n\n` +
     timeline.map((e) => `- ${e.t.toFixed(0)} s (${e.phase}): ${e.said}`).join('\n') +
     '\n';
   console.log(report);
-  recordSection('churn', report);
+  recordSection(contention ? 'churn under CPU contention' : 'churn', report);
   if (!exact) process.exitCode = 1;
 } finally {
+  for (const h of hogs) h.kill('SIGKILL');
   clearInterval(sampler);
   clearInterval(watcher);
   await up.stop();
