@@ -288,6 +288,30 @@ struct {
 /* The initial value of a new slot (a global: sc_value is too big for the stack with the rest). */
 static const struct sc_value sc_zero_value;
 
+/*
+ * Which exit program counts (slot 0): SC_COUNTING_FULL, ft_sc_exit; or
+ * SC_COUNTING_ONLY, ft_sc_count, attached alone while the agent has the
+ * others detached (duty cycling). User space attaches the one that takes
+ * over, flips this, then detaches the other: every exit is counted by
+ * exactly one of them.
+ */
+#define SC_COUNTING_FULL 0
+#define SC_COUNTING_ONLY 1
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} ft_sc_counting SEC(".maps");
+
+/* Whether exit program `self` (SC_COUNTING_*) is the one that counts now. */
+static __always_inline bool sc_counts(__u32 self)
+{
+	__u32 zero = 0, *counting = bpf_map_lookup_elem(&ft_sc_counting, &zero);
+
+	return counting && *counting == self;
+}
+
 SEC("raw_tp/sys_exit")
 int ft_sc_exit(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -304,6 +328,12 @@ int ft_sc_exit(struct bpf_raw_tracepoint_args *ctx)
 	s = bpf_task_storage_get(&ft_sc_start, task, 0, 0);
 	if (!s)
 		return 0;
+	if (!sc_counts(SC_COUNTING_FULL)) {
+		/* attached beside ft_sc_count for the moment of a switch: that one counts */
+		s->nr = SC_NR_NONE;
+		s->ts = 0;
+		return 0;
+	}
 	key.nr = s->nr;
 	ts = s->ts;
 	s->nr = SC_NR_NONE;
@@ -358,5 +388,56 @@ int ft_sc_exit(struct bpf_raw_tracepoint_args *ctx)
 	/* -4095..-1 are errnos (include/linux/err.h: MAX_ERRNO). */
 	if (ret < 0 && ret >= -4095)
 		sc_count_error(key.pid, key.uid, key.nr, ret, v->comm, *coarse);
+	return 0;
+}
+
+/*
+ * Attached alone while the agent has the programs above detached to keep a
+ * job within its budget (duty cycling): every call is still counted, untimed,
+ * with its error, per (uid, comm, syscall) in the overflow maps, so per-user
+ * and per-command totals stay exact; user space scales the latency of the
+ * timed calls to the count (scaleSampledLatency).
+ */
+SEC("raw_tp/sys_exit")
+int ft_sc_count(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	struct sc_coarse_key ckey = {};
+	struct sc_value *v;
+	__u32 zero = 0;
+	char comm[16];
+	void *stats;
+	long ret;
+
+	if (!sc_counts(SC_COUNTING_ONLY) || !ft_filter_task(task))
+		return 0;
+#if defined(__TARGET_ARCH_x86)
+	ckey.nr = (__u32)BPF_CORE_READ(regs, orig_ax);
+#elif defined(__TARGET_ARCH_arm64)
+	ckey.nr = (__u32)BPF_CORE_READ(regs, syscallno);
+#endif
+	if (ckey.nr >= SC_NR_MAX)
+		return 0;
+	ckey.uid = ft_task_uid(task);
+	ft_task_comm(task, comm);
+	ckey.comm_hash = sc_comm_hash(comm);
+	stats = bpf_map_lookup_elem(&ft_sc_cstats, &zero);
+	if (!stats)
+		return 0;
+	v = sc_upsert(stats, &ckey, &sc_zero_value);
+	if (!v) {
+		FT_COUNT_LOST(ft_sc_lost);
+		return 0;
+	}
+	if (v->count == 0) {
+		v->cgroup = ft_task_cgroup(task);
+		__builtin_memcpy(v->comm, comm, sizeof(comm));
+	}
+	v->count++;
+	FT_COUNT_LOST(ft_sc_coarsened);
+	ret = (long)ctx->args[1];
+	if (ret < 0 && ret >= -4095)
+		sc_count_error(0, ckey.uid, ckey.nr, ret, comm, true);
 	return 0;
 }

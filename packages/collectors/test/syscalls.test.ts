@@ -339,6 +339,72 @@ describe('syscalls collector (real kernel)', () => {
     });
   });
 
+  describe('duty-cycled: detached most of the time, every call still counted', () => {
+    const uid = 62_000 + ((process.pid + 1500) % 3000);
+    const getppidOf = (rows: SyscallRow[]) =>
+      sum(rows.filter((r) => r.uid === uid && r.nr === NR_GETPPID).map((r) => r.count));
+    const churn = async (n: number): Promise<number> => {
+      const { stdout } = await execFileAsync(renamedCopy(workload('churn'), 'ft_duty_churn'), [
+        String(n),
+        '10',
+        String(uid),
+        '8',
+      ]);
+      return Number(/done (\d+) (\d+)/.exec(stdout)?.[2]);
+    };
+
+    test('detached and attached every 20 ms during 5,000 short processes: exactly 50,000 getppid', async () => {
+      // The hand-over (ft_sc_count attached, the flag flipped, the others
+      // detached, and back) happens dozens of times while calls run.
+      const session = await start({ uid });
+      const duty = session.dutyCycle!;
+      assert.equal(duty.countsWhileDetached, true);
+      let switches = 0;
+      const timer = setInterval(() => {
+        duty.setAttached(!duty.attached());
+        switches++;
+      }, 20);
+      try {
+        assert.equal(await churn(5000), 50_000);
+        clearInterval(timer);
+        duty.setAttached(true);
+        const { rows, lost } = await session.drain();
+        assert.equal(lost, 0);
+        assert.ok(switches >= 10, `${switches} switches`);
+        assert.equal(getppidOf(rows), 50_000, 'per-uid getppid total is exact');
+        // untimed calls borrow the latency of the same syscall's timed ones: histograms sum
+        // to the count; a syscall never timed in the interval has none (and total_ns 0)
+        for (const r of rows.filter((x) => x.uid === uid)) {
+          if (r.nr === NR_GETPPID) assert.equal(sum(r.hist), r.count, 'getppid has timed calls');
+          else
+            assert.ok(
+              sum(r.hist) === r.count || (sum(r.hist) === 0 && r.total_ns === 0),
+              `${r.syscall} pid ${r.pid}: count ${r.count}, hist ${sum(r.hist)}, total_ns ${r.total_ns}`,
+            );
+        }
+      } finally {
+        clearInterval(timer);
+        await session.close();
+      }
+    });
+
+    test('detached for the whole run: the count-only program counts every call and error', async () => {
+      const session = await start({ uid });
+      try {
+        session.dutyCycle!.setAttached(false);
+        assert.equal(await churn(2000), 20_000);
+        const { rows, lost, coarsened } = await session.drain();
+        assert.equal(lost, 0);
+        assert.equal(getppidOf(rows), 20_000);
+        assert.ok((coarsened ?? 0) >= 20_000, `coarsened ${coarsened}`);
+        const ours = rows.filter((r) => r.uid === uid);
+        assert.ok(ours.every((r) => r.pid === OVERFLOW_PID && r.comm !== ''));
+      } finally {
+        await session.close();
+      }
+    });
+  });
+
   after(() => undefined);
 });
 

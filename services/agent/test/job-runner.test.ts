@@ -99,7 +99,7 @@ describe('JobRunner (real kernel)', () => {
         ftProgramsOf()
           .map((p) => p.name)
           .sort(),
-        ['ft_sc_enter', 'ft_sc_exit'],
+        ['ft_sc_count', 'ft_sc_enter', 'ft_sc_exit'],
         'one set of ft_ programs in this process',
       );
       assert.deepEqual(runner.activeCollectors(), ['syscalls']);
@@ -251,13 +251,16 @@ describe('JobRunner (real kernel)', () => {
     }
   });
 
-  test('a syscalls job far over its 4% budget on a getppid storm is duty-cycled, not throttled, and its weighted counts stay right', async () => {
+  test('a syscalls job far over its 4% budget on a getppid storm is duty-cycled, not throttled, and its counts stay exact', async () => {
     features ??= await probeKernelFeatures(bpfObjectPath('features'));
     const storm = renamedCopy(workload('storm'), 'ft_duty_storm');
     // Paced: tracing slows each call but not the count; a storm that runs
     // flat out makes fewer calls while attached, which no weight can undo.
-    const runStorm = (ms: number, rate: number) => {
-      const child = spawn('taskset', ['-c', '1', storm, String(ms), String(rate)]);
+    const runStorm = (ms: number, rate: number, uid?: number) => {
+      const child = spawn('taskset', ['-c', '1', storm, String(ms), String(rate)], {
+        uid,
+        gid: uid,
+      });
       let out = '';
       child.stdout.on('data', (d) => (out += d));
       const done = new Promise<number>((resolve, reject) =>
@@ -289,13 +292,16 @@ describe('JobRunner (real kernel)', () => {
       );
       // Let the fraction settle, then count a fresh storm of known length (whole periods) under it.
       await new Promise((r) => setTimeout(r, 22_000));
-      const counted = runStorm(30_000, 200_000);
+      // As another user, so that its rows (per process, or per (uid, comm, syscall)
+      // while detached) are told from the other storm's by uid.
+      const countedUid = 62_000 + ((process.pid + 700) % 3000);
+      const counted = runStorm(30_000, 200_000, countedUid);
       const calls = await counted.done;
       await new Promise((r) => setTimeout(r, 2500)); // its last interval drains
       const batches = rec.batches.filter((b) => b.jobId === 'job-duty');
       const mine = batches.flatMap((b) =>
-        (b.rows as Array<{ pid: number; nr: number; count: number }>)
-          .filter((r) => r.pid === counted.pid && r.nr === NR_GETPPID)
+        (b.rows as Array<{ uid: number; nr: number; count: number }>)
+          .filter((r) => r.uid === countedUid && r.nr === NR_GETPPID)
           .map((r) => ({ count: r.count, weight: b.weight })),
       );
       const weighted = mine.reduce((a, r) => a + r.count * r.weight, 0);
@@ -304,17 +310,13 @@ describe('JobRunner (real kernel)', () => {
       assert.equal(last.state, RunState.RUN_STATE_RUNNING, `still running: ${last.reason}`);
       const frac = Number(/attached 1\/(\d+)/.exec(last.reason || cycled.reason)?.[1]);
       assert.ok(frac >= 2, `status shows the fraction: ${last.reason}`);
-      // Each delivery is weighted 1 / the fraction it was collected under (the status shows
-      // the fraction asked for now, which the next period applies).
-      assert.ok(
-        weights.length > 0 && weights.every((w) => w >= 2 && Number.isInteger(Math.log2(w))),
-        `rows carry 1/fraction, a power of two: ${weights} (status: 1/${frac})`,
+      // Detached, ft_sc_count alone counts every call: the rows are whole, weight 1.
+      assert.deepEqual(weights, [1], `rows are not weighted (status: 1/${frac})`);
+      assert.equal(weighted, calls, `getppid counted vs made (${last.reason})`);
+      assert.match(
+        last.reason,
+        /duty-cycled: syscalls attached 1\/\d+ of every 10 s \(syscalls still counting every call while detached/,
       );
-      assert.ok(
-        Math.abs(weighted - calls) <= 0.15 * calls,
-        `weighted getppid ${weighted.toFixed(0)} vs ${calls} made (weights ${weights.map((w) => w.toFixed(1))}; ${last.reason})`,
-      );
-      assert.match(last.reason, /duty-cycled: syscalls attached 1\/\d+ of every 10 s/);
     } finally {
       await runner.close();
       await driver.done.catch(() => undefined);

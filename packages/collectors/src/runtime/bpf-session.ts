@@ -17,10 +17,12 @@ export abstract class BpfSession<Row> implements CollectorSession<Row> {
   /**
    * Attaches every loaded program and lets the agent duty-cycle them (see
    * CollectorSession.dutyCycle). For collectors whose hooks run on every
-   * event of the host.
+   * event of the host. With `counter`, that program stays attached alone
+   * while the others are detached and counts what they would have (see
+   * DutyCycleControl.countsWhileDetached).
    */
-  attachDutyCycled(): this {
-    this.dutyCycle = new LinkDutyCycle(this.obj);
+  attachDutyCycled(counter?: DetachedCounter): this {
+    this.dutyCycle = new LinkDutyCycle(this.obj, counter);
     this.dutyCycle.setAttached(true);
     return this;
   }
@@ -44,12 +46,33 @@ export abstract class BpfSession<Row> implements CollectorSession<Row> {
   }
 }
 
-/** Detaches and re-attaches the programs attachAll() attaches; see ft_duty in ft_common.h. */
+/**
+ * A program that counts while a duty-cycled collector's others are detached,
+ * and the one-slot u32 array map saying which side counts: 0 the collector's
+ * programs, 1 this one. The hand-over attaches the side taking over, flips
+ * the flag, then detaches the other, so every event is counted by exactly one.
+ */
+export interface DetachedCounter {
+  program: string;
+  flagMap: string;
+}
+
+/**
+ * Detaches and re-attaches the loaded programs (but a DetachedCounter's, which
+ * runs the other way round); see ft_duty in ft_common.h.
+ */
 class LinkDutyCycle implements DutyCycleControl {
   private links: number[] = [];
+  private counterLink?: number;
   private on = false;
+  readonly countsWhileDetached: boolean;
 
-  constructor(private readonly obj: BpfObject) {}
+  constructor(
+    private readonly obj: BpfObject,
+    private readonly counter?: DetachedCounter,
+  ) {
+    this.countsWhileDetached = counter !== undefined;
+  }
 
   attached(): boolean {
     return this.on;
@@ -57,14 +80,27 @@ class LinkDutyCycle implements DutyCycleControl {
 
   setAttached(attached: boolean): void {
     if (attached === this.on) return;
+    const counter = this.counter;
     if (!attached) {
+      if (counter) {
+        this.counterLink = this.obj.attach(counter.program);
+        this.obj.update(counter.flagMap, constant.u32(0), constant.u32(1));
+      }
       for (const link of this.links.splice(0)) this.obj.detach(link);
       this.on = false;
       return;
     }
     // bpf_ktime_get_ns() and process.hrtime() both read CLOCK_MONOTONIC.
     this.obj.update('ft_duty', constant.u32(0), constant.u64(process.hrtime.bigint()));
-    this.links = this.obj.attachAll();
+    this.links = this.obj
+      .programs()
+      .filter((p) => p.autoload && p.fd >= 0 && p.name !== counter?.program)
+      .map((p) => this.obj.attach(p.name));
+    if (counter) {
+      this.obj.update(counter.flagMap, constant.u32(0), constant.u32(0));
+      if (this.counterLink !== undefined) this.obj.detach(this.counterLink);
+      this.counterLink = undefined;
+    }
     this.on = true;
   }
 }

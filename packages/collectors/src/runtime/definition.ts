@@ -61,6 +61,12 @@ export interface DutyCycleControl {
    */
   setAttached(attached: boolean): void;
   attached(): boolean;
+  /**
+   * True when a cheaper program counts every event while the others are
+   * detached (syscalls): counts stay exact and rows are not weighted by
+   * 1 / fraction; only what the detached programs measure (latency) is sampled.
+   */
+  readonly countsWhileDetached?: boolean;
 }
 
 export interface CollectorSession<Row> {

@@ -357,7 +357,11 @@ export const collector: CollectorDefinition<SyscallsParams, SyscallRow> = {
       obj.setConstant('sc_timed_per_tick', constant.u32(params.maxTimedPerTick));
       await obj.load();
       applyKernelFilter(obj, kernelFilterFor([filters]));
-      return new SyscallsSession(obj, host).attachDutyCycled();
+      // Duty-cycled, ft_sc_count alone keeps counting every call (untimed, per uid, comm, syscall).
+      return new SyscallsSession(obj, host).attachDutyCycled({
+        program: 'ft_sc_count',
+        flagMap: 'ft_sc_counting',
+      });
     } catch (err) {
       obj.closeNow();
       throw err;

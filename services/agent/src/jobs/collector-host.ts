@@ -254,8 +254,9 @@ class Instance {
       }
       const now = Date.now();
       // Attached exactly `appliedFraction` of the period (the detach is timed
-      // from the moment every program is attached): rows weigh 1 / fraction.
-      const fraction = this.appliedFraction;
+      // from the moment every program is attached): rows weigh 1 / fraction,
+      // but those of a session that counts while detached, which are whole.
+      const fraction = this.session.dutyCycle?.countsWhileDetached ? 1 : this.appliedFraction;
       for (const s of this.subscribers.values()) {
         // Rows collected under another duty fraction go out first: one delivery, one weight.
         if (s.rows.length > 0 && s.rowsFraction !== fraction) this.deliver(s, now);
@@ -313,6 +314,8 @@ export interface SubscriptionHandle {
   cost(): InstanceCost;
   /** Whether the instance can be duty-cycled. */
   readonly dutyCyclable: boolean;
+  /** Whether it still counts every event while detached (its rows are not weighted). */
+  readonly countsWhileDetached: boolean;
   /** Asks for the instance to be attached this fraction of each period (from the next one). */
   setDutyFraction(fraction: number): void;
   /** The fraction in force now (the smallest any subscriber asked for). */
@@ -427,6 +430,7 @@ export class CollectorHost {
       notes: instance.session.notes ?? [],
       cost: () => instance.cost(),
       dutyCyclable: instance.session.dutyCycle !== undefined,
+      countsWhileDetached: instance.session.dutyCycle?.countsWhileDetached === true,
       setDutyFraction: (fraction) => {
         sub.fraction = Math.min(1, Math.max(0, fraction));
       },

@@ -598,11 +598,20 @@ export class JobRunner implements JobExecutor {
   }
 
   private dutyReason(run: Run): string {
-    const names = run.handles.filter((h) => h.dutyCyclable).map((h) => h.collector);
+    const cycled = run.handles.filter((h) => h.dutyCyclable);
+    const weighted = cycled.filter((h) => !h.countsWhileDetached).map((h) => h.collector);
+    const counting = cycled.filter((h) => h.countsWhileDetached).map((h) => h.collector);
     if (run.fraction >= 1) return '';
+    const parts: string[] = [];
+    if (weighted.length > 0)
+      parts.push(`rows of ${weighted.join(', ')} weighted ${(1 / run.fraction).toFixed(0)}`);
+    if (counting.length > 0)
+      parts.push(
+        `${counting.join(', ')} still counting every call while detached (latency timed in the attached part only)`,
+      );
     return (
-      `duty-cycled: ${names.join(', ')} attached ${fractionText(run.fraction)} of every ${DUTY_PERIOD_MS / 1000} s ` +
-      `(rows weighted ${(1 / run.fraction).toFixed(0)})`
+      `duty-cycled: ${cycled.map((h) => h.collector).join(', ')} attached ${fractionText(run.fraction)} of every ` +
+      `${DUTY_PERIOD_MS / 1000} s (${parts.join('; ')})`
     );
   }
 
