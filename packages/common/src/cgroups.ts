@@ -9,6 +9,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ValidationError } from './validation';
+import { memoryCaches, type CacheFigures, type TrackedCache } from './memory-caches';
 
 export const CGROUP_V1_BIT = 1n << 63n;
 
@@ -76,15 +77,40 @@ export function resolveCgroupFilter(
   throw new ValidationError(field, `no such cgroup: ${path}`);
 }
 
-/** Maps reported cgroup values to hierarchy paths, rescanning on a miss (bounded rate). */
-export class CgroupPaths {
+/**
+ * Maps reported cgroup values to hierarchy paths, rescanning on a miss
+ * (bounded rate). A copy of the host's cgroup tree, so bounded by it; shown
+ * in /metrics as "cgroups", and a shrink drops it (scanned again on a miss).
+ */
+export class CgroupPaths implements TrackedCache {
   private paths = new Map<bigint, string>();
+  private bytes = 0;
   private scannedAt = 0;
+  private evictions = 0;
 
   constructor(
     private readonly mounts = cgroupMounts(),
     private readonly rescanMs = 100,
-  ) {}
+  ) {
+    memoryCaches.register(this);
+  }
+
+  figures(): CacheFigures {
+    return {
+      name: 'cgroups',
+      entries: this.paths.size,
+      bytes: this.bytes,
+      maxBytes: Infinity,
+      evictions: this.evictions,
+    };
+  }
+
+  shrink(fraction: number): void {
+    if (fraction >= 1 || this.paths.size === 0) return;
+    this.evictions += this.paths.size;
+    this.paths = new Map();
+    this.bytes = 0;
+  }
 
   path(value: bigint): string {
     if (value === 0n) return '';
@@ -122,5 +148,8 @@ export class CgroupPaths {
     if (this.mounts.v2) walk(this.mounts.v2, '', 0n, 0);
     if (this.mounts.memory) walk(this.mounts.memory, '', CGROUP_V1_BIT, 0);
     this.paths = paths;
+    let bytes = 0;
+    for (const p of paths.values()) bytes += 80 + 2 * p.length; // a Map entry, its bigint and string
+    this.bytes = bytes;
   }
 }

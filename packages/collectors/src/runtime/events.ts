@@ -74,10 +74,23 @@ export interface RingSessionOptions<Row> {
    * below half of it.
    */
   maxQueuedRecords?: number;
+  /**
+   * The same bound in bytes of record data (default 32 MiB): exec records
+   * with their arguments run to kilobytes, and an agent starved of CPU would
+   * otherwise hold 200,000 of them.
+   */
+  maxQueuedBytes?: number;
   /** called with each decoded row as it is decoded, e.g. to record mappings of new pids */
   onRow?(row: Row): void;
   /** lowers the cost when over budget; see CollectorSession.degrade */
   degrade?(): string | undefined;
+}
+
+/** Bytes of record data in a delivery. */
+function bytesOf(records: Buffer[]): number {
+  let n = 0;
+  for (const r of records) n += r.length;
+  return n;
 }
 
 /** Decoding runs in slices of at most this long, so timers (drains, heartbeats) keep running. */
@@ -88,22 +101,29 @@ export class RingSession<Row> extends BpfSession<Row> {
   /** record views as the reader delivered them, not decoded yet */
   private pending: Buffer[][] = [];
   private pendingRecords = 0;
+  private pendingBytes = 0;
   private rows: Row[] = [];
   private lostSeen: Record<string, number> = {};
   private offsetNs = bootTimeOffsetNs();
   private decodeScheduled = false;
   private paused = false;
   private readonly maxQueued: number;
+  private readonly maxQueuedBytes: number;
 
   constructor(private readonly opts: RingSessionOptions<Row>) {
     super(opts.obj);
     this.maxQueued = opts.maxQueuedRecords ?? 200_000;
+    this.maxQueuedBytes = opts.maxQueuedBytes ?? 32 << 20;
     // The reader's callback only queues: a flood of events must not hold the
     // event loop inside native callbacks.
     this.reader = opts.obj.openRingBuffer(opts.ringMap, (records) => {
       this.pending.push(records);
       this.pendingRecords += records.length;
-      if (!this.paused && this.pendingRecords >= this.maxQueued) {
+      this.pendingBytes += bytesOf(records);
+      if (
+        !this.paused &&
+        (this.pendingRecords >= this.maxQueued || this.pendingBytes >= this.maxQueuedBytes)
+      ) {
         this.paused = true;
         this.reader.pause();
       }
@@ -127,6 +147,7 @@ export class RingSession<Row> extends BpfSession<Row> {
     while (this.pending.length > 0) {
       const records = this.pending.shift() as Buffer[];
       this.pendingRecords -= records.length;
+      this.pendingBytes -= bytesOf(records);
       for (const record of records) {
         const row = this.opts.decode(record, this.offsetNs);
         if (row === undefined) continue;
@@ -135,7 +156,11 @@ export class RingSession<Row> extends BpfSession<Row> {
       }
       if (performance.now() >= until) break;
     }
-    if (this.paused && this.pendingRecords < this.maxQueued / 2) {
+    if (
+      this.paused &&
+      this.pendingRecords < this.maxQueued / 2 &&
+      this.pendingBytes < this.maxQueuedBytes / 2
+    ) {
       this.paused = false;
       this.reader.resume();
     }
