@@ -338,7 +338,9 @@ describe('JobRunner (real kernel)', () => {
           limits: { overheadBudget: 0.00001, maxEventsPerSecond: 0 },
         }),
       );
-      const throttled = await rec.until((s) => s.state === RunState.RUN_STATE_THROTTLED, 50_000);
+      // Before throttling, the agent stops counting calls made while detached and measures again.
+      await rec.until((s) => /rows of syscalls weighted 64/.test(s.reason), 50_000);
+      const throttled = await rec.until((s) => s.state === RunState.RUN_STATE_THROTTLED, 60_000);
       assert.match(
         throttled.reason,
         /^overhead \d+\.\d+% of host CPU \(over .* exceeds the budget of 0\.001% even with syscalls attached 1\/64 of the time/,

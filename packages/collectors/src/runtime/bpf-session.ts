@@ -65,13 +65,31 @@ class LinkDutyCycle implements DutyCycleControl {
   private links: number[] = [];
   private counterLink?: number;
   private on = false;
-  readonly countsWhileDetached: boolean;
+  private counting: boolean;
 
   constructor(
     private readonly obj: BpfObject,
     private readonly counter?: DetachedCounter,
   ) {
-    this.countsWhileDetached = counter !== undefined;
+    this.counting = counter !== undefined;
+  }
+
+  get countsWhileDetached(): boolean {
+    return this.counting;
+  }
+
+  setCounting(on: boolean): void {
+    const counter = this.counter;
+    if (!counter || on === this.counting) return;
+    this.counting = on;
+    if (this.on) return; // attached: the counter takes over at the next detach, if on
+    if (on) {
+      this.counterLink = this.obj.attach(counter.program);
+      this.obj.update(counter.flagMap, constant.u32(0), constant.u32(1));
+    } else if (this.counterLink !== undefined) {
+      this.obj.detach(this.counterLink);
+      this.counterLink = undefined;
+    }
   }
 
   attached(): boolean {
@@ -82,7 +100,7 @@ class LinkDutyCycle implements DutyCycleControl {
     if (attached === this.on) return;
     const counter = this.counter;
     if (!attached) {
-      if (counter) {
+      if (counter && this.counting) {
         this.counterLink = this.obj.attach(counter.program);
         this.obj.update(counter.flagMap, constant.u32(0), constant.u32(1));
       }

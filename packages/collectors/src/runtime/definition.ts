@@ -67,6 +67,12 @@ export interface DutyCycleControl {
    * 1 / fraction; only what the detached programs measure (latency) is sampled.
    */
   readonly countsWhileDetached?: boolean;
+  /**
+   * Turns counting while detached off (the agent's last step before
+   * throttling a job whose budget it does not fit: rows are weighted again)
+   * or back on. Present where countsWhileDetached can be true.
+   */
+  setCounting?(on: boolean): void;
 }
 
 export interface CollectorSession<Row> {

@@ -314,8 +314,15 @@ export interface SubscriptionHandle {
   cost(): InstanceCost;
   /** Whether the instance can be duty-cycled. */
   readonly dutyCyclable: boolean;
-  /** Whether it still counts every event while detached (its rows are not weighted). */
-  readonly countsWhileDetached: boolean;
+  /** Whether it counts every event while detached now (its rows are not weighted). */
+  countsWhileDetached(): boolean;
+  /** Whether it can count while detached (setCountWhileDetached does something). */
+  readonly canCountWhileDetached: boolean;
+  /**
+   * Turns counting while detached off or on; rows collected until now are
+   * drained first, so each delivery has one weight.
+   */
+  setCountWhileDetached(on: boolean): Promise<void>;
   /** Asks for the instance to be attached this fraction of each period (from the next one). */
   setDutyFraction(fraction: number): void;
   /** The fraction in force now (the smallest any subscriber asked for). */
@@ -430,7 +437,14 @@ export class CollectorHost {
       notes: instance.session.notes ?? [],
       cost: () => instance.cost(),
       dutyCyclable: instance.session.dutyCycle !== undefined,
-      countsWhileDetached: instance.session.dutyCycle?.countsWhileDetached === true,
+      countsWhileDetached: () => instance.session.dutyCycle?.countsWhileDetached === true,
+      canCountWhileDetached: instance.session.dutyCycle?.setCounting !== undefined,
+      setCountWhileDetached: async (on) => {
+        const duty = instance.session.dutyCycle;
+        if (!duty?.setCounting || duty.countsWhileDetached === on) return;
+        await instance.drain();
+        duty.setCounting(on);
+      },
       setDutyFraction: (fraction) => {
         sub.fraction = Math.min(1, Math.max(0, fraction));
       },

@@ -532,6 +532,19 @@ export class JobRunner implements JobExecutor {
             continue;
           }
         }
+        const counting = dutyHandles.filter((h) => h.countsWhileDetached());
+        if (counting.length > 0 && run.fraction <= MIN_DUTY_FRACTION) {
+          // The last step before throttling: calls made while detached are no longer
+          // counted (syscalls' count-only program costs every call of the host), and the
+          // rows are weighted again. Judged on its own measurements.
+          for (const h of counting) await h.setCountWhileDetached(false);
+          run.windows = [];
+          run.settleUntil = Date.now() + 2 * DUTY_PERIOD_MS + 100;
+          run.status.reason =
+            `${measured} exceeds the budget of ${pct(budget)}; ` + this.dutyReason(run);
+          this.emit(run);
+          continue;
+        }
         const names = dutyHandles.map((h) => h.collector).join(', ');
         const smallest =
           dutyHandles.length === 0
@@ -552,8 +565,13 @@ export class JobRunner implements JobExecutor {
         fixed - (back === 1 ? Math.min(fixed, switchCost) : 0) + dutyFull * back <
           budget * BUDGET_HEADROOM * 0.8
       ) {
-        // Well under budget at twice the fraction: give the hooks more time back.
+        // Well under budget at twice the fraction: give the hooks more time back, and
+        // at full time the counting while detached a throttle had turned off.
         this.setFraction(run, back);
+        if (back === 1)
+          for (const h of dutyHandles)
+            if (h.canCountWhileDetached && !h.countsWhileDetached())
+              await h.setCountWhileDetached(true);
         run.windows = [];
         run.status.reason = this.dutyReason(run);
       }
@@ -599,8 +617,8 @@ export class JobRunner implements JobExecutor {
 
   private dutyReason(run: Run): string {
     const cycled = run.handles.filter((h) => h.dutyCyclable);
-    const weighted = cycled.filter((h) => !h.countsWhileDetached).map((h) => h.collector);
-    const counting = cycled.filter((h) => h.countsWhileDetached).map((h) => h.collector);
+    const weighted = cycled.filter((h) => !h.countsWhileDetached()).map((h) => h.collector);
+    const counting = cycled.filter((h) => h.countsWhileDetached()).map((h) => h.collector);
     if (run.fraction >= 1) return '';
     const parts: string[] = [];
     if (weighted.length > 0)
