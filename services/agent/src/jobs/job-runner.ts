@@ -104,6 +104,8 @@ interface Run {
   lastEmitted?: { at: number; state: RunState; reason: string };
   /** rates lowered (degrade()) already */
   degraded: boolean;
+  /** until when counting while detached stays off after the runner turned it off (unix ms) */
+  countingOffUntil?: number;
   /** duty fraction this run asks of its duty-cyclable collectors */
   fraction: number;
   /** measurements before this time still include the previous fraction: not judged */
@@ -152,6 +154,14 @@ interface CostWindow {
 const DEFAULT_WARMUP_MS = 20_000;
 const BUDGET_WINDOWS = 5;
 const MIN_WINDOWS = 4;
+/**
+ * Over budget at this fraction or below with a session counting while
+ * detached, the runner turns that counting off (for COUNTING_OFF_MS) before
+ * anything else: the hooks then cost little, the count-only program the rest.
+ */
+const COUNTING_OFF_FRACTION = 1 / 8;
+const COUNTING_OFF_MS = 10 * 60_000;
+
 /** Smallest duty fraction: attached 1/64 of each period (156 ms of 10 s). */
 export const MIN_DUTY_FRACTION = 1 / 64;
 /** Aim this far under the budget when choosing a fraction, so noise does not flap it. */
@@ -496,6 +506,21 @@ export class JobRunner implements JobExecutor {
       // What re-attaching every period costs the agent, which a fraction of 1 does not pay.
       const switchCost = this.switchShare(dutyHandles);
       if (share > budget) {
+        const counting = dutyHandles.filter((h) => h.countsWhileDetached());
+        if (counting.length > 0 && run.fraction <= COUNTING_OFF_FRACTION) {
+          // Over budget with the hooks mostly detached: what is left is mostly the
+          // count-only program, which costs every call of the host (a syscall-heavy
+          // server). Calls made while detached are no longer counted, the rows are
+          // weighted again, and counting stays off for COUNTING_OFF_MS (no see-saw).
+          for (const h of counting) await h.setCountWhileDetached(false);
+          run.countingOffUntil = Date.now() + COUNTING_OFF_MS;
+          run.windows = [];
+          run.settleUntil = Date.now() + 2 * DUTY_PERIOD_MS + 100;
+          run.status.reason =
+            `${measured} exceeds the budget of ${pct(budget)}; ` + this.dutyReason(run);
+          this.emit(run);
+          continue;
+        }
         let next = current;
         // Duty cycling pays for itself only when what the hooks would save exceeds what
         // re-attaching them costs (on an idle host it does not: the excess is elsewhere).
@@ -532,19 +557,6 @@ export class JobRunner implements JobExecutor {
             continue;
           }
         }
-        const counting = dutyHandles.filter((h) => h.countsWhileDetached());
-        if (counting.length > 0 && run.fraction <= MIN_DUTY_FRACTION) {
-          // The last step before throttling: calls made while detached are no longer
-          // counted (syscalls' count-only program costs every call of the host), and the
-          // rows are weighted again. Judged on its own measurements.
-          for (const h of counting) await h.setCountWhileDetached(false);
-          run.windows = [];
-          run.settleUntil = Date.now() + 2 * DUTY_PERIOD_MS + 100;
-          run.status.reason =
-            `${measured} exceeds the budget of ${pct(budget)}; ` + this.dutyReason(run);
-          this.emit(run);
-          continue;
-        }
         const names = dutyHandles.map((h) => h.collector).join(', ');
         const smallest =
           dutyHandles.length === 0
@@ -568,7 +580,7 @@ export class JobRunner implements JobExecutor {
         // Well under budget at twice the fraction: give the hooks more time back, and
         // at full time the counting while detached a throttle had turned off.
         this.setFraction(run, back);
-        if (back === 1)
+        if (back === 1 && Date.now() >= (run.countingOffUntil ?? 0))
           for (const h of dutyHandles)
             if (h.canCountWhileDetached && !h.countsWhileDetached())
               await h.setCountWhileDetached(true);
