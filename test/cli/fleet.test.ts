@@ -245,7 +245,7 @@ describe('fleettrace fleet commands', () => {
         const cycled = start('2%');
         const out = await show(
           cycled,
-          /budget-host\s+running\s+.*duty-cycled: syscalls attached 1\/\d+ of every 10 s \(syscalls still counting every call while detached/,
+          /budget-host\s+running\s+.*duty-cycled: syscalls attached 1\/\d+ of every 10 s \(rows of syscalls weighted \d+\)/,
           45_000,
         );
         assert.doesNotMatch(out, /throttled/);

@@ -27,9 +27,10 @@ const NR_OPENAT = 257;
 async function start(
   filters: Filters,
   mapEntries?: Record<string, number>,
+  raw: Record<string, unknown> = {},
 ): Promise<CollectorSession<SyscallRow>> {
   return collector.start({
-    params: collector.parseParams({}, 'params'),
+    params: collector.parseParams(raw, 'params'),
     filters,
     host: localHost(),
     mapEntries,
@@ -356,7 +357,7 @@ describe('syscalls collector (real kernel)', () => {
     test('detached and attached every 20 ms during 5,000 short processes: exactly 50,000 getppid', async () => {
       // The hand-over (ft_sc_count attached, the flag flipped, the others
       // detached, and back) happens dozens of times while calls run.
-      const session = await start({ uid });
+      const session = await start({ uid }, undefined, { count_while_detached: true });
       const duty = session.dutyCycle!;
       assert.equal(duty.countsWhileDetached, true);
       let switches = 0;
@@ -388,8 +389,21 @@ describe('syscalls collector (real kernel)', () => {
       }
     });
 
-    test('detached for the whole run: the count-only program counts every call and error', async () => {
+    test('without count_while_detached, nothing is counted while detached (rows are weighted instead)', async () => {
       const session = await start({ uid });
+      try {
+        assert.equal(session.dutyCycle!.countsWhileDetached ?? false, false);
+        session.dutyCycle!.setAttached(false);
+        assert.equal(await churn(200), 2_000);
+        const { rows } = await session.drain();
+        assert.equal(getppidOf(rows), 0);
+      } finally {
+        await session.close();
+      }
+    });
+
+    test('detached for the whole run: the count-only program counts every call and error', async () => {
+      const session = await start({ uid }, undefined, { count_while_detached: true });
       try {
         session.dutyCycle!.setAttached(false);
         assert.equal(await churn(2000), 20_000);

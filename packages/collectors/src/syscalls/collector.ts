@@ -34,6 +34,8 @@ export interface SyscallsParams {
   maxTimedPerTick: number;
   /** max_entries of the (uid, comm, syscall) overflow maps */
   overflowEntries: number;
+  /** duty-cycled, count every call while detached (ft_sc_count) */
+  countWhileDetached: boolean;
 }
 
 export interface SyscallRow {
@@ -357,11 +359,13 @@ export const collector: CollectorDefinition<SyscallsParams, SyscallRow> = {
       obj.setConstant('sc_timed_per_tick', constant.u32(params.maxTimedPerTick));
       await obj.load();
       applyKernelFilter(obj, kernelFilterFor([filters]));
-      // Duty-cycled, ft_sc_count alone keeps counting every call (untimed, per uid, comm, syscall).
-      return new SyscallsSession(obj, host).attachDutyCycled({
-        program: 'ft_sc_count',
-        flagMap: 'ft_sc_counting',
-      });
+      // Asked to, ft_sc_count alone keeps counting every call while duty cycling has the others
+      // detached (untimed, per uid, comm, syscall).
+      return new SyscallsSession(obj, host).attachDutyCycled(
+        params.countWhileDetached
+          ? { program: 'ft_sc_count', flagMap: 'ft_sc_counting' }
+          : undefined,
+      );
     } catch (err) {
       obj.closeNow();
       throw err;

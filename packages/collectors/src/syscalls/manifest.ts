@@ -26,11 +26,16 @@ export const manifest = defineCollector({
         default: 4096,
         doc: '(uid, comm, syscall) keys for calls that do not fit the per-process map',
       }),
+      count_while_detached: p.boolean({
+        default: false,
+        doc: 'when the agent duty-cycles the collector, keep counting every call (untimed, per uid, comm and syscall) while it is detached: exact totals, at about the full programs cost on every call of the host',
+      }),
     })
     .transform((v) => ({
       maxEntries: v.max_entries,
       maxTimedPerTick: v.max_timed_per_tick,
       overflowEntries: v.overflow_entries,
+      countWhileDetached: v.count_while_detached,
     })),
   alwaysOn: { params: {}, summary: 'syscalls' },
   requires: ['btf', 'raw_tracepoint', 'task_storage', 'map_in_map', 'percpu_hash'],
