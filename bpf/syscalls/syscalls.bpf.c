@@ -289,6 +289,37 @@ struct {
 static const struct sc_value sc_zero_value;
 
 /*
+ * The overflow slot of (uid, the task's comm, nr), created with the comm and
+ * cgroup when new; counted as coarsened. NULL (counted lost) when the
+ * overflow map is full too.
+ */
+static __always_inline struct sc_value *sc_coarse_slot(struct task_struct *task, __u32 uid, __u32 nr)
+{
+	struct sc_coarse_key ckey = { .uid = uid, .nr = nr };
+	struct sc_value *v;
+	__u32 zero = 0;
+	char comm[16];
+	void *stats;
+
+	ft_task_comm(task, comm);
+	ckey.comm_hash = sc_comm_hash(comm);
+	stats = bpf_map_lookup_elem(&ft_sc_cstats, &zero);
+	if (!stats)
+		return NULL;
+	v = sc_upsert(stats, &ckey, &sc_zero_value);
+	if (!v) {
+		FT_COUNT_LOST(ft_sc_lost);
+		return NULL;
+	}
+	if (v->count == 0) {
+		v->cgroup = ft_task_cgroup(task);
+		__builtin_memcpy(v->comm, comm, sizeof(comm));
+	}
+	FT_COUNT_LOST(ft_sc_coarsened);
+	return v;
+}
+
+/*
  * Which exit program counts (slot 0): SC_COUNTING_FULL, ft_sc_exit; or
  * SC_COUNTING_ONLY, ft_sc_count, attached alone while the agent has the
  * others detached (duty cycling). User space attaches the one that takes
@@ -360,24 +391,9 @@ int ft_sc_exit(struct bpf_raw_tracepoint_args *ctx)
 	}
 	if (!v) {
 		/* the per-process map is full: count it per (uid, comm, syscall) */
-		struct sc_coarse_key ckey = { .uid = key.uid, .nr = key.nr };
-		char comm[16];
-
-		bpf_get_current_comm(comm, sizeof(comm));
-		ckey.comm_hash = sc_comm_hash(comm);
-		stats = bpf_map_lookup_elem(&ft_sc_cstats, &zero);
-		if (!stats)
+		v = sc_coarse_slot(task, key.uid, key.nr);
+		if (!v)
 			return 0;
-		v = sc_upsert(stats, &ckey, &sc_zero_value);
-		if (!v) {
-			FT_COUNT_LOST(ft_sc_lost);
-			return 0;
-		}
-		if (v->count == 0) {
-			v->cgroup = ft_task_cgroup(task);
-			__builtin_memcpy(v->comm, comm, sizeof(comm));
-		}
-		FT_COUNT_LOST(ft_sc_coarsened);
 	}
 	v->count++;
 	if (ts) {
@@ -403,41 +419,26 @@ int ft_sc_count(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
-	struct sc_coarse_key ckey = {};
 	struct sc_value *v;
-	__u32 zero = 0;
-	char comm[16];
-	void *stats;
+	__u32 nr = SC_NR_NONE, uid;
 	long ret;
 
 	if (!sc_counts(SC_COUNTING_ONLY) || !ft_filter_task(task))
 		return 0;
 #if defined(__TARGET_ARCH_x86)
-	ckey.nr = (__u32)BPF_CORE_READ(regs, orig_ax);
+	nr = (__u32)BPF_CORE_READ(regs, orig_ax);
 #elif defined(__TARGET_ARCH_arm64)
-	ckey.nr = (__u32)BPF_CORE_READ(regs, syscallno);
+	nr = (__u32)BPF_CORE_READ(regs, syscallno);
 #endif
-	if (ckey.nr >= SC_NR_MAX)
+	if (nr >= SC_NR_MAX)
 		return 0;
-	ckey.uid = ft_task_uid(task);
-	ft_task_comm(task, comm);
-	ckey.comm_hash = sc_comm_hash(comm);
-	stats = bpf_map_lookup_elem(&ft_sc_cstats, &zero);
-	if (!stats)
+	uid = ft_task_uid(task);
+	v = sc_coarse_slot(task, uid, nr);
+	if (!v)
 		return 0;
-	v = sc_upsert(stats, &ckey, &sc_zero_value);
-	if (!v) {
-		FT_COUNT_LOST(ft_sc_lost);
-		return 0;
-	}
-	if (v->count == 0) {
-		v->cgroup = ft_task_cgroup(task);
-		__builtin_memcpy(v->comm, comm, sizeof(comm));
-	}
 	v->count++;
-	FT_COUNT_LOST(ft_sc_coarsened);
 	ret = (long)ctx->args[1];
 	if (ret < 0 && ret >= -4095)
-		sc_count_error(0, ckey.uid, ckey.nr, ret, comm, true);
+		sc_count_error(0, uid, nr, ret, v->comm, true);
 	return 0;
 }

@@ -279,7 +279,12 @@ describe('process death', () => {
     });
     // The child's programs only: another fleettrace on the host loads the same names.
     const held = ftProgramsOf([child.pid!]);
-    assert.deepEqual(held.map((p) => p.name).sort(), ['ft_rb_enter', 'ft_sc_enter', 'ft_sc_exit']);
+    assert.deepEqual(held.map((p) => p.name).sort(), [
+      'ft_rb_enter',
+      'ft_sc_count',
+      'ft_sc_enter',
+      'ft_sc_exit',
+    ]);
     child.kill('SIGKILL');
     await once(child, 'exit');
     assert.deepEqual(await waitForUnloaded(held, 2000), [], 'none of them within 2 s of SIGKILL');

@@ -357,6 +357,7 @@ export const collector: CollectorDefinition<SyscallsParams, SyscallRow> = {
       };
       for (const [map, n] of Object.entries(sizes)) obj.setMaxEntries(map, n);
       obj.setConstant('sc_timed_per_tick', constant.u32(params.maxTimedPerTick));
+      if (!params.countWhileDetached) obj.setAutoload('ft_sc_count', false);
       await obj.load();
       applyKernelFilter(obj, kernelFilterFor([filters]));
       // Asked to, ft_sc_count alone keeps counting every call while duty cycling has the others
