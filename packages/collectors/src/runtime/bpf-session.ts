@@ -84,12 +84,17 @@ class LinkDutyCycle implements DutyCycleControl {
     this.counting = on;
     if (this.on) return; // attached: the counter takes over at the next detach, if on
     if (on) {
-      this.counterLink = this.obj.attach(counter.program);
-      this.obj.update(counter.flagMap, constant.u32(0), constant.u32(1));
+      this.startCounter(counter);
     } else if (this.counterLink !== undefined) {
       this.obj.detach(this.counterLink);
       this.counterLink = undefined;
     }
+  }
+
+  /** Attaches the counter and hands counting to it (the collector's programs then skip it). */
+  private startCounter(counter: DetachedCounter): void {
+    this.counterLink = this.obj.attach(counter.program);
+    this.obj.update(counter.flagMap, constant.u32(0), constant.u32(1));
   }
 
   attached(): boolean {
@@ -100,10 +105,7 @@ class LinkDutyCycle implements DutyCycleControl {
     if (attached === this.on) return;
     const counter = this.counter;
     if (!attached) {
-      if (counter && this.counting) {
-        this.counterLink = this.obj.attach(counter.program);
-        this.obj.update(counter.flagMap, constant.u32(0), constant.u32(1));
-      }
+      if (counter && this.counting) this.startCounter(counter);
       for (const link of this.links.splice(0)) this.obj.detach(link);
       this.on = false;
       return;
