@@ -125,6 +125,29 @@ struct {
 	.values = { [0] = &ft_sc_cerrs_a },
 };
 
+/*
+ * ft_sc_count's caches (see sc_cache), swapped by user space like the maps
+ * above: the idle one is read and emptied with nobody writing to it.
+ */
+struct sc_cache_map {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sc_cache);
+};
+
+struct sc_cache_map ft_sc_cache_a SEC(".maps");
+struct sc_cache_map ft_sc_cache_b SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct sc_cache_map);
+} ft_sc_cache SEC(".maps") = {
+	.values = { [0] = &ft_sc_cache_a },
+};
+
 /* Increments that could not be recorded because a map and its overflow map were full. */
 FT_LOST_MAP(ft_sc_lost);
 /* Increments recorded in the overflow maps (per uid, comm, syscall) instead of per process. */
@@ -288,6 +311,32 @@ struct {
 /* The initial value of a new slot (a global: sc_value is too big for the stack with the rest). */
 static const struct sc_value sc_zero_value;
 
+/* Adds `n` to a per-CPU counter map with a single u64 slot. */
+static __always_inline void sc_add_counter(void *map, __u64 n)
+{
+	__u32 zero = 0;
+	__u64 *c = bpf_map_lookup_elem(map, &zero);
+
+	if (c)
+		*c += n;
+}
+
+/*
+ * The overflow slot of (uid, comm, nr), NULL when the overflow map is full;
+ * a new one has count 0 and its comm and cgroup for the caller to fill.
+ */
+static __always_inline struct sc_value *sc_coarse_lookup(__u32 uid, __u32 nr, const char *comm)
+{
+	struct sc_coarse_key ckey = { .uid = uid, .nr = nr, .comm_hash = sc_comm_hash(comm) };
+	__u32 zero = 0;
+	void *stats;
+
+	stats = bpf_map_lookup_elem(&ft_sc_cstats, &zero);
+	if (!stats)
+		return NULL;
+	return sc_upsert(stats, &ckey, &sc_zero_value);
+}
+
 /*
  * The overflow slot of (uid, the task's comm, nr), created with the comm and
  * cgroup when new; counted as coarsened. NULL (counted lost) when the
@@ -295,18 +344,11 @@ static const struct sc_value sc_zero_value;
  */
 static __always_inline struct sc_value *sc_coarse_slot(struct task_struct *task, __u32 uid, __u32 nr)
 {
-	struct sc_coarse_key ckey = { .uid = uid, .nr = nr };
 	struct sc_value *v;
-	__u32 zero = 0;
 	char comm[16];
-	void *stats;
 
 	ft_task_comm(task, comm);
-	ckey.comm_hash = sc_comm_hash(comm);
-	stats = bpf_map_lookup_elem(&ft_sc_cstats, &zero);
-	if (!stats)
-		return NULL;
-	v = sc_upsert(stats, &ckey, &sc_zero_value);
+	v = sc_coarse_lookup(uid, nr, comm);
 	if (!v) {
 		FT_COUNT_LOST(ft_sc_lost);
 		return NULL;
@@ -407,38 +449,91 @@ int ft_sc_exit(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
+/* A cache slot's calls, moved to its overflow stats slot (or counted lost, all of them). */
+static __always_inline void sc_cache_evict(struct sc_cache_slot *slot)
+{
+	struct sc_value *v = sc_coarse_lookup(slot->uid, slot->nr, slot->comm);
+
+	if (!v) {
+		sc_add_counter(&ft_sc_lost, slot->count);
+		return;
+	}
+	if (v->count == 0) {
+		v->cgroup = slot->cgroup;
+		__builtin_memcpy(v->comm, slot->comm, sizeof(v->comm));
+	}
+	v->count += slot->count;
+	sc_add_counter(&ft_sc_coarsened, slot->count);
+}
+
+static __always_inline bool sc_cache_hit(const struct sc_cache_slot *c, __u32 uid, __u32 nr,
+					 const char *comm)
+{
+	return c->count && c->uid == uid && c->nr == nr &&
+	       *(const __u64 *)&c->comm[0] == *(const __u64 *)&comm[0] &&
+	       *(const __u64 *)&c->comm[8] == *(const __u64 *)&comm[8];
+}
+
 /*
  * Attached alone while the agent has the programs above detached to keep a
  * job within its budget (duty cycling): every call is still counted, untimed,
- * with its error, per (uid, comm, syscall) in the overflow maps, so per-user
- * and per-command totals stay exact; user space scales the latency of the
- * timed calls to the count (scaleSampledLatency).
+ * with its error, per (uid, comm, syscall), through the per-CPU cache into
+ * the overflow maps, so per-user and per-command totals stay exact; user
+ * space scales the latency of the timed calls to the count
+ * (scaleSampledLatency). tp_btf: the registers are read directly.
  */
-SEC("raw_tp/sys_exit")
-int ft_sc_count(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sys_exit")
+int BPF_PROG(ft_sc_count, struct pt_regs *regs, long ret)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	struct sc_cache_slot *slot;
+	struct sc_cache *cache;
 	struct sc_value *v;
-	__u32 nr = SC_NR_NONE, uid;
-	long ret;
+	__u32 nr = SC_NR_NONE, uid, zero = 0;
+	char comm[16];
+	void *caches;
 
 	if (!sc_counts(SC_COUNTING_ONLY) || !ft_filter_task(task))
 		return 0;
 #if defined(__TARGET_ARCH_x86)
-	nr = (__u32)BPF_CORE_READ(regs, orig_ax);
+	nr = (__u32)regs->orig_ax;
 #elif defined(__TARGET_ARCH_arm64)
-	nr = (__u32)BPF_CORE_READ(regs, syscallno);
+	nr = (__u32)regs->syscallno;
 #endif
 	if (nr >= SC_NR_MAX)
 		return 0;
 	uid = ft_task_uid(task);
-	v = sc_coarse_slot(task, uid, nr);
-	if (!v)
-		return 0;
-	v->count++;
-	ret = (long)ctx->args[1];
-	if (ret < 0 && ret >= -4095)
+	if (ret < 0 && ret >= -4095) {
+		/* errors are rare: counted straight in the overflow maps, with their errno */
+		v = sc_coarse_slot(task, uid, nr);
+		if (!v)
+			return 0;
+		v->count++;
 		sc_count_error(0, uid, nr, ret, v->comm, true);
+		return 0;
+	}
+	ft_task_comm(task, comm);
+	caches = bpf_map_lookup_elem(&ft_sc_cache, &zero);
+	if (!caches)
+		return 0;
+	cache = bpf_map_lookup_elem(caches, &zero);
+	if (!cache)
+		return 0;
+#pragma unroll
+	for (int i = 0; i < SC_CACHE_SLOTS; i++) {
+		if (sc_cache_hit(&cache->slot[i], uid, nr, comm)) {
+			cache->slot[i].count++;
+			return 0;
+		}
+	}
+	slot = &cache->slot[cache->next % SC_CACHE_SLOTS];
+	cache->next++;
+	if (slot->count)
+		sc_cache_evict(slot);
+	slot->uid = uid;
+	slot->nr = nr;
+	__builtin_memcpy(slot->comm, comm, sizeof(comm));
+	slot->cgroup = ft_task_cgroup(task);
+	slot->count = 1;
 	return 0;
 }

@@ -42,4 +42,25 @@ struct sc_coarse_key {
 	__u32 comm_hash;
 };
 
+/*
+ * ft_sc_count's per-CPU cache of the last SC_CACHE_SLOTS (uid, syscall, comm)
+ * it counted: a call of one of them adds to its slot, no hash lookup. A new
+ * key takes the oldest slot, whose count goes to the overflow stats map. A
+ * slot is in use when its count is not 0.
+ */
+#define SC_CACHE_SLOTS 4
+
+struct sc_cache_slot {
+	__u32 uid;
+	__u32 nr;
+	char comm[16];
+	__u64 cgroup;
+	__u64 count;
+};
+
+struct sc_cache {
+	struct sc_cache_slot slot[SC_CACHE_SLOTS];
+	__u64 next; /* the slot a new key takes, mod SC_CACHE_SLOTS */
+};
+
 #endif /* FT_SYSCALLS_H */

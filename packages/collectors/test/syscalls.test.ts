@@ -413,7 +413,46 @@ describe('syscalls collector (real kernel)', () => {
         assert.ok((coarsened ?? 0) >= 20_000, `coarsened ${coarsened}`);
         const ours = rows.filter((r) => r.uid === uid);
         assert.ok(ours.every((r) => r.pid === OVERFLOW_PID && r.comm !== ''));
+        // calls still in ft_sc_count's per-CPU cache and those it had evicted to the
+        // overflow map are one row per (comm, syscall): the drain hashes the comm as the kernel does
+        const ids = ours.map((r) => `${r.comm}/${r.nr}`);
+        assert.equal(new Set(ids).size, ids.length, `duplicate rows: ${ids.join(' ')}`);
       } finally {
+        await session.close();
+      }
+    });
+
+    test('detached and drained every 50 ms: the count-only caches are swapped and read, none lost', async () => {
+      // More than 4 (uid, comm, syscall) keys per CPU (the churn's execs, exits and
+      // getppid under two comms): slots are evicted to the overflow map and read from
+      // the caches at each drain, while calls run.
+      const session = await start({ uid }, undefined, { count_while_detached: true });
+      const rows: SyscallRow[] = [];
+      let lost = 0;
+      let drains = 0;
+      let draining = Promise.resolve();
+      session.dutyCycle!.setAttached(false);
+      const timer = setInterval(() => {
+        draining = draining.then(async () => {
+          const d = await session.drain();
+          rows.push(...d.rows);
+          lost += d.lost;
+          drains++;
+        });
+      }, 50);
+      try {
+        assert.equal(await churn(3000), 30_000);
+        clearInterval(timer);
+        await draining;
+        const d = await session.drain();
+        rows.push(...d.rows);
+        lost += d.lost;
+        assert.equal(lost, 0);
+        assert.ok(drains >= 5, `${drains} drains`);
+        assert.equal(getppidOf(rows), 30_000);
+      } finally {
+        clearInterval(timer);
+        await draining;
         await session.close();
       }
     });

@@ -10,6 +10,8 @@
  * the old map has finished (an RCU grace period), so the old map is then read
  * and cleared with nobody writing to it. Stats and errors are swapped one after
  * the other, so an error can be reported one interval after its call.
+ * ft_sc_count's per-CPU caches are swapped the same way, before the overflow
+ * maps they empty into: a call is in exactly one cache slot or map when read.
  */
 import { errnoName, formatNs, syscallName } from '@fleettrace/common';
 import { BpfObject, constant, perCpuSlots, type MapDump } from '@fleettrace/native';
@@ -72,6 +74,18 @@ const K = layouts.sc_key.fields;
 const V = layouts.sc_value.fields;
 const EK = layouts.sc_err_key.fields;
 const CK = layouts.sc_coarse_key.fields;
+const CACHE = layouts.sc_cache;
+const SLOT = layouts.sc_cache_slot;
+
+/** FNV-1a of a comm up to its NUL, as sc_comm_hash computes the overflow key's comm_hash. */
+export function commHash(comm: Buffer): number {
+  let h = 2166136261;
+  for (const c of comm) {
+    if (c === 0) break;
+    h = Math.imul(h ^ c, 16777619) >>> 0;
+  }
+  return h;
+}
 
 /**
  * Rows with this pid hold the calls that did not fit the per-process map
@@ -83,11 +97,15 @@ export const OVERFLOW_PID = 0;
 class SyscallsSession extends BpfSession<SyscallRow> {
   /** per entry of SWAPS, which buffer the programs write */
   private readonly active: Array<0 | 1> = SWAPS.map(() => 0);
+  /** which of ft_sc_cache_a/b ft_sc_count writes */
+  private cacheActive: 0 | 1 = 0;
   private lostSeen = 0n;
 
   constructor(
     obj: BpfObject,
     private readonly host: HostContext,
+    /** ft_sc_count is loaded: its caches are drained */
+    private readonly counts: boolean,
   ) {
     super(obj);
   }
@@ -107,8 +125,35 @@ class SyscallsSession extends BpfSession<SyscallRow> {
     return 'syscalls: counted per (uid, comm, syscall), not per process (pid 0 in rows)';
   }
 
+  /**
+   * The calls in ft_sc_count's caches, per CPU slot; they are emptied. The
+   * live cache is swapped first (an RCU grace period) unless it is empty:
+   * what ft_sc_count adds after that look is read at the next drain.
+   */
+  private takeCache(): Buffer[] {
+    if (!this.counts) return [];
+    const zero = constant.u32(0);
+    const names = ['ft_sc_cache_a', 'ft_sc_cache_b'] as const;
+    const live = this.cacheActive;
+    const isUsed = (slot: Buffer) => readU64(slot, SLOT.fields.count) !== 0n;
+    const slotsOf = (value: Buffer) =>
+      perCpuSlots(value, CACHE.size).flatMap((cpu) =>
+        Array.from({ length: CACHE.fields.slot.count ?? 0 }, (_, i) =>
+          cpu.subarray(i * SLOT.size, (i + 1) * SLOT.size),
+        ),
+      );
+    const now = this.obj.lookup(names[live], zero);
+    if (!now || !slotsOf(now).some(isUsed)) return [];
+    this.obj.update('ft_sc_cache', zero, constant.u32(this.obj.mapFd(names[live === 0 ? 1 : 0])));
+    this.cacheActive = live === 0 ? 1 : 0;
+    const old = this.obj.lookup(names[live], zero)!;
+    this.obj.update(names[live], zero, Buffer.alloc(old.length));
+    return slotsOf(old).filter(isUsed);
+  }
+
   async drain(): Promise<DrainResult<SyscallRow>> {
     const zero = constant.u32(0);
+    const cached = this.takeCache();
     const [stats, errs, cstats, cerrs] = SWAPS.map(([outer, ...inner], i) => {
       const live = this.active[i]!;
       // The overflow maps are empty but under churn: no swap (an RCU grace period each) for nothing.
@@ -123,7 +168,7 @@ class SyscallsSession extends BpfSession<SyscallRow> {
     const lost = Number(lostTotal - this.lostSeen);
     this.lostSeen = lostTotal;
     const coarsenedTotal = this.obj.sumPerCpuCounter('ft_sc_coarsened');
-    const coarsened = Number(coarsenedTotal - this.coarsenedSeen);
+    let coarsened = Number(coarsenedTotal - this.coarsenedSeen);
     this.coarsenedSeen = coarsenedTotal;
 
     const ts = BigInt(Date.now()) * 1_000_000n;
@@ -194,6 +239,23 @@ class SyscallsSession extends BpfSession<SyscallRow> {
         readU32(key, CK.err),
         value,
       );
+    for (const slot of cached) {
+      const comm = slot.subarray(SLOT.fields.comm.offset, SLOT.fields.comm.offset + 16);
+      const r = row(
+        OVERFLOW_PID,
+        readU32(slot, SLOT.fields.uid),
+        readU32(slot, SLOT.fields.nr),
+        commHash(comm),
+      );
+      const n = readU64Number(slot, SLOT.fields.count);
+      r.count += n;
+      coarsened += n; // counted per (uid, comm, syscall): ft_sc_coarsened has them once evicted
+      if (!r.comm) r.comm = readChars(slot, SLOT.fields.comm);
+      if (!r.cgroup) {
+        const cg = readU64(slot, SLOT.fields.cgroup);
+        if (cg !== 0n) r.cgroup = this.host.cgroups.path(cg);
+      }
+    }
     scaleSampledLatency(rows.values(), timed);
     return { rows: [...rows.values()], lost, coarsened };
   }
@@ -362,7 +424,7 @@ export const collector: CollectorDefinition<SyscallsParams, SyscallRow> = {
       applyKernelFilter(obj, kernelFilterFor([filters]));
       // Asked to, ft_sc_count alone keeps counting every call while duty cycling has the others
       // detached (untimed, per uid, comm, syscall).
-      return new SyscallsSession(obj, host).attachDutyCycled(
+      return new SyscallsSession(obj, host, params.countWhileDetached).attachDutyCycled(
         params.countWhileDetached
           ? { program: 'ft_sc_count', flagMap: 'ft_sc_counting' }
           : undefined,

@@ -6,6 +6,8 @@ export const layouts = {
   sc_value: {"size":192,"fields":{"count":{"offset":0,"size":8,"kind":"u64"},"timed":{"offset":8,"size":8,"kind":"u64"},"total_ns":{"offset":16,"size":8,"kind":"u64"},"cgroup":{"offset":24,"size":8,"kind":"u64"},"comm":{"offset":32,"size":16,"kind":"char","count":16},"hist":{"offset":48,"size":144,"kind":"u32","count":36}}},
   sc_err_key: {"size":16,"fields":{"pid":{"offset":0,"size":4,"kind":"u32"},"uid":{"offset":4,"size":4,"kind":"u32"},"nr":{"offset":8,"size":4,"kind":"u32"},"err":{"offset":12,"size":4,"kind":"u32"}}},
   sc_coarse_key: {"size":16,"fields":{"uid":{"offset":0,"size":4,"kind":"u32"},"nr":{"offset":4,"size":4,"kind":"u32"},"err":{"offset":8,"size":4,"kind":"u32"},"comm_hash":{"offset":12,"size":4,"kind":"u32"}}},
+  sc_cache: {"size":168,"fields":{"slot":{"offset":0,"size":160,"kind":"struct","struct":"sc_cache_slot","count":4},"next":{"offset":160,"size":8,"kind":"u64"}}},
+  sc_cache_slot: {"size":40,"fields":{"uid":{"offset":0,"size":4,"kind":"u32"},"nr":{"offset":4,"size":4,"kind":"u32"},"comm":{"offset":8,"size":16,"kind":"char","count":16},"cgroup":{"offset":24,"size":8,"kind":"u64"},"count":{"offset":32,"size":8,"kind":"u64"}}},
 } as const satisfies Record<string, StructLayout>;
 
 /** Enums of the C headers, from BTF: name -> member -> value. */
@@ -13,5 +15,6 @@ export const enums = {} as const satisfies Record<string, Record<string, number>
 
 /** Integer #defines of the C headers, from the preprocessor. */
 export const defines = {
+  SC_CACHE_SLOTS: 4,
   SC_HIST_SLOTS: 36,
 } as const satisfies Record<string, number | bigint>;
