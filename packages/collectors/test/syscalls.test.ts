@@ -390,7 +390,7 @@ describe('syscalls collector (real kernel)', () => {
     });
 
     test('without count_while_detached, nothing is counted while detached (rows are weighted instead)', async () => {
-      const session = await start({ uid });
+      const session = await start({ uid }, undefined, { count_while_detached: false });
       try {
         assert.equal(session.dutyCycle!.countsWhileDetached ?? false, false);
         session.dutyCycle!.setAttached(false);

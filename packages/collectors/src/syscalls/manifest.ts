@@ -27,8 +27,8 @@ export const manifest = defineCollector({
         doc: '(uid, comm, syscall) keys for calls that do not fit the per-process map',
       }),
       count_while_detached: p.boolean({
-        default: false,
-        doc: 'when the agent duty-cycles the collector, keep counting every call (untimed, per uid, comm and syscall) while it is detached: exact totals, at about the full programs cost on every call of the host',
+        default: true,
+        doc: 'when the agent duty-cycles the collector, keep counting every call (untimed, per uid, comm and syscall) while it is detached: exact totals, at about half the full programs cost on every call of the host (the agent turns it off when that does not fit the budget)',
       }),
     })
     .transform((v) => ({

@@ -11,7 +11,9 @@
  *    on for a short window only (statistics add two clock reads to every
  *    program run, as much as a small program itself, so leaving them on would
  *    be the largest cost of an always-on job), and extrapolates the window to
- *    the period;
+ *    the period; an instance that keeps a count-only program attached while
+ *    detached has a second window in its detached part, charged for the
+ *    detached time (that program runs on every event of the host too);
  *  - duty-cycles the instances that allow it: attached for the first
  *    `fraction` of the period, detached for the rest; the fraction is the
  *    smallest any subscriber asked for, and rows collected under it carry the
@@ -77,6 +79,14 @@ export interface InstanceCost {
   runCount: number;
 }
 
+const addCost = (a: InstanceCost, rate: InstanceCost, ms: number): InstanceCost => ({
+  runTimeNs: a.runTimeNs + rate.runTimeNs * ms,
+  runCount: a.runCount + rate.runCount * ms,
+});
+
+/** Statistics on for a while: `open` when they are, `close` just before they go off. */
+type StatsWindow = (open: () => void, close: () => void) => void;
+
 /**
  * Length of the duty period. Attaching one tracepoint program takes 7-25 ms
  * of this thread (the kernel patches the call site on every CPU), and the
@@ -90,6 +100,15 @@ export const DUTY_PERIOD_MS = 10_000;
  */
 const STATS_WINDOW_MS = 100;
 const STATS_EVERY = 1;
+/** The detached part's window opens this long after the detach (the hand-over is done). */
+const COUNTING_WINDOW_DELAY_MS = 50;
+
+/** A statistics window in progress: raw counters when it opened. */
+interface Window {
+  start: InstanceCost;
+  openedAt: number;
+  closedAt?: number;
+}
 
 class Instance {
   readonly subscribers = new Map<number, Subscriber>();
@@ -100,7 +119,22 @@ class Instance {
   /** cost per attached millisecond, from the latest statistics window */
   private rate: InstanceCost | undefined;
   /** the statistics window in progress: raw counters and times */
-  private window: { start: InstanceCost; openedAt: number; closedAt?: number } | undefined;
+  private window: Window | undefined;
+  /**
+   * The count-only program (DutyCycleControl.countsWhileDetached) while the
+   * others are detached: its cost per millisecond from the latest window in
+   * the detached part, when it started counting (undefined while it is not),
+   * its counting time not yet charged, its estimated cumulative cost (in
+   * `estimated` too), and its window in progress.
+   */
+  private countingRate: InstanceCost | undefined;
+  private countingAt: number | undefined;
+  private countingSincePeriod = 0;
+  private estimatedCounting: InstanceCost = { runTimeNs: 0, runCount: 0 };
+  private countingWindow: Window | undefined;
+  /** a window in the detached part is scheduled */
+  private countingWindowDue = false;
+  private closed = false;
   /** the fraction asked for in the current period */
   appliedFraction = 1;
   /** when the programs were last fully attached; undefined while detached */
@@ -116,6 +150,7 @@ class Instance {
     readonly collector: CollectorDefinition,
     readonly session: CollectorSession<unknown>,
     readonly params: unknown,
+    private readonly statsWindow: StatsWindow = () => undefined,
   ) {}
 
   /** Subscribers that are staying. */
@@ -140,11 +175,60 @@ class Instance {
     return Math.min(1, ...this.staying().map((s) => s.fraction));
   }
 
-  /** Attached time up to `now`, moved into attachedSincePeriod. */
+  /** Attached and counting time up to `now`, moved into attachedSincePeriod and countingSincePeriod. */
   private settleAttached(now: number): void {
-    if (this.attachedAt === undefined) return;
-    this.attachedSincePeriod += now - this.attachedAt;
-    this.attachedAt = now;
+    if (this.attachedAt !== undefined) {
+      this.attachedSincePeriod += now - this.attachedAt;
+      this.attachedAt = now;
+    }
+    if (this.countingAt !== undefined) {
+      this.countingSincePeriod += now - this.countingAt;
+      this.countingAt = now;
+    }
+  }
+
+  /** Whether the count-only program runs now: detached, and counting while detached. */
+  private countingNow(): boolean {
+    return this.attachedAt === undefined && this.session.dutyCycle?.countsWhileDetached === true;
+  }
+
+  /** Follows the count-only program's state after a change (settled first). */
+  private trackCounting(now: number): void {
+    if (!this.countingNow()) {
+      this.countingAt = undefined;
+      return;
+    }
+    this.countingAt ??= now;
+    if (this.countingWindowDue || this.countingWindow) return;
+    this.countingWindowDue = true;
+    const timer = setTimeout(() => {
+      this.countingWindowDue = false;
+      if (this.closed || !this.countingNow()) return;
+      this.statsWindow(
+        () => {
+          if (this.countingNow())
+            this.countingWindow = { start: this.rawCost(), openedAt: Date.now() };
+        },
+        () => {
+          const w = this.countingWindow;
+          this.countingWindow = undefined;
+          if (w) this.countingRate = this.rateOf(w) ?? this.countingRate;
+        },
+      );
+    }, COUNTING_WINDOW_DELAY_MS);
+    timer.unref();
+  }
+
+  /** Turns counting while detached on or off (DutyCycleControl.setCounting). */
+  setCounting(on: boolean): void {
+    const duty = this.session.dutyCycle;
+    if (!duty?.setCounting) return;
+    const now = Date.now();
+    this.settleAttached(now);
+    // A window that saw both states measures neither.
+    if (this.countingWindow) this.countingWindow.closedAt = now;
+    duty.setCounting(on);
+    this.trackCounting(now);
   }
 
   /**
@@ -156,11 +240,17 @@ class Instance {
   beginPeriod(): void {
     const now = Date.now();
     this.settleAttached(now);
-    if (this.rate) {
-      this.estimated.runTimeNs += this.rate.runTimeNs * this.attachedSincePeriod;
-      this.estimated.runCount += this.rate.runCount * this.attachedSincePeriod;
+    if (this.rate) this.estimated = addCost(this.estimated, this.rate, this.attachedSincePeriod);
+    if (this.countingRate) {
+      this.estimated = addCost(this.estimated, this.countingRate, this.countingSincePeriod);
+      this.estimatedCounting = addCost(
+        this.estimatedCounting,
+        this.countingRate,
+        this.countingSincePeriod,
+      );
     }
     this.attachedSincePeriod = 0;
+    this.countingSincePeriod = 0;
     const duty = this.session.dutyCycle;
     if (!duty) return;
     if (this.detachTimer) clearTimeout(this.detachTimer);
@@ -171,7 +261,11 @@ class Instance {
         const t0 = ownCpuUs();
         duty.setAttached(true);
         this.lastAttachUs = ownCpuUs() - t0;
-        this.attachedAt = Date.now();
+        const at = Date.now();
+        this.settleAttached(at);
+        if (this.countingWindow) this.countingWindow.closedAt = at;
+        this.attachedAt = at;
+        this.trackCounting(at);
       }
       if (this.appliedFraction < 1) {
         this.detachTimer = setTimeout(
@@ -194,6 +288,7 @@ class Instance {
       const t0 = ownCpuUs();
       this.session.dutyCycle?.setAttached(false);
       this.switchPairUs = this.lastAttachUs + ownCpuUs() - t0;
+      this.trackCounting(Date.now());
     } catch (err) {
       for (const s of this.subscribers.values()) s.onError(err as Error);
     }
@@ -221,13 +316,17 @@ class Instance {
   closeWindow(): void {
     const w = this.window;
     this.window = undefined;
-    if (!w) return;
+    if (w) this.rate = this.rateOf(w) ?? this.rate;
+  }
+
+  /** Cost per millisecond over the part of window `w` until it closed (now if it did not). */
+  private rateOf(w: Window): InstanceCost | undefined {
     const end = this.rawCost();
-    const attachedMs = (w.closedAt ?? Date.now()) - w.openedAt;
-    if (attachedMs <= 0) return;
-    this.rate = {
-      runTimeNs: Math.max(0, end.runTimeNs - w.start.runTimeNs) / attachedMs,
-      runCount: Math.max(0, end.runCount - w.start.runCount) / attachedMs,
+    const ms = (w.closedAt ?? Date.now()) - w.openedAt;
+    if (ms <= 0) return undefined;
+    return {
+      runTimeNs: Math.max(0, end.runTimeNs - w.start.runTimeNs) / ms,
+      runCount: Math.max(0, end.runCount - w.start.runCount) / ms,
     };
   }
 
@@ -284,18 +383,35 @@ class Instance {
     s.onData(out, s.rowsFraction);
   }
 
-  /** Charged periods plus the attached time of the current one, at the latest rate. */
+  /**
+   * Charged periods plus the attached (and counting) time of the current
+   * one, at the latest rates.
+   */
   cost(): InstanceCost {
-    if (!this.rate) return { ...this.estimated };
-    const pending =
-      this.attachedSincePeriod + (this.attachedAt !== undefined ? Date.now() - this.attachedAt : 0);
-    return {
-      runTimeNs: this.estimated.runTimeNs + this.rate.runTimeNs * pending,
-      runCount: this.estimated.runCount + this.rate.runCount * pending,
-    };
+    const now = Date.now();
+    let cost = { ...this.estimated };
+    if (this.rate) {
+      const pending =
+        this.attachedSincePeriod + (this.attachedAt !== undefined ? now - this.attachedAt : 0);
+      cost = addCost(cost, this.rate, pending);
+    }
+    return this.countingRate ? addCost(cost, this.countingRate, this.pendingCounting(now)) : cost;
+  }
+
+  /** The count-only program's share of cost(): what it cost while the others were detached. */
+  countingCost(): InstanceCost {
+    const cost = { ...this.estimatedCounting };
+    return this.countingRate
+      ? addCost(cost, this.countingRate, this.pendingCounting(Date.now()))
+      : cost;
+  }
+
+  private pendingCounting(now: number): number {
+    return this.countingSincePeriod + (this.countingAt !== undefined ? now - this.countingAt : 0);
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     if (this.detachTimer) clearTimeout(this.detachTimer);
@@ -312,6 +428,12 @@ export interface SubscriptionHandle {
   degrade(): string | undefined;
   /** Cumulative kernel cost of the instance this subscription uses. */
   cost(): InstanceCost;
+  /**
+   * The part of cost() its count-only program spent while the others were
+   * detached (DutyCycleControl.countsWhileDetached): it does not shrink with
+   * the duty fraction.
+   */
+  countingCost(): InstanceCost;
   /** Whether the instance can be duty-cycled. */
   readonly dutyCyclable: boolean;
   /** Whether it counts every event while detached now (its rows are not weighted). */
@@ -347,7 +469,12 @@ export class CollectorHost {
   private nextId = 1;
   private periodTimer: NodeJS.Timeout;
   private windowTimer: NodeJS.Timeout | undefined;
+  /** run-time statistics, on while any window is open */
   private stats: RunTimeStats | undefined;
+  private statsUsers = 0;
+  private closed = false;
+  /** windows in the detached part of instances, open or about to */
+  private readonly countingTimers = new Set<NodeJS.Timeout>();
   private period = 0;
 
   /**
@@ -380,20 +507,47 @@ export class CollectorHost {
     if (this.ready.size === 0) return;
     for (const i of this.ready) i.beginPeriod();
     if (this.period++ % STATS_EVERY !== 0) return;
-    try {
-      this.stats = new RunTimeStats();
-    } catch {
-      // Without CAP_SYS_ADMIN there are no statistics: costs stay at what was measured.
-      return;
-    }
+    if (!this.acquireStats()) return;
     for (const i of this.ready) i.openWindow();
     this.windowTimer = setTimeout(() => {
       this.windowTimer = undefined;
       for (const i of this.ready) i.closeWindow();
-      this.stats?.close();
-      this.stats = undefined;
+      this.releaseStats();
     }, STATS_WINDOW_MS);
   }
+
+  /** Turns statistics on (shared by the windows open at once); false when they cannot be. */
+  private acquireStats(): boolean {
+    if (!this.stats) {
+      try {
+        this.stats = new RunTimeStats();
+      } catch {
+        // Without CAP_SYS_ADMIN there are no statistics: costs stay at what was measured.
+        return false;
+      }
+    }
+    this.statsUsers++;
+    return true;
+  }
+
+  private releaseStats(): void {
+    if (--this.statsUsers > 0) return;
+    this.statsUsers = 0;
+    this.stats?.close();
+    this.stats = undefined;
+  }
+
+  /** A window of STATS_WINDOW_MS for one instance (its detached part). */
+  private readonly statsWindow: StatsWindow = (open, close) => {
+    if (this.closed || !this.acquireStats()) return;
+    open();
+    const t = setTimeout(() => {
+      this.countingTimers.delete(t);
+      close();
+      this.releaseStats();
+    }, STATS_WINDOW_MS);
+    this.countingTimers.add(t);
+  };
 
   /** Names of collectors with a kernel instance loaded now. */
   active(): string[] {
@@ -407,7 +561,7 @@ export class CollectorHost {
       pending = opts.collector
         .start({ params: opts.params, filters: opts.filters, host: this.host })
         .then((session) => {
-          const instance = new Instance(opts.collector, session, opts.params);
+          const instance = new Instance(opts.collector, session, opts.params, this.statsWindow);
           this.ready.add(instance);
           this.restartPeriods();
           return instance;
@@ -436,6 +590,7 @@ export class CollectorHost {
       degrade: () => instance.session.degrade?.(),
       notes: instance.session.notes ?? [],
       cost: () => instance.cost(),
+      countingCost: () => instance.countingCost(),
       dutyCyclable: instance.session.dutyCycle !== undefined,
       countsWhileDetached: () => instance.session.dutyCycle?.countsWhileDetached === true,
       canCountWhileDetached: instance.session.dutyCycle?.setCounting !== undefined,
@@ -443,7 +598,7 @@ export class CollectorHost {
         const duty = instance.session.dutyCycle;
         if (!duty?.setCounting || duty.countsWhileDetached === on) return;
         await instance.drain();
-        duty.setCounting(on);
+        instance.setCounting(on);
       },
       setDutyFraction: (fraction) => {
         sub.fraction = Math.min(1, Math.max(0, fraction));
@@ -468,10 +623,14 @@ export class CollectorHost {
 
   /** Detaches everything. */
   async close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.periodTimer);
     if (this.windowTimer) clearTimeout(this.windowTimer);
+    for (const t of this.countingTimers) clearTimeout(t);
+    this.countingTimers.clear();
     this.stats?.close();
     this.stats = undefined;
+    this.statsUsers = 0;
     this.ready.clear();
     const all = [...this.instances.values()];
     this.instances.clear();

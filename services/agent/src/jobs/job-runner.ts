@@ -116,6 +116,7 @@ interface Run {
     agentCpuUs: number;
     chargedCpuUs: number;
     dutyNs?: number;
+    countingNs?: number;
   };
   /** when the run started running; its budget is judged from startedAt + warmup on */
   startedAt?: number;
@@ -134,8 +135,10 @@ interface CostWindow {
   wallNs: number;
   /** kernel cost to the workloads (see JobRunner.workloadNs) */
   kernelNs: number;
-  /** the part of kernelNs from duty-cyclable instances */
+  /** the part of kernelNs from duty-cyclable instances' hooks while attached */
   dutyNs: number;
+  /** the part of kernelNs from their count-only programs while detached (does not shrink with the fraction) */
+  countingNs: number;
   agentNs: number;
   /** co-located pipeline processes (JobRunnerOptions.chargedCpuUs) */
   chargedNs: number;
@@ -155,11 +158,13 @@ const DEFAULT_WARMUP_MS = 20_000;
 const BUDGET_WINDOWS = 5;
 const MIN_WINDOWS = 4;
 /**
- * Over budget at this fraction or below with a session counting while
- * detached, the runner turns that counting off (for COUNTING_OFF_MS) before
- * anything else: the hooks then cost little, the count-only program the rest.
+ * Counting while detached (a count-only program on every call of the host
+ * while the hooks are detached) is turned off, over budget, when it alone
+ * would cost this share of the budget with the hooks detached throughout, or
+ * once the hooks are at the smallest fraction (before the collectors are
+ * degraded or the run throttled); it stays off for COUNTING_OFF_MS.
  */
-const COUNTING_OFF_FRACTION = 1 / 8;
+const COUNTING_OFF_SHARE = 0.35;
 const COUNTING_OFF_MS = 10 * 60_000;
 
 /** Smallest duty fraction: attached 1/64 of each period (156 ms of 10 s). */
@@ -435,12 +440,20 @@ export class JobRunner implements JobExecutor {
       // Counters restart when an instance is replaced; a negative delta means "unknown", skip.
       const bpfNs = cost.runTimeNs - run.lastCost.cost.runTimeNs;
       const hooks = cost.runCount - run.lastCost.cost.runCount;
-      const dutyNs = dutyTotal - (run.lastCost.dutyNs ?? NaN);
+      const dutyNs = dutyTotal.hooks - (run.lastCost.dutyNs ?? NaN);
+      const countingNs = dutyTotal.counting - (run.lastCost.countingNs ?? NaN);
       const agentNs = (agentCpuUs - run.lastCost.agentCpuUs) * 1000;
       const chargedNs = Math.max(0, chargedCpuUs - run.lastCost.chargedCpuUs) * 1000;
-      run.lastCost = { at: now, cost, agentCpuUs, chargedCpuUs, dutyNs: dutyTotal };
+      run.lastCost = {
+        at: now,
+        cost,
+        agentCpuUs,
+        chargedCpuUs,
+        dutyNs: dutyTotal.hooks,
+        countingNs: dutyTotal.counting,
+      };
       // NaN: the first check of a run has no duty-cycled baseline yet.
-      if (bpfNs < 0 || hooks < 0 || !(dutyNs >= 0)) continue;
+      if (bpfNs < 0 || hooks < 0 || !(dutyNs >= 0) || !(countingNs >= 0)) continue;
       const kernelNs = JobRunner.workloadNs(bpfNs, hooks, cal);
       const warming = now - (run.startedAt ?? now) < (this.opts.warmupMs ?? DEFAULT_WARMUP_MS);
       if (warming || now < run.settleUntil) {
@@ -457,6 +470,7 @@ export class JobRunner implements JobExecutor {
         wallNs,
         kernelNs,
         dutyNs: Math.min(dutyNs, kernelNs),
+        countingNs: Math.min(countingNs, Math.max(0, kernelNs - dutyNs)),
         agentNs,
         chargedNs,
       });
@@ -466,9 +480,10 @@ export class JobRunner implements JobExecutor {
           wallNs: a.wallNs + w.wallNs,
           kernelNs: a.kernelNs + w.kernelNs,
           dutyNs: a.dutyNs + w.dutyNs,
+          countingNs: a.countingNs + w.countingNs,
           agentNs: a.agentNs + w.agentNs,
         }),
-        { wallNs: 0, kernelNs: 0, dutyNs: 0, agentNs: 0 },
+        { wallNs: 0, kernelNs: 0, dutyNs: 0, countingNs: 0, agentNs: 0 },
       );
       // The pipeline's work comes in bursts (an embedded store merges parts now and then):
       // its median rate over the windows, so one burst does not degrade a run on an idle host.
@@ -493,25 +508,32 @@ export class JobRunner implements JobExecutor {
       const measured =
         `overhead ${pct(share)} of host CPU` +
         ` (over ${(sum.wallNs / 1e9).toFixed(1)} s on ${this.ncpus} CPUs: kernel ${ms(sum.kernelNs)}` +
-        ` of which duty-cycled hooks ${ms(sum.dutyNs)}, agent ${ms(sum.agentNs)}` +
+        ` of which duty-cycled hooks ${ms(sum.dutyNs)}` +
+        (sum.countingNs > 0 ? ` and count-only while detached ${ms(sum.countingNs)}` : '') +
+        `, agent ${ms(sum.agentNs)}` +
         (this.opts.chargedCpuUs
           ? `, pipeline ${ms(pipelineNs)} above its floor of ${ms(floor * sum.wallNs)})`
           : ')');
       const dutyHandles = run.handles.filter((h) => h.dutyCyclable);
       // The fraction in force (another job on a shared instance may ask for less).
       const current = Math.min(run.fraction, ...dutyHandles.map((h) => h.dutyFraction()));
-      // What the duty-cycled hooks would cost at full time, and what does not scale with the fraction.
+      // What the duty-cycled hooks would cost at full time, and what does not scale with the
+      // fraction (a count-only program's cost, which grows as it falls, among it).
       const dutyFull = sum.dutyNs / hostNs / current;
       const fixed = share - sum.dutyNs / hostNs;
       // What re-attaching every period costs the agent, which a fraction of 1 does not pay.
       const switchCost = this.switchShare(dutyHandles);
       if (share > budget) {
         const counting = dutyHandles.filter((h) => h.countsWhileDetached());
-        if (counting.length > 0 && run.fraction <= COUNTING_OFF_FRACTION) {
-          // Over budget with the hooks mostly detached: what is left is mostly the
-          // count-only program, which costs every call of the host (a syscall-heavy
-          // server). Calls made while detached are no longer counted, the rows are
-          // weighted again, and counting stays off for COUNTING_OFF_MS (no see-saw).
+        // The count-only programs' cost with the hooks detached throughout.
+        const countingFull = current < 1 ? sum.countingNs / hostNs / (1 - current) : 0;
+        const lastStep = current <= MIN_DUTY_FRACTION;
+        if (counting.length > 0 && (countingFull >= budget * COUNTING_OFF_SHARE || lastStep)) {
+          // Over budget with the count-only program a large part of the cost (a
+          // syscall-heavy server: it runs on every call of the host), or with nothing
+          // else left to lower before a throttle. Calls made while detached are no longer
+          // counted, the rows are weighted again, and counting stays off for
+          // COUNTING_OFF_MS (no see-saw).
           for (const h of counting) await h.setCountWhileDetached(false);
           run.countingOffUntil = Date.now() + COUNTING_OFF_MS;
           run.windows = [];
@@ -645,15 +667,23 @@ export class JobRunner implements JobExecutor {
     );
   }
 
-  /** Estimated cumulative kernel cost (workload ns) of this run's duty-cyclable instances. */
-  private static dutyCost(run: Run, cal: HookCost): number {
-    let duty = 0;
-    for (const h of run.handles) {
+  /**
+   * Estimated cumulative kernel cost (workload ns) of this run's
+   * duty-cyclable instances: their hooks while attached, and their count-only
+   * programs while detached.
+   */
+  private static dutyCost(run: Run, cal: HookCost): { hooks: number; counting: number } {
+    let hooks = 0;
+    let counting = 0;
+    for (const h of new Set(run.handles)) {
       if (!h.dutyCyclable) continue;
       const c = h.cost();
-      duty += JobRunner.workloadNs(c.runTimeNs, c.runCount, cal);
+      const k = h.countingCost();
+      const countingNs = JobRunner.workloadNs(k.runTimeNs, k.runCount, cal);
+      hooks += JobRunner.workloadNs(c.runTimeNs, c.runCount, cal) - countingNs;
+      counting += countingNs;
     }
-    return duty;
+    return { hooks, counting };
   }
 
   cancel(jobId: string, reason: string): void {
