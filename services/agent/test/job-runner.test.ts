@@ -99,7 +99,8 @@ describe('JobRunner (real kernel)', () => {
         ftProgramsOf()
           .map((p) => p.name)
           .sort(),
-        ['ft_sc_enter', 'ft_sc_exit'],
+        // ft_sc_count is loaded with them (count_while_detached), attached only while they are not
+        ['ft_sc_count', 'ft_sc_enter', 'ft_sc_exit'],
         'one set of ft_ programs in this process',
       );
       assert.deepEqual(runner.activeCollectors(), ['syscalls']);
