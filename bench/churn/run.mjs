@@ -75,6 +75,9 @@ const samples = []; // { t, phase, pid, rss, anon, file }
 let phase = 'warm-up';
 let sampler;
 let watcher;
+let metricsSampler;
+const memory = []; // { t, heapUsed, heapTotal, external, malloc, caches: { name: bytes } }
+let scraping = false;
 const hogs = [];
 try {
   const t0 = Date.now();
@@ -91,6 +94,31 @@ try {
     const m = memoryStatus(now);
     if (m) samples.push({ t: (Date.now() - t0) / 1000, phase, pid: now, ...m });
   }, 1000);
+  // The agent's own account of its memory every 3 s: what the RSS peak is made of.
+  metricsSampler = setInterval(async () => {
+    if (scraping) return; // a starved agent answers late: one scrape at a time
+    scraping = true;
+    try {
+      const m = await up.agentMetrics();
+      const caches = {};
+      for (const [k, v] of Object.entries(m)) {
+        const name = /^fleettrace_agent_cache_bytes\{cache="([^"]+)"\}$/.exec(k)?.[1];
+        if (name && v > 0) caches[name] = v;
+      }
+      memory.push({
+        t: (Date.now() - t0) / 1000,
+        heapUsed: m.fleettrace_agent_heap_used_bytes,
+        heapTotal: m.fleettrace_agent_heap_total_bytes,
+        external: m.fleettrace_agent_external_bytes,
+        malloc: m.fleettrace_agent_malloc_in_use_bytes,
+        caches,
+      });
+    } catch {
+      // the next tick tries again
+    } finally {
+      scraping = false;
+    }
+  }, 3000);
   // What the job's run said when (state and reason changes), every 2 s: how it met the storm.
   const timeline = [];
   let jobId;
@@ -172,6 +200,7 @@ try {
   await sleep(5000);
   clearInterval(sampler);
   clearInterval(watcher);
+  clearInterval(metricsSampler);
 
   const jobs = await up.api('/api/v1/jobs');
   const list = jobs.jobs ?? jobs;
@@ -193,6 +222,20 @@ try {
     return xs.length ? `${(Math.max(...xs.map((s) => s.rss)) / MIB).toFixed(0)}` : '—';
   };
   const exact = stored.calls === getppid;
+  // The agent's figures nearest the RSS peak (scraped every 3 s).
+  const near = memory.reduce(
+    (a, m) => (a === undefined || Math.abs(m.t - max.t) < Math.abs(a.t - max.t) ? m : a),
+    undefined,
+  );
+  const mibOf = (x) => (Number.isFinite(x) ? (x / MIB).toFixed(0) : '—');
+  const atPeak = near
+    ? `at ${near.t.toFixed(0)} s: V8 heap used ${mibOf(near.heapUsed)} of ${mibOf(near.heapTotal)} reserved, ` +
+      `buffers outside it ${mibOf(near.external)}, C heap in use ${mibOf(near.malloc)}; caches over 1 MiB: ` +
+      (Object.entries(near.caches)
+        .filter(([, v]) => v >= MIB)
+        .map(([k, v]) => `${k} ${mibOf(v)}`)
+        .join(', ') || 'none')
+    : 'no scrape answered';
   const lines = [
     `| | value |`,
     `|---|---:|`,
@@ -203,6 +246,7 @@ try {
     ...(exec ? [`| exec rows stored | ${execs} of ${made} |`] : []),
     `| agent RSS idle (MiB) | ${idle ? (idle.rss / MIB).toFixed(0) : '—'} (anon ${idle ? (idle.anon / MIB).toFixed(0) : '—'}) |`,
     `| agent RSS max (MiB) | **${(max.rss / MIB).toFixed(0)}** at ${max.t.toFixed(0)} s (${max.phase}; anon ${(max.anon / MIB).toFixed(0)}, file ${(max.file / MIB).toFixed(0)}); cap ${capMib}: ${max.rss <= capMib * MIB ? 'kept' : 'NOT kept'} |`,
+    `| agent memory nearest the peak (MiB, its /metrics) | ${atPeak} |`,
     `| agent RSS max by phase (MiB) | warm-up ${byPhase('warm-up')}, churn ${byPhase('churn')}, drain ${byPhase('drain')}, after ${byPhase('after')} |`,
     `| agent processes seen | ${pids.size}${pids.size > 1 ? ' (it restarted)' : ''} |`,
     `| agent /metrics at the end | caches: ${caches.join('; ') || JSON.stringify(metrics).slice(0, 200)}; memory pressure events ${metrics.fleettrace_agent_memory_pressure_events}, over the cap ${metrics.fleettrace_agent_memory_over_limit_events}; V8 heap used ${((metrics.fleettrace_agent_heap_used_bytes ?? NaN) / MIB).toFixed(0)} MiB, C heap in use ${((metrics.fleettrace_agent_malloc_in_use_bytes ?? NaN) / MIB).toFixed(0)} MiB |`,
@@ -233,5 +277,6 @@ try {
   for (const h of hogs) h.kill('SIGKILL');
   clearInterval(sampler);
   clearInterval(watcher);
+  clearInterval(metricsSampler);
   await up.stop();
 }

@@ -3,7 +3,9 @@
 //
 // Interleaved rounds (order shuffled each round) of: nothing attached; empty
 // programs on sys_enter and sys_exit (the floor: what any syscall hook costs
-// merely by being attached); our `syscalls` collector; the bpftrace one-liner
+// merely by being attached), and on sys_exit alone; our `syscalls` collector,
+// attached and as duty cycling leaves it detached (its count-only program
+// alone); the bpftrace one-liner
 // that gathers the same data; `strace -c -f`; `perf trace -s`. The loop times
 // itself (so attach and teardown are outside the measurement) and prints ns
 // per call. Prints the median added ns per call of each, the collector's
@@ -44,32 +46,41 @@ const nsPerCall = async (n, wrapper = []) => {
   return Number(out.trim().split('\n').pop());
 };
 
+/** Empty programs attached: those of hook_floor.bpf.c whose name matches `names`. */
+const floorOf = async (names) => {
+  const obj = BpfObject.fromFile(bpfObjectPath('hook_floor'), 'ft_floor');
+  for (const p of obj.programs()) obj.setAutoload(p.name, names.test(p.name));
+  await obj.load();
+  obj.attachAll();
+  try {
+    return await nsPerCall(calls);
+  } finally {
+    obj.closeNow();
+  }
+};
+
+/** The collector with its defaults; `detached`: as duty cycling leaves it, the count-only program alone. */
+const fleettrace = async (detached) => {
+  const session = await collector.start({
+    params: collector.parseParams({}, 'params'),
+    filters: {},
+    host: localHost(),
+  });
+  if (detached) session.dutyCycle.setAttached(false);
+  try {
+    return await nsPerCall(calls);
+  } finally {
+    await session.drain();
+    await session.close();
+  }
+};
+
 const modes = {
   baseline: () => nsPerCall(calls),
-  floor: async () => {
-    const obj = BpfObject.fromFile(bpfObjectPath('hook_floor'), 'ft_floor');
-    for (const p of obj.programs()) obj.setAutoload(p.name, /^ft_floor_e(nter|xit)$/.test(p.name));
-    await obj.load();
-    obj.attachAll();
-    try {
-      return await nsPerCall(calls);
-    } finally {
-      obj.closeNow();
-    }
-  },
-  fleettrace: async () => {
-    const session = await collector.start({
-      params: collector.parseParams({}, 'params'),
-      filters: {},
-      host: localHost(),
-    });
-    try {
-      return await nsPerCall(calls);
-    } finally {
-      await session.drain();
-      await session.close();
-    }
-  },
+  floor: () => floorOf(/^ft_floor_e(nter|xit)$/),
+  'floor, sys_exit only': () => floorOf(/^ft_floor_exit$/),
+  fleettrace: () => fleettrace(false),
+  'fleettrace detached, counting': () => fleettrace(true),
   bpftrace: async () => {
     const bt = await startTracer('bpftrace', ['-e', BPFTRACE], /Attaching \d+ probes/);
     try {
@@ -119,7 +130,7 @@ const table = [
   ...rows.map(
     (r) =>
       `| ${r.mode} | ${r.ns.toFixed(1)} | ${r.mode === 'baseline' ? '—' : r.added.toFixed(1)} | ${
-        r.mode === 'baseline' || r.mode === 'fleettrace' || r.mode === 'floor'
+        r.mode === 'baseline' || r.mode === 'fleettrace' || r.mode.startsWith('floor')
           ? '—'
           : (r.added / added.fleettrace).toFixed(1)
       } | ${r.note} |`,
@@ -127,7 +138,12 @@ const table = [
 ].join('\n');
 const verdict =
   `fleettrace added cost: **${floorMultiple.toFixed(2)}× the floor** (empty sys_enter + sys_exit programs, ` +
-  `${added.floor.toFixed(1)} ns; goal ≤ 2×), ${ratio.toFixed(2)}× bpftrace's.`;
+  `${added.floor.toFixed(1)} ns; goal ≤ 2×), ${ratio.toFixed(2)}× bpftrace's.\n\n` +
+  `Duty-cycled, with its programs detached, the count-only exit program still counts every call: ` +
+  `**${added['fleettrace detached, counting'].toFixed(1)} ns** a call, ` +
+  `${(added['fleettrace detached, counting'] / added['floor, sys_exit only']).toFixed(2)}× an empty sys_exit program ` +
+  `(${added['floor, sys_exit only'].toFixed(1)} ns) and ` +
+  `${(added['fleettrace detached, counting'] / added.fleettrace).toFixed(2)}× the attached collector.`;
 console.log(table + '\n\n' + verdict);
 recordSection(
   'syscall-overhead',
@@ -135,5 +151,5 @@ recordSection(
     `Machine: ${machine()}. Date: ${new Date().toISOString()}.\n\n` +
     `A C loop of getppid() times itself (${calls} calls; ${straceCalls} under strace, ${perfCalls} under perf trace); ` +
     `modes are interleaved in shuffled order over ${rounds} rounds. Tracing is system-wide in both fleettrace ` +
-    `(\`syscalls\` collector, no filter, default sampling of latency: every call counted, the first 16 calls per task per tick and the first of each syscall per tick timed) and bpftrace (the one-liner of issue 2). "floor" is two empty raw tracepoint programs on sys_enter and sys_exit (\`bpf/testing/hook_floor.bpf.c\`).\n\n${table}\n\n${verdict}\n`,
+    `(\`syscalls\` collector, no filter, default sampling of latency: every call counted, the first 16 calls per task per tick and the first of each syscall per tick timed) and bpftrace (the one-liner of issue 2). "floor" is two empty raw tracepoint programs on sys_enter and sys_exit (\`bpf/testing/hook_floor.bpf.c\`), "floor, sys_exit only" the second alone. "fleettrace detached, counting" is the collector as duty cycling leaves it between its attached parts: \`ft_sc_count\` alone (count_while_detached, the default).\n\n${table}\n\n${verdict}\n`,
 );

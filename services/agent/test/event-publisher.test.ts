@@ -17,8 +17,10 @@ import {
   TOPICS,
   unpackRows,
   unpackTables,
+  type Bus,
   type Subscription,
 } from '@fleettrace/bus';
+import { memoryCaches } from '@fleettrace/common';
 import { EventBatch } from '@fleettrace/proto';
 import { EventPublisher } from '../src/publish/event-publisher';
 
@@ -162,6 +164,59 @@ test('the spool bound drops the oldest batches and counts their rows as lost', a
     );
     await p.close();
     await bus.close();
+  } finally {
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+});
+
+test('the outbox is a tracked cache: size and bound in the figures, a shrink spools it, nothing lost', async () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'fleettrace-publisher-'));
+  // A bus that holds its first publish until released (logic only: the real bus is above).
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const sequences: number[] = [];
+  let publishes = 0;
+  const bus = {
+    kind: 'local',
+    publish: async (_topic: string, messages: Array<{ value: Buffer }>) => {
+      if (publishes++ === 0) await gate;
+      for (const m of messages) sequences.push(EventBatch.decode(m.value).sequence);
+    },
+    close: async () => undefined,
+  } as unknown as Bus;
+  const outbox = () => memoryCaches.figures().find((c) => c.name === 'publish.outbox')!;
+  try {
+    const p = new EventPublisher({
+      agentId: 'agent-3',
+      host: 'h3',
+      bus,
+      stateDir,
+      maxBatchBytes: 1000,
+      maxDelayMs: 20,
+      maxPublishBytes: 1000,
+      retryMinMs: 20,
+      rowsEncoding: 'json',
+      log: () => undefined,
+    });
+    p.publish({ jobId: 'j', runId: 'r', collector: 'proc', rows: rows(100), lost: 0, weight: 1 });
+    await new Promise((r) => setTimeout(r, 200));
+    const held = outbox();
+    assert.ok(held.entries >= 3, `envelopes held while the bus has not answered: ${held.entries}`);
+    // (summed over the publishers of this file still alive: 32 MiB each by default)
+    assert.ok(held.bytes > 0 && held.maxBytes % (32 << 20) === 0, JSON.stringify(held));
+    // The memory governor's shrink: what waits behind the publish in flight goes to disk.
+    memoryCaches.shrinkAll(0.5);
+    release();
+    while (p.spoolState().batches > 0 || outbox().entries > 0)
+      await new Promise((r) => setTimeout(r, 20));
+    assert.ok(outbox().evictions >= held.entries - 1, `spooled: ${outbox().evictions}`);
+    assert.deepEqual(
+      sequences,
+      [...sequences].sort((a, b) => a - b),
+      'delivered in sequence order',
+    );
+    assert.equal(sequences.length, held.entries, 'every envelope delivered once');
+    await p.close();
   } finally {
     rmSync(stateDir, { recursive: true, force: true });
   }

@@ -11,6 +11,7 @@ import {
   perCpuSlots,
   type RingBufferReader,
 } from '@fleettrace/native';
+import { memoryCaches, type TrackedCache } from '@fleettrace/common';
 import { BpfSession } from './bpf-session';
 import type { DrainResult, HostContext } from './definition';
 import { readChars, readU32, readU64, type StructLayout } from './layout';
@@ -109,11 +110,23 @@ export class RingSession<Row> extends BpfSession<Row> {
   private paused = false;
   private readonly maxQueued: number;
   private readonly maxQueuedBytes: number;
+  /** Undecoded records as a tracked cache: size and bound in /metrics (nothing to shrink). */
+  private readonly memory: TrackedCache = {
+    figures: () => ({
+      name: `undecoded.${this.opts.ringMap}`,
+      entries: this.pendingRecords,
+      bytes: this.pendingBytes,
+      maxBytes: this.maxQueuedBytes,
+      evictions: 0,
+    }),
+    shrink: () => undefined,
+  };
 
   constructor(private readonly opts: RingSessionOptions<Row>) {
     super(opts.obj);
     this.maxQueued = opts.maxQueuedRecords ?? 200_000;
     this.maxQueuedBytes = opts.maxQueuedBytes ?? 32 << 20;
+    memoryCaches.register(this.memory);
     // The reader's callback only queues: a flood of events must not hold the
     // event loop inside native callbacks.
     this.reader = opts.obj.openRingBuffer(opts.ringMap, (records) => {

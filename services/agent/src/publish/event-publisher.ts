@@ -33,6 +33,7 @@ import {
   TABLES_ENCODING,
   type Bus,
 } from '@fleettrace/bus';
+import { memoryCaches, type TrackedCache } from '@fleettrace/common';
 import { EventBatch } from '@fleettrace/proto';
 import type { RowBatch } from '../jobs/job-executor';
 import { DiskSpool, type SpooledBatch } from './disk-spool';
@@ -52,7 +53,11 @@ export interface EventPublisherOptions {
   maxDelayMs?: number;
   /** encoded envelopes per bus publish call, default 8 MiB */
   maxPublishBytes?: number;
-  /** envelopes held in memory beyond this go to the spool even while the bus works, default 64 MiB */
+  /**
+   * envelopes held in memory beyond this go to the spool even while the bus
+   * works, default 32 MiB; under memory pressure (the agent's governor) they
+   * all do
+   */
   maxMemoryBytes?: number;
   /** the spool's bound, default 1 GiB */
   spoolMaxBytes?: number;
@@ -112,6 +117,25 @@ export class EventPublisher {
   private closed = false;
   private readonly encoders = new Map<string, TableEncoder | undefined>();
   private unmappedLoggedAt = 0;
+  /** the memory governor asked for the outbox to go to the spool */
+  private spillNow = false;
+  /** envelopes moved from memory to the spool while the bus worked (bound or pressure) */
+  private spilled = 0;
+  /** The outbox as a tracked cache: size and bound in /metrics; a shrink spools it. */
+  private readonly memory: TrackedCache = {
+    figures: () => ({
+      name: 'publish.outbox',
+      entries: this.outbox.length,
+      bytes: this.outboxBytes,
+      maxBytes: this.maxMemoryBytes(),
+      evictions: this.spilled,
+    }),
+    shrink: () => {
+      if (this.outbox.length === 0) return;
+      this.spillNow = true;
+      this.wake?.();
+    },
+  };
 
   constructor(private readonly options: EventPublisherOptions) {
     this.topic = options.topic ?? TOPICS.events;
@@ -121,6 +145,7 @@ export class EventPublisher {
       this.spool.lastSequence + 1,
     );
     this.updateGauges();
+    memoryCaches.register(this.memory);
     if (this.spool.count > 0)
       this.log(`replaying ${this.spool.count} spooled batches (${this.spool.bytes} bytes)`);
     this.loop = this.run();
@@ -309,9 +334,11 @@ export class EventPublisher {
           if (Date.now() >= this.retryAt) await this.sendSpooled();
           else await this.sleep(this.retryAt - Date.now());
         } else if (this.outbox.length > 0) {
-          if (this.outboxBytes > (this.options.maxMemoryBytes ?? 64 << 20))
+          if (this.spillNow || this.outboxBytes > this.maxMemoryBytes()) {
+            this.spillNow = false;
+            this.spilled += this.outbox.length;
             await this.toSpool(this.outbox.splice(0));
-          else await this.sendFromMemory();
+          } else await this.sendFromMemory();
         } else {
           await this.sleep();
         }
@@ -415,6 +442,10 @@ export class EventPublisher {
       perRun.set(b.runId, r);
     }
     for (const r of perRun.values()) onAcknowledged(r.jobId, r.runId, r.rows);
+  }
+
+  private maxMemoryBytes(): number {
+    return this.options.maxMemoryBytes ?? 32 << 20;
   }
 
   private updateGauges(): void {
