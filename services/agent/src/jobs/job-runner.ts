@@ -160,11 +160,12 @@ const MIN_WINDOWS = 4;
 /**
  * Counting while detached (a count-only program on every call of the host
  * while the hooks are detached) is turned off, over budget, when it alone
- * would cost this share of the budget with the hooks detached throughout, or
- * once the hooks are at the smallest fraction (before the collectors are
- * degraded or the run throttled); it stays off for COUNTING_OFF_MS.
+ * would take the budget (less BUDGET_HEADROOM) with the hooks detached
+ * throughout, so that no fraction fits with it, or once the hooks are at the
+ * smallest fraction (before the collectors are degraded or the run
+ * throttled); it stays off for COUNTING_OFF_MS. Otherwise the fraction is
+ * lowered first: exact totals are worth more than latency samples.
  */
-const COUNTING_OFF_SHARE = 0.35;
 const COUNTING_OFF_MS = 10 * 60_000;
 
 /** Smallest duty fraction: attached 1/64 of each period (156 ms of 10 s). */
@@ -528,7 +529,7 @@ export class JobRunner implements JobExecutor {
         // The count-only programs' cost with the hooks detached throughout.
         const countingFull = current < 1 ? sum.countingNs / hostNs / (1 - current) : 0;
         const lastStep = current <= MIN_DUTY_FRACTION;
-        if (counting.length > 0 && (countingFull >= budget * COUNTING_OFF_SHARE || lastStep)) {
+        if (counting.length > 0 && (countingFull >= budget * BUDGET_HEADROOM || lastStep)) {
           // Over budget with the count-only program a large part of the cost (a
           // syscall-heavy server: it runs on every call of the host), or with nothing
           // else left to lower before a throttle. Calls made while detached are no longer
