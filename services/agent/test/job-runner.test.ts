@@ -215,7 +215,7 @@ describe('JobRunner (real kernel)', () => {
     const baseNs = median((await runStorm(1000)).map(([, ns]) => ns));
 
     const rec = new Recorder();
-    const runner = new JobRunner(rec, { features, warmupMs: 0 });
+    const runner = new JobRunner(rec, { features, warmupMs: 0, throttleAfterMs: 0 });
     try {
       const hookNs = await runner.hookCostNs();
       const stormDone = runStorm(9000);
@@ -338,13 +338,14 @@ describe('JobRunner (real kernel)', () => {
   test('a syscalls job whose budget cannot be met even at the smallest fraction ends throttled with the figure', async () => {
     features ??= await probeKernelFeatures(bpfObjectPath('features'));
     const storm = renamedCopy(workload('storm'), 'ft_duty_storm');
-    const child = spawn(storm, ['50000']);
+    const child = spawn(storm, ['90000']);
     const rec = new Recorder();
     const runner = new JobRunner(rec, { features, warmupMs: 0 });
     try {
       runner.assign(
         assignment({
           jobId: 'job-tiny',
+          endUnixMs: Date.now() + 180_000,
           collectors: [{ name: 'syscalls', params: {} }],
           filters: { comm: 'ft_duty_storm' },
           limits: { overheadBudget: 0.00001, maxEventsPerSecond: 0 },
@@ -352,7 +353,12 @@ describe('JobRunner (real kernel)', () => {
       );
       // Before throttling, the agent stops counting calls made while detached and measures again.
       await rec.until((s) => /rows of syscalls weighted 64/.test(s.reason), 50_000);
+      // Far over the budget (more than twice): throttled at once, no grace.
       const throttled = await rec.until((s) => s.state === RunState.RUN_STATE_THROTTLED, 60_000);
+      assert.ok(
+        rec.statuses.every((s) => !/throttled if it stays over/.test(s.reason)),
+        'no grace far over the budget',
+      );
       assert.match(
         throttled.reason,
         /^overhead \d+\.\d+% of host CPU \(over .* exceeds the budget of 0\.001% even with syscalls attached 1\/64 of the time/,
@@ -407,6 +413,7 @@ describe('JobRunner (real kernel)', () => {
       features,
       hookCostNs: 0,
       warmupMs: 0,
+      throttleAfterMs: 0,
       chargedCpuUs: () => charged.cpuUs(),
     });
     try {
@@ -442,6 +449,53 @@ describe('JobRunner (real kernel)', () => {
       await runner.close();
     }
   });
+  test('a passing excess with nothing left to lower is waited out: the run is not throttled, its reason recovers', async () => {
+    features ??= await probeKernelFeatures(bpfObjectPath('features'));
+    // The pipeline stand-in spins one CPU from 8 s to 40 s, then idles: a storm's aftermath,
+    // within twice the budget (one CPU of the host against 0.6 of one).
+    const busy = spawn(process.execPath, [
+      '-e',
+      'setTimeout(() => { const end = Date.now() + 32000; while (Date.now() < end); setTimeout(() => {}, 60000); }, 8000);',
+    ]);
+    await once(busy, 'spawn');
+    const charged = new ChargedProcesses([busy.pid as number]);
+    const rec = new Recorder();
+    const runner = new JobRunner(rec, {
+      features,
+      hookCostNs: 0,
+      warmupMs: 0,
+      throttleAfterMs: 60_000,
+      chargedCpuUs: () => charged.cpuUs(),
+    });
+    try {
+      runner.assign(
+        assignment({
+          jobId: 'job-passing',
+          collectors: [{ name: 'proc', params: {} }],
+          limits: { overheadBudget: 0.6 / cpus().length, maxEventsPerSecond: 0 },
+        }),
+      );
+      const waiting = await rec.until(
+        (s) => /throttled if it stays over for \d+ s more; proc: forks, clean exits/.test(s.reason),
+        45_000,
+      );
+      assert.equal(waiting.state, RunState.RUN_STATE_RUNNING);
+      // The spinner stops at 40 s: within budget again, the reason is what is in force.
+      const recovered = await rec.until(
+        (s) => s.unixMs > waiting.unixMs && /^proc: forks, clean exits/.test(s.reason),
+        40_000,
+      );
+      assert.equal(recovered.state, RunState.RUN_STATE_RUNNING);
+      assert.ok(
+        rec.statuses.every((s) => s.state !== RunState.RUN_STATE_THROTTLED),
+        'never throttled',
+      );
+    } finally {
+      busy.kill();
+      await runner.close();
+    }
+  });
+
   test('limits.max_events_per_second drops the rows above it and counts them lost, with the cause', async () => {
     features ??= await probeKernelFeatures(bpfObjectPath('features'));
     const w = await Workload.start(workload('syscall_workload'), ['getppid', '5000']);

@@ -88,6 +88,12 @@ export interface JobRunnerOptions {
    * (default DEFAULT_WARMUP_MS), on measurements taken after it.
    */
   warmupMs?: number;
+  /**
+   * With nothing left to lower, a run at most THROTTLE_GRACE_RATIO over its
+   * budget is throttled only once it has been over it this long without a
+   * break (default THROTTLE_AFTER_MS).
+   */
+  throttleAfterMs?: number;
 }
 
 interface Run {
@@ -106,6 +112,10 @@ interface Run {
   degraded: boolean;
   /** until when counting while detached stays off after the runner turned it off (unix ms) */
   countingOffUntil?: number;
+  /** since when the run has been over budget with nothing left to lower (see throttleAfterMs) */
+  overSince?: number;
+  /** what degrading its collectors did (CollectorSession.degrade), for its reasons */
+  degradeActions?: string[];
   /** duty fraction this run asks of its duty-cyclable collectors */
   fraction: number;
   /** measurements before this time still include the previous fraction: not judged */
@@ -155,6 +165,17 @@ interface CostWindow {
  * the always-on job of an idle host (bench/churn).
  */
 const DEFAULT_WARMUP_MS = 20_000;
+/**
+ * 60 s: after a storm of short processes (100,000 in 40 s) the agent's own
+ * work on what the storm left (its last rows, their users, cgroups and
+ * symbols) kept a degraded always-on job just over its 2% budget for 20 to
+ * 30 s, and a throttle then ended the host's tracing for good (bench/churn).
+ * A run over budget (by at most THROTTLE_GRACE_RATIO) for a minute with
+ * nothing left to lower is throttled.
+ */
+const THROTTLE_AFTER_MS = 60_000;
+/** Only an excess up to this multiple of the budget is waited out; a larger one throttles at once. */
+const THROTTLE_GRACE_RATIO = 2;
 const BUDGET_WINDOWS = 5;
 const MIN_WINDOWS = 4;
 /**
@@ -570,6 +591,7 @@ export class JobRunner implements JobExecutor {
           const actions = run.handles
             .map((h) => h.degrade())
             .filter((x): x is string => x !== undefined);
+          run.degradeActions = actions;
           if (actions.length > 0) {
             // Judge the lowered rates on their own measurements; with a charged pipeline,
             // after the rows of the old ones are through it (under churn, seconds of them).
@@ -587,12 +609,36 @@ export class JobRunner implements JobExecutor {
             : run.fraction <= MIN_DUTY_FRACTION
               ? ` even with ${names} attached ${fractionText(run.fraction)} of the time`
               : ` and would not fit with ${names} attached ${fractionText(MIN_DUTY_FRACTION)} of the time`;
+        run.overSince ??= now;
+        const grace = share <= THROTTLE_GRACE_RATIO * budget;
+        const wait = (this.opts.throttleAfterMs ?? THROTTLE_AFTER_MS) - (now - run.overSince);
+        if (grace && wait > 0) {
+          // Nothing left to lower: a passing excess (the agent's own work after a storm)
+          // is waited out; one that lasts throttles, as does one far over the budget.
+          run.status.reason = [
+            `${measured} exceeds the budget of ${pct(budget)}${smallest}`,
+            `throttled if it stays over for ${Math.ceil(wait / 1000)} s more`,
+            this.dutyReason(run),
+            ...(run.degradeActions ?? []),
+          ]
+            .filter(Boolean)
+            .join('; ');
+          this.report(run);
+          continue;
+        }
         await this.stop(
           run,
           RunState.RUN_STATE_THROTTLED,
           `${measured} exceeds the budget of ${pct(budget)}${smallest}`,
         );
         continue;
+      }
+      if (run.overSince !== undefined) {
+        // Back within budget before a throttle: the reason says what is in force.
+        run.overSince = undefined;
+        run.status.reason = [this.dutyReason(run), ...(run.degradeActions ?? [])]
+          .filter(Boolean)
+          .join('; ');
       }
       const back = Math.min(1, current * 2);
       if (
