@@ -70,6 +70,48 @@ class Recorder {
 const NR_GETPPID = 110;
 let features: KernelFeatureReport;
 
+/**
+ * A proc job whose overhead includes a co-located process (standing in for
+ * `up`'s ingest and store, JobRunnerOptions.chargedCpuUs) that idles 8 s while
+ * the run measures the pipeline's floor, then spins one CPU for `spinMs`.
+ */
+async function chargedProcJob(
+  jobId: string,
+  spinMs: number,
+  budgetOfOneCpu: number,
+  throttleAfterMs: number,
+): Promise<{ rec: Recorder; close: () => Promise<void> }> {
+  features ??= await probeKernelFeatures(bpfObjectPath('features'));
+  const busy = spawn(process.execPath, [
+    '-e',
+    `setTimeout(() => { const end = Date.now() + ${spinMs}; while (Date.now() < end); setTimeout(() => {}, 60000); }, 8000);`,
+  ]);
+  await once(busy, 'spawn');
+  const charged = new ChargedProcesses([busy.pid as number]);
+  const rec = new Recorder();
+  const runner = new JobRunner(rec, {
+    features,
+    hookCostNs: 0,
+    warmupMs: 0,
+    throttleAfterMs,
+    chargedCpuUs: () => charged.cpuUs(),
+  });
+  runner.assign(
+    assignment({
+      jobId,
+      collectors: [{ name: 'proc', params: {} }],
+      limits: { overheadBudget: budgetOfOneCpu / cpus().length, maxEventsPerSecond: 0 },
+    }),
+  );
+  return {
+    rec,
+    close: async () => {
+      busy.kill();
+      await runner.close();
+    },
+  };
+}
+
 describe('JobRunner (real kernel)', () => {
   test('two jobs on one collector share one kernel instance and each gets only its own data', async () => {
     features ??= await probeKernelFeatures(bpfObjectPath('features'));
@@ -399,31 +441,9 @@ describe('JobRunner (real kernel)', () => {
   });
 
   test("a co-located pipeline's CPU counts into the overhead: a busy charged process degrades, then throttles a proc job", async () => {
-    features ??= await probeKernelFeatures(bpfObjectPath('features'));
-    // Stands in for `up`'s ingest and store: idle while the run measures the
-    // pipeline's floor, then spins one CPU (half of a 2-CPU host).
-    const busy = spawn(process.execPath, [
-      '-e',
-      'setTimeout(() => { const end = Date.now() + 60000; while (Date.now() < end); }, 8000);',
-    ]);
-    await once(busy, 'spawn');
-    const charged = new ChargedProcesses([busy.pid as number]);
-    const rec = new Recorder();
-    const runner = new JobRunner(rec, {
-      features,
-      hookCostNs: 0,
-      warmupMs: 0,
-      throttleAfterMs: 0,
-      chargedCpuUs: () => charged.cpuUs(),
-    });
+    // It spins one CPU (half of a 2-CPU host) against a budget of a tenth of one.
+    const { rec, close } = await chargedProcJob('job-charged', 60_000, 0.1, 0);
     try {
-      runner.assign(
-        assignment({
-          jobId: 'job-charged',
-          collectors: [{ name: 'proc', params: {} }],
-          limits: { overheadBudget: 0.1 / cpus().length, maxEventsPerSecond: 0 },
-        }),
-      );
       const degraded = await rec.until((s) => /proc: forks, clean exits/.test(s.reason), 30_000);
       assert.match(
         degraded.reason,
@@ -445,36 +465,14 @@ describe('JobRunner (real kernel)', () => {
         `measured ${throttled.overheadShare}`,
       );
     } finally {
-      busy.kill();
-      await runner.close();
+      await close();
     }
   });
   test('a passing excess with nothing left to lower is waited out: the run is not throttled, its reason recovers', async () => {
-    features ??= await probeKernelFeatures(bpfObjectPath('features'));
-    // The pipeline stand-in spins one CPU from 8 s to 40 s, then idles: a storm's aftermath,
-    // within twice the budget (one CPU of the host against 0.6 of one).
-    const busy = spawn(process.execPath, [
-      '-e',
-      'setTimeout(() => { const end = Date.now() + 32000; while (Date.now() < end); setTimeout(() => {}, 60000); }, 8000);',
-    ]);
-    await once(busy, 'spawn');
-    const charged = new ChargedProcesses([busy.pid as number]);
-    const rec = new Recorder();
-    const runner = new JobRunner(rec, {
-      features,
-      hookCostNs: 0,
-      warmupMs: 0,
-      throttleAfterMs: 60_000,
-      chargedCpuUs: () => charged.cpuUs(),
-    });
+    // It spins one CPU from 8 s to 40 s, then idles (a storm's aftermath), within twice
+    // the budget (0.6 of one CPU).
+    const { rec, close } = await chargedProcJob('job-passing', 32_000, 0.6, 60_000);
     try {
-      runner.assign(
-        assignment({
-          jobId: 'job-passing',
-          collectors: [{ name: 'proc', params: {} }],
-          limits: { overheadBudget: 0.6 / cpus().length, maxEventsPerSecond: 0 },
-        }),
-      );
       const waiting = await rec.until(
         (s) => /throttled if it stays over for \d+ s more; proc: forks, clean exits/.test(s.reason),
         45_000,
@@ -491,8 +489,7 @@ describe('JobRunner (real kernel)', () => {
         'never throttled',
       );
     } finally {
-      busy.kill();
-      await runner.close();
+      await close();
     }
   });
 
