@@ -124,8 +124,9 @@ class Instance {
    * The count-only program (DutyCycleControl.countsWhileDetached) while the
    * others are detached: its cost per millisecond from the latest window in
    * the detached part, when it started counting (undefined while it is not),
-   * its counting time not yet charged, its estimated cumulative cost (in
-   * `estimated` too), and its window in progress.
+   * its counting time not yet charged, its estimated cumulative cost (apart
+   * from `estimated`, which is the attached programs'), and its window in
+   * progress.
    */
   private countingRate: InstanceCost | undefined;
   private countingAt: number | undefined;
@@ -241,14 +242,12 @@ class Instance {
     const now = Date.now();
     this.settleAttached(now);
     if (this.rate) this.estimated = addCost(this.estimated, this.rate, this.attachedSincePeriod);
-    if (this.countingRate) {
-      this.estimated = addCost(this.estimated, this.countingRate, this.countingSincePeriod);
+    if (this.countingRate)
       this.estimatedCounting = addCost(
         this.estimatedCounting,
         this.countingRate,
         this.countingSincePeriod,
       );
-    }
     this.attachedSincePeriod = 0;
     this.countingSincePeriod = 0;
     const duty = this.session.dutyCycle;
@@ -388,26 +387,26 @@ class Instance {
    * one, at the latest rates.
    */
   cost(): InstanceCost {
-    const now = Date.now();
+    const counting = this.countingCost();
     let cost = { ...this.estimated };
     if (this.rate) {
       const pending =
-        this.attachedSincePeriod + (this.attachedAt !== undefined ? now - this.attachedAt : 0);
+        this.attachedSincePeriod +
+        (this.attachedAt !== undefined ? Date.now() - this.attachedAt : 0);
       cost = addCost(cost, this.rate, pending);
     }
-    return this.countingRate ? addCost(cost, this.countingRate, this.pendingCounting(now)) : cost;
+    return {
+      runTimeNs: cost.runTimeNs + counting.runTimeNs,
+      runCount: cost.runCount + counting.runCount,
+    };
   }
 
   /** The count-only program's share of cost(): what it cost while the others were detached. */
   countingCost(): InstanceCost {
-    const cost = { ...this.estimatedCounting };
-    return this.countingRate
-      ? addCost(cost, this.countingRate, this.pendingCounting(Date.now()))
-      : cost;
-  }
-
-  private pendingCounting(now: number): number {
-    return this.countingSincePeriod + (this.countingAt !== undefined ? now - this.countingAt : 0);
+    if (!this.countingRate) return { ...this.estimatedCounting };
+    const pending =
+      this.countingSincePeriod + (this.countingAt !== undefined ? Date.now() - this.countingAt : 0);
+    return addCost(this.estimatedCounting, this.countingRate, pending);
   }
 
   async close(): Promise<void> {

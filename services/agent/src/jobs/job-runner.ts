@@ -558,8 +558,8 @@ export class JobRunner implements JobExecutor {
           // COUNTING_OFF_MS (no see-saw).
           for (const h of counting) await h.setCountWhileDetached(false);
           run.countingOffUntil = Date.now() + COUNTING_OFF_MS;
+          // It stops at once (no period to wait for): fresh windows measure without it.
           run.windows = [];
-          run.settleUntil = Date.now() + 2 * DUTY_PERIOD_MS + 100;
           run.status.reason =
             `${measured} exceeds the budget of ${pct(budget)}; ` + this.dutyReason(run);
           this.emit(run);
