@@ -422,7 +422,7 @@ describe('syscalls collector (real kernel)', () => {
       }
     });
 
-    test('detached and drained every 50 ms: the count-only caches are swapped and read, none lost', async () => {
+    test('detached and drained every 20 ms: the count-only caches are swapped and read, none lost', async () => {
       // More than 4 (uid, comm, syscall) keys per CPU (the churn's execs, exits and
       // getppid under two comms): slots are evicted to the overflow map and read from
       // the caches at each drain, while calls run.
@@ -439,17 +439,18 @@ describe('syscalls collector (real kernel)', () => {
           lost += d.lost;
           drains++;
         });
-      }, 50);
+      }, 20);
       try {
-        assert.equal(await churn(3000), 30_000);
+        assert.equal(await churn(6000), 60_000);
         clearInterval(timer);
         await draining;
         const d = await session.drain();
         rows.push(...d.rows);
         lost += d.lost;
         assert.equal(lost, 0);
-        assert.ok(drains >= 5, `${drains} drains`);
-        assert.equal(getppidOf(rows), 30_000);
+        // (a fast machine makes the 6,000 processes in under a second)
+        assert.ok(drains >= 3, `${drains} drains`);
+        assert.equal(getppidOf(rows), 60_000);
       } finally {
         clearInterval(timer);
         await draining;
