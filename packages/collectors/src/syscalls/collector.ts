@@ -126,6 +126,17 @@ class SyscallsSession extends BpfSession<SyscallRow> {
   }
 
   /**
+   * Points one-slot outer map `outer` at the buffer of `inner` other than
+   * `live` and returns its index. The update returns after an RCU grace
+   * period: no program writes the old buffer afterwards.
+   */
+  private swap(outer: string, inner: readonly string[], live: 0 | 1): 0 | 1 {
+    const next = live === 0 ? 1 : 0;
+    this.obj.update(outer, constant.u32(0), constant.u32(this.obj.mapFd(inner[next]!)));
+    return next;
+  }
+
+  /**
    * The calls in ft_sc_count's caches, per CPU slot; they are emptied. The
    * live cache is swapped first (an RCU grace period) unless it is empty:
    * what ft_sc_count adds after that look is read at the next drain.
@@ -144,24 +155,20 @@ class SyscallsSession extends BpfSession<SyscallRow> {
       );
     const now = this.obj.lookup(names[live], zero);
     if (!now || !slotsOf(now).some(isUsed)) return [];
-    this.obj.update('ft_sc_cache', zero, constant.u32(this.obj.mapFd(names[live === 0 ? 1 : 0])));
-    this.cacheActive = live === 0 ? 1 : 0;
+    this.cacheActive = this.swap('ft_sc_cache', names, live);
     const old = this.obj.lookup(names[live], zero)!;
     this.obj.update(names[live], zero, Buffer.alloc(old.length));
     return slotsOf(old).filter(isUsed);
   }
 
   async drain(): Promise<DrainResult<SyscallRow>> {
-    const zero = constant.u32(0);
     const cached = this.takeCache();
     const [stats, errs, cstats, cerrs] = SWAPS.map(([outer, ...inner], i) => {
       const live = this.active[i]!;
       // The overflow maps are empty but under churn: no swap (an RCU grace period each) for nothing.
       // What a program adds after this look is in the map at the next drain.
       if (i >= 2 && this.obj.dump(inner[live]).count === 0) return EMPTY;
-      // The update returns after an RCU grace period: no program writes the old map afterwards.
-      this.obj.update(outer, zero, constant.u32(this.obj.mapFd(inner[live === 0 ? 1 : 0])));
-      this.active[i] = live === 0 ? 1 : 0;
+      this.active[i] = this.swap(outer, inner, live);
       return this.obj.dump(inner[live], { delete: true });
     }) as [MapDump, MapDump, MapDump, MapDump];
     const lostTotal = this.obj.sumPerCpuCounter('ft_sc_lost');
